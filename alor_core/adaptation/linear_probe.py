@@ -1,0 +1,106 @@
+"""LP: linear probing on frozen CLIP features, head initialised from the text embeddings (spec §5.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..models.features import encode_images
+from .base import seed_everything
+from .schedule import warmup_cosine
+from .zero_shot import LinearHeadClassifier
+
+__all__ = ["LinearProbe", "LPParams"]
+
+
+@dataclass(frozen=True)
+class LPParams:
+    """LP hyperparameters. ``paper`` = spec §5.5; ``fast`` = tuned on the demo world (DEMO_WORLD §2)."""
+
+    scale: float = 30.0
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    epochs: int = 200
+    batch_size: int = 0           # 0 = full batch
+    bias: bool = True
+    warmup: int = 0
+    labeled_weight: float = 0.0   # 0 = plain pooled CE (paper); 1 = labeled set weighs as much as retrieved
+    selection: str = "last"       # "last" (label-honest) or "best-val" (paper)
+
+    @classmethod
+    def preset(cls, name):
+        if name == "fast":
+            return cls()
+        if name == "paper":
+            return cls(scale=100.0, lr=1e-4, weight_decay=0.01, epochs=50, batch_size=128,
+                       bias=False, warmup=50, selection="best-val")
+        raise ConfigError(f"LP preset must be 'fast' or 'paper'; got {name!r}")
+
+
+class LinearProbe:
+    """Linear probe on cached features (a documented deviation: ALOR re-encodes augmented images).
+
+    References
+    ----------
+    Radford et al. 2021 (linear-probe evaluation); ALOR (Wang, Wang, Kong 2025), LP baseline.
+    """
+
+    name = "lp"
+
+    def __init__(self, params=None):
+        self.params = params or LPParams()
+
+    def fit(self, bundle, classes, data, *, seed=0, val=None, progress=None):
+        p = self.params
+        seed_everything(seed)
+        f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)
+        f_ret = data.retrieved_features if data.retrieved_features is not None else encode_images(bundle, data.retrieved)
+        x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
+        y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]), dtype=torch.long)
+        w_sample = torch.ones(len(y))
+        if p.labeled_weight > 0 and len(f_lab) and len(f_ret):
+            w_sample[:len(f_lab)] = p.labeled_weight * len(f_ret) / len(f_lab)
+        init = torch.as_tensor(bundle.class_embeddings(classes.names, classes.templates))
+        weight = torch.nn.Parameter(init.clone())
+        bias = torch.nn.Parameter(torch.zeros(len(init))) if p.bias else None
+        params = [weight] + ([bias] if bias is not None else [])
+        opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
+        bs = p.batch_size or len(y)
+        steps_per_epoch = max(1, -(-len(y) // bs))
+        sched = warmup_cosine(opt, p.epochs * steps_per_epoch, warmup_steps=p.warmup) if p.warmup else None
+        gen = torch.Generator().manual_seed(int(seed))
+        val_feats = encode_images(bundle, val) if (val is not None and p.selection == "best-val") else None
+        best, losses, val_curve = (-1.0, None, 0), [], []
+        for epoch in range(p.epochs):
+            order = torch.randperm(len(y), generator=gen) if bs < len(y) else torch.arange(len(y))
+            for b in range(steps_per_epoch):
+                idx = order[b * bs:(b + 1) * bs]
+                z = p.scale * x[idx] @ weight.T + (bias if bias is not None else 0)
+                loss = (torch.nn.functional.cross_entropy(z, y[idx], reduction="none") * w_sample[idx]).sum() / w_sample[idx].sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched:
+                    sched.step()
+            losses.append(float(loss.detach()))
+            if val_feats is not None:
+                with torch.no_grad():
+                    zv = p.scale * torch.as_tensor(val_feats) @ weight.T
+                    acc = float((zv.argmax(1).numpy() == val.labels).mean() * 100)
+                val_curve.append(acc)
+                if acc >= best[0]:  # '>=' : the later epoch wins a tie, as the official code
+                    best = (acc, (weight.detach().clone(), None if bias is None else bias.detach().clone()), epoch)
+            if progress:
+                progress((epoch + 1) / p.epochs, f"LP epoch {epoch + 1}/{p.epochs}, loss {losses[-1]:.3f}")
+        if best[1] is not None:
+            w_final, b_final = best[1]
+            kept = best[2]
+        else:
+            w_final, b_final, kept = weight.detach(), (None if bias is None else bias.detach()), p.epochs - 1
+        history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
+                   "selection": p.selection if val_feats is not None else "last"}
+        return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,
+                                    None if b_final is None else b_final.numpy(), method="lp", history=history)

@@ -1,0 +1,164 @@
+"""Command line: ``python -m alor_core <command>``.
+
+Commands
+--------
+demo build|status   build the offline demo world (or say whether it is built)
+run                 run ALOR rounds for one or more seeds (resumes an interrupted run)
+round               the official script's form: ``round <dataset> <seed> <ALMETHOD> <round>``
+strategies          list strategy and adaptation names
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+__all__ = ["main"]
+
+
+class _Bars:
+    """One tqdm bar per stage (stderr), closed when the stage changes."""
+
+    def __init__(self, quiet=False):
+        self.quiet, self.stage, self.bar = quiet, None, None
+
+    def __call__(self, stage, fraction, message):
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=1000, desc=stage, leave=stage == "round", file=sys.stderr,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+        self.bar.n = int(1000 * min(1.0, max(0.0, fraction)))
+        self.bar.set_postfix_str(message[:70], refresh=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m alor_core", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="build or inspect the offline demo world")
+    demo.add_argument("action", choices=["build", "status"])
+    demo.add_argument("--small", action="store_true", help="the reduced world used by tests")
+    demo.add_argument("--force", action="store_true", help="rebuild even if built")
+
+    def common(q):
+        q.add_argument("--adapt", default="lp", help="lp | ct | zeroshot (ft, pt: not implemented yet)")
+        q.add_argument("--rounds", type=int, default=7, help="rounds 0..N-1 (default 7, as the paper)")
+        q.add_argument("--budget", type=int, default=None, help="labels per round (default: number of classes)")
+        q.add_argument("--no-rda", dest="rda", action="store_false", help="train without retrieved data")
+        q.add_argument("--k", type=int, default=None, help="retrieval cap per class (demo 200, else 500)")
+        q.add_argument("--preset", default="fast", choices=["fast", "paper"])
+        q.add_argument("--mode", default="oracle", choices=["oracle", "human"])
+        q.add_argument("--model", dest="model_name", default=None, help="open_clip model name")
+        q.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
+        q.add_argument("--checkpoint", default=None, help="local checkpoint file (instead of a tag)")
+        q.add_argument("--data-root", default=None)
+        q.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
+        q.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
+        q.add_argument("--name", default=None, help="run name (folder under output/)")
+        q.add_argument("--small-demo", action="store_true", help="use the reduced demo world")
+        q.add_argument("--quiet", action="store_true")
+
+    run = sub.add_parser("run", help="run ALOR rounds (resumes when run again)")
+    run.add_argument("--dataset", default="demo")
+    run.add_argument("--strategy", default="tfs")
+    run.add_argument("--seeds", type=int, nargs="+", default=[1])
+    common(run)
+
+    rnd = sub.add_parser("round", help="official form: <dataset> <seed> <ALMETHOD> <round> "
+                                       "(trains round r, writes the picks for round r+1)")
+    rnd.add_argument("dataset")
+    rnd.add_argument("seed", type=int)
+    rnd.add_argument("strategy", metavar="ALMETHOD")
+    rnd.add_argument("round", type=int)
+    common(rnd)
+    rnd.set_defaults(adapt="ct")
+
+    sub.add_parser("strategies", help="list strategy and adaptation names")
+    return p
+
+
+def _config(args, seed, strategy, dataset):
+    from .config import RunConfig
+    k = args.k or (200 if dataset == "demo" else 500)
+    return RunConfig(dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
+                     budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
+                     model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
+                     data_root=args.data_root, device=args.device,
+                     min_side=0 if dataset == "demo" else 81, extra={"name": args.name} if args.name else {})
+
+
+def _run(args, seeds, strategy, dataset, last_round=None):
+    from .data import DemoWorldSpec
+    from .loop.rounds import run
+    from .paths import output_dir
+
+    out = args.output or output_dir()
+    spec = DemoWorldSpec.small() if args.small_demo else None
+    summary = []
+    for seed in seeds:
+        bars = _Bars(args.quiet)
+        t0 = time.time()
+        session, status = run(_config(args, seed, strategy, dataset), out, progress=bars, spec=spec,
+                              last_round=last_round)
+        bars.close()
+        res = session.results()
+        last = res.iloc[-1] if len(res) else None
+        summary.append({"seed": seed, "session": str(session.path), "state": status.get("state"),
+                        "rounds_done": len(res), "final_acc": None if last is None else float(last["acc"]),
+                        "seconds": round(time.time() - t0, 1)})
+        print(json.dumps(summary[-1]))
+    return summary
+
+
+def main(argv=None):
+    from .errors import AlorError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .data import DemoWorldSpec, build_demo_world, demo_world_status
+            spec = DemoWorldSpec.small() if args.small else DemoWorldSpec()
+            if args.action == "status":
+                built, info = demo_world_status(spec)
+                print(json.dumps({"built": built, **{k: v for k, v in info.items() if k != "spec"}}, indent=2))
+                return 0
+            bars = _Bars()
+            d = build_demo_world(spec, progress=lambda f, m: bars("demo world", f, m), force=args.force)
+            bars.close()
+            print(d)
+            return 0
+        if args.command == "strategies":
+            from . import adaptation, strategies
+            print("strategies:", ", ".join(strategies.available()),
+                  "| not implemented yet:", ", ".join(strategies.planned()))
+            print("adaptation:", ", ".join(adaptation.available()),
+                  "| not implemented yet:", ", ".join(sorted(adaptation.PLANNED)))
+            return 0
+        if args.command == "run":
+            _run(args, args.seeds, args.strategy, args.dataset)
+            return 0
+        if args.command == "round":
+            args.rounds = max(args.rounds, args.round + 2)
+            _run(args, [args.seed], args.strategy, args.dataset, last_round=args.round)
+            return 0
+    except AlorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 1

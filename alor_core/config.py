@@ -1,0 +1,72 @@
+"""Run configuration: one dataclass with every setting of an ALOR run, validated on creation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .errors import ConfigError
+
+__all__ = ["RunConfig"]
+
+
+@dataclass
+class RunConfig:
+    """Every setting of one ALOR run (one seed).
+
+    Parameters
+    ----------
+    dataset : str
+        ``demo`` or a data folder (split files or ImageFolder).
+    strategy : str
+        Registry name (``tfs``, ``random``, ``entropy``, ...).
+    adaptation : str
+        ``lp``, ``ct`` or ``zeroshot``.
+    rounds : int, default=7
+        Rounds 0..rounds-1 (the paper: 7).
+    budget : int or None
+        Labels per round; None = number of classes (the paper).
+    rda : bool, default=True
+        Train on retrieved open data as well.
+    k : int, default=500
+        Retrieval cap per class (the demo world uses 200).
+    preset : {"fast", "paper"}
+        Hyperparameter preset of the adaptation (spec §5.5 for ``paper``).
+    mode : {"oracle", "human"}
+        Where the labels of selected images come from.
+    initial : {"per_class", "none"}
+        Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
+        (cold start for human mode: round 0 trains on retrieved data only).
+    """
+
+    dataset: str = "demo"
+    strategy: str = "tfs"
+    adaptation: str = "lp"
+    rounds: int = 7
+    budget: int | None = None
+    seed: int = 1
+    rda: bool = True
+    k: int = 500
+    preset: str = "fast"
+    mode: str = "oracle"
+    initial: str = "per_class"
+    model_name: str | None = None
+    pretrained: str | None = None
+    data_root: str | None = None
+    device: str | None = None
+    min_side: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ConfigError(f"'rounds' must be an int >= 1; got {self.rounds!r}")
+        if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
+            raise ConfigError(f"'budget' must be an int >= 1 (or None = number of classes); got {self.budget!r}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
+        for name, allowed in (("preset", ("fast", "paper")), ("mode", ("oracle", "human")),
+                              ("initial", ("per_class", "none"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+
+    def to_dict(self):
+        return asdict(self)

@@ -1,0 +1,42 @@
+"""Datasets: one abstraction (:class:`TaskData`) and loaders for every source."""
+
+from pathlib import Path
+
+from ..errors import DataError
+from .datasets import ClassInfo, ImageSet, TaskData, load_image, read_classes_csv, write_classes_csv
+from .demo_world import DemoWorldSpec, build_demo_world, demo_world_status, load_demo_world
+from .imagefolder import load_imagefolder
+from .listfiles import read_list_file, write_list_file
+
+__all__ = ["ClassInfo", "ImageSet", "TaskData", "load_image", "read_classes_csv", "write_classes_csv",
+           "DemoWorldSpec", "build_demo_world", "demo_world_status", "load_demo_world",
+           "load_imagefolder", "read_list_file", "write_list_file", "load_split_files", "load_task"]
+
+
+def load_split_files(root, name=None):
+    """Load the ALOR/SWAT layout: ``classes.csv``, ``ltrain.txt`` (pool), ``test.txt``, optional
+    ``val.txt`` and ``corpus.parquet`` (captions table for retrieval), paths relative to ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder {str(root)!r} does not exist")
+    classes = read_classes_csv(root / "classes.csv")
+    n = len(classes)
+    val = read_list_file(root / "val.txt", root, n) if (root / "val.txt").is_file() else None
+    corpus = root / "corpus.parquet"
+    return TaskData(name=name or root.name, classes=classes,
+                    pool=read_list_file(root / "ltrain.txt", root, n),
+                    test=read_list_file(root / "test.txt", root, n), val=val,
+                    corpus_path=corpus if corpus.exists() else None)
+
+
+def load_task(dataset, root=None, spec=None, build=False, progress=None):
+    """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder)."""
+    if dataset == "demo":
+        return load_demo_world(spec, build=build, progress=progress)
+    path = Path(root or dataset)
+    if (path / "ltrain.txt").is_file():
+        return load_split_files(path)
+    if path.is_dir():
+        return load_imagefolder(path)
+    raise DataError(f"unknown dataset {dataset!r}: expected 'demo', a folder with split files "
+                    "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree")

@@ -1,0 +1,57 @@
+"""Errors raised by alor_core.
+
+Every message names the owner, the bad value and what was expected, so that the CLI and the
+dashboard can show ``str(err)`` to a person as it is.
+"""
+
+__all__ = [
+    "AlorError",
+    "ConfigError",
+    "UnknownNameError",
+    "PoolExhaustedError",
+    "NotFittedError",
+    "DataError",
+    "NotImplementedYetError",
+]
+
+
+class AlorError(Exception):
+    """Base class of every error alor_core raises on purpose."""
+
+
+class ConfigError(AlorError, ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+class UnknownNameError(AlorError, ValueError):
+    """A name (strategy, adaptation, dataset, model, class) is not known.
+
+    Parameters
+    ----------
+    kind : str
+        What was looked up, e.g. ``"strategy"``.
+    name : str
+        The name that came in.
+    available : iterable of str
+        The names that would have worked.
+    """
+
+    def __init__(self, kind, name, available):
+        self.kind, self.name, self.available = kind, name, sorted(available)
+        super().__init__(f"unknown {kind} {name!r}; available: {', '.join(self.available)}")
+
+
+class PoolExhaustedError(AlorError):
+    """Fewer unlabeled samples are left than a strategy was asked for."""
+
+
+class NotFittedError(AlorError):
+    """A model or strategy was used before ``fit``."""
+
+
+class DataError(AlorError):
+    """Input data (folder, image, split file, captions table) is missing or malformed."""
+
+
+class NotImplementedYetError(AlorError):
+    """A name from the paper that this version of ALOR Studio does not implement yet."""

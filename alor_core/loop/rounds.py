@@ -1,0 +1,273 @@
+"""The ALOR round loop (spec §3.5): retrieve -> [adapt -> evaluate -> select -> label] x rounds.
+
+Each step is a small function over a :class:`RunContext`. Every step first looks at the session
+on disk and skips work that is already there, so running the same configuration again resumes
+where it stopped (after a crash, ``kill -9`` or a pause) and never duplicates a round or a label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import adaptation, strategies
+from ..adaptation import TrainData
+from ..config import RunConfig
+from ..data import load_task
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_csv, atomic_write_json, read_json
+from ..models.clip import load_clip
+from ..models.features import encode_images
+from ..retrieval import RetrievedSet, retrieve
+from .metrics import evaluate_predictions, tail_classes
+from .session import Session
+
+__all__ = ["RunContext", "prepare", "run", "run_round_range", "session_dir_for"]
+
+DEFAULT_REAL_MODEL = ("ViT-B-32-quickgelu", "laion400m_e32")
+
+
+def _noop(stage, fraction, message):
+    return None
+
+
+@dataclass
+class RunContext:
+    """Everything one run needs in memory; built once by :func:`prepare`."""
+
+    config: RunConfig
+    task: object
+    bundle: object
+    session: Session
+    retrieved: RetrievedSet
+    pool_features: np.ndarray
+    progress: object = _noop
+
+    @property
+    def n_classes(self):
+        return self.task.n_classes
+
+    @property
+    def budget(self):
+        return self.config.budget or self.n_classes
+
+
+def session_dir_for(config, output_root):
+    """``<output>/<dataset>_<strategy>_<adapt>_<rda|nordA>/seed<k>`` unless ``extra['name']``."""
+    from pathlib import Path
+    name = config.extra.get("name") or (
+        f"{Path(str(config.dataset)).name}_{strategies.canonical_name(config.strategy)}_"
+        f"{config.adaptation}_{'rda' if config.rda else 'nordA'}")
+    return Path(output_root) / name / f"seed{config.seed}"
+
+
+def prepare(config, output_root, progress=_noop, spec=None):
+    """Validate names, load task + model, open (or resume) the session and run retrieval."""
+    strategies.create(config.strategy)          # fail early on unknown / unbuilt names
+    adaptation.create(config.adaptation, config.preset)
+    task = load_task(config.dataset, config.data_root, spec=spec, build=True,
+                     progress=lambda f, m: progress("demo world", f, m))
+    model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
+    pretrained = config.pretrained or task.meta.get("checkpoint") or (
+        DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
+    config.model_name, config.pretrained = model_name, pretrained
+    if config.mode == "oracle" and (task.pool.labels < 0).any():
+        raise DataError("oracle mode needs ground-truth labels for the whole pool; this pool has "
+                        f"{int((task.pool.labels < 0).sum())} unlabeled images: use --mode human")
+    progress("model", 0.0, f"loading {model_name}")
+    bundle = load_clip(model_name, pretrained, config.device)
+    cfg = config.to_dict()
+    cfg["spec_key"] = task.meta.get("spec_key")
+    cfg["selection"] = "last" if config.preset == "fast" else "best-val"
+    session = Session.open_or_create(session_dir_for(config, output_root), cfg)
+    session.write_status(state="preparing", round=None, updated=time.time())
+    retrieved = step_retrieve(session, config, task, bundle, progress)
+    progress("features", 0.0, "encoding the unlabeled pool")
+    pool_features = encode_images(bundle, task.pool, progress=lambda f, m: progress("features", f, m))
+    ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
+    step_zero_shot(ctx)
+    return ctx
+
+
+def step_retrieve(session, config, task, bundle, progress=_noop):
+    """RDA once per session: reuse ``retrieval/`` when present."""
+    rdir = session.path / "retrieval"
+    if not config.rda:
+        return RetrievedSet.empty(task.classes)
+    if (rdir / "counts.json").is_file():
+        meta = read_json(rdir / "counts.json")
+        items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
+        return RetrievedSet(items, __import__("pathlib").Path(meta["root"]), meta["counts"], meta["stats"])
+    if task.corpus_path is None:
+        raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
+                        "add one or run with --no-rda")
+    progress("retrieval", 0.0, "retrieving open data (RDA)")
+    rs = retrieve(bundle, task.classes, task.corpus_path, k=config.k, min_side=config.min_side,
+                  progress=lambda f, m: progress("retrieval", f, m))
+    atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
+    atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
+    return rs
+
+
+def step_zero_shot(ctx):
+    """Zero-shot baseline on the test split (once per session)."""
+    if ctx.session.zero_shot() is not None:
+        return
+    clf = adaptation.ZeroShot().fit(ctx.bundle, ctx.task.classes)
+    feats = clf.embed(ctx.task.test)
+    m = evaluate_predictions(clf.logits(feats).argmax(1), ctx.task.test.labels, ctx.n_classes,
+                             tail=_tail(ctx))
+    atomic_write_json(ctx.session.path / "zeroshot.json", m)
+
+
+def _tail(ctx):
+    freq = ctx.task.meta.get("corpus_counts")
+    if freq is None and ctx.config.rda:
+        freq = [c["matched"] for c in ctx.retrieved.counts]
+    return tail_classes(freq, k=min(5, max(1, ctx.n_classes // 2))) if freq is not None else None
+
+
+def step_initial(ctx):
+    """Round-0 labels: one random pool image per class with the run seed (spec §3.2)."""
+    s = ctx.session
+    if len(s.labels()) or ctx.config.initial == "none":
+        return
+    rng = np.random.default_rng(ctx.config.seed)
+    labels = ctx.task.pool.labels
+    rows = []
+    for c in range(ctx.n_classes):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) == 0:
+            raise DataError(f"class {ctx.task.classes.names[c]!r} has no image in the pool; the "
+                            "initial set needs one per class (use initial='none')")
+        i = int(rng.choice(idx))
+        rows.append((ctx.task.pool.ids[i], c, 0, "initial"))
+    s.add_labels(rows)
+
+
+def _labeled_positions(ctx, up_to_round):
+    df = ctx.session.labels()
+    df = df[df["round"] <= up_to_round]
+    pos = ctx.task.pool.index_of()
+    missing = [sid for sid in df["sample_id"] if sid not in pos]
+    if missing:
+        raise DataError(f"label for {missing[0]!r} refers to an image that is not in the pool")
+    return np.array([pos[s] for s in df["sample_id"]], dtype=np.int64), df["label"].to_numpy(np.int64)
+
+
+def step_adapt(ctx, r):
+    """Train a fresh model on retrieved ∪ labeled (rounds <= r) data."""
+    idx, labs = _labeled_positions(ctx, r)
+    from ..data.datasets import ImageSet
+    labeled = ImageSet([ctx.task.pool.ids[i] for i in idx], ctx.task.pool.root, labs)
+    ret = ctx.retrieved.image_set
+    ret_feats = encode_images(ctx.bundle, ret) if len(ret) and ctx.config.adaptation == "lp" else None
+    data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
+                     retrieved_features=ret_feats)
+    adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset)
+    return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=ctx.config.seed * 1000 + r,
+                       val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
+
+
+def step_evaluate(ctx, clf, data, r, seconds):
+    feats = clf.embed(ctx.task.test)
+    m = evaluate_predictions(clf.logits(feats).argmax(1), ctx.task.test.labels, ctx.n_classes, tail=_tail(ctx))
+    m.update(round=r, n_labeled=data.n_labeled, n_retrieved=data.n_retrieved,
+             labeled_per_class=np.bincount(data.labeled.labels, minlength=ctx.n_classes).tolist(),
+             adapt_seconds=round(seconds, 2), history={k: v for k, v in clf.history.items() if k != "loss"},
+             loss_first_last=[clf.history["loss"][0], clf.history["loss"][-1]] if clf.history.get("loss") else None)
+    ctx.session.write_metrics(r, m)
+    return m
+
+
+def step_select(ctx, clf, r):
+    """Pick the next ``budget`` pool images with the run's strategy; write ``selected.csv``."""
+    idx_lab, labs = _labeled_positions(ctx, r + 1)  # human labels of this round count as labeled
+    unl = np.setdiff1d(np.arange(len(ctx.task.pool)), idx_lab)
+    if len(unl) == 0:
+        raise DataError("the unlabeled pool is exhausted: every pool image is labeled")
+    all_feats = clf.embed(ctx.task.pool) if clf.method not in ("lp", "zeroshot") else ctx.pool_features
+    feats = all_feats[unl]
+    probs = clf.predict_proba(feats)
+    n_ret = ctx.retrieved.kept_per_class(ctx.n_classes) if ctx.config.rda else np.zeros(ctx.n_classes, int)
+    view = strategies.PoolView(feats, probs, n_ret, np.bincount(labs, minlength=ctx.n_classes),
+                               list(ctx.task.classes.names))
+    strat = strategies.create(ctx.config.strategy)
+    budget = min(ctx.budget, len(unl))
+    picks = strat.query(view, budget, rng=np.random.default_rng([ctx.config.seed, r]))
+    names = ctx.task.classes.names
+    rows = []
+    for k, (p, score, reason) in enumerate(zip(picks, strat.scores_, strat.reasons_)):
+        top = np.argsort(-probs[p], kind="stable")[:3]
+        rows.append([k, ctx.task.pool.ids[unl[p]], round(float(score), 6), reason, names[int(top[0])],
+                     ";".join(f"{names[int(c)]}:{probs[p, c]:.3f}" for c in top)])
+    ctx.session.write_selected(r, rows)
+
+
+def step_label(ctx, r):
+    """Oracle mode: reveal the ground truth of round ``r``'s picks as round ``r+1`` labels."""
+    sel = ctx.session.selected(r)
+    if ctx.config.mode != "oracle" or sel is None:
+        return
+    pos = ctx.task.pool.index_of()
+    ctx.session.add_labels([(sid, int(ctx.task.pool.labels[pos[sid]]), r + 1, "oracle") for sid in sel["sample_id"]])
+
+
+def _awaiting(ctx, r):
+    """Human mode: picks of round ``r`` that nobody has labeled (or skipped) yet."""
+    sel = ctx.session.selected(r)
+    if sel is None:
+        return []
+    done = set(ctx.session.labels()["sample_id"])
+    skipped = set(ctx.session.skipped(r))
+    return [s for s in sel["sample_id"] if s not in done and s not in skipped]
+
+
+def run_round_range(ctx, last_round, should_stop=lambda: False):
+    """Run rounds up to ``last_round`` (inclusive); returns a status dict."""
+    s, cfg = ctx.session, ctx.config
+    step_initial(ctx)
+    for r in range(cfg.rounds):
+        if r > last_round:
+            break
+        if should_stop():
+            s.write_status(state="paused", round=r, updated=time.time())
+            return s.status()
+        clf = None
+        if s.metrics(r) is None:
+            s.write_status(state="adapting", round=r, updated=time.time())
+            t0 = time.time()
+            clf, data = step_adapt(ctx, r)
+            step_evaluate(ctx, clf, data, r, time.time() - t0)
+        if r == cfg.rounds - 1:
+            break
+        if s.selected(r) is None:
+            if clf is None:  # resumed between evaluation and selection: retrain (deterministic)
+                clf, _ = step_adapt(ctx, r)
+            s.write_status(state="selecting", round=r, updated=time.time())
+            step_select(ctx, clf, r)
+        step_label(ctx, r)
+        waiting = _awaiting(ctx, r)
+        if waiting:
+            s.write_status(state="waiting_for_labels", round=r, n_waiting=len(waiting), updated=time.time())
+            return s.status()
+        ctx.progress("round", (r + 1) / cfg.rounds, f"round {r} done: acc {s.metrics(r)['acc']:.1f}%")
+    done = len(s.finished_rounds()) >= cfg.rounds
+    s.write_status(state="done" if done else "stopped", round=max(s.finished_rounds(), default=None),
+                   updated=time.time())
+    return s.status()
+
+
+def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None):
+    """Run (or resume) one seed of an ALOR run; returns ``(session, status)``."""
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"'config' must be a RunConfig; got {type(config).__name__}")
+    ctx = prepare(config, output_root, progress, spec=spec)
+    if ctx.budget > len(ctx.task.pool):
+        raise ConfigError(f"'budget' {ctx.budget} is larger than the unlabeled pool "
+                          f"({len(ctx.task.pool)} images); expected at most {len(ctx.task.pool)}")
+    status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
+    return ctx.session, status

@@ -1,0 +1,200 @@
+"""A run session on disk (spec §9): everything needed to inspect, resume or label a run.
+
+Layout of ``output/<run>/seed<k>/``::
+
+    config.json              every setting of the run (a resumed run must match it)
+    status.json              where the run stands (for the dashboard), rewritten each step
+    zeroshot.json            zero-shot metrics of the pretrained model
+    retrieval/retrieved.csv  id, label, synonym, score, caption of every retrieved image
+    retrieval/counts.json    per class: matched and kept (the imbalance), plus timings
+    labels.csv               sample_id, label, round, source (initial | oracle | human)
+    rounds/r00/metrics.json  acc, macro-F1, per-class acc, training history
+    rounds/r00/selected.csv  rank, sample_id, score, reason, predicted, top3 (picks for round 1)
+    results.csv              one row per finished round (rebuilt from metrics.json files)
+
+Every file is written atomically; ``results.csv`` is derived, so resuming never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from ..io import atomic_write_csv, atomic_write_json, read_json
+
+__all__ = ["Session", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS"]
+
+LABEL_COLUMNS = ["sample_id", "label", "round", "source"]
+SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
+RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved",
+                  "acc", "f1", "tail_acc"]
+# Settings that change results: a resumed session must agree on all of them.
+_IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset",
+                  "model_name", "pretrained", "k", "initial", "selection", "spec_key")
+
+
+class Session:
+    """A session folder. Use :meth:`open_or_create` to start or resume a run."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    # ---- creation ---------------------------------------------------------------------------
+    @classmethod
+    def open_or_create(cls, path, config):
+        path = Path(path)
+        cfg_file = path / "config.json"
+        if cfg_file.is_file():
+            old = read_json(cfg_file)
+            diff = [k for k in _IDENTITY_KEYS if old.get(k) != config.get(k)]
+            if diff:
+                pairs = ", ".join(f"{k}: {old.get(k)!r} on disk vs {config.get(k)!r} now" for k in diff)
+                raise ConfigError(f"session {str(path)!r} was started with a different configuration "
+                                  f"({pairs}); use another --name or delete the folder")
+            if old.get("rounds") != config.get("rounds"):  # extending a run is allowed
+                atomic_write_json(cfg_file, {**old, "rounds": config["rounds"]})
+        else:
+            atomic_write_json(cfg_file, config)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path):
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise DataError(f"{str(path)!r} is not a session folder (no config.json)")
+        return cls(path)
+
+    @property
+    def config(self):
+        return read_json(self.path / "config.json")
+
+    # ---- labels -----------------------------------------------------------------------------
+    @contextmanager
+    def _lock(self):
+        """Serialise read-modify-write of labels.csv between processes (CLI, dashboard users)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".labels.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def labels(self):
+        """DataFrame of labels (sample_id, label, round, source); empty if none yet."""
+        f = self.path / "labels.csv"
+        if not f.is_file():
+            return pd.DataFrame({c: pd.Series(dtype=object if c in ("sample_id", "source") else "int64")
+                                 for c in LABEL_COLUMNS})
+        return pd.read_csv(f, dtype={"sample_id": str, "source": str}, keep_default_na=False)
+
+    def add_labels(self, rows, overwrite=False):
+        """Add ``(sample_id, label, round, source)`` rows; returns the number added or changed.
+
+        A sample already labeled keeps its label unless ``overwrite`` (last writer wins, for a
+        person correcting a label); the write is atomic and serialised with a file lock.
+        """
+        with self._lock():
+            df = self.labels()
+            have = dict(zip(df["sample_id"], range(len(df))))
+            records = df.to_dict("records")
+            changed = 0
+            for sid, lab, rnd, src in rows:
+                rec = {"sample_id": str(sid), "label": int(lab), "round": int(rnd), "source": src}
+                if sid in have:
+                    if overwrite and records[have[sid]]["label"] != rec["label"]:
+                        records[have[sid]] = rec
+                        changed += 1
+                    continue
+                have[sid] = len(records)
+                records.append(rec)
+                changed += 1
+            if changed:
+                atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS,
+                                 [[r[c] for c in LABEL_COLUMNS] for r in records])
+            return changed
+
+    def remove_label(self, sample_id):
+        """Undo a human label (only ``source == 'human'``); returns True if one was removed."""
+        with self._lock():
+            df = self.labels()
+            m = (df["sample_id"] == str(sample_id)) & (df["source"] == "human")
+            if not m.any():
+                return False
+            df = df[~m]
+            atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, df[LABEL_COLUMNS].itertuples(index=False))
+            return True
+
+    # ---- rounds -----------------------------------------------------------------------------
+    def round_dir(self, r):
+        return self.path / "rounds" / f"r{r:02d}"
+
+    def metrics(self, r):
+        f = self.round_dir(r) / "metrics.json"
+        return read_json(f) if f.is_file() else None
+
+    def write_metrics(self, r, metrics):
+        atomic_write_json(self.round_dir(r) / "metrics.json", metrics)
+        self._rebuild_results()
+
+    def selected(self, r):
+        f = self.round_dir(r) / "selected.csv"
+        if not f.is_file():
+            return None
+        return pd.read_csv(f, dtype={"sample_id": str}, keep_default_na=False)
+
+    def write_selected(self, r, rows):
+        atomic_write_csv(self.round_dir(r) / "selected.csv", SELECTED_COLUMNS, rows)
+
+    def finished_rounds(self):
+        rd = self.path / "rounds"
+        if not rd.is_dir():
+            return []
+        return sorted(int(p.name[1:]) for p in rd.iterdir()
+                      if p.name.startswith("r") and (p / "metrics.json").is_file())
+
+    def _rebuild_results(self):
+        cfg = self.config
+        rows = []
+        for r in self.finished_rounds():
+            m = self.metrics(r)
+            rows.append([r, cfg["seed"], cfg["strategy"], cfg["adaptation"], cfg["rda"],
+                         m.get("n_labeled"), m.get("n_retrieved"), round(m["acc"], 4), round(m["f1"], 4),
+                         None if m.get("tail_acc") is None else round(m["tail_acc"], 4)])
+        atomic_write_csv(self.path / "results.csv", RESULT_COLUMNS, rows)
+
+    def results(self):
+        f = self.path / "results.csv"
+        return pd.read_csv(f) if f.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+
+    def skipped(self, r):
+        """Sample ids of round ``r``'s picks that a labeler skipped (human mode)."""
+        f = self.round_dir(r) / "skipped.txt"
+        return [ln for ln in f.read_text(encoding="utf-8").splitlines() if ln] if f.is_file() else []
+
+    def set_skipped(self, r, sample_id, skipped=True):
+        with self._lock():
+            cur = self.skipped(r)
+            new = ([*cur, str(sample_id)] if str(sample_id) not in cur else cur) if skipped else \
+                [s for s in cur if s != str(sample_id)]
+            if new != cur:
+                from ..io import atomic_write_text
+                atomic_write_text(self.round_dir(r) / "skipped.txt", "".join(f"{s}\n" for s in new))
+
+    # ---- misc -------------------------------------------------------------------------------
+    def write_status(self, **status):
+        atomic_write_json(self.path / "status.json", {"pid": os.getpid(), **status})
+
+    def status(self):
+        f = self.path / "status.json"
+        return read_json(f) if f.is_file() else {}
+
+    def zero_shot(self):
+        f = self.path / "zeroshot.json"
+        return read_json(f) if f.is_file() else None

@@ -1,0 +1,27 @@
+"""Where ALOR Studio keeps generated files.
+
+``ALOR_CACHE_DIR`` (default ``<project>/.cache/alor``) holds the demo world and feature caches;
+``ALOR_OUTPUT_DIR`` (default ``./output``) holds run sessions. Both are gitignored.
+"""
+
+import os
+from pathlib import Path
+
+__all__ = ["PROJECT_DIR", "DATA_DIR", "cache_dir", "output_dir"]
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_DIR / "data"
+
+
+def cache_dir():
+    """Return the cache folder (created on demand)."""
+    path = Path(os.environ.get("ALOR_CACHE_DIR", PROJECT_DIR / ".cache" / "alor"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def output_dir():
+    """Return the folder that holds run sessions (created on demand)."""
+    path = Path(os.environ.get("ALOR_OUTPUT_DIR", Path.cwd() / "output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
