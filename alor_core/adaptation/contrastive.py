@@ -162,10 +162,10 @@ class ContrastiveTuning:
             log_scale = torch.tensor(best[3])
         history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
                    "selection": "best-val" if best[1] is not None else "last",
-                   "logit_scale": float(log_scale.exp())}
+                   "logit_scale": float(log_scale.detach().exp())}
         return self._classifier(tuned, classes, log_scale, history)
 
     @staticmethod
     def _classifier(tuned, classes, log_scale, history):
         weight = tuned.class_embeddings(classes.names, classes.templates)
-        return TunedClipClassifier(tuned, weight, float(torch.as_tensor(log_scale).exp()), history)
+        return TunedClipClassifier(tuned, weight, float(torch.as_tensor(log_scale).detach().exp()), history)

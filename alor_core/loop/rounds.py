@@ -183,18 +183,26 @@ def step_evaluate(ctx, clf, data, r, seconds):
     return m
 
 
-def step_select(ctx, clf, r):
+def step_select(ctx, clf, data, r):
     """Pick the next ``budget`` pool images with the run's strategy; write ``selected.csv``."""
     idx_lab, labs = _labeled_positions(ctx, r + 1)  # human labels of this round count as labeled
     unl = np.setdiff1d(np.arange(len(ctx.task.pool)), idx_lab)
     if len(unl) == 0:
         raise DataError("the unlabeled pool is exhausted: every pool image is labeled")
-    all_feats = clf.embed(ctx.task.pool) if clf.method not in ("lp", "zeroshot") else ctx.pool_features
+    frozen = clf.method in ("lp", "zeroshot")
+    all_feats = ctx.pool_features if frozen else clf.embed(ctx.task.pool)
     feats = all_feats[unl]
     probs = clf.predict_proba(feats)
     n_ret = ctx.retrieved.kept_per_class(ctx.n_classes) if ctx.config.rda else np.zeros(ctx.n_classes, int)
-    view = strategies.PoolView(feats, probs, n_ret, np.bincount(labs, minlength=ctx.n_classes),
-                               list(ctx.task.classes.names))
+    train_feats = np.concatenate([
+        all_feats[idx_lab],
+        (data.retrieved_features if frozen and data.retrieved_features is not None
+         else clf.embed(data.retrieved)) if len(data.retrieved) else np.zeros((0, feats.shape[1]), np.float32)])
+    view = strategies.PoolView(
+        feats, probs, n_ret, np.bincount(labs, minlength=ctx.n_classes), list(ctx.task.classes.names),
+        train_features=train_feats, train_labels=np.concatenate([labs, data.retrieved.labels]),
+        head_weight=clf.weight_, head_scale=clf.scale_, head_bias=getattr(clf, "bias_", None),
+        n_pool_full=len(ctx.task.pool))
     strat = strategies.create(ctx.config.strategy)
     budget = min(ctx.budget, len(unl))
     picks = strat.query(view, budget, rng=np.random.default_rng([ctx.config.seed, r]))
@@ -246,9 +254,9 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
             break
         if s.selected(r) is None:
             if clf is None:  # resumed between evaluation and selection: retrain (deterministic)
-                clf, _ = step_adapt(ctx, r)
+                clf, data = step_adapt(ctx, r)
             s.write_status(state="selecting", round=r, updated=time.time())
-            step_select(ctx, clf, r)
+            step_select(ctx, clf, data, r)
         step_label(ctx, r)
         waiting = _awaiting(ctx, r)
         if waiting:

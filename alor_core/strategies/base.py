@@ -40,7 +40,16 @@ class PoolView:
         Labeled task items per class (true labels).
     class_names : list of str
     train_features : ndarray of shape (n_train, dim) or None
-        Embeddings of the round's training set (CoreSet reference set).
+        L2-normalised embeddings of the round's training set, retrieved + labeled (CoreSet's
+        reference set, ALFA-Mix's anchors).
+    train_labels : ndarray of shape (n_train,) or None
+        Labels of ``train_features`` (true labels for task data, query class for retrieved).
+    head_weight : ndarray of shape (n_classes, dim) or None
+        The classifier: ``logits = head_scale * features @ head_weight.T + head_bias``.
+    head_scale : float
+    head_bias : ndarray of shape (n_classes,) or None
+    n_pool_full : int or None
+        Size of the whole task pool including labeled items (PCB's candidate count, spec §6.5).
     """
 
     features: np.ndarray
@@ -49,6 +58,11 @@ class PoolView:
     n_labeled: np.ndarray
     class_names: list
     train_features: np.ndarray | None = None
+    train_labels: np.ndarray | None = None
+    head_weight: np.ndarray | None = None
+    head_scale: float = 1.0
+    head_bias: np.ndarray | None = None
+    n_pool_full: int | None = None
     extra: dict = field(default_factory=dict)
 
     def __len__(self):
