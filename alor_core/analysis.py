@@ -1,0 +1,406 @@
+"""Aggregations over sessions on disk, for the dashboard and for reports (no Streamlit here).
+
+* discovery: :func:`find_sessions` lists every session folder under an output root;
+* learning curves: :func:`load_results`, :func:`mean_std` (mean ± std over seeds per round) and
+  :func:`aulc` (area under the learning curve);
+* per class: :func:`per_class_matrix` (accuracy per class over rounds, spec §3.4) and
+  :func:`retrieval_table` (retrieved counts next to zero-shot accuracy: the bias RDA reveals);
+* labeling: :func:`label_queue`, :func:`waiting_round` and the exports (CSV, JSON, ImageFolder zip);
+* the embedding map: :func:`embedding_points` and :func:`project_2d` (UMAP, PCA above 20k points).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .io import read_json
+from .loop.session import Session
+from .paths import DATA_DIR
+
+__all__ = [
+    "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
+    "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
+    "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
+    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "UMAP_LIMIT", "picks_per_class",
+]
+
+UMAP_LIMIT = 20_000  # above this many points the map falls back to PCA (UMAP gets slow on 2 cores)
+
+# ---- hook: real LAION-400M concept counts of the five benchmark datasets ----------------------
+# Another issue ships them as data/laion_counts/<dataset>.csv with columns class_name,count
+# (the number of LAION-400M captions that mention the class or a synonym). Until then
+# benchmark_counts() returns None and the Retrieval page says the file is expected there.
+BENCHMARK_DATASETS = ("semi_aves", "aircraft", "stanford_cars", "food101", "oxford_pets")
+BENCHMARK_COUNTS_DIR = DATA_DIR / "laion_counts"
+
+
+def benchmark_counts(dataset, counts_dir=None):
+    """Per-class LAION-400M counts of a benchmark dataset, or None while the file is missing.
+
+    Returns
+    -------
+    DataFrame with columns ``class_name, count`` (sorted by count, descending), or None.
+    """
+    path = Path(counts_dir or BENCHMARK_COUNTS_DIR) / f"{dataset}.csv"
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path)
+    missing = {"class_name", "count"} - set(df.columns)
+    if missing:
+        raise DataError(f"LAION counts file {str(path)!r} needs columns class_name,count; "
+                        f"missing {', '.join(sorted(missing))}")
+    return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+# ---- discovery ----------------------------------------------------------------------------------
+def find_sessions(output_root):
+    """Every session folder (``<run>/seed<k>/config.json``, runs may be nested) under a root.
+
+    Returns
+    -------
+    DataFrame with one row per session: ``path, run, seed, dataset, strategy, adaptation, rda,
+    mode, rounds, rounds_done, state, round, updated``; newest first (empty when there is none).
+    """
+    root = Path(output_root)
+    cols = ["path", "run", "seed", "dataset", "strategy", "adaptation", "rda", "mode", "rounds",
+            "rounds_done", "state", "round", "updated"]
+    rows = []
+    if root.is_dir():
+        for cfg_file in sorted(root.glob("**/seed*/config.json")):
+            path = cfg_file.parent
+            if len(path.relative_to(root).parts) > 4:
+                continue
+            try:
+                cfg = read_json(cfg_file)
+            except (OSError, ValueError):
+                continue  # a half-created folder; the next refresh will see it
+            s = Session(path)
+            status = s.status()
+            rows.append({
+                "path": str(path), "run": str(path.parent.relative_to(root)), "seed": cfg.get("seed"),
+                "dataset": Path(str(cfg.get("dataset"))).name, "strategy": cfg.get("strategy"),
+                "adaptation": cfg.get("adaptation"), "rda": bool(cfg.get("rda")),
+                "mode": cfg.get("mode"), "rounds": cfg.get("rounds"),
+                "rounds_done": len(s.finished_rounds()), "state": status.get("state", "new"),
+                "round": status.get("round"),
+                "updated": status.get("updated") or cfg_file.stat().st_mtime,
+            })
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["updated", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def demo_spec_for(key):
+    """The :class:`DemoWorldSpec` (full or small) whose key is ``key``, else None."""
+    from .data import DemoWorldSpec
+    for spec in (DemoWorldSpec(), DemoWorldSpec.small()):
+        if spec.key == key:
+            return spec
+    return None
+
+
+def session_task(session):
+    """Load the task (classes, pool, test) a session was run on.
+
+    A demo session is found through its world key; when the world is not in this cache folder,
+    the folder holding the session's checkpoint is read as split files.
+    """
+    from .data import load_demo_world, load_split_files, load_task
+    from .data.demo_world import demo_world_dir
+    cfg = session.config
+    if cfg.get("dataset") == "demo":
+        spec = demo_spec_for(cfg.get("spec_key"))
+        if spec is not None and (demo_world_dir(spec) / "ltrain.txt").is_file():
+            return load_demo_world(spec)
+        ckpt = Path(str(cfg.get("pretrained") or ""))
+        if len(ckpt.parents) > 1 and (ckpt.parents[1] / "ltrain.txt").is_file():
+            return load_split_files(ckpt.parents[1], name="demo")
+        raise DataError(f"the demo world of session {str(session.path)!r} (key {cfg.get('spec_key')}) "
+                        "is not in this cache folder; build it on the Home page")
+    return load_task(cfg["dataset"], cfg.get("data_root"))
+
+
+# ---- learning curves ----------------------------------------------------------------------------
+def load_results(session_paths, output_root=None):
+    """Concatenate ``results.csv`` of several sessions, with ``run`` and ``session`` columns."""
+    frames = []
+    for p in session_paths:
+        p = Path(p)
+        df = Session(p).results()
+        if not len(df):
+            continue
+        df = df.copy()
+        run = p.parent
+        df["run"] = str(run.relative_to(output_root)) if output_root and run.is_relative_to(output_root) else run.name
+        df["session"] = str(p)
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
+                                     "n_retrieved", "acc", "f1", "tail_acc", "run", "session"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_std(results, metric="acc", x="round"):
+    """Mean and std (ddof=0; 0 for one seed) of ``metric`` over seeds, per run and ``x``.
+
+    Returns
+    -------
+    DataFrame with columns ``run, <x>, mean, std, n_seeds``, sorted by run and x.
+    """
+    if not len(results):
+        return pd.DataFrame(columns=["run", x, "mean", "std", "n_seeds"])
+    g = results.dropna(subset=[metric]).groupby(["run", x])[metric]
+    out = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=0).fillna(0.0), "n_seeds": g.count()})
+    return out.reset_index().sort_values(["run", x], kind="stable").reset_index(drop=True)
+
+
+def curve_area(x, y):
+    """Normalised area under a learning curve: trapezoid area / x-range (same unit as y).
+
+    One point gives that point's value; equal x (a degenerate range) gives the mean of y.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) == 0:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    span = x[-1] - x[0]
+    if len(x) == 1 or span == 0:
+        return float(y.mean())
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / span)
+
+
+def aulc(results, metric="acc", x="round"):
+    """AULC per run: :func:`curve_area` per seed, then mean ± std over seeds; final-round too.
+
+    Runs whose seeds cover different rounds are compared on the rounds every seed has.
+    """
+    rows = []
+    for run, df in results.dropna(subset=[metric]).groupby("run", sort=True):
+        common = set.intersection(*(set(d[x]) for _, d in df.groupby("seed")))
+        df = df[df[x].isin(common)]
+        per_seed = [curve_area(d[x], d[metric]) for _, d in df.groupby("seed")]
+        last = df[df[x] == df[x].max()][metric]
+        rows.append({"run": run, "rounds": len(common), "n_seeds": len(per_seed),
+                     "aulc": float(np.mean(per_seed)), "aulc_std": float(np.std(per_seed)),
+                     "final": float(last.mean()), "final_std": float(last.std(ddof=0))})
+    cols = ["run", "rounds", "n_seeds", "aulc", "aulc_std", "final", "final_std"]
+    return pd.DataFrame(rows, columns=cols).sort_values("aulc", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def per_class_matrix(session, class_names, zero_shot=True):
+    """Per-class test accuracy (%) over rounds: rows = classes sorted by round-0 accuracy
+    (ascending, spec §3.4), columns ``zero-shot`` (optional), ``round 0``, ``round 1``, ..."""
+    cols = {}
+    zs = session.zero_shot() if zero_shot else None
+    if zs and zs.get("per_class_acc"):
+        cols["zero-shot"] = zs["per_class_acc"]
+    for r in session.finished_rounds():
+        cols[f"round {r}"] = session.metrics(r)["per_class_acc"]
+    df = pd.DataFrame(cols, index=list(class_names), dtype=float)
+    df.index.name = "class"
+    key = "round 0" if "round 0" in df else (df.columns[0] if len(df.columns) else None)
+    return df.sort_values(key, kind="stable") if key else df
+
+
+# ---- retrieval -----------------------------------------------------------------------------------
+def tail_class_ids(session):
+    """Tail classes as the run defined them (``tail_classes`` in its metrics), else the 5 (or
+    C//2) classes with the fewest caption matches."""
+    for m in [session.zero_shot()] + [session.metrics(r) for r in session.finished_rounds()[:1]]:
+        if m and m.get("tail_classes"):
+            return [int(c) for c in m["tail_classes"]]
+    f = session.path / "retrieval" / "counts.json"
+    if f.is_file():
+        from .loop.metrics import tail_classes
+        counts = read_json(f)["counts"]
+        return tail_classes([c["matched"] for c in counts], k=min(5, max(1, len(counts) // 2)))
+    return []
+
+
+def retrieval_table(session):
+    """Per class: ``class_id, class_name, matched, kept, zero_shot_acc, tail``; None without RDA."""
+    f = session.path / "retrieval" / "counts.json"
+    if not f.is_file():
+        return None
+    counts = read_json(f)["counts"]
+    df = pd.DataFrame(counts).rename(columns={"name": "class_name"})
+    df.insert(0, "class_id", np.arange(len(df)))
+    zs = session.zero_shot() or {}
+    acc = zs.get("per_class_acc") or [None] * len(df)
+    df["zero_shot_acc"] = pd.array(acc, dtype="Float64").astype(float)
+    tail = set(tail_class_ids(session))
+    df["tail"] = df["class_id"].isin(tail)
+    return df[["class_id", "class_name", "matched", "kept", "zero_shot_acc", "tail"]]
+
+
+def retrieved_items(session, class_id=None, limit=None):
+    """Retrieved images (``id, label, synonym, score, caption, path``), best score first."""
+    rdir = session.path / "retrieval"
+    if not (rdir / "retrieved.csv").is_file():
+        return pd.DataFrame(columns=["id", "label", "synonym", "score", "caption", "path"])
+    root = Path(read_json(rdir / "counts.json")["root"])
+    df = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
+    if class_id is not None:
+        df = df[df["label"] == int(class_id)]
+    df = df.sort_values("score", ascending=False, kind="stable")
+    if limit:
+        df = df.head(limit)
+    df = df.assign(path=[str(root / i) for i in df["id"]])
+    return df.reset_index(drop=True)
+
+
+# ---- labeling ------------------------------------------------------------------------------------
+def waiting_round(session):
+    """The round whose picks wait for a person (human mode), else the latest round with picks."""
+    st = session.status()
+    if st.get("state") == "waiting_for_labels" and st.get("round") is not None:
+        return int(st["round"])
+    rounds = sorted(int(p.name[1:]) for p in (session.path / "rounds").glob("r*")
+                    if (p / "selected.csv").is_file()) if (session.path / "rounds").is_dir() else []
+    return rounds[-1] if rounds else None
+
+
+def label_queue(session, r):
+    """Round ``r``'s picks with their state: ``pending``, ``labeled`` (label, source) or ``skipped``."""
+    sel = session.selected(r)
+    if sel is None:
+        return None
+    labels = session.labels().set_index("sample_id")
+    skipped = set(session.skipped(r))
+    sel = sel.copy()
+    sel["label"] = [int(labels.at[s, "label"]) if s in labels.index else -1 for s in sel["sample_id"]]
+    sel["source"] = [labels.at[s, "source"] if s in labels.index else "" for s in sel["sample_id"]]
+    sel["state"] = np.where(sel["label"] >= 0, "labeled",
+                            np.where(sel["sample_id"].isin(skipped), "skipped", "pending"))
+    sel["top3_list"] = [[(p.rsplit(":", 1)[0], float(p.rsplit(":", 1)[1])) for p in t.split(";") if p]
+                        for t in sel["top3"]]
+    return sel.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+def _labels_with_names(session, class_names):
+    df = session.labels().copy()
+    df["class_name"] = [class_names[i] if 0 <= i < len(class_names) else "" for i in df["label"]]
+    return df
+
+
+def labels_csv(session, class_names):
+    """Every label of the session as CSV text (sample_id, label, class_name, round, source)."""
+    return _labels_with_names(session, class_names)[["sample_id", "label", "class_name", "round", "source"]] \
+        .to_csv(index=False)
+
+
+def labels_json(session, class_names):
+    """Every label as JSON: ``{"classes": [...], "labels": [{sample_id, label, class_name, ...}]}``."""
+    df = _labels_with_names(session, class_names)
+    return json.dumps({"session": str(session.path), "classes": list(class_names),
+                       "labels": df.to_dict("records")}, indent=1, default=int)
+
+
+def imagefolder_zip(session, task):
+    """Labeled pool images as an ImageFolder tree ``<class>/<file>`` in a zip (bytes)."""
+    df = session.labels()
+    pos = task.pool.index_of()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for sid, lab in zip(df["sample_id"], df["label"]):
+            if sid not in pos or not 0 <= lab < task.n_classes:
+                continue
+            name = task.classes.names[lab].replace("/", "_")
+            zf.write(task.pool.path(pos[sid]), f"{name}/{sid.replace('/', '__')}")
+        zf.writestr("labels.csv", labels_csv(session, task.classes.names))
+    return buf.getvalue()
+
+
+# ---- embedding map -------------------------------------------------------------------------------
+def project_2d(features, seed=0, limit=UMAP_LIMIT):
+    """2-D coordinates: UMAP (cosine) up to ``limit`` points, PCA above (or below 5 points).
+
+    Returns
+    -------
+    coords : ndarray of shape (n, 2)
+    method : {"umap", "pca"}
+    """
+    x = np.asarray(features, np.float32)
+    if len(x) < 5 or len(x) > limit:
+        from sklearn.decomposition import PCA
+        return PCA(2, random_state=seed).fit_transform(x) if len(x) >= 2 else np.zeros((len(x), 2)), "pca"
+    import umap  # imported lazily: numba compiles on first use
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(x) - 1), min_dist=0.1, metric="cosine",
+                        random_state=seed, n_epochs=200)
+    return reducer.fit_transform(x), "umap"
+
+
+def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000,
+                     seed=0):
+    """Embeddings of the session's images at round ``r``, projected to 2-D.
+
+    Pool images are split into ``labeled`` (labels of rounds <= r), ``selected`` (round r's picks)
+    and ``unlabeled``; labeled and selected images are always kept, the rest is subsampled to
+    ``max_points`` in all (seeded).
+
+    Returns
+    -------
+    points : DataFrame with ``x, y, source, role, label, class_name, id, path``
+    info : dict with ``method`` ("umap" | "pca"), ``n_total`` (before subsampling), ``seconds``
+    """
+    from .models.features import encode_images
+    t0 = time.time()
+    names = list(task.classes.names)
+    parts = []
+    if "pool" in sources:
+        labels = session.labels()
+        labels = labels[labels["round"] <= r].set_index("sample_id")["label"]
+        sel = session.selected(r)
+        picked = set(sel["sample_id"]) if sel is not None else set()
+        ids = task.pool.ids
+        role = np.array(["labeled" if s in labels.index else "selected" if s in picked else "unlabeled"
+                         for s in ids], dtype=object)
+        lab = np.array([int(labels[s]) if s in labels.index else int(task.pool.labels[i])
+                        for i, s in enumerate(ids)], np.int64)
+        parts.append(("pool", task.pool, role, lab))
+    if "retrieved" in sources:
+        items = retrieved_items(session)
+        if len(items):
+            from .data.datasets import ImageSet
+            root = Path(read_json(session.path / "retrieval" / "counts.json")["root"])
+            rset = ImageSet(items["id"].tolist(), root, items["label"].to_numpy(np.int64))
+            parts.append(("retrieved", rset, np.full(len(rset), "retrieved", object), rset.labels))
+    if "test" in sources:
+        parts.append(("test", task.test, np.full(len(task.test), "test", object), task.test.labels))
+    if not parts:
+        raise DataError("no image source chosen for the embedding map; pick pool, retrieved or test")
+    frames, feats = [], []
+    for source, iset, role, lab in parts:
+        feats.append(encode_images(bundle, iset))
+        frames.append(pd.DataFrame({"source": source, "role": role, "label": lab, "id": iset.ids,
+                                    "path": [str(iset.path(i)) for i in range(len(iset))]}))
+    df = pd.concat(frames, ignore_index=True)
+    x = np.concatenate(feats)
+    n_total = len(df)
+    keep = df["role"].isin(["labeled", "selected"]).to_numpy()
+    rest = np.flatnonzero(~keep)
+    room = max(0, max_points - int(keep.sum()))
+    if len(rest) > room:
+        rest = np.sort(np.random.default_rng(seed).choice(rest, room, replace=False))
+    idx = np.sort(np.concatenate([np.flatnonzero(keep), rest]))
+    df, x = df.iloc[idx].reset_index(drop=True), x[idx]
+    coords, method = project_2d(x, seed=seed)
+    df.insert(0, "x", coords[:, 0].astype(float))
+    df.insert(1, "y", coords[:, 1].astype(float))
+    df["class_name"] = [names[i] if 0 <= i < len(names) else "unknown" for i in df["label"]]
+    return df, {"method": method, "n_total": n_total, "n_shown": len(df), "seconds": round(time.time() - t0, 2)}
+
+
+def picks_per_class(session, n_classes, after_round=0):
+    """Labels bought by active learning (rounds > ``after_round``) per true class."""
+    df = session.labels()
+    df = df[(df["round"] > after_round) & (df["label"] >= 0)]
+    return np.bincount(df["label"].to_numpy(np.int64), minlength=n_classes)

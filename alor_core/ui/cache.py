@@ -1,0 +1,76 @@
+"""Cached loaders: models in ``st.cache_resource`` (shared, read-only), tables in ``st.cache_data``.
+
+Keys include a version stamp of the files they read (mtime), so a new round on disk is picked up
+without a manual refresh.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from .. import analysis
+from ..loop.session import Session
+
+__all__ = ["clip_bundle", "session_task", "embedding", "display_image", "available_models",
+           "pretrained_tags", "session_version"]
+
+
+@st.cache_resource(show_spinner="Loading the CLIP model…")
+def clip_bundle(model_name, pretrained):
+    """The session's CLIP (shared by every user: never trained in place)."""
+    from ..models.clip import load_clip
+    return load_clip(model_name, pretrained)
+
+
+@st.cache_resource(show_spinner="Loading the task…", max_entries=8)
+def session_task(path):
+    """TaskData of the session at ``path`` (classes, pool, test)."""
+    return analysis.session_task(Session(path))
+
+
+def session_version(path):
+    """A stamp that changes when the session gets new labels, picks or metrics."""
+    p = Path(path)
+    files = [p / "labels.csv", p / "status.json", p / "results.csv"]
+    return tuple(f.stat().st_mtime_ns if f.is_file() else 0 for f in files)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def embedding(path, r, sources, max_points, version):
+    """2-D map of a session's images at round ``r`` (UMAP; cached per session, round and options)."""
+    session = Session(path)
+    cfg = session.config
+    task = session_task(path)
+    bundle = clip_bundle(cfg["model_name"], cfg.get("pretrained"))
+    return analysis.embedding_points(session, task, bundle, r, sources=tuple(sources), max_points=max_points)
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def display_image(path, size):
+    """PNG bytes of an image scaled so its longer side is at least ``size`` px (nearest-neighbour,
+    so 28x28 pixels stay crisp squares)."""
+    with Image.open(path) as im:
+        im = im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+    w, h = im.size
+    if max(w, h) < size:
+        f = max(1, size // max(w, h))
+        im = im.resize((w * f, h * f), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@st.cache_data(show_spinner=False)
+def available_models():
+    from ..models.clip import available_models as models
+    return models()
+
+
+@st.cache_data(show_spinner=False)
+def pretrained_tags(model_name):
+    import open_clip
+    return open_clip.list_pretrained_tags_by_model(model_name)

@@ -1,0 +1,69 @@
+"""Every ``st.session_state`` key of the dashboard, prefixed by the page that owns it.
+
+Session state is lost on a browser refresh, so it only points at the on-disk session (a path)
+and holds view settings; labels, picks and results always live in the session folder.
+"""
+
+# app.py: the session every page shows (a session folder path)
+APP_SESSION = "app.session"
+APP_PICKER = "app.session_picker"
+
+# Home
+HOME_BUILD = "home.build_world"
+HOME_QUICK = "home.quick_run"
+
+# Run
+RUN_DATA_KIND = "run.data_kind"
+RUN_DATA_PATH = "run.data_path"
+RUN_MODEL_KIND = "run.model_kind"
+RUN_MODEL_NAME = "run.model_name"
+RUN_PRETRAINED = "run.pretrained"
+RUN_CHECKPOINT = "run.checkpoint"
+RUN_STRATEGY = "run.strategy"
+RUN_ADAPT = "run.adaptation"
+RUN_ROUNDS = "run.rounds"
+RUN_BUDGET = "run.budget"
+RUN_SEEDS = "run.seeds"
+RUN_RDA = "run.rda"
+RUN_K = "run.k"
+RUN_MODE = "run.mode"
+RUN_NAME = "run.name"
+RUN_START = "run.start"
+RUN_OPEN_PICK = "run.open_pick"
+RUN_OPEN = "run.open"
+RUN_ALIVE = "run.any_alive"  # whether the last refresh saw a running job
+
+# Retrieval & bias
+RETRIEVAL_VALUE = "retrieval.value"
+RETRIEVAL_LOG = "retrieval.log"
+RETRIEVAL_CLASS = "retrieval.class"
+RETRIEVAL_N = "retrieval.n_images"
+RETRIEVAL_BENCH = "retrieval.benchmark"
+
+# Label queue
+LABEL_CURSOR = "label.cursor"        # sample id on screen
+LABEL_HISTORY = "label.history"      # [(round, sample_id, "label" | "skip")] for undo
+LABEL_AUTO = "label.auto_advance"
+LABEL_GUESS = "label.guess"          # + index 0..2: the top-3 buttons
+LABEL_OTHER = "label.other"          # + sample id: the full class list
+LABEL_SKIP = "label.skip"
+LABEL_UNDO = "label.undo"
+LABEL_PREV = "label.prev"
+LABEL_NEXT = "label.next"
+LABEL_CONTINUE = "label.continue"
+
+# Results
+RESULTS_RUNS = "results.runs"
+RESULTS_METRIC = "results.metric"
+RESULTS_X = "results.x"
+RESULTS_HEATMAP = "results.heatmap_session"
+
+# Embedding map
+MAP_ROUND = "map.round"
+MAP_SOURCES = "map.sources"
+MAP_COLOR = "map.color_by"
+MAP_MAX = "map.max_points"
+MAP_CHART = "map.selection"  # the chart's selection state
+
+# Guided demo
+GUIDED_RUN = "guided.run"

@@ -1,0 +1,124 @@
+"""Small building blocks shared by the pages: session picking, errors, progress, image grids."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from .. import analysis
+from ..errors import AlorError
+from ..loop.session import Session
+from ..paths import output_dir
+from . import cache
+from .state import APP_PICKER, APP_SESSION
+
+__all__ = ["demo_spec", "small_demo", "alor_errors", "sessions", "current_session", "session_picker",
+           "require_session", "progress_callback", "image_grid", "state_text", "session_label",
+           "set_session"]
+
+STATE_TEXT = {"preparing": "preparing", "adapting": "training", "selecting": "selecting images",
+              "waiting_for_labels": "waiting for labels", "paused": "paused", "done": "done",
+              "stopped": "stopped", "new": "not started"}
+
+
+def small_demo():
+    """``ALOR_DEMO_SMALL=1`` makes the dashboard use the reduced demo world (tests, quick looks)."""
+    return os.environ.get("ALOR_DEMO_SMALL", "") not in ("", "0", "false")
+
+
+def demo_spec():
+    from ..data import DemoWorldSpec
+    return DemoWorldSpec.small() if small_demo() else DemoWorldSpec()
+
+
+@contextmanager
+def alor_errors(stop=True):
+    """Show an :class:`AlorError` as ``st.error(str(err))`` (and stop the page) instead of a trace."""
+    try:
+        yield
+    except AlorError as err:
+        st.error(str(err))
+        if stop:
+            st.stop()
+
+
+def sessions():
+    """Every session under the output folder (newest first)."""
+    return analysis.find_sessions(output_dir())
+
+
+def set_session(path):
+    st.session_state[APP_SESSION] = str(path)
+
+
+def session_label(row):
+    state = STATE_TEXT.get(row["state"], row["state"])
+    return f"{row['run']} · seed {row['seed']} · {row['mode']} · {state}"
+
+
+def current_session():
+    """The session every page shows: the one picked in the sidebar, else the newest on disk."""
+    path = st.session_state.get(APP_SESSION)
+    if path and (Path(path) / "config.json").is_file():
+        return Session(path)
+    df = sessions()
+    if len(df):
+        set_session(df["path"].iloc[0])
+        return Session(df["path"].iloc[0])
+    return None
+
+
+def require_session():
+    """The current session, or an explanation of what to do next and ``st.stop()``."""
+    s = current_session()
+    if s is None:
+        st.info("No session yet: start one on the **Run** page, or run the one-click demo on **Home**.")
+        st.page_link("pages/run.py", label="Go to the Run page", icon=":material/play_arrow:")
+        st.stop()
+    return s
+
+
+def session_picker():
+    """Sidebar selectbox over the sessions on disk; writes the choice to ``app.session``."""
+    df = sessions()
+    if not len(df):
+        st.sidebar.caption("No session yet.")
+        return None
+    cur = current_session()
+    paths = df["path"].tolist()
+    labels = {p: session_label(r) for p, r in zip(paths, df.to_dict("records"))}
+    idx = paths.index(str(cur.path)) if cur is not None and str(cur.path) in paths else 0
+    pick = st.sidebar.selectbox("Session", paths, index=idx, format_func=labels.get, key=APP_PICKER,
+                                help=f"Sessions under {output_dir()}")
+    if pick != st.session_state.get(APP_SESSION):
+        set_session(pick)
+    return Session(pick)
+
+
+def state_text(status):
+    state = STATE_TEXT.get(status.get("state"), status.get("state") or "not started")
+    r = status.get("round")
+    return f"{state} (round {r})" if r is not None and status.get("state") != "done" else state
+
+
+def progress_callback(bar):
+    """A ``progress(stage, fraction, message)`` for :func:`alor_core.loop.rounds.run` -> st.progress."""
+    def progress(stage, fraction, message):
+        bar.progress(min(1.0, max(0.0, float(fraction))), text=f"{stage}: {message}")
+    return progress
+
+
+def image_grid(paths, captions, n_cols=6, size=112, width=None):
+    """Images in rows of ``n_cols``; small images are upscaled with nearest-neighbour."""
+    for start in range(0, len(paths), n_cols):
+        cols = st.columns(n_cols)
+        for col, p, cap in zip(cols, paths[start:start + n_cols], captions[start:start + n_cols]):
+            with col:
+                try:
+                    st.image(cache.display_image(str(p), size), width=width or size)
+                except OSError:
+                    st.warning(f"cannot read {Path(p).name}")
+                st.caption(cap)

@@ -1,0 +1,6 @@
+"""embeddings page (being built)."""
+
+import streamlit as st
+
+st.title("embeddings")
+st.info("This page is being built.")
