@@ -62,6 +62,9 @@ def _parser():
         q.add_argument("--k", type=int, default=None, help="retrieval cap per class (demo 200, else 500)")
         q.add_argument("--preset", default="fast", choices=["fast", "paper"])
         q.add_argument("--mode", default="oracle", choices=["oracle", "human"])
+        q.add_argument("--initial", default="per_class", choices=["per_class", "none"],
+                       help="round-0 labels: one random image per class (paper, uses ground truth) "
+                            "or none (cold start: round 0 trains on retrieved data only)")
         q.add_argument("--model", dest="model_name", default=None, help="open_clip model name")
         q.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
         q.add_argument("--checkpoint", default=None, help="local checkpoint file (instead of a tag)")
@@ -96,6 +99,7 @@ def _config(args, seed, strategy, dataset):
     k = args.k or (200 if dataset == "demo" else 500)
     return RunConfig(dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
+                     initial=args.initial,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
                      min_side=0 if dataset == "demo" else 81, extra={"name": args.name} if args.name else {})

@@ -57,6 +57,11 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        # One spelling per method, so that "TFS" and "tfs" resume the same session.
+        from .adaptation import ALIASES
+        from .strategies import canonical_name
+        self.strategy = canonical_name(self.strategy)
+        self.adaptation = ALIASES.get(str(self.adaptation).lower(), str(self.adaptation).lower())
         if not isinstance(self.rounds, int) or self.rounds < 1:
             raise ConfigError(f"'rounds' must be an int >= 1; got {self.rounds!r}")
         if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):

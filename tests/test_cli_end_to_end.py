@@ -33,7 +33,7 @@ def test_two_rounds_write_a_complete_session(tmp_path, small_world):
     s = Path(summary["session"])
     assert summary["state"] == "done" and summary["rounds_done"] == 2
     cfg = json.loads((s / "config.json").read_text())
-    assert cfg["strategy"] == "TFS" and cfg["adaptation"] == "lp" and cfg["rda"] is True
+    assert cfg["strategy"] == "tfs" and cfg["adaptation"] == "lp" and cfg["rda"] is True
     res = pd.read_csv(s / "results.csv")
     assert res["round"].tolist() == [0, 1] and (res["acc"] > 10).all()
     assert res["n_labeled"].tolist() == [10, 20]

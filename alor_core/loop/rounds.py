@@ -141,8 +141,8 @@ def step_initial(ctx):
     for c in range(ctx.n_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) == 0:
-            raise DataError(f"class {ctx.task.classes.names[c]!r} has no image in the pool; the "
-                            "initial set needs one per class (use initial='none')")
+            raise DataError(f"class {ctx.task.classes.names[c]!r} has no labeled image in the pool; "
+                            "the initial set needs one per class (use --initial none for a cold start)")
         i = int(rng.choice(idx))
         rows.append((ctx.task.pool.ids[i], c, 0, "initial"))
     s.add_labels(rows)
@@ -164,6 +164,11 @@ def step_adapt(ctx, r):
     from ..data.datasets import ImageSet
     labeled = ImageSet([ctx.task.pool.ids[i] for i in idx], ctx.task.pool.root, labs)
     ret = ctx.retrieved.image_set
+    if len(labeled) + len(ret) == 0:
+        # Cold start without RDA (spec §3.2): nothing to train on yet, so round 0 is zero-shot.
+        clf = adaptation.ZeroShot().fit(ctx.bundle, ctx.task.classes)
+        clf.history = {"note": "no training data yet: zero-shot model used"}
+        return clf, TrainData(labeled, ret, ctx.n_classes)
     ret_feats = encode_images(ctx.bundle, ret) if len(ret) and ctx.config.adaptation == "lp" else None
     data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
                      retrieved_features=ret_feats)
