@@ -29,7 +29,7 @@ __all__ = [
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
-    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "UMAP_LIMIT", "picks_per_class",
+    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "benchmark_table", "UMAP_LIMIT", "picks_per_class",
 ]
 
 UMAP_LIMIT = 20_000  # above this many points the map falls back to PCA (UMAP gets slow on 2 cores)
@@ -58,6 +58,15 @@ def benchmark_counts(dataset, counts_dir=None):
         raise DataError(f"LAION counts file {str(path)!r} needs columns class_name,count; "
                         f"missing {', '.join(sorted(missing))}")
     return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def benchmark_table(counts, n_tail=5):
+    """A :func:`benchmark_counts` frame in the layout of :func:`retrieval_table` (for the same plots)."""
+    from .loop.metrics import tail_classes
+    tail = set(tail_classes(counts["count"].to_numpy(), k=min(n_tail, len(counts))))
+    return pd.DataFrame({"class_id": np.arange(len(counts)), "class_name": counts["class_name"],
+                         "matched": counts["count"], "kept": counts["count"], "zero_shot_acc": np.nan,
+                         "tail": [i in tail for i in range(len(counts))]})
 
 
 # ---- discovery ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 __all__ = ["CLASS_PALETTE", "RUN_COLORS", "SOURCE_COLORS", "TAIL_COLOR", "ZERO_SHOT_COLOR", "class_colors",
-           "run_color", "retrieval_bar", "count_accuracy_scatter", "learning_curves", "per_class_heatmap",
+           "run_color", "log_ticks", "retrieval_bar", "count_accuracy_scatter", "learning_curves", "per_class_heatmap",
            "embedding_scatter", "per_class_bars", "picks_per_class"]
 
 # Tableau-10 first (the demo world has 10 classes), then distinct extras, then generated hues.
@@ -42,6 +42,22 @@ def class_colors(n_classes):
 
 def run_color(i):
     return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def log_ticks(vmin, vmax):
+    """Tick values 1-2-5 per decade covering [vmin, vmax] (readable labels on a log axis)."""
+    lo, hi = np.floor(np.log10(max(vmin, 1e-9))), np.ceil(np.log10(max(vmax, 1e-9)))
+    vals = [m * 10 ** e for e in range(int(lo), int(hi) + 1) for m in (1, 2, 5)]
+    return [v for v in vals if vmin / 1.5 <= v <= vmax * 1.5] or [vmin]
+
+
+def _log_axis(values):
+    vals = np.asarray(values, float)
+    vals = vals[vals > 0]
+    if not len(vals):
+        return dict(type="log")
+    ticks = log_ticks(vals.min(), vals.max())
+    return dict(type="log", tickvals=ticks, ticktext=[f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in ticks])
 
 
 def _layout(fig, title, **kw):
@@ -73,7 +89,8 @@ def retrieval_bar(table, value="matched", log=True, title=None):
         textposition="outside", customdata=df[["class_id"]].to_numpy(),
         hovertemplate="%{x}: %{text}<extra></extra>", name=value))
     label = {"matched": "caption matches", "kept": "retrieved images kept"}.get(value, value)
-    fig.update_yaxes(type="log" if log else "linear", title=f"{label} ({'log' if log else 'linear'} scale)")
+    fig.update_yaxes(title=f"{label} ({'log' if log else 'linear'} scale)",
+                     **(_log_axis(df[value]) if log else dict(type="linear")))
     fig.update_xaxes(title=None, tickangle=-30)
     return _layout(fig, title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
                    showlegend=False, height=420)
@@ -99,8 +116,8 @@ def count_accuracy_scatter(table, value="matched", title=None):
         xs = np.array([lx.min(), lx.max()])
         fig.add_trace(go.Scatter(x=10 ** xs, y=a * xs + b, mode="lines", name="trend",
                                  line=dict(color=ZERO_SHOT_COLOR, dash="dot"), hoverinfo="skip"))
-    fig.update_xaxes(type="log", title=f"{'caption matches' if value == 'matched' else 'retrieved images'} "
-                                       "(log scale)")
+    fig.update_xaxes(title=f"{'caption matches' if value == 'matched' else 'retrieved images'} (log scale)",
+                     **_log_axis(df[value].clip(lower=1)))
     fig.update_yaxes(title="zero-shot accuracy (%)", range=[0, 105])
     return _layout(fig, title or "Rarely captioned classes are the ones zero-shot CLIP gets wrong", height=420,
                    legend=dict(orientation="h", y=-0.2))
@@ -138,6 +155,15 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
     if zero_shot is not None:
         fig.add_hline(y=zero_shot, line=dict(color=ZERO_SHOT_COLOR, dash="dash"),
                       annotation_text=f"zero-shot {zero_shot:.1f}", annotation_position="bottom right")
+    lows = list(summary["mean"] - summary["std"]) + ([zero_shot] if zero_shot is not None else [])
+    highs = list(summary["mean"] + summary["std"]) + ([zero_shot] if zero_shot is not None else [])
+    if lows:
+        pad = max(2.0, 0.08 * (max(highs) - min(lows)))
+        fig.update_yaxes(range=[max(0.0, min(lows) - pad), min(100.0, max(highs) + pad)])
+    if len(summary):
+        lo, hi = float(summary[x].min()), float(summary[x].max())
+        pad = 0.3 if x == "round" else max(1.0, 0.05 * (hi - lo))
+        fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_xaxes(title="round" if x == "round" else "labeled images", dtick=1 if x == "round" else None)
     fig.update_yaxes(title=metric_label)
     return _layout(fig, title or f"{metric_label.capitalize()} per round (mean ± std over seeds)", height=430,

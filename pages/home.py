@@ -7,6 +7,7 @@ from alor_core.data import build_demo_world, demo_world_status
 from alor_core.ui import cache, demo, widgets
 from alor_core.ui.state import HOME_BUILD, HOME_QUICK
 
+widgets.ensure_app()
 st.title("ALOR Studio")
 st.markdown("Adapt a CLIP model to your classes with **active learning and open data**: retrieval (RDA) "
             "finds pretraining images per class, an adaptation trains each round, and a strategy such as "

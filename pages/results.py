@@ -1,6 +1,86 @@
-"""results page (being built)."""
+"""Results: accuracy / macro-F1 per round (mean ± std over seeds), zero-shot line, several runs,
+per-class accuracy over rounds, AULC, CSV download."""
 
 import streamlit as st
 
-st.title("results")
-st.info("This page is being built.")
+from alor_core import analysis, plots
+from alor_core.loop.session import Session
+from alor_core.paths import output_dir
+from alor_core.ui import cache, widgets
+from alor_core.ui import state as K
+
+widgets.ensure_app()
+st.title("Results")
+session = widgets.require_session()
+df = widgets.sessions()
+root = output_dir()
+cur_run = str(session.path.parent.relative_to(root)) if session.path.is_relative_to(root) else session.path.parent.name
+
+runs = sorted(df["run"].unique())
+same = df[df["dataset"] == df.loc[df["path"] == str(session.path), "dataset"].iloc[0]]["run"].unique() \
+    if (df["path"] == str(session.path)).any() else []
+default = [cur_run] + [r for r in sorted(same) if r != cur_run][:3]
+picked = st.multiselect("Runs to compare", runs, default=[r for r in default if r in runs], key=K.RESULTS_RUNS,
+                        help="runs of the same dataset are preselected; seeds of a run are averaged")
+c1, c2 = st.columns(2)
+metric = c1.radio("Metric", ["acc", "f1", "tail_acc"], key=K.RESULTS_METRIC, horizontal=True,
+                  format_func={"acc": "accuracy", "f1": "macro-F1", "tail_acc": "tail-class accuracy"}.get)
+x = c2.radio("x axis", ["round", "n_labeled"], key=K.RESULTS_X, horizontal=True,
+             format_func={"round": "round", "n_labeled": "labeled images"}.get)
+if not picked:
+    st.info("Pick at least one run above.")
+    st.stop()
+
+paths = df[df["run"].isin(picked)]["path"].tolist()
+res = analysis.load_results(paths, root)
+if not len(res):
+    st.info("No round has finished yet in these runs: results appear when round 0 is trained. "
+            "Follow a run on the Run page.")
+    st.stop()
+
+label = {"acc": "accuracy (%)", "f1": "macro-F1 (%)", "tail_acc": "tail-class accuracy (%)"}[metric]
+zs_key = {"acc": "acc", "f1": "f1", "tail_acc": "tail_acc"}[metric]
+zs_vals = [z[zs_key] for z in (Session(p).zero_shot() for p in paths) if z and z.get(zs_key) is not None]
+zero_shot = sum(zs_vals) / len(zs_vals) if zs_vals and df[df["run"].isin(picked)]["dataset"].nunique() == 1 else None
+
+last = res[res["session"] == str(session.path)].sort_values("round")
+if len(last):
+    m = last.iloc[-1]
+    st.caption(f"Current session: **{cur_run}** / {session.path.name}")
+    c = st.columns(4)
+    c[0].metric(f"Round {int(m['round'])} accuracy", f"{m['acc']:.1f}%",
+                f"{m['acc'] - zero_shot:+.1f} vs zero-shot" if zero_shot is not None and metric == "acc" else None)
+    c[1].metric("Macro-F1", f"{m['f1']:.1f}%")
+    c[2].metric("Tail-class accuracy", "–" if m["tail_acc"] != m["tail_acc"] else f"{m['tail_acc']:.1f}%")
+    c[3].metric("Labeled images", int(m["n_labeled"]))
+
+summary = analysis.mean_std(res, metric, x)
+st.plotly_chart(plots.learning_curves(summary, label, zero_shot, x=x, runs=picked), key="results.curves")
+
+st.subheader("Area under the learning curve")
+table = analysis.aulc(res, metric, x)
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "aulc": st.column_config.NumberColumn("AULC", format="%.2f"),
+    "aulc_std": st.column_config.NumberColumn("± std", format="%.2f"),
+    "final": st.column_config.NumberColumn("last round", format="%.2f"),
+    "final_std": st.column_config.NumberColumn("± std", format="%.2f")})
+st.caption("AULC: area under the curve divided by its x-range (same unit as the metric), per seed, then "
+           "mean ± std over seeds; runs are compared on the rounds all their seeds finished.")
+
+st.subheader("Per-class accuracy over rounds")
+sess = df[df["run"].isin(picked)]
+opts = sess["path"].tolist()
+pick = st.selectbox("Session", opts, index=opts.index(str(session.path)) if str(session.path) in opts else 0,
+                    format_func=lambda p: f"{sess.set_index('path').at[p, 'run']} · seed {sess.set_index('path').at[p, 'seed']}",
+                    key=K.RESULTS_HEATMAP)
+with widgets.alor_errors(stop=False):
+    names = cache.session_task(pick).classes.names
+    st.plotly_chart(plots.per_class_heatmap(analysis.per_class_matrix(Session(pick), names)),
+                    key="results.heatmap")
+
+st.subheader("All rounds")
+show = res[["run", "seed", "round", "n_labeled", "n_retrieved", "acc", "f1", "tail_acc"]]
+st.dataframe(show, hide_index=True, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="%.2f") for c in ("acc", "f1", "tail_acc")})
+st.download_button("Download results CSV", show.to_csv(index=False), "alor_results.csv", "text/csv",
+                   icon=":material/download:")

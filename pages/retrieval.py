@@ -1,6 +1,67 @@
-"""retrieval page (being built)."""
+"""Retrieval & bias: how many open-data images RDA found per class, and how that tracks zero-shot accuracy."""
 
 import streamlit as st
 
-st.title("retrieval")
-st.info("This page is being built.")
+from alor_core import analysis, plots
+from alor_core.ui import widgets
+from alor_core.ui import state as K
+
+widgets.ensure_app()
+st.title("Retrieval & bias")
+session = widgets.require_session()
+table = analysis.retrieval_table(session)
+if table is None:
+    st.info(f"Session **{session.path.parent.name}** has no retrieval yet: it runs without RDA or has not "
+            "finished preparing. Start a run with RDA on (the Run page) or pick another session in the sidebar.")
+    st.stop()
+
+st.markdown("RDA searches the model's own pretraining captions for each class name and its synonyms. "
+            "How often a class is captioned mirrors how well the pretrained model knows it, so the "
+            "retrieved counts are long-tailed — and the **tail classes** are where zero-shot CLIP fails.")
+ratio = table["matched"].max() / max(1, table["matched"].min())
+tail_names = table.loc[table["tail"], "class_name"].tolist()
+c = st.columns(4)
+c[0].metric("Retrieved images kept", f"{int(table['kept'].sum()):,}")
+c[1].metric("Caption matches", f"{int(table['matched'].sum()):,}")
+c[2].metric("Head / tail ratio", f"{ratio:.0f}×")
+c[3].metric("Tail classes", len(tail_names))
+st.caption("Tail classes (fewest matches): " + ", ".join(f"**{n}**" for n in tail_names))
+
+c1, c2 = st.columns([3, 1])
+value = c2.radio("Count", ["matched", "kept"], key=K.RETRIEVAL_VALUE,
+                 format_func={"matched": "caption matches", "kept": f"kept (cap K={session.config.get('k')})"}.get)
+log = c2.toggle("Log scale", True, key=K.RETRIEVAL_LOG)
+c1.plotly_chart(plots.retrieval_bar(table, value=value, log=log), key="retrieval.bar")
+if table["zero_shot_acc"].notna().any():
+    st.plotly_chart(plots.count_accuracy_scatter(table, value=value), key="retrieval.scatter")
+
+st.subheader("Retrieved images per class")
+order = table.sort_values("matched")["class_id"].tolist()
+c1, c2 = st.columns([3, 1])
+cls = c1.selectbox("Class (tail first)", order, key=K.RETRIEVAL_CLASS,
+                   format_func=lambda i: f"{table.at[i, 'class_name']} — {table.at[i, 'kept']} kept of "
+                                         f"{table.at[i, 'matched']} matched{' · tail' if table.at[i, 'tail'] else ''}")
+n = c2.select_slider("Images", [12, 24, 48, 96], value=24, key=K.RETRIEVAL_N)
+items = analysis.retrieved_items(session, cls, limit=n)
+if not len(items):
+    st.warning(f"No image was retrieved for **{table.at[cls, 'class_name']}**: no caption names it or a "
+               "synonym. Add synonyms to classes.csv, or rely on labels for this class.")
+else:
+    st.caption("Best caption-to-class similarity first; each image is labeled with its query class, "
+               "so some are noise (a wrong or missing class in the caption).")
+    widgets.image_grid(items["path"].tolist(),
+                       [f"“{cap}” · matched *{syn}* · {sc:.2f}" for cap, syn, sc in
+                        zip(items["caption"], items["synonym"], items["score"])], n_cols=6, size=112)
+
+with st.expander("LAION-400M counts of the five benchmark datasets"):
+    bench = st.selectbox("Dataset", analysis.BENCHMARK_DATASETS, key=K.RETRIEVAL_BENCH)
+    with widgets.alor_errors(stop=False):
+        counts = analysis.benchmark_counts(bench)
+        if counts is None:
+            st.info(f"Not available yet: the real per-class LAION-400M counts land as "
+                    f"`{analysis.BENCHMARK_COUNTS_DIR.name}/{bench}.csv` (columns class_name,count) under "
+                    f"`data/` with the benchmark-data issue; this panel plots them once the file exists.")
+        else:
+            st.plotly_chart(plots.retrieval_bar(analysis.benchmark_table(counts), value="matched",
+                                                title=f"{bench}: LAION-400M captions per class"),
+                            key="retrieval.bench")

@@ -17,7 +17,7 @@ from .state import APP_PICKER, APP_SESSION
 
 __all__ = ["demo_spec", "small_demo", "alor_errors", "sessions", "current_session", "session_picker",
            "require_session", "progress_callback", "image_grid", "state_text", "session_label",
-           "set_session"]
+           "set_session", "rerun_when_done", "ensure_app"]
 
 STATE_TEXT = {"preparing": "preparing", "adapting": "training", "selecting": "selecting images",
               "waiting_for_labels": "waiting for labels", "paused": "paused", "done": "done",
@@ -122,3 +122,27 @@ def image_grid(paths, captions, n_cols=6, size=112, width=None):
                 except OSError:
                     st.warning(f"cannot read {Path(p).name}")
                 st.caption(cap)
+
+
+def rerun_when_done(pid):
+    """Fragment body: poll a background job and rerun the page once it has exited."""
+    from ..loop.jobs import is_alive
+    if not is_alive(pid):
+        st.rerun()
+
+
+def ensure_app():
+    """Run every page through ``app.py``'s navigation, even when a page URL is the first request.
+
+    Streamlit starts in its legacy multipage mode when a ``pages/`` folder exists, and until
+    ``st.navigation`` has run once in the process it executes ``pages/<x>.py`` directly for a
+    request of ``/<x>`` (no frame, no sidebar sections). Switch the legacy mode off and rerun:
+    the rerun executes ``app.py``, which routes to the same page.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - other Streamlit versions
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

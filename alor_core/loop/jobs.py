@@ -1,0 +1,245 @@
+"""Background runs for the dashboard: the CLI as a detached subprocess, watched, paused, resumed.
+
+A job lives in its run folder ``<output>/<run name>/`` (the parent of the ``seed<k>`` sessions):
+
+    job.json   the command, pid, start time and the last action (running | paused)
+    job.log    the CLI's stdout and stderr (progress bars, one JSON line per finished seed)
+
+Pause stops the process (SIGINT, which the CLI turns into a clean exit; every session file is
+written atomically, so a stop at any point is safe). Resume launches the same command again, and
+the run continues from the session on disk (``rounds.run`` is resumable and idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import AlorError, ConfigError
+from ..io import atomic_write_json, read_json
+from ..paths import PROJECT_DIR
+from .session import Session
+
+__all__ = ["JOB_FILE", "LOG_FILE", "cli_command", "command_for_session", "run_name", "start", "stop",
+           "resume", "job_info", "is_alive", "log_tail", "list_jobs"]
+
+JOB_FILE = "job.json"
+LOG_FILE = "job.log"
+
+
+def run_name(config):
+    """Folder name of a run: ``extra['name']`` or ``<dataset>_<strategy>_<adapt>_<rda|nordA>``."""
+    from .rounds import session_dir_for
+    return session_dir_for(config, ".").parent.name
+
+
+def cli_command(config, seeds, output_root, small_demo=False):
+    """The ``python -m alor_core run ...`` command (list of str) for a :class:`RunConfig`.
+
+    Parameters
+    ----------
+    config : RunConfig
+        ``seed`` is ignored: ``seeds`` replaces it.
+    seeds : list of int
+    output_root : path
+    small_demo : bool, default=False
+        Use the reduced demo world (tests).
+    """
+    if not seeds:
+        raise ConfigError("'seeds' of a run must list at least one seed; got none")
+    cmd = [sys.executable, "-m", "alor_core", "run", "--dataset", str(config.dataset),
+           "--strategy", config.strategy, "--adapt", config.adaptation, "--rounds", str(config.rounds),
+           "--seeds", *[str(int(s)) for s in seeds], "--k", str(config.k), "--preset", config.preset,
+           "--mode", config.mode, "--output", str(output_root), "--name", run_name(config)]
+    if config.budget:
+        cmd += ["--budget", str(config.budget)]
+    if not config.rda:
+        cmd.append("--no-rda")
+    if config.model_name:
+        cmd += ["--model", config.model_name]
+    if config.pretrained:
+        cmd += ["--checkpoint" if os.path.isfile(config.pretrained) else "--pretrained", config.pretrained]
+    if config.data_root:
+        cmd += ["--data-root", str(config.data_root)]
+    if config.device:
+        cmd += ["--device", config.device]
+    if small_demo:
+        cmd.append("--small-demo")
+    return cmd
+
+
+def command_for_session(session):
+    """Rebuild the CLI command that continues ``session`` (one seed), from its ``config.json``."""
+    from ..analysis import demo_spec_for
+    from ..config import RunConfig
+    from ..data import DemoWorldSpec
+    cfg = session.config
+    demo = cfg.get("dataset") == "demo"
+    known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
+                                       "k", "preset", "mode", "data_root", "device")}
+    config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
+                       pretrained=None if demo else cfg.get("pretrained"),
+                       extra={"name": session.path.parent.name})
+    small = demo and demo_spec_for(cfg.get("spec_key")) == DemoWorldSpec.small()
+    return cli_command(config, [cfg["seed"]], session.path.parents[1], small_demo=small)
+
+
+# ---- processes -----------------------------------------------------------------------------------
+def is_alive(pid):
+    """True while process ``pid`` runs an ``alor_core`` command (zombies and reused pids: False)."""
+    if not pid:
+        return False
+    try:  # our own child: reap it if it has exited
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    except OSError:
+        return False
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            if (proc / "stat").read_text().split(")")[-1].split()[0] in ("Z", "X"):
+                return False
+            return b"alor_core" in (proc / "cmdline").read_bytes()
+        except OSError:
+            return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def start(command, run_dir, env=None):
+    """Launch ``command`` detached (own process group), logging to ``<run_dir>/job.log``.
+
+    Raises
+    ------
+    AlorError
+        A job of this run is still running.
+    """
+    run_dir = Path(run_dir)
+    info = job_info(run_dir)
+    if info and info["alive"]:
+        raise AlorError(f"run {run_dir.name!r} is already running (pid {info['pid']}); pause it first")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.setdefault("HF_HUB_OFFLINE", "1")
+    with open(run_dir / LOG_FILE, "ab") as log:
+        log.write(f"\n$ {shlex.join(command)}  # {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=PROJECT_DIR, env=full_env, start_new_session=True)
+    atomic_write_json(run_dir / JOB_FILE, {"command": list(command), "pid": proc.pid, "started": time.time(),
+                                           "action": "running"})
+    return job_info(run_dir)
+
+
+def stop(run_dir, timeout=15.0):
+    """Pause a running job: SIGINT its process group, escalate to SIGTERM/SIGKILL after ``timeout``.
+
+    Sessions left mid-round are marked ``paused``. Returns True if a process was stopped.
+    """
+    run_dir = Path(run_dir)
+    info = job_info(run_dir)
+    if not info:
+        return False
+    was_alive = info["alive"]
+    if was_alive:
+        pid = info["pid"]
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            t_end = time.time() + wait
+            while time.time() < t_end and is_alive(pid):
+                time.sleep(0.1)
+            if not is_alive(pid):
+                break
+    atomic_write_json(run_dir / JOB_FILE, {**_read_job(run_dir), "action": "paused", "stopped": time.time()})
+    for cfg in sorted(run_dir.glob("seed*/config.json")):
+        s = Session(cfg.parent)
+        state = s.status().get("state")
+        if state not in ("done", "waiting_for_labels", "paused"):
+            s.write_status(state="paused", round=s.status().get("round"), updated=time.time())
+    return was_alive
+
+
+def resume(run_dir, env=None):
+    """Launch the job's command again; the run continues where it stopped."""
+    job = _read_job(Path(run_dir))
+    if not job:
+        raise AlorError(f"run folder {str(run_dir)!r} has no {JOB_FILE}; start the run from the Run page")
+    return start(job["command"], run_dir, env=env)
+
+
+def _read_job(run_dir):
+    f = Path(run_dir) / JOB_FILE
+    try:
+        return read_json(f) if f.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def log_tail(run_dir, n_lines=15, n_bytes=32_000):
+    """Last lines of ``job.log``; progress-bar redraws (carriage returns) become separate lines."""
+    f = Path(run_dir) / LOG_FILE
+    if not f.is_file():
+        return []
+    with open(f, "rb") as fh:
+        fh.seek(max(0, f.stat().st_size - n_bytes))
+        text = fh.read().decode("utf-8", "replace")
+    lines = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip()]
+    return lines[-n_lines:]
+
+
+def job_info(run_dir):
+    """Where a job stands, or None when the run was never launched from the dashboard.
+
+    Returns
+    -------
+    dict with ``pid, command, alive, started, state`` (running | paused | finished | failed),
+    ``message`` (an error or the last log line) and ``log`` (path).
+    """
+    run_dir = Path(run_dir)
+    job = _read_job(run_dir)
+    if not job:
+        return None
+    alive = is_alive(job.get("pid"))
+    tail = log_tail(run_dir, 40)
+    errors = [ln for ln in tail if ln.startswith("error:")]
+    last_cmd = max((i for i, ln in enumerate(tail) if ln.startswith("$ ")), default=-1)
+    errors_now = [ln for ln in tail[last_cmd + 1:] if ln.startswith("error:")] if last_cmd >= 0 else errors
+    if alive:
+        state, message = "running", (tail[-1] if tail else "starting")
+    elif job.get("action") == "paused":
+        state, message = "paused", "paused: resume to continue"
+    elif errors_now:
+        state, message = "failed", errors_now[-1][len("error:"):].strip()
+    elif tail and ("Traceback" in "\n".join(tail[last_cmd + 1:]) or tail[-1].startswith("interrupted")):
+        state, message = "failed", tail[-1]
+    else:
+        state, message = "finished", (tail[-1] if tail else "")
+    return {**job, "alive": alive, "state": state, "message": message, "log": str(run_dir / LOG_FILE),
+            "command_text": shlex.join(job.get("command", []))}
+
+
+def list_jobs(output_root):
+    """``(run_dir, job_info)`` for every run folder with a ``job.json`` under ``output_root``."""
+    root = Path(output_root)
+    out = []
+    for f in sorted(root.glob(f"**/{JOB_FILE}")) if root.is_dir() else []:
+        if len(f.relative_to(root).parts) <= 4:
+            info = job_info(f.parent)
+            if info:
+                out.append((f.parent, info))
+    return sorted(out, key=lambda t: -t[1].get("started", 0))

@@ -1,0 +1,164 @@
+"""The Run page's building blocks: the new-run form and the panel of background jobs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from .. import adaptation, strategies
+from ..config import RunConfig
+from ..errors import ConfigError
+from ..loop import jobs
+from ..loop.session import Session
+from ..paths import output_dir
+from . import cache, state as K
+from .widgets import STATE_TEXT, set_session, small_demo
+
+__all__ = ["run_config_form", "start_run", "jobs_panel"]
+
+DATA_KINDS = ("Demo world", "Image folder", "Split-file folder")
+MODEL_KINDS = ("Task default", "open_clip name + pretrained tag", "Checkpoint file")
+
+
+def _data_widgets():
+    kind = st.radio("Data", DATA_KINDS, key=K.RUN_DATA_KIND, horizontal=True,
+                    help="Image folder: <root>/<class>/<images> (or train/ and test/ sub-folders). "
+                         "Split-file folder: classes.csv, ltrain.txt, test.txt (+ corpus.parquet for RDA).")
+    if kind == "Demo world":
+        st.caption("Fashion-MNIST with a long-tailed caption corpus and a tiny CLIP trained on it.")
+        return "demo"
+    path = st.text_input("Folder", key=K.RUN_DATA_PATH, placeholder="/data/my_task")
+    if path:
+        p = Path(path).expanduser()
+        ok = p.is_dir() and ((p / "ltrain.txt").is_file() if kind == DATA_KINDS[2] else True)
+        (st.caption if ok else st.warning)(
+            f"{'found' if ok else 'not found or incomplete'}: {p}" + ("" if ok or kind == DATA_KINDS[1]
+                                                                     else " (needs ltrain.txt)"))
+        return str(p)
+    return None
+
+
+def _model_widgets(demo):
+    kind = st.radio("Model", MODEL_KINDS, key=K.RUN_MODEL_KIND, horizontal=True)
+    if kind == MODEL_KINDS[0]:
+        st.caption("The demo world's tiny CLIP." if demo else "OpenCLIP ViT-B-32-quickgelu, laion400m_e32 "
+                   "(as the paper; the weights must be downloaded once).")
+        return None, None
+    models = cache.available_models()
+    default = models.index("ViT-B-32-quickgelu") if "ViT-B-32-quickgelu" in models else 0
+    name = st.selectbox("open_clip model", models, index=default, key=K.RUN_MODEL_NAME)
+    if kind == MODEL_KINDS[1]:
+        tags = cache.pretrained_tags(name) or ["(none)"]
+        return name, st.selectbox("Pretrained tag", tags, key=K.RUN_PRETRAINED)
+    ckpt = st.text_input("Checkpoint file", key=K.RUN_CHECKPOINT, placeholder="/models/my_clip.pt")
+    return name, ckpt or None
+
+
+def run_config_form():
+    """Render the form; returns ``(RunConfig, seeds)`` (raises ConfigError on a bad value)."""
+    left, right = st.columns(2)
+    with left:
+        dataset = _data_widgets()
+        model_name, pretrained = _model_widgets(dataset == "demo")
+        names = strategies.available()
+        strategy = st.selectbox("Strategy", names, index=names.index("tfs") if "tfs" in names else 0,
+                                key=K.RUN_STRATEGY, help="TFS = Tail First Sampling (ALOR).")
+        if strategies.planned():
+            st.caption("Not implemented yet: " + ", ".join(strategies.planned()))
+        adapts = adaptation.available()
+        adapt = st.selectbox("Adaptation", adapts, index=adapts.index("lp") if "lp" in adapts else 0,
+                             key=K.RUN_ADAPT, help="lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)")
+    with right:
+        c1, c2 = st.columns(2)
+        rounds = c1.number_input("Rounds", 1, 50, 7, key=K.RUN_ROUNDS, help="rounds 0..N-1 (paper: 7)")
+        budget = c2.number_input("Budget per round", 0, 100_000, 0, key=K.RUN_BUDGET,
+                                 help="labels per round; 0 = number of classes (the paper)")
+        seeds = st.multiselect("Seeds", list(range(1, 11)), default=[1], key=K.RUN_SEEDS)
+        c1, c2 = st.columns(2)
+        rda = c1.toggle("RDA (retrieved open data)", True, key=K.RUN_RDA)
+        k = c2.number_input("K per class", 1, 100_000, 200 if dataset == "demo" else 500, key=K.RUN_K,
+                            disabled=not rda, help="retrieval cap per class (demo 200, paper 500)")
+        mode = st.radio("Labels come from", ("oracle", "human"), key=K.RUN_MODE, horizontal=True,
+                        format_func={"oracle": "oracle (ground truth)", "human": "human (Label queue)"}.get)
+        name = st.text_input("Run name", key=K.RUN_NAME, placeholder="automatic",
+                             help="folder under the output folder; a run with the same name resumes")
+    if dataset is None:
+        raise ConfigError("choose a data folder (or the demo world) before starting a run")
+    auto = f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}{'_human' if mode == 'human' else ''}"
+    config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
+                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
+                       model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
+    return config, sorted(seeds)
+
+
+def start_run(config, seeds):
+    """Launch the run in the background; the first seed's session becomes the current one."""
+    root = output_dir()
+    cmd = jobs.cli_command(config, seeds, root, small_demo=small_demo() and config.dataset == "demo")
+    run_dir = root / jobs.run_name(config)
+    info = jobs.start(cmd, run_dir)
+    set_session(run_dir / f"seed{seeds[0]}")
+    return run_dir, info
+
+
+def _seed_rows(run_dir):
+    for cfg in sorted(Path(run_dir).glob("seed*/config.json")):
+        s = Session(cfg.parent)
+        yield s, s.status(), len(s.finished_rounds()), s.config.get("rounds") or 1
+
+
+def _job_card(run_dir, info):
+    with st.container(border=True):
+        head = st.empty()
+        waiting = None
+        for s, status, done, total in _seed_rows(run_dir):
+            text = STATE_TEXT.get(status.get("state"), status.get("state") or "starting")
+            st.progress(min(1.0, done / total), text=f"{s.path.name}: {text} · {done}/{total} rounds done")
+            if status.get("state") == "waiting_for_labels":
+                waiting = s
+        state = "waiting" if waiting is not None and not info["alive"] else info["state"]
+        badge = {"running": ":blue-badge[running]", "paused": ":orange-badge[paused]",
+                 "finished": ":green-badge[finished]", "failed": ":red-badge[failed]",
+                 "waiting": ":violet-badge[waiting for labels]"}[state]
+        head.markdown(f"**{Path(run_dir).name}** {badge} · started "
+                      f"{time.strftime('%H:%M:%S', time.localtime(info['started']))}")
+        if info["state"] == "failed":
+            st.error(info["message"])
+        elif info["state"] == "running":
+            st.caption(info["message"][:160])
+        c = st.columns(4)
+        key = Path(run_dir).name
+        if info["alive"] and c[0].button("Pause", key=f"run.pause.{key}", icon=":material/pause:"):
+            jobs.stop(run_dir)
+            st.rerun()
+        if not info["alive"] and (info["state"] in ("paused", "failed") or waiting is not None):
+            if c[0].button("Resume" if waiting is None else "Continue", key=f"run.resume.{key}",
+                           icon=":material/play_arrow:", help="launch the same command again; the run "
+                           "continues from the session on disk"):
+                jobs.resume(run_dir)
+                st.rerun()
+        first = next(iter(sorted(Path(run_dir).glob("seed*/config.json"))), None)
+        if first is not None and c[1].button("Open", key=f"run.openjob.{key}", icon=":material/folder_open:"):
+            set_session(first.parent)
+            st.rerun()
+        if waiting is not None:
+            c[2].page_link("pages/label.py", label="Label the picks", icon=":material/label:")
+        with st.expander("Log"):
+            st.code("\n".join(jobs.log_tail(run_dir, 25)) or "(empty)", language=None)
+            st.caption(info["command_text"])
+
+
+def jobs_panel():
+    """Cards of the background runs; refreshes itself every 2 s while one is running."""
+    listed = jobs.list_jobs(output_dir())
+    alive = any(info["alive"] for _, info in listed)
+    if st.session_state.get(K.RUN_ALIVE) and not alive:
+        st.session_state[K.RUN_ALIVE] = False
+        st.rerun()  # a job ended: refresh the whole app (sidebar status, other pages)
+    st.session_state[K.RUN_ALIVE] = alive
+    if not listed:
+        st.caption("No background run yet: start one above.")
+    for run_dir, info in listed:
+        _job_card(run_dir, info)
