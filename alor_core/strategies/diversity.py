@@ -15,7 +15,7 @@ from .base import Strategy
 __all__ = ["CoreSet", "Badge"]
 
 _ROW_CHUNK = 4096   # rows per block: a float64 block of 4096 x 512 is 16 MiB
-_REF_CHUNK = 4096   # reference columns per block in CoreSet's first pass
+_REF_CHUNK = 2048   # reference columns per block in CoreSet's first pass (a 32 MiB float32 block)
 
 
 def _work_dtype(features):
@@ -64,20 +64,31 @@ def min_distances(features, reference, *, row_chunk=_ROW_CHUNK, ref_chunk=_REF_C
             idx = np.flatnonzero(val < best2[r0:r0 + len(x)])   # strict: earlier blocks win ties
             best2[r0 + idx] = val[idx]
             nearest[r0 + idx] = c0 + j[idx]
+            del d2                             # free the block before the next one is allocated
     best = np.sqrt(np.maximum(best2, 0.0))
     return best, nearest
 
 
-def _distances_to(features, point, dtype):
+def _sq_norms(features, dtype):
+    """``||x||^2`` of every row, in row blocks (float64 result)."""
+    out = np.empty(len(features))
+    for r0 in range(0, len(features), _ROW_CHUNK):
+        x = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
+        out[r0:r0 + len(x)] = np.einsum("ij,ij->i", x, x)
+    return out
+
+
+def _distances_to(features, sq_norms, point, dtype):
     """Euclidean distance of every row of ``features`` to one ``point``, in row blocks."""
     out = np.empty(len(features))
     p = np.asarray(point, dtype=dtype)
-    p_sq = float(p @ p)
+    p_sq = float(np.dot(p, p))
     for r0 in range(0, len(features), _ROW_CHUNK):
         x = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
-        d2 = np.einsum("ij,ij->i", x, x) - 2.0 * (x @ p) + p_sq
-        out[r0:r0 + len(x)] = np.sqrt(np.maximum(d2, 0.0))
-    return out
+        out[r0:r0 + len(x)] = -2.0 * (x @ p)
+    out += sq_norms
+    out += p_sq
+    return np.sqrt(np.maximum(out, 0.0, out=out), out=out)
 
 
 class CoreSet(Strategy):
@@ -117,8 +128,9 @@ class CoreSet(Strategy):
         labels = None if pool.train_labels is None else np.asarray(pool.train_labels)
         pred, names = pool.predictions, pool.class_names
         source = np.where(nearest >= 0, -1, -2)   # -1: a training item, -2: none yet, k>=0: pick k
+        sq_norms = _sq_norms(feats, dtype)
         if n_ref == 0:
-            dist = _distances_to(feats, np.asarray(feats, dtype=np.float64).mean(axis=0), dtype)
+            dist = _distances_to(feats, sq_norms, feats.mean(axis=0, dtype=np.float64), dtype)
         picks, scores, reasons = [], [], []
         for k in range(n):
             i = int(np.argmax(dist))           # first argmax wins ties
@@ -135,7 +147,7 @@ class CoreSet(Strategy):
             reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")
             picks.append(i)
             scores.append(d)
-            new = _distances_to(feats, feats[i], dtype)
+            new = _distances_to(feats, sq_norms, feats[i], dtype)
             if source[i] == -2:                # the mean was a stand-in, not a chosen centre
                 dist = new
                 source[:] = k
@@ -156,7 +168,8 @@ class Badge(Strategy):
     ``||g_i - g_j||^2 = ||g_i||^2 + ||g_j||^2 - 2 <g_i, g_j>``, evaluated in row blocks of the
     ``N x D`` features and ``N x C`` probabilities. Only one ``N``-vector of current squared
     distances to the nearest centre is kept, so memory is ``O(N)`` on top of the inputs instead
-    of ``N * C * D * 4`` bytes (15.7 GB at Food101 scale).
+    of ``N * C * D * 4`` bytes (15.7 GB at Food101 scale). Feature dot products run in the
+    features' precision (float32 from the runner, float64 if given float64); the rest in float64.
 
     Seeding: the first centre is the max-norm embedding (the first position on ties). Each next
     centre is drawn with probability proportional to ``D(x)^2``, the squared distance to the
@@ -215,12 +228,12 @@ class Badge(Strategy):
 
 def gradient_norms2(features, probs):
     """``||g_i||^2 = ||f_i||^2 * ||e_ŷi - p_i||^2`` for every sample, in row blocks (float64)."""
+    dtype = _work_dtype(features)
     out = np.empty(len(probs))
     for r0 in range(0, len(probs), _ROW_CHUNK):
-        f = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=np.float64)
+        f = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
         p = np.asarray(probs[r0:r0 + _ROW_CHUNK], dtype=np.float64)
-        p_top = p.max(axis=1)
-        q_sq = 1.0 - 2.0 * p_top + np.einsum("ij,ij->i", p, p)
+        q_sq = 1.0 - 2.0 * p.max(axis=1) + np.einsum("ij,ij->i", p, p)
         out[r0:r0 + len(p)] = np.einsum("ij,ij->i", f, f) * np.maximum(q_sq, 0.0)
     return out
 
@@ -229,15 +242,20 @@ def _gradient_dist2_to(features, probs, pred, norm2, j):
     """``||g_i - g_j||^2`` for every ``i`` and one centre ``j``, without any gradient embedding.
 
     ``<e_ŷi - p_i, q_j> = q_j[ŷ_i] - p_i · q_j`` with ``q_j = e_ŷj - p_j``, so each block needs
-    only a matrix-vector product with the probabilities and one with the features.
+    only a matrix-vector product with the probabilities and one with the features (in the
+    features' own precision: float32 features are never copied to float64).
     """
+    dtype = _work_dtype(features)
     q_j = -np.asarray(probs[j], dtype=np.float64)
     q_j[pred[j]] += 1.0
-    f_j = np.asarray(features[j], dtype=np.float64)
+    f_j = np.asarray(features[j], dtype=dtype)
     out = np.empty(len(probs))
     for r0 in range(0, len(probs), _ROW_CHUNK):
-        f = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=np.float64)
-        p = np.asarray(probs[r0:r0 + _ROW_CHUNK], dtype=np.float64)
-        qdot = q_j[pred[r0:r0 + len(p)]] - p @ q_j
-        out[r0:r0 + len(p)] = norm2[r0:r0 + len(p)] + norm2[j] - 2.0 * (f @ f_j) * qdot
-    return np.maximum(out, 0.0)
+        r1 = min(r0 + _ROW_CHUNK, len(probs))
+        f = np.asarray(features[r0:r1], dtype=dtype)
+        p = np.asarray(probs[r0:r1], dtype=np.float64)
+        out[r0:r1] = (f @ f_j) * (q_j[pred[r0:r1]] - p @ q_j)     # <g_i, g_j>
+    out *= -2.0
+    out += norm2
+    out += norm2[j]
+    return np.maximum(out, 0.0, out=out)

@@ -114,6 +114,7 @@ def badge_pool(n=80, c=6, d=10, seed=0):
 def test_badge_norms_and_distances_equal_materialised_gradients():
     # the Kronecker identity reproduces ||g_i||^2 and ||g_i - g_j||^2 of the C*D embeddings exactly
     view = badge_pool()
+    view = dataclasses.replace(view, features=view.features.astype(np.float64))   # exact arithmetic
     g = naive_gradient_embeddings(view.features, view.probs)
     norm2 = gradient_norms2(view.features, view.probs)
     np.testing.assert_allclose(norm2, (g ** 2).sum(axis=1), rtol=1e-10, atol=1e-12)
