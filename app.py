@@ -39,4 +39,5 @@ with st.sidebar:
     if widgets.small_demo():
         st.caption("Using the reduced demo world (ALOR_DEMO_SMALL=1).")
 
-pg.run()
+if __name__ == "__main__":  # pages/*.py run this file for its frame only (widgets.ensure_app)
+    pg.run()

@@ -59,6 +59,8 @@ def cli_command(config, seeds, output_root, small_demo=False):
            "--mode", config.mode, "--output", str(output_root), "--name", run_name(config)]
     if config.budget:
         cmd += ["--budget", str(config.budget)]
+    if config.initial != "per_class":
+        cmd += ["--initial", config.initial]
     if not config.rda:
         cmd.append("--no-rda")
     if config.model_name:
@@ -82,7 +84,7 @@ def command_for_session(session):
     cfg = session.config
     demo = cfg.get("dataset") == "demo"
     known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
-                                       "k", "preset", "mode", "data_root", "device")}
+                                       "k", "preset", "mode", "data_root", "device", "initial") if k in cfg}
     config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
                        pretrained=None if demo else cfg.get("pretrained"),
                        extra={"name": session.path.parent.name})

@@ -39,9 +39,10 @@ def session_version(path):
     return tuple(f.stat().st_mtime_ns if f.is_file() else 0 for f in files)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner=False, persist="disk")
 def embedding(path, r, sources, max_points, version):
-    """2-D map of a session's images at round ``r`` (UMAP; cached per session, round and options)."""
+    """2-D map of a session's images at round ``r`` (UMAP; cached per session, round and options,
+    on disk too, so a restarted dashboard shows it at once)."""
     session = Session(path)
     cfg = session.config
     task = session_task(path)

@@ -82,13 +82,18 @@ def run_config_form():
                             disabled=not rda, help="retrieval cap per class (demo 200, paper 500)")
         mode = st.radio("Labels come from", ("oracle", "human"), key=K.RUN_MODE, horizontal=True,
                         format_func={"oracle": "oracle (ground truth)", "human": "human (Label queue)"}.get)
+        initial = st.radio("Round-0 labels", ("per_class", "none"), key=K.RUN_INITIAL, horizontal=True,
+                           format_func={"per_class": "one random image per class (paper; uses ground truth)",
+                                        "none": "none (cold start)"}.get,
+                           help="cold start: round 0 trains on retrieved data only (zero-shot without RDA); "
+                                "needed for a pool without labels")
         name = st.text_input("Run name", key=K.RUN_NAME, placeholder="automatic",
                              help="folder under the output folder; a run with the same name resumes")
     if dataset is None:
         raise ConfigError("choose a data folder (or the demo world) before starting a run")
     auto = f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}{'_human' if mode == 'human' else ''}"
     config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
-                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
+                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode, initial=initial,
                        model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
     return config, sorted(seeds)
 

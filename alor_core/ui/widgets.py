@@ -132,17 +132,20 @@ def rerun_when_done(pid):
 
 
 def ensure_app():
-    """Run every page through ``app.py``'s navigation, even when a page URL is the first request.
+    """Render ``app.py``'s frame (navigation, sidebar) when a page runs without it.
 
-    Streamlit starts in its legacy multipage mode when a ``pages/`` folder exists, and until
-    ``st.navigation`` has run once in the process it executes ``pages/<x>.py`` directly for a
-    request of ``/<x>`` (no frame, no sidebar sections). Switch the legacy mode off and rerun:
-    the rerun executes ``app.py``, which routes to the same page.
+    Streamlit starts in its legacy multipage mode when a ``pages/`` folder exists: until
+    ``st.navigation`` has run once in the process, a request for ``/<x>`` executes ``pages/<x>.py``
+    directly (no sidebar sections, no session picker), and AppTest does so on every run. In that
+    case run ``app.py`` here, minus its ``pg.run()`` (it only runs the page as ``__main__``), so
+    the frame is drawn and widget events of this run are kept (a rerun would drop them).
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - other Streamlit versions
         return
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        import runpy
+
+        from ..paths import PROJECT_DIR
+        runpy.run_path(str(PROJECT_DIR / "app.py"), run_name="alor_frame")
