@@ -5,6 +5,7 @@ Commands
 demo build|status   build the offline demo world (or say whether it is built)
 run                 run ALOR rounds for one or more seeds (resumes an interrupted run)
 round               the official script's form: ``round <dataset> <seed> <ALMETHOD> <round>``
+check-data          say what of a benchmark dataset is present under the data root
 strategies          list strategy and adaptation names
 """
 
@@ -61,6 +62,9 @@ def _parser():
         q.add_argument("--no-rda", dest="rda", action="store_false", help="train without retrieved data")
         q.add_argument("--k", type=int, default=None, help="retrieval cap per class (demo 200, else 500)")
         q.add_argument("--preset", default="fast", choices=["fast", "paper"])
+        q.add_argument("--protocol", default="label-honest", choices=["label-honest", "paper"],
+                       help="paper = official protocol: preset paper (batch 128, best-val epoch), "
+                            "7 rounds, budget = #classes, seeds 666 777 888")
         q.add_argument("--mode", default="oracle", choices=["oracle", "human"])
         q.add_argument("--initial", default="per_class", choices=["per_class", "none"],
                        help="round-0 labels: one random image per class (paper, uses ground truth) "
@@ -78,7 +82,7 @@ def _parser():
     run = sub.add_parser("run", help="run ALOR rounds (resumes when run again)")
     run.add_argument("--dataset", default="demo")
     run.add_argument("--strategy", default="tfs")
-    run.add_argument("--seeds", type=int, nargs="+", default=[1])
+    run.add_argument("--seeds", type=int, nargs="+", default=None, help="default 1 (paper protocol: 666 777 888)")
     common(run)
 
     rnd = sub.add_parser("round", help="official form: <dataset> <seed> <ALMETHOD> <round> "
@@ -91,13 +95,19 @@ def _parser():
     rnd.set_defaults(adapt="ct")
 
     sub.add_parser("strategies", help="list strategy and adaptation names")
+    chk = sub.add_parser("check-data", help="what of a benchmark dataset is present / missing")
+    chk.add_argument("dataset")
+    chk.add_argument("--root", default=None, help="data root (default $ALOR_DATA_ROOT or ./datasets)")
+    chk.add_argument("--no-images", action="store_true", help="skip opening every image")
     return p
 
 
 def _config(args, seed, strategy, dataset):
     from .config import RunConfig
     k = args.k or (200 if dataset == "demo" else 500)
-    return RunConfig(dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
+    if args.protocol == "paper":
+        args.rounds, args.budget = 7, None
+    return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
                      initial=args.initial,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
@@ -147,13 +157,19 @@ def main(argv=None):
             return 0
         if args.command == "strategies":
             from . import adaptation, strategies
-            print("strategies:", ", ".join(strategies.available()),
-                  "| not implemented yet:", ", ".join(strategies.planned()))
-            print("adaptation:", ", ".join(adaptation.available()),
-                  "| not implemented yet:", ", ".join(sorted(adaptation.PLANNED)))
+            for kind, mod, planned in (("strategies", strategies, strategies.planned()),
+                                       ("adaptation", adaptation, sorted(adaptation.PLANNED))):
+                print(f"{kind}:", ", ".join(mod.available()),
+                      f"| not implemented yet: {', '.join(planned)}" if planned else "")
             return 0
+        if args.command == "check-data":
+            from .data import check_data
+            rep = check_data(args.dataset, args.root, verify_images=not args.no_images)
+            print(rep.render())
+            return 0 if rep.ok else 1
         if args.command == "run":
-            _run(args, args.seeds, args.strategy, args.dataset)
+            seeds = args.seeds or ([666, 777, 888] if args.protocol == "paper" else [1])
+            _run(args, seeds, args.strategy, args.dataset)
             return 0
         if args.command == "round":
             args.rounds = max(args.rounds, args.round + 2)

@@ -33,6 +33,9 @@ class RunConfig:
         Hyperparameter preset of the adaptation (spec §5.5 for ``paper``).
     mode : {"oracle", "human"}
         Where the labels of selected images come from.
+    protocol : {"label-honest", "paper"}
+        ``paper`` = the official protocol (spec §5.5, §9): preset ``paper`` (batch 128, best-val
+        epoch on the labeled val split), 7 rounds, budget = number of classes, seeds 666/777/888.
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
@@ -49,6 +52,7 @@ class RunConfig:
     preset: str = "fast"
     mode: str = "oracle"
     initial: str = "per_class"
+    protocol: str = "label-honest"
     model_name: str | None = None
     pretrained: str | None = None
     data_root: str | None = None
@@ -68,7 +72,10 @@ class RunConfig:
             raise ConfigError(f"'budget' must be an int >= 1 (or None = number of classes); got {self.budget!r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
+        if self.protocol == "paper":
+            self.preset, self.budget = "paper", None
         for name, allowed in (("preset", ("fast", "paper")), ("mode", ("oracle", "human")),
+                              ("protocol", ("label-honest", "paper")),
                               ("initial", ("per_class", "none"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")

@@ -167,5 +167,6 @@ class ContrastiveTuning:
 
     @staticmethod
     def _classifier(tuned, classes, log_scale, history):
+        tuned.forget_text_cache()  # the text tower was trained in place
         weight = tuned.class_embeddings(classes.names, classes.templates)
         return TunedClipClassifier(tuned, weight, float(torch.as_tensor(log_scale).detach().exp()), history)

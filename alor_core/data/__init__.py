@@ -4,13 +4,15 @@ from pathlib import Path
 
 from ..errors import DataError
 from .datasets import ClassInfo, ImageSet, TaskData, load_image, read_classes_csv, write_classes_csv
+from .benchmarks import BENCHMARKS, benchmark_classes, check_data, laion_counts, load_benchmark
 from .demo_world import DemoWorldSpec, build_demo_world, demo_world_status, load_demo_world
 from .imagefolder import load_imagefolder
 from .listfiles import read_list_file, write_list_file
 
 __all__ = ["ClassInfo", "ImageSet", "TaskData", "load_image", "read_classes_csv", "write_classes_csv",
            "DemoWorldSpec", "build_demo_world", "demo_world_status", "load_demo_world",
-           "load_imagefolder", "read_list_file", "write_list_file", "load_split_files", "load_task"]
+           "load_imagefolder", "read_list_file", "write_list_file", "load_split_files", "load_task",
+           "BENCHMARKS", "benchmark_classes", "check_data", "laion_counts", "load_benchmark"]
 
 
 def load_split_files(root, name=None):
@@ -33,10 +35,12 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None):
     """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder)."""
     if dataset == "demo":
         return load_demo_world(spec, build=build, progress=progress)
+    if dataset in BENCHMARKS:
+        return load_benchmark(dataset, root)
     path = Path(root or dataset)
     if (path / "ltrain.txt").is_file():
         return load_split_files(path)
     if path.is_dir():
         return load_imagefolder(path)
-    raise DataError(f"unknown dataset {dataset!r}: expected 'demo', a folder with split files "
+    raise DataError(f"unknown dataset {dataset!r}: expected 'demo', {', '.join(BENCHMARKS)}, a folder with split files "
                     "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree")

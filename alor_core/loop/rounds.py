@@ -81,7 +81,8 @@ def prepare(config, output_root, progress=_noop, spec=None):
     bundle = load_clip(model_name, pretrained, config.device)
     cfg = config.to_dict()
     cfg["spec_key"] = task.meta.get("spec_key")
-    cfg["selection"] = "last" if config.preset == "fast" else "best-val"
+    # PT keeps the last epoch even in the paper protocol (spec §5.5).
+    cfg["selection"] = "last" if config.preset == "fast" or config.adaptation == "pt" else "best-val"
     session = Session.open_or_create(session_dir_for(config, output_root), cfg)
     session.write_status(state="preparing", round=None, updated=time.time())
     retrieved = step_retrieve(session, config, task, bundle, progress)
@@ -101,15 +102,31 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
         meta = read_json(rdir / "counts.json")
         items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
         return RetrievedSet(items, __import__("pathlib").Path(meta["root"]), meta["counts"], meta["stats"])
-    if task.corpus_path is None:
+    if task.corpus_path is None and task.meta.get("retrieved_list"):
+        rs = _import_retrieved_list(task)
+    elif task.corpus_path is None:
         raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
                         "add one or run with --no-rda")
-    progress("retrieval", 0.0, "retrieving open data (RDA)")
-    rs = retrieve(bundle, task.classes, task.corpus_path, k=config.k, min_side=config.min_side,
-                  progress=lambda f, m: progress("retrieval", f, m))
+    else:
+        progress("retrieval", 0.0, "retrieving open data (RDA)")
+        rs = retrieve(bundle, task.classes, task.corpus_path, k=config.k, min_side=config.min_side,
+                      progress=lambda f, m: progress("retrieval", f, m))
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
     return rs
+
+
+def _import_retrieved_list(task):
+    """A ready-made ALOR/SWAT ``retrieved_data.txt`` (spec §4.5): used as it is, no re-ranking."""
+    from pathlib import Path
+
+    from ..data.listfiles import read_list_file
+    path = Path(task.meta["retrieved_list"])
+    s = read_list_file(path, path.parent, task.n_classes)
+    items = pd.DataFrame({"id": s.ids, "label": s.labels, "synonym": "", "score": np.nan, "caption": ""})
+    kept = np.bincount(s.labels, minlength=task.n_classes)
+    counts = [{"name": n, "matched": int(c), "kept": int(c)} for n, c in zip(task.classes.names, kept)]
+    return RetrievedSet(items, path.parent, counts, {"imported_from": str(path)})
 
 
 def step_zero_shot(ctx):
@@ -124,7 +141,7 @@ def step_zero_shot(ctx):
 
 
 def _tail(ctx):
-    freq = ctx.task.meta.get("corpus_counts")
+    freq = ctx.task.meta.get("corpus_counts") or ctx.task.meta.get("class_frequency")
     if freq is None and ctx.config.rda:
         freq = [c["matched"] for c in ctx.retrieved.counts]
     return tail_classes(freq, k=min(5, max(1, ctx.n_classes // 2))) if freq is not None else None
@@ -169,7 +186,8 @@ def step_adapt(ctx, r):
         clf = adaptation.ZeroShot().fit(ctx.bundle, ctx.task.classes)
         clf.history = {"note": "no training data yet: zero-shot model used"}
         return clf, TrainData(labeled, ret, ctx.n_classes)
-    ret_feats = encode_images(ctx.bundle, ret) if len(ret) and ctx.config.adaptation == "lp" else None
+    frozen = ctx.config.adaptation in ("lp", "pt")
+    ret_feats = encode_images(ctx.bundle, ret) if len(ret) and frozen else None
     data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
                      retrieved_features=ret_feats)
     adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset)
@@ -194,7 +212,7 @@ def step_select(ctx, clf, data, r):
     unl = np.setdiff1d(np.arange(len(ctx.task.pool)), idx_lab)
     if len(unl) == 0:
         raise DataError("the unlabeled pool is exhausted: every pool image is labeled")
-    frozen = clf.method in ("lp", "zeroshot")
+    frozen = clf.method in ("lp", "zeroshot", "pt")  # image tower untouched: reuse cached features
     all_feats = ctx.pool_features if frozen else clf.embed(ctx.task.pool)
     feats = all_feats[unl]
     probs = clf.predict_proba(feats)

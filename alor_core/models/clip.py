@@ -102,11 +102,22 @@ class ClipBundle:
         return torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
 
     def class_embeddings(self, names, templates):
-        """Zero-shot class weights ``t_c`` (spec §2): normalised mean over templates, (C, dim)."""
-        n_t = len(templates)
-        emb = self.encode_text([t.format(n) for n in names for t in templates])
-        emb = emb.reshape(len(names), n_t, -1).mean(1)
-        return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        """Zero-shot class weights ``t_c`` (spec §2): normalised mean over templates, (C, dim).
+
+        Memoised per (names, templates) for a frozen bundle; call :meth:`forget_text_cache`
+        after changing the text tower in place (a copy starts with an empty cache).
+        """
+        key = (tuple(names), tuple(templates))
+        memo = self.__dict__.setdefault("_text_memo", {})
+        if key not in memo:
+            n_t = len(templates)
+            emb = self.encode_text([t.format(n) for n in names for t in templates])
+            emb = emb.reshape(len(names), n_t, -1).mean(1)
+            memo[key] = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        return memo[key].copy()
+
+    def forget_text_cache(self):
+        self.__dict__.pop("_text_memo", None)
 
 
 def load_clip(model_name, pretrained=None, device=None):

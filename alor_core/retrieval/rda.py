@@ -57,11 +57,16 @@ class RetrievedSet:
 
 def class_queries(bundle, classes):
     """``q_c``: L2-normalised mean over (synonyms x templates) text embeddings, (C, dim)."""
-    qs = []
-    for syn in classes.synonyms:
-        e = bundle.encode_text([t.format(s) for s in syn for t in classes.templates]).mean(0)
-        qs.append(e / np.linalg.norm(e))
-    return np.stack(qs)
+    texts, owner = [], []
+    for c, syn in enumerate(classes.synonyms):
+        for s in syn:
+            for t in classes.templates:
+                texts.append(t.format(s))
+                owner.append(c)
+    emb = bundle.encode_text(texts)  # one batched pass for every class
+    owner = np.asarray(owner)
+    q = np.stack([emb[owner == c].mean(0) for c in range(len(classes))])
+    return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
 def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best", progress=None):
