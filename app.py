@@ -39,5 +39,4 @@ with st.sidebar:
     if widgets.small_demo():
         st.caption("Using the reduced demo world (ALOR_DEMO_SMALL=1).")
 
-if __name__ == "__main__":  # pages/*.py run this file for its frame only (widgets.ensure_app)
-    pg.run()
+pg.run()

@@ -329,7 +329,7 @@ def imagefolder_zip(session, task):
 
 
 # ---- embedding map -------------------------------------------------------------------------------
-def project_2d(features, seed=0, limit=UMAP_LIMIT):
+def project_2d(features, seed=0, limit=None):
     """2-D coordinates: UMAP up to ``limit`` points, PCA above (or below 5 points).
 
     Features are L2-normalised and reduced to 50 dims with PCA before UMAP (Euclidean distance on
@@ -341,6 +341,7 @@ def project_2d(features, seed=0, limit=UMAP_LIMIT):
     method : {"umap", "pca"}
     """
     x = np.asarray(features, np.float32)
+    limit = UMAP_LIMIT if limit is None else limit
     if len(x) < 5 or len(x) > limit:
         from sklearn.decomposition import PCA
         return PCA(2, random_state=seed).fit_transform(x) if len(x) >= 2 else np.zeros((len(x), 2)), "pca"

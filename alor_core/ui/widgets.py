@@ -90,11 +90,12 @@ def session_picker():
     cur = current_session()
     paths = df["path"].tolist()
     labels = {p: session_label(r) for p, r in zip(paths, df.to_dict("records"))}
-    idx = paths.index(str(cur.path)) if cur is not None and str(cur.path) in paths else 0
-    pick = st.sidebar.selectbox("Session", paths, index=idx, format_func=labels.get, key=APP_PICKER,
-                                help=f"Sessions under {output_dir()}")
-    if pick != st.session_state.get(APP_SESSION):
-        set_session(pick)
+    # The picker follows app.session (which other pages set too); a choice here sets app.session.
+    st.session_state[APP_PICKER] = str(cur.path) if cur is not None and str(cur.path) in paths else paths[0]
+    pick = st.sidebar.selectbox("Session", paths, format_func=labels.get, key=APP_PICKER,
+                                help=f"Sessions under {output_dir()}",
+                                on_change=lambda: set_session(st.session_state[APP_PICKER]))
+    set_session(pick)
     return Session(pick)
 
 
@@ -132,20 +133,21 @@ def rerun_when_done(pid):
 
 
 def ensure_app():
-    """Render ``app.py``'s frame (navigation, sidebar) when a page runs without it.
+    """Run every page through ``app.py`` (frame, sidebar), even when a page URL is the first request.
 
     Streamlit starts in its legacy multipage mode when a ``pages/`` folder exists: until
     ``st.navigation`` has run once in the process, a request for ``/<x>`` executes ``pages/<x>.py``
     directly (no sidebar sections, no session picker), and AppTest does so on every run. In that
-    case run ``app.py`` here, minus its ``pg.run()`` (it only runs the page as ``__main__``), so
-    the frame is drawn and widget events of this run are kept (a rerun would drop them).
+    case execute ``app.py`` here, which routes to this same page, and stop this outer execution.
+    Unlike a rerun this keeps the widget events of the run (a clicked button stays clicked).
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - other Streamlit versions
         return
     if PagesManager.uses_pages_directory:
-        import runpy
-
         from ..paths import PROJECT_DIR
-        runpy.run_path(str(PROJECT_DIR / "app.py"), run_name="alor_frame")
+        app_path = PROJECT_DIR / "app.py"
+        exec(compile(app_path.read_text(encoding="utf-8"), str(app_path), "exec"),
+             {"__name__": "__main__", "__file__": str(app_path)})
+        st.stop()

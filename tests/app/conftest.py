@@ -1,0 +1,70 @@
+"""Fixtures for the AppTest page tests: two small demo sessions (oracle and human mode) run once per
+test session on the reduced demo world, and an ``app`` factory that opens a page on a session."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory, small_world):
+    """ALOR_OUTPUT_DIR -> a fresh folder and ALOR_DEMO_SMALL=1 for the whole app test session."""
+    out = tmp_path_factory.mktemp("app_output")
+    old = {k: os.environ.get(k) for k in ("ALOR_OUTPUT_DIR", "ALOR_DEMO_SMALL")}
+    os.environ.update(ALOR_OUTPUT_DIR=str(out), ALOR_DEMO_SMALL="1")
+    yield out
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def demo_sessions(app_env, small_spec):
+    """``{"oracle": Session, "human": Session}``: TFS + LP, 2 rounds, K=100 on the small world.
+
+    The human session stops after round 0 with 3 picks waiting for labels.
+    """
+    from alor_core.config import RunConfig
+    from alor_core.loop.rounds import run
+    oracle, _ = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, seed=1,
+                              extra={"name": "app_tfs"}), app_env, spec=small_spec)
+    human, status = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, seed=1,
+                                  budget=3, mode="human", extra={"name": "app_human"}), app_env, spec=small_spec)
+    assert status["state"] == "waiting_for_labels"
+    return {"oracle": oracle, "human": human}
+
+
+@pytest.fixture
+def human_copy(demo_sessions, app_env, tmp_path):
+    """A private copy of the human session (labeling tests change it); removed afterwards."""
+    from alor_core.loop.session import Session
+    dst = app_env / f"human_copy_{tmp_path.name}" / "seed1"
+    shutil.copytree(demo_sessions["human"].path, dst)
+    yield Session(dst)
+    shutil.rmtree(dst.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def app(app_env):
+    """``app(page, session=None)`` -> an AppTest that has rendered ``pages/<page>.py`` via app.py."""
+    from streamlit.testing.v1 import AppTest
+
+    from alor_core.ui.state import APP_SESSION
+
+    def open_page(page, session=None):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        if session is not None:
+            at.session_state[APP_SESSION] = str(session.path)
+        at.run()
+        if page != "home":
+            at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, at.exception
+        return at
+
+    return open_page

@@ -1,0 +1,158 @@
+"""AppTest per dashboard page, on small demo sessions (tests/app/conftest.py)."""
+
+import pytest
+
+from alor_core import strategies
+from alor_core.ui import state as K
+
+
+def _texts(at, kind):
+    return [e.value for e in getattr(at, kind)]
+
+
+def test_home_shows_world_and_runs_one_round(app, demo_sessions):
+    # Home shows the built world's facts, and the one-click run produces round 0/1 metrics and 10 picks.
+    at = app("home")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes"] == "10"
+    assert metrics["Zero-shot accuracy"].endswith("%")
+    assert any("long-tailed" in c for c in _texts(at, "caption"))
+    at.button(key=K.HOME_QUICK).click().run()
+    assert not at.exception
+    metrics = {m.label: (m.value, m.delta) for m in at.metric}
+    assert "Round 1 (+10 TFS picks)" in metrics and metrics["Round 1 (+10 TFS picks)"][1].endswith("vs round 0")
+    reasons = [c for c in _texts(at, "caption") if c.startswith("**#")]
+    assert len(reasons) == 10 and all("tail class" in r for r in reasons)
+    assert at.session_state[K.APP_SESSION].endswith("quickstart_tfs_lp_small/seed1")
+
+
+def test_run_page_builds_the_cli_command(app, demo_sessions, monkeypatch):
+    # Start run launches the CLI with the form's settings (the launch itself is faked here).
+    from alor_core.loop import jobs
+    launched = {}
+    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir)
+                        or {"pid": 4242})
+    at = app("run")
+    assert at.selectbox(key=K.RUN_STRATEGY).options == strategies.available()
+    at.radio(key=K.RUN_MODE).set_value("human")
+    at.number_input(key=K.RUN_BUDGET).set_value(3)
+    at.number_input(key=K.RUN_ROUNDS).set_value(2).run()
+    at.button(key=K.RUN_START).click().run()
+    assert not at.exception
+    cmd = " ".join(launched["cmd"])
+    assert "--mode human" in cmd and "--budget 3" in cmd and "--rounds 2" in cmd and "--small-demo" in cmd
+    assert launched["dir"].name == "demo_tfs_lp_rda_human"
+    assert any("pid 4242" in s for s in _texts(at, "success"))
+
+
+def test_run_page_lists_sessions_to_open(app, demo_sessions):
+    # The "Open a session" tab lists every session and opening one makes it current.
+    at = app("run")
+    table = at.dataframe[0].value
+    assert {"app_tfs", "app_human"} <= set(table["run"])
+    at.selectbox(key=K.RUN_OPEN_PICK).set_value(str(demo_sessions["human"].path))
+    at.button(key=K.RUN_OPEN).click().run()
+    assert at.session_state[K.APP_SESSION] == str(demo_sessions["human"].path)
+
+
+def test_label_page_labels_skips_and_undoes(app, human_copy):
+    # Keyboard-bound buttons save labels at once, skip and undo work, and a full queue offers to continue.
+    at = app("label", human_copy)
+    assert at.get("progress")[0].proto.text == "0 labeled · 0 skipped · 3 left of 3"
+    assert [b.proto.shortcut for b in (at.button(key=f"{K.LABEL_GUESS}{k}") for k in range(3))] == ["1", "2", "3"]
+    first = at.session_state[K.LABEL_CURSOR]
+    at.button(key=f"{K.LABEL_GUESS}0").click().run()
+    labels = human_copy.labels()
+    assert labels[labels["source"] == "human"]["sample_id"].tolist() == [first]
+    assert at.session_state[K.LABEL_CURSOR] != first  # auto-advance
+    at.button(key=K.LABEL_UNDO).click().run()
+    assert (human_copy.labels()["source"] == "human").sum() == 0 and at.session_state[K.LABEL_CURSOR] == first
+    at.button(key=K.LABEL_SKIP).click().run()
+    assert human_copy.skipped(0) == [first]
+    second = at.session_state[K.LABEL_CURSOR]
+    at.selectbox(key=f"{K.LABEL_OTHER}.{second}").set_value("bag").run()
+    labels = human_copy.labels().set_index("sample_id")
+    assert labels.at[second, "label"] == 8 and labels.at[second, "source"] == "human"  # 8 = bag
+    at.button(key=f"{K.LABEL_GUESS}0").click().run()
+    assert at.get("progress")[0].proto.text == "2 labeled · 1 skipped · 0 left of 3"
+    assert any("All 3 picks of round 0" in s for s in _texts(at, "success"))
+    assert at.button(key=K.LABEL_CONTINUE).label == "Continue the run: train round 1"
+
+
+def test_label_page_on_an_oracle_session(app, demo_sessions):
+    # An oracle session's queue is already labeled; the page reports the trained next round.
+    at = app("label", demo_sessions["oracle"])
+    assert at.get("progress")[0].proto.text.startswith("10 labeled")
+    acc = demo_sessions["oracle"].metrics(1)["acc"]
+    assert any(f"{acc:.1f}%" in s for s in _texts(at, "success"))
+
+
+def test_results_page(app, demo_sessions):
+    # Results shows the current session's last round, an AULC row and every round in a table.
+    s = demo_sessions["oracle"]
+    at = app("results", s)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Round 1 accuracy"] == f"{s.metrics(1)['acc']:.1f}%"
+    aulc, rounds = at.dataframe[0].value, at.dataframe[1].value
+    assert "app_tfs" in set(aulc["run"])
+    assert len(rounds[rounds["run"] == "app_tfs"]) == 2
+    at.radio(key=K.RESULTS_METRIC).set_value("f1").run()
+    assert not at.exception
+
+
+def test_retrieval_page(app, demo_sessions):
+    # Retrieval shows counts, names the tail classes, shows images with caption + synonym, and the
+    # LAION-counts hook says where the benchmark file is expected.
+    s = demo_sessions["oracle"]
+    at = app("retrieval", s)
+    kept = sum(c["kept"] for c in __import__("json").load(open(s.path / "retrieval/counts.json"))["counts"])
+    assert {m.label: m.value for m in at.metric}["Retrieved images kept"] == f"{kept:,}"
+    assert any(c.startswith("Tail classes (fewest matches)") for c in _texts(at, "caption"))
+    grid = [c for c in _texts(at, "caption") if " · matched *" in c]
+    assert 0 < len(grid) <= 24
+    assert any("laion_counts/semi_aves.csv" in i for i in _texts(at, "info"))
+
+
+def test_embedding_page_pca_fallback_and_selection(app, demo_sessions, monkeypatch):
+    # With the UMAP limit forced below the point count, the page warns and uses PCA; a (faked) box
+    # selection lists the selected images.
+    from alor_core import analysis
+    monkeypatch.setattr(analysis, "UMAP_LIMIT", 10)
+    at = app("embeddings", demo_sessions["oracle"])
+    assert any("PCA" in w for w in _texts(at, "warning"))
+    assert any("Select points" in i for i in _texts(at, "info"))
+    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 0}, {"customdata": 3},
+                                                              {"customdata": 3}]}}
+    at.run()
+    assert _texts(at, "subheader") == ["2 selected images"]
+
+
+def test_guided_demo_offers_to_run(app, demo_sessions):
+    # Before its sessions exist, the guided demo explains itself and offers one button.
+    at = app("guided_demo")
+    assert at.button(key=K.GUIDED_RUN).label == "Run the guided demo"
+    assert any("guided_demo" in i for i in _texts(at, "info"))
+
+
+def test_guided_demo_runs_and_rerenders_from_disk(app, demo_sessions, app_env):
+    # The guided demo runs TFS and random (4 rounds each), then shows all four steps; opening it again
+    # reads the sessions from disk (no run, no button).
+    at = app("guided_demo")
+    at.button(key=K.GUIDED_RUN).click().run()
+    assert not at.exception
+    assert sorted(p.parent.name for p in (app_env / "guided_demo").glob("*/seed1")) == ["random_lp_small",
+                                                                                         "tfs_lp_small"]
+    at = app("guided_demo")
+    headers = _texts(at, "header")
+    assert len(headers) == 4 and headers[0].startswith("1 ·")
+    labels = {m.label for m in at.metric}
+    assert {"TFS, last round", "random, last round", "TFS, tail classes"} <= labels
+    assert not at.get("status") and K.GUIDED_RUN not in [b.key for b in at.button]
+
+
+@pytest.mark.parametrize("page", ["label", "results", "retrieval", "embeddings"])
+def test_pages_without_any_session_say_what_to_do(app, page, tmp_path, monkeypatch):
+    # With an empty output folder every session page points to the Run page instead of failing.
+    monkeypatch.setenv("ALOR_OUTPUT_DIR", str(tmp_path))
+    at = app(page)
+    assert any("No session yet" in i and "Run" in i for i in _texts(at, "info"))
