@@ -77,6 +77,10 @@ def _parser():
         q.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
         q.add_argument("--name", default=None, help="run name (folder under output/)")
         q.add_argument("--small-demo", action="store_true", help="use the reduced demo world")
+        q.add_argument("--labeled-weight", type=float, default=0.0,
+                       help="0 = plain CE (paper); w > 0: labeled set weighs w x the retrieved set (LP)")
+        q.add_argument("--threads", type=int, default=None,
+                       help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
         q.add_argument("--quiet", action="store_true")
 
     run = sub.add_parser("run", help="run ALOR rounds (resumes when run again)")
@@ -104,12 +108,15 @@ def _parser():
 
 def _config(args, seed, strategy, dataset):
     from .config import RunConfig
+    if args.labeled_weight and not args.name:
+        args.name = (f"{dataset}_{strategy.lower()}_{args.adapt}_{'rda' if args.rda else 'nordA'}"
+                     f"_lw{args.labeled_weight:g}")
     k = args.k or (200 if dataset == "demo" else 500)
     if args.protocol == "paper":
         args.rounds, args.budget = 7, None
     return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
-                     initial=args.initial,
+                     initial=args.initial, labeled_weight=args.labeled_weight,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
                      min_side=0 if dataset == "demo" else 81, extra={"name": args.name} if args.name else {})
@@ -120,6 +127,9 @@ def _run(args, seeds, strategy, dataset, last_round=None):
     from .loop.rounds import run
     from .paths import output_dir
 
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     out = args.output or output_dir()
     spec = DemoWorldSpec.small() if args.small_demo else None
     summary = []

@@ -36,6 +36,9 @@ class RunConfig:
     protocol : {"label-honest", "paper"}
         ``paper`` = the official protocol (spec §5.5, §9): preset ``paper`` (batch 128, best-val
         epoch on the labeled val split), 7 rounds, budget = number of classes, seeds 666/777/888.
+    labeled_weight : float, default=0.0
+        0 = plain CE over labeled ∪ retrieved, as the paper. ``w > 0`` up-weights task labels so
+        that the labeled set weighs ``w`` times the retrieved set (LP only for now).
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
@@ -53,6 +56,7 @@ class RunConfig:
     mode: str = "oracle"
     initial: str = "per_class"
     protocol: str = "label-honest"
+    labeled_weight: float = 0.0
     model_name: str | None = None
     pretrained: str | None = None
     data_root: str | None = None
@@ -70,6 +74,8 @@ class RunConfig:
             raise ConfigError(f"'rounds' must be an int >= 1; got {self.rounds!r}")
         if self.budget is not None and (not isinstance(self.budget, int) or self.budget < 1):
             raise ConfigError(f"'budget' must be an int >= 1 (or None = number of classes); got {self.budget!r}")
+        if not isinstance(self.labeled_weight, (int, float)) or self.labeled_weight < 0:
+            raise ConfigError(f"'labeled_weight' must be a number >= 0; got {self.labeled_weight!r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
         if self.protocol == "paper":

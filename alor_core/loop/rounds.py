@@ -191,6 +191,9 @@ def step_adapt(ctx, r):
     data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
                      retrieved_features=ret_feats)
     adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset)
+    if ctx.config.labeled_weight and hasattr(getattr(adapter, "params", None), "labeled_weight"):
+        import dataclasses
+        adapter.params = dataclasses.replace(adapter.params, labeled_weight=ctx.config.labeled_weight)
     return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=ctx.config.seed * 1000 + r,
                        val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
 

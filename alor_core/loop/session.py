@@ -36,7 +36,7 @@ RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
                   "acc", "f1", "tail_acc"]
 # Settings that change results: a resumed session must agree on all of them.
 _IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset",
-                  "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol")
+                  "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight")
 
 
 class Session:
@@ -52,7 +52,10 @@ class Session:
         cfg_file = path / "config.json"
         if cfg_file.is_file():
             old = read_json(cfg_file)
-            diff = [k for k in _IDENTITY_KEYS if old.get(k) != config.get(k)]
+            # A key that an older version did not write counts as that setting's default.
+            from ..config import RunConfig
+            defaults = RunConfig().to_dict()
+            diff = [k for k in _IDENTITY_KEYS if old.get(k, defaults.get(k)) != config.get(k)]
             if diff:
                 pairs = ", ".join(f"{k}: {old.get(k)!r} on disk vs {config.get(k)!r} now" for k in diff)
                 raise ConfigError(f"session {str(path)!r} was started with a different configuration "
