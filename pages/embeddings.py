@@ -54,7 +54,8 @@ if not picked:
     st.stop()
 sel = points.iloc[sorted(set(int(i if not isinstance(i, list) else i[0]) for i in picked))]
 st.subheader(f"{len(sel)} selected images")
-st.dataframe(sel.groupby(["class_name", "role"]).size().rename("images").reset_index(), hide_index=True)
+st.dataframe(sel.pivot_table(index="class_name", columns="role", values="id", aggfunc="count", fill_value=0),
+             width="content")
 shown = sel.head(60)
 widgets.image_grid(shown["path"].tolist(), [f"{cl} · {ro}" for cl, ro in zip(shown["class_name"], shown["role"])],
                    n_cols=10, size=84)

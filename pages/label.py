@@ -66,12 +66,13 @@ with info:
     st.selectbox("Or any class (type to search)", names, index=None, key=other,
                  placeholder=f"type a class name… ({len(names)} classes)",
                  on_change=labeling.save_from_select, args=(path, r, item["sample_id"], other, names))
-    c = st.columns([1, 1, 1.3, 1, 1.8])
-    c[0].button("Skip", key=K.LABEL_SKIP, shortcut="S", on_click=labeling.skip, args=(path, r, item["sample_id"]))
-    c[1].button("Undo", key=K.LABEL_UNDO, shortcut="U", on_click=labeling.undo, args=(path, r))
-    c[2].button("Previous", key=K.LABEL_PREV, shortcut="Left", on_click=labeling.move, args=(path, r, -1))
-    c[3].button("Next", key=K.LABEL_NEXT, shortcut="Right", on_click=labeling.move, args=(path, r, 1))
-    c[4].toggle("Auto-advance", True, key=K.LABEL_AUTO)
+    c = st.columns(4)
+    c[0].button("Skip", key=K.LABEL_SKIP, shortcut="S", on_click=labeling.skip, args=(path, r, item["sample_id"]),
+                width="stretch")
+    c[1].button("Undo", key=K.LABEL_UNDO, shortcut="U", on_click=labeling.undo, args=(path, r), width="stretch")
+    c[2].button("Prev", key=K.LABEL_PREV, shortcut="Left", on_click=labeling.move, args=(path, r, -1), width="stretch")
+    c[3].button("Next", key=K.LABEL_NEXT, shortcut="Right", on_click=labeling.move, args=(path, r, 1), width="stretch")
+    st.toggle("Auto-advance to the next unlabeled pick", True, key=K.LABEL_AUTO)
 
 st.divider()
 st.markdown("**This round's queue**")

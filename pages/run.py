@@ -5,7 +5,7 @@ import streamlit as st
 from alor_core.loop import jobs
 from alor_core.paths import output_dir
 from alor_core.ui import forms, widgets
-from alor_core.ui.state import RUN_OPEN, RUN_OPEN_PICK, RUN_START
+from alor_core.ui.state import RUN_FLASH, RUN_OPEN, RUN_OPEN_PICK, RUN_START
 
 widgets.ensure_app()
 st.title("Run")
@@ -20,8 +20,11 @@ with new:
                    f"{'a person labels the picks on the Label queue page' if config.mode == 'human' else 'ground truth labels the picks'}")
         if st.button("Start run", key=RUN_START, type="primary", icon=":material/play_arrow:"):
             run_dir, info = forms.start_run(config, seeds)
-            st.success(f"Started **{run_dir.name}** in the background (pid {info['pid']}). "
-                       "Follow it under *Background runs*.")
+            st.session_state[RUN_FLASH] = (f"Started **{run_dir.name}** in the background (pid {info['pid']}). "
+                                           "Follow it under *Background runs*.")
+            st.rerun()  # the sidebar and the runs panel pick up the new session
+    if RUN_FLASH in st.session_state:
+        st.success(st.session_state.pop(RUN_FLASH))
 
 with running:
     listed = jobs.list_jobs(output_dir())

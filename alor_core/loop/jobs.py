@@ -12,6 +12,7 @@ the run continues from the session on disk (``rounds.run`` is resumable and idem
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -222,7 +223,7 @@ def job_info(run_dir):
     last_cmd = max((i for i, ln in enumerate(tail) if ln.startswith("$ ")), default=-1)
     errors_now = [ln for ln in tail[last_cmd + 1:] if ln.startswith("error:")] if last_cmd >= 0 else errors
     if alive:
-        state, message = "running", (tail[-1] if tail else "starting")
+        state, message = "running", (_humanize(tail[-1]) if tail else "starting")
     elif job.get("action") == "paused":
         state, message = "paused", "paused: resume to continue"
     elif errors_now:
@@ -230,9 +231,22 @@ def job_info(run_dir):
     elif tail and ("Traceback" in "\n".join(tail[last_cmd + 1:]) or tail[-1].startswith("interrupted")):
         state, message = "failed", tail[-1]
     else:
-        state, message = "finished", (tail[-1] if tail else "")
+        state, message = "finished", (_humanize(tail[-1]) if tail else "")
     return {**job, "alive": alive, "state": state, "message": message, "log": str(run_dir / LOG_FILE),
             "command_text": shlex.join(job.get("command", []))}
+
+
+def _humanize(line):
+    """A log line for people: the CLI's per-seed JSON summary becomes a sentence."""
+    if line.startswith("{"):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            return line
+        acc = f", last accuracy {d['final_acc']:.1f}%" if d.get("final_acc") is not None else ""
+        return (f"seed {d.get('seed')}: {str(d.get('state', '')).replace('_', ' ')} after "
+                f"{d.get('rounds_done')} round(s){acc}")
+    return line
 
 
 def list_jobs(output_root):

@@ -30,6 +30,7 @@ RUN_MODE = "run.mode"
 RUN_INITIAL = "run.initial"
 RUN_NAME = "run.name"
 RUN_START = "run.start"
+RUN_FLASH = "run.flash"  # message shown once after a rerun
 RUN_OPEN_PICK = "run.open_pick"
 RUN_OPEN = "run.open"
 RUN_ALIVE = "run.any_alive"  # whether the last refresh saw a running job
