@@ -2,27 +2,35 @@
 
 Matching is case-insensitive and word-bounded, with the hyphen counted as part of a word, so
 "shirt" does not match "t-shirt" and "cat" does not match "category". Every synonym is matched
-as a phrase. The captions table is read in record batches (LAION parquet layout: ``TEXT``
-caption, ``URL`` image path or address), so a large table is never loaded whole.
+as a phrase. This module is the reference (``backend='python'``): the regex of
+:func:`synonym_pattern` decides every match. The captions table is read in record batches (LAION
+parquet layout: ``TEXT`` caption, ``URL`` image path or address), so a large table is never
+loaded whole. Faster backends (:mod:`~alor_core.retrieval.duckdb_match`,
+:mod:`~alor_core.retrieval.spark_match`) return the same rows.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..errors import DataError
+from .phrases import class_synonyms_ordered, fold_loose
 
 __all__ = ["synonym_pattern", "match_captions"]
+
+_NON_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape leaves for undecodable bytes
 
 
 def synonym_pattern(synonyms):
     """One compiled regex matching any of ``synonyms`` as a whole phrase."""
     parts = []
-    for s in sorted({s.strip() for s in synonyms if s and s.strip()}, key=len, reverse=True):
+    for s in sorted({s.strip() for s in synonyms if s and s.strip()}, key=lambda s: (-len(s), s)):
         words = [re.escape(w) for w in s.split()]
         parts.append(r"(?<![\w-])" + r"\s+".join(words) + r"(?![\w-])")
     if not parts:
@@ -32,24 +40,65 @@ def synonym_pattern(synonyms):
 
 def _read_batches(table_path, columns, batch_size):
     path = Path(table_path)
-    if not path.exists():
-        raise DataError(f"captions table {str(path)!r} does not exist; expected a LAION-layout "
-                        "parquet file (or folder of shards) with TEXT and URL columns")
     if path.suffix == ".csv":
+        if not path.is_file():
+            raise DataError(f"captions table {str(path)!r} does not exist")
         for chunk in pd.read_csv(path, chunksize=batch_size, usecols=lambda c: c in columns,
-                                 encoding_errors="replace"):
+                                 encoding_errors="surrogateescape", keep_default_na=False,
+                                 na_values={"TEXT": []}, dtype={"TEXT": object}):
+            if "TEXT" not in chunk or "URL" not in chunk:
+                missing = "TEXT" if "TEXT" not in chunk else "URL"
+                raise DataError(f"captions table {str(path)!r} has no column {missing!r}; "
+                                f"columns present: {', '.join(chunk.columns)}")
             yield chunk
         return
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset(str(path), format="parquet")
-    missing = [c for c in ("TEXT", "URL") if c not in dataset.schema.names]
-    if missing:
-        raise DataError(f"captions table {str(path)!r} has no column {missing[0]!r}; "
-                        f"columns present: {', '.join(dataset.schema.names)}")
-    cols = [c for c in columns if c in dataset.schema.names]
+    from .base import CaptionTable
+
+    table = CaptionTable.open(path)
+    dataset = ds.dataset(list(table.files), format="parquet")
+    cols = [c for c in columns if c in table.columns]
     for batch in dataset.to_batches(columns=cols, batch_size=batch_size):
         yield batch.to_pandas()
+
+
+def _decode(value):
+    """``(text or None, non_utf8)`` for one raw caption."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8"), False
+        except UnicodeDecodeError:
+            return None, True
+    if isinstance(value, str):
+        return (None, True) if _NON_UTF8.search(value) else (value, False)
+    return None, False
+
+
+class _ClassMatcher:
+    """Regex per class and per synonym, plus a necessary-condition prefilter.
+
+    The prefilter only skips captions that cannot match: a regex match of a synonym means each
+    of its words occurs in the caption up to case folding, so the folded longest word of some
+    synonym must be a substring of the folded caption.
+    """
+
+    def __init__(self, synonyms):
+        self.ordered = class_synonyms_ordered(synonyms)
+        self.pattern = synonym_pattern(self.ordered)
+        self.each = [synonym_pattern([s]) for s in self.ordered]
+        needles = sorted({fold_loose(max(s.split(), key=len)) for s in self.ordered})
+        # RE2 (pyarrow) alternation of literal needles, case-sensitive on folded text
+        self.needles = "|".join(re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", n) for n in needles)
+
+    def candidates(self, folded):
+        """Indices into ``folded`` (a pyarrow string array) that contain a needle."""
+        import pyarrow.compute as pc
+
+        return np.flatnonzero(pc.match_substring_regex(folded, self.needles).to_numpy(zero_copy_only=False))
+
+    def synonym(self, caption):
+        return next(s.lower() for s, p in zip(self.ordered, self.each) if p.search(caption))
 
 
 def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
@@ -68,18 +117,28 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
     Returns
     -------
     matches : DataFrame with columns ``row, sample_id, url, caption, label, synonym``
-        One row per (image, class) match; an image can match several classes.
+        One row per (image, class) match; an image can match several classes. ``synonym`` is the
+        first matching synonym of the class in :func:`~alor_core.retrieval.phrases.class_synonyms_ordered`
+        order (longest first), lower-cased.
     stats : dict
-        ``rows``, ``empty_captions``, ``too_small``, ``nsfw`` counts.
+        ``rows``, ``empty_captions``, ``non_utf8`` (skipped: not valid UTF-8), ``too_small``,
+        ``nsfw`` counts, ``backend`` and ``timings``.
     """
-    pats = [synonym_pattern(s) for s in class_synonyms]
-    want = ["SAMPLE_ID", "URL", "TEXT", "WIDTH", "HEIGHT", "NSFW"]
-    out, stats, offset = [], {"rows": 0, "empty_captions": 0, "too_small": 0, "nsfw": 0}, 0
+    t0 = time.perf_counter()
+    classes = [_ClassMatcher(s) for s in class_synonyms]
+    want = ["SAMPLE_ID", "URL", "TEXT", "WIDTH", "HEIGHT", "NSFW", "TEXT_NON_UTF8"]
+    out, offset = [], 0
+    stats = {"rows": 0, "empty_captions": 0, "non_utf8": 0, "too_small": 0, "nsfw": 0}
     for df in _read_batches(table_path, want, batch_size):
         n = len(df)
-        text = df["TEXT"]
-        ok = text.map(lambda t: isinstance(t, str) and t.strip() != "").to_numpy(bool).copy()
-        stats["empty_captions"] += int((~ok).sum())
+        decoded = [_decode(v) for v in df["TEXT"].to_numpy(object)]
+        bad = np.fromiter((b for _, b in decoded), bool, n)
+        if "TEXT_NON_UTF8" in df:
+            bad |= df["TEXT_NON_UTF8"].fillna(False).astype(bool).to_numpy()
+        text = np.array([t for t, _ in decoded], dtype=object)
+        ok = np.fromiter((t is not None and t.strip() != "" for t in text), bool, n) & ~bad
+        stats["non_utf8"] += int(bad.sum())
+        stats["empty_captions"] += int((~ok & ~bad).sum())
         if min_side and "WIDTH" in df and "HEIGHT" in df:
             side = np.maximum(pd.to_numeric(df["WIDTH"], errors="coerce").fillna(0),
                               pd.to_numeric(df["HEIGHT"], errors="coerce").fillna(0)).to_numpy()
@@ -91,15 +150,17 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
             stats["nsfw"] += int((nsfw & ok).sum())
             ok &= ~nsfw
         rows = np.flatnonzero(ok)
-        caps = text.to_numpy()[rows]
+        caps = text[rows]
+        folded = pa.array([fold_loose(c) for c in caps], pa.string())
         sids = df["SAMPLE_ID"].to_numpy()[rows] if "SAMPLE_ID" in df else rows + offset
         urls = df["URL"].to_numpy()[rows]
-        for c, pat in enumerate(pats):
-            for j, cap in enumerate(caps):
-                m = pat.search(cap)
-                if m:
-                    out.append((int(rows[j] + offset), sids[j], urls[j], cap, c, m.group(0).lower()))
+        for c, cm in enumerate(classes):
+            for j in cm.candidates(folded):
+                if cm.pattern.search(caps[j]):
+                    out.append((int(rows[j] + offset), sids[j], urls[j], caps[j], c, cm.synonym(caps[j])))
         stats["rows"] += n
         offset += n
     matches = pd.DataFrame(out, columns=["row", "sample_id", "url", "caption", "label", "synonym"])
+    matches = matches.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
+    stats.update(backend="python", timings={"total": round(time.perf_counter() - t0, 3)})
     return matches, stats

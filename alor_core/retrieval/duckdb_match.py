@@ -1,0 +1,258 @@
+"""Caption matching as DuckDB SQL, streaming over one parquet file or a folder of shards.
+
+Same result as the Python regex (:func:`~alor_core.retrieval.caption_match.match_captions`),
+evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
+
+1. **Anchor join** (one pass over the table). Each kept caption is folded (``lower()`` on ASCII
+   rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs with one
+   ``string_split_regex`` and joined against the anchors of all synonyms (a hash join with a
+   small build side). A per-class ``regexp_matches`` would rescan the table once per class.
+2. **Token check** (hit rows only). Synonyms longer than one word run are checked token by token
+   on the captions that hit their anchor.
+
+DuckDB reads the parquet files in row groups, so the table is never loaded whole; the
+``memory_limit`` makes it spill rather than grow past it.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+import pandas as pd
+
+from .base import CaptionTable
+from ..errors import DataError
+from .phrases import (cached_json, char_class, compile_phrases, fold_mismatches, fold_tables, probe_text,
+                      space_class, tables_version, word_class)
+
+__all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
+
+
+def sql_literal(text):
+    """A SQL string literal (standard quoting; DuckDB does not treat backslashes specially)."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def fold_sql(col, bad=""):
+    """DuckDB expression folding ``col`` like :func:`~alor_core.retrieval.phrases.fold`.
+
+    ASCII rows: ``lower()``. Other rows: ``lower()`` then the small post table, only where a post
+    character occurs (DuckDB's ``translate`` rebuilds its map per row), except rows holding a
+    character of ``bad`` (DuckDB's ``lower()`` disagrees with Python there): they take the full
+    translate table.
+    """
+    t = fold_tables()
+    lit = sql_literal
+    low = f"lower({col})"
+    parts = [f"CASE WHEN strlen({col}) = length({col}) THEN {low}"]
+    if bad:
+        parts.append(f"WHEN regexp_matches({col}, {lit(char_class(bad))}) "
+                     f"THEN translate({col}, {lit(t['full_from'])}, {lit(t['full_to'])})")
+    parts.append(f"WHEN regexp_matches({low}, {lit(char_class(t['post_from']))}) "
+                 f"THEN translate({low}, {lit(t['post_from'])}, {lit(t['post_to'])})")
+    parts.append(f"ELSE {low} END")
+    return " ".join(parts)
+
+
+@functools.cache
+def duckdb_fold_bad():
+    """Characters DuckDB's ``lower()`` folds unlike Python's ``re.IGNORECASE``.
+
+    Probed on every code point once per machine and DuckDB version (a few seconds), then cached.
+
+    Raises
+    ------
+    DataError
+        :func:`fold_sql` still differs from Python on some code point.
+    """
+    import duckdb
+
+    name = f"duckdb-fold-{duckdb.__version__}-{tables_version()}"
+    return cached_json(name, _probe_duckdb_fold)["bad"]
+
+
+def _probe_duckdb_fold():
+    import duckdb
+
+    cps, text = probe_text()
+    t = fold_tables()
+    con = duckdb.connect()
+    try:
+        lowered = con.execute("SELECT lower(?)", [text]).fetchone()[0]
+        post = str.maketrans(t["post_from"], t["post_to"])
+        bad = "".join(chr(c) for c in fold_mismatches(cps, lowered.translate(post).split("\n")))
+        got = con.execute(f"SELECT list({fold_sql('c', bad)} ORDER BY i) FROM "
+                          "(SELECT unnest(s) AS c, generate_subscripts(s, 1) AS i "
+                          "FROM (SELECT string_split(?, chr(10)) AS s))", [text]).fetchone()[0]
+    finally:
+        con.close()
+    wrong = fold_mismatches(cps, got)
+    if wrong:
+        raise DataError(f"duckdb: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
+                        "differs from Python's re.IGNORECASE; use backend='python'")
+    return {"bad": bad}
+
+
+def _source_sql(table, min_side):
+    """SELECT of (f, r, t, url, sid, bad, empty, small, nsfw) over the table."""
+    cols = table.columns
+    text = "try(decode(TEXT))" if table.text_binary else "TEXT"
+    bad = []
+    if table.text_binary:
+        bad.append("(TEXT IS NOT NULL AND try(decode(TEXT)) IS NULL)")
+    if "TEXT_NON_UTF8" in cols:
+        bad.append("coalesce(TRY_CAST(TEXT_NON_UTF8 AS BOOLEAN), false)")
+    small = "false"
+    if min_side and "WIDTH" in cols and "HEIGHT" in cols:
+        small = (f"greatest(coalesce(TRY_CAST(WIDTH AS DOUBLE), 0), "
+                 f"coalesce(TRY_CAST(HEIGHT AS DOUBLE), 0)) < {float(min_side)}")
+    nsfw = "coalesce(upper(CAST(NSFW AS VARCHAR)) = 'NSFW', false)" if "NSFW" in cols else "false"
+    sid = "SAMPLE_ID" if "SAMPLE_ID" in cols else "NULL"
+    files = "[" + ", ".join(sql_literal(f) for f in table.files) + "]"
+    return (f"SELECT filename AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
+            f"{sid} AS sid, {' OR '.join(bad) or 'false'} AS bad, {small} AS small, {nsfw} AS nsfw "
+            f"FROM read_parquet({files}, filename=true, file_row_number=true, union_by_name=true)")
+
+
+def _phrase_frame(phrases):
+    rows = []
+    for pid, p in enumerate(phrases):
+        rows.append({"pid": pid, "label": p.label, "rank": p.rank, "synonym": p.synonym,
+                     "anchor": p.anchor, "first": p.tokens[0], "rest": list(p.tokens[1:]),
+                     "n": len(p.tokens), "single": p.single, "punct_first": p.punct_first,
+                     "punct_last": p.punct_last})
+    return pd.DataFrame(rows)
+
+
+def build_queries(table, phrases, min_side, bad=""):
+    """The SQL statements (exposed so docs and the Spark backend can mirror them)."""
+    W, S = word_class(), space_class()
+    fold = fold_sql("t", bad)
+    src = _source_sql(table, min_side)
+    stats = f"""
+        SELECT count(*) AS rows, count_if(bad) AS non_utf8,
+               count_if(NOT bad AND empty) AS empty_captions,
+               count_if(NOT bad AND NOT empty AND small) AS too_small,
+               count_if(NOT bad AND NOT empty AND NOT small AND nsfw) AS nsfw
+        FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""
+    # ASCII rows: split on spaces (cheap), then re-split only the chunks holding punctuation
+    chunks = (f"CASE WHEN strlen(t) = length(t) THEN string_split(lower(t), ' ') "
+              f"ELSE string_split_regex({fold}, '[^{W}]+') END")
+    runs = ("CASE WHEN strlen(c) > length(c) OR regexp_full_match(c, '[a-z0-9_-]*') THEN [c] "
+            "ELSE string_split_regex(c, '[^a-z0-9_-]+') END")
+    kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
+            f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
+    no_anchor = ""
+    if any(p.anchor is None for p in phrases):
+        no_anchor = (f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid FROM ({kept}) k "
+                     f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)")
+    hits = f"""
+        CREATE TEMP TABLE hits AS
+        SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid FROM (
+          SELECT w.f, w.r, w.t, w.url, w.sid, p.pid
+          FROM (SELECT f, r, t, url, sid, unnest({runs}) AS run
+                FROM (SELECT f, r, t, url, sid, unnest({chunks}) AS c FROM ({kept}))) w
+          JOIN pat p ON w.run = p.anchor{no_anchor})
+        GROUP BY f, r, pid"""
+    tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
+    checked = f"""
+        CREATE TEMP TABLE checked AS
+        WITH m AS (SELECT DISTINCT h.f, h.r, h.t FROM hits h JOIN pat p USING (pid) WHERE NOT p.single),
+        tk AS (SELECT f, r, {tokens} AS toks FROM m),
+        u AS (SELECT f, r, toks, unnest(toks) AS tok, generate_subscripts(toks, 1) AS i FROM tk)
+        SELECT DISTINCT u.f, u.r, p.pid
+        FROM u JOIN hits h ON u.f = h.f AND u.r = h.r
+        JOIN pat p ON p.pid = h.pid AND NOT p.single AND ltrim(u.tok, ' ') = p.first
+        WHERE list_slice(u.toks, u.i + 1, u.i + p.n - 1) = p.rest
+          AND (NOT p.punct_first OR u.i = 1 OR starts_with(u.tok, ' ')
+               OR NOT regexp_matches(u.toks[u.i - 1], '[{W}]$'))
+          AND (NOT p.punct_last OR u.i + p.n - 1 = len(u.toks) OR starts_with(u.toks[u.i + p.n], ' ')
+               OR NOT regexp_matches(u.toks[u.i + p.n], '[{W}]$'))"""
+    final = f"""
+        WITH ok AS (SELECT h.f, h.r, h.pid FROM hits h JOIN pat p USING (pid) WHERE p.single
+                    UNION ALL SELECT f, r, pid FROM checked),
+        best AS (SELECT ok.f, ok.r, p.label, min(p.rank) AS rank
+                 FROM ok JOIN pat p USING (pid) GROUP BY ok.f, ok.r, p.label)
+        SELECT b.f, b.r, any_value(h.sid) AS sample_id, any_value(h.url) AS url, any_value(h.t) AS caption,
+               b.label, any_value(p.synonym) AS synonym
+        FROM best b JOIN pat p ON p.label = b.label AND p.rank = b.rank
+        JOIN hits h ON h.f = b.f AND h.r = b.r AND h.pid = p.pid
+        GROUP BY b.f, b.r, b.label"""
+    return {"stats": stats, "hits": hits, "checked": checked, "final": final}
+
+
+def _frame(raw, table):
+    offsets = table.offsets
+    row = raw["f"].map(offsets).to_numpy(np.int64) + raw["r"].to_numpy(np.int64)
+    sid = raw["sample_id"]
+    if "SAMPLE_ID" not in table.columns:
+        sid = pd.Series(row, index=raw.index)
+    out = pd.DataFrame({"row": row, "sample_id": sid.to_numpy(), "url": raw["url"].to_numpy(),
+                        "caption": raw["caption"].to_numpy(), "label": raw["label"].to_numpy(np.int64),
+                        "synonym": raw["synonym"].to_numpy()})
+    return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
+
+
+def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=0, *, memory_limit="1GB",
+                          threads=None, temp_dir=None):
+    """Match captions to classes with DuckDB; same output as the Python regex matcher.
+
+    Parameters
+    ----------
+    table_path : path
+        Parquet file or folder of parquet shards (LAION layout, see :mod:`~alor_core.retrieval.base`).
+    class_synonyms : list of list of str
+        Names to match per class (class name first).
+    batch_size : ignored
+        Accepted for call compatibility with the Python matcher (DuckDB picks its own vector size).
+    min_side : int, default=0
+        Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
+    memory_limit : str, default="1GB"
+        DuckDB's ``memory_limit``; above it DuckDB spills to ``temp_dir``.
+    threads : int or None
+        DuckDB threads (default: DuckDB's choice, all cores).
+
+    Returns
+    -------
+    matches : DataFrame with columns ``row, sample_id, url, caption, label, synonym``
+    stats : dict
+        ``rows, empty_captions, non_utf8, too_small, nsfw`` counts, ``backend`` and ``timings``
+        (seconds per step).
+    """
+    import duckdb
+
+    t0 = time.perf_counter()
+    table = CaptionTable.open(table_path)
+    phrases = compile_phrases(class_synonyms)
+    q = build_queries(table, phrases, min_side, duckdb_fold_bad())
+    timings = {"prepare": time.perf_counter() - t0}
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if threads:
+        config["threads"] = int(threads)
+    if temp_dir:
+        config["temp_directory"] = str(temp_dir)
+    con = duckdb.connect(config=config)
+    try:
+        pat = _phrase_frame(phrases)
+        con.register("pat_df", pat)
+        con.execute("CREATE TEMP TABLE pat AS SELECT * FROM pat_df")
+        con.unregister("pat_df")
+        t = time.perf_counter()
+        stats = dict(zip(["rows", "non_utf8", "empty_captions", "too_small", "nsfw"],
+                         (int(v) for v in con.execute(q["stats"]).fetchone())))
+        timings["scan_stats"] = time.perf_counter() - t
+        t = time.perf_counter()
+        con.execute(q["hits"])
+        timings["anchor_join"] = time.perf_counter() - t
+        t = time.perf_counter()
+        con.execute(q["checked"])
+        raw = con.execute(q["final"]).df()
+        timings["token_check"] = time.perf_counter() - t
+    finally:
+        con.close()
+    matches = _frame(raw, table)
+    timings["total"] = time.perf_counter() - t0
+    stats.update(backend="duckdb", timings={k: round(v, 3) for k, v in timings.items()})
+    return matches, stats

@@ -1,0 +1,229 @@
+"""Build a LAION-layout captions table from local data, for users without LAION (spec §4.7 step 1).
+
+Sources:
+
+* :func:`from_image_folder` — a folder of images with sidecar captions (``cat_01.jpg`` +
+  ``cat_01.txt``), as many scrapers and ``img2dataset --output_format files`` leave them;
+* :func:`from_caption_file` — a CSV or parquet file of ``(path, caption)``;
+* :func:`from_webdataset` — webdataset ``.tar`` shards (``key.jpg`` + ``key.txt`` members); images
+  are extracted next to the table because retrieval reads them as files;
+* :func:`from_img2dataset` — an img2dataset output folder (its per-shard parquet files).
+
+The table is written as parquet shards (``part-00000.parquet`` …) with ``SAMPLE_ID``, ``URL``
+(image path relative to the table folder), ``TEXT``, ``WIDTH``, ``HEIGHT`` and ``TEXT_NON_UTF8``.
+A caption that is not valid UTF-8 gets ``TEXT = null`` and ``TEXT_NON_UTF8 = true`` (the matchers
+count it as ``non_utf8`` and skip it); a missing or blank caption is kept as null/blank and
+counted as ``empty_captions``.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+__all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset",
+           "write_captions_table", "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+def _decode(raw):
+    """``(text, non_utf8)`` from bytes (a missing caption is ``None``)."""
+    if raw is None:
+        return None, False
+    try:
+        return raw.decode("utf-8").strip("\ufeff"), False
+    except UnicodeDecodeError:
+        return None, True
+
+
+def _size(path):
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # unreadable image: size unknown, the min_side filter treats it as 0
+        return (0, 0)
+
+
+def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
+    """Write LAION-layout parquet shards from dicts with ``URL``, ``TEXT``, ``WIDTH``, ``HEIGHT``,
+    ``TEXT_NON_UTF8``; ``SAMPLE_ID`` is the row number. Returns ``out_dir`` and counts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("part-*.parquet"):
+        old.unlink()
+    df = pd.DataFrame(rows, columns=["URL", "TEXT", "WIDTH", "HEIGHT", "TEXT_NON_UTF8"])
+    schema = pa.schema([("SAMPLE_ID", pa.int64()), ("URL", pa.string()), ("TEXT", pa.string()),
+                        ("WIDTH", pa.int64()), ("HEIGHT", pa.int64()), ("TEXT_NON_UTF8", pa.bool_())])
+    n = len(df)
+    for k, s in enumerate(range(0, max(n, 1), rows_per_shard)):
+        part = df.iloc[s:s + rows_per_shard]
+        table = pa.table({"SAMPLE_ID": np.arange(s, s + len(part), dtype=np.int64),
+                          "URL": part["URL"].astype(object).tolist(), "TEXT": part["TEXT"].astype(object).tolist(),
+                          "WIDTH": part["WIDTH"].astype(np.int64).tolist(),
+                          "HEIGHT": part["HEIGHT"].astype(np.int64).tolist(),
+                          "TEXT_NON_UTF8": part["TEXT_NON_UTF8"].astype(bool).tolist()}, schema=schema)
+        pq.write_table(table, out_dir / f"part-{k:05d}.parquet")
+    text = df["TEXT"]
+    counts = {"rows": n, "non_utf8": int(df["TEXT_NON_UTF8"].sum()),
+              "empty_captions": int((~df["TEXT_NON_UTF8"] & text.map(lambda t: t is None or not str(t).strip())).sum())}
+    return out_dir, counts
+
+
+def _rel(path, out_dir):
+    return Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()
+
+
+def from_image_folder(image_dir, out_dir, caption_ext=".txt", read_sizes=True):
+    """Captions table from images with sidecar caption files of the same stem.
+
+    Parameters
+    ----------
+    image_dir : path
+        Searched recursively for :data:`IMAGE_EXTENSIONS`.
+    out_dir : path
+        Where the parquet shards go; ``URL`` is relative to it.
+    caption_ext : str, default=".txt"
+    read_sizes : bool, default=True
+        Read ``WIDTH``/``HEIGHT`` from the image headers (needed for ``min_side``).
+
+    Returns
+    -------
+    (out_dir, counts) with ``rows, non_utf8, empty_captions``
+    """
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise DataError(f"image folder {str(image_dir)!r} does not exist")
+    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not images:
+        raise DataError(f"image folder {str(image_dir)!r} holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+    rows = []
+    for p in images:
+        cap = p.with_suffix(caption_ext)
+        text, bad = _decode(cap.read_bytes()) if cap.is_file() else (None, False)
+        w, h = _size(p) if read_sizes else (0, 0)
+        rows.append((_rel(p, out_dir), text, w, h, bad))
+    return write_captions_table(rows, out_dir)
+
+
+def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root=None, read_sizes=True):
+    """Captions table from a CSV or parquet of (image path, caption).
+
+    Parameters
+    ----------
+    path : path
+        ``.csv`` (any encoding errors are kept per row) or ``.parquet``.
+    path_col, caption_col : str or None
+        Default: the first of ``path, image_path, image, file, filepath, URL`` and of
+        ``caption, text, TEXT, title``.
+    image_root : path or None
+        Folder the image paths are relative to (default: the file's folder).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"caption file {str(path)!r} does not exist")
+    if path.suffix == ".csv":
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+    elif path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    else:
+        raise DataError(f"caption file {str(path)!r}: expected .csv or .parquet")
+    path_col = path_col or next((c for c in ("path", "image_path", "image", "file", "filepath", "URL")
+                                 if c in df.columns), None)
+    caption_col = caption_col or next((c for c in ("caption", "text", "TEXT", "title") if c in df.columns), None)
+    if path_col not in df.columns or caption_col not in df.columns:
+        raise DataError(f"caption file {str(path)!r} needs an image-path and a caption column; "
+                        f"columns present: {', '.join(map(str, df.columns))}")
+    root = Path(image_root) if image_root is not None else path.parent
+    rows = []
+    for p, raw in zip(df[path_col].astype(str), df[caption_col]):
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        text, bad = _decode(raw if isinstance(raw, (bytes, bytearray)) else None)
+        img = root / p
+        w, h = _size(img) if read_sizes and img.is_file() else (0, 0)
+        rows.append((_rel(img, out_dir), text, w, h, bad))
+    return write_captions_table(rows, out_dir)
+
+
+def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_sizes=True):
+    """Captions table from webdataset tar shards; images are extracted to ``out_dir/images/``.
+
+    A sample is the members sharing a key (the name up to its first dot after the last slash).
+
+    Parameters
+    ----------
+    shards : path or list of paths
+        ``.tar`` files, or a folder holding them.
+    """
+    if isinstance(shards, (str, Path)) and Path(shards).is_dir():
+        shards = sorted(Path(shards).glob("*.tar"))
+    shards = [Path(s) for s in ([shards] if isinstance(shards, (str, Path)) else shards)]
+    if not shards:
+        raise DataError("from_webdataset: no .tar shard given")
+    out_dir = Path(out_dir)
+    rows = []
+    for shard in shards:
+        if not shard.is_file():
+            raise DataError(f"webdataset shard {str(shard)!r} does not exist")
+        samples = {}
+        with tarfile.open(shard) as tar:
+            for m in tar:
+                if not m.isfile():
+                    continue
+                folder, _, base = m.name.rpartition("/")
+                key, _, ext = base.partition(".")
+                samples.setdefault(f"{folder}/{key}" if folder else key, {})["." + ext.lower()] = tar.extractfile(m).read()
+        for key, parts in sorted(samples.items()):
+            img_ext = next((e for e in parts if e in IMAGE_EXTENSIONS), None)
+            if img_ext is None:
+                continue
+            dest = out_dir / "images" / shard.stem / f"{key}{img_ext}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(parts[img_ext])
+            raw = next((parts[e] for e in caption_exts if e in parts), None)
+            text, bad = _decode(raw)
+            w, h = _size(dest) if read_sizes else (0, 0)
+            rows.append((_rel(dest, out_dir), text, w, h, bad))
+    if not rows:
+        raise DataError(f"webdataset shards {[str(s) for s in shards]} hold no image member")
+    return write_captions_table(rows, out_dir)
+
+
+def from_img2dataset(output_dir, out_dir=None):
+    """Captions table from an img2dataset ``--output_format files`` folder (only successful downloads).
+
+    img2dataset writes ``<shard>/<key>.jpg`` plus a per-shard ``<shard>.parquet`` with ``key``,
+    ``url``, ``caption``, ``status``, ``width``, ``height`` and any ``--save_additional_columns``.
+    """
+    output_dir = Path(output_dir)
+    out_dir = Path(out_dir) if out_dir is not None else output_dir / "captions"
+    metas = sorted(p for p in output_dir.glob("*.parquet") if not p.name.startswith("part-"))
+    if not metas:
+        raise DataError(f"{str(output_dir)!r} holds no img2dataset shard parquet (<shard>.parquet)")
+    rows = []
+    for meta in metas:
+        df = pd.read_parquet(meta)
+        if "status" in df:
+            df = df[df["status"] == "success"]
+        for _, r in df.iterrows():
+            img = next((output_dir / meta.stem / f"{r['key']}{e}" for e in IMAGE_EXTENSIONS
+                        if (output_dir / meta.stem / f"{r['key']}{e}").is_file()), None)
+            if img is None:
+                continue
+            text = r.get("caption")
+            w, h = (pd.to_numeric(pd.Series([r.get("width"), r.get("height")]), errors="coerce")
+                    .fillna(0).astype(int).tolist())
+            rows.append((_rel(img, out_dir), text if isinstance(text, str) else None, w, h, False))
+    return write_captions_table(rows, out_dir)

@@ -1,0 +1,258 @@
+"""Caption matching on Apache Spark: the DuckDB plan of :mod:`~alor_core.retrieval.duckdb_match`
+written with the DataFrame API, for tables too large for one machine.
+
+The steps and their meaning are the same (token form of :mod:`~alor_core.retrieval.phrases`):
+keep rows -> fold -> split into word runs -> join with the synonym anchors -> check longer
+synonyms token by token on the hit rows -> keep the first synonym per (row, class). Differences
+are only in the engine's dialect:
+
+* the fold of non-ASCII captions is one ``translate`` with the full table (Spark builds the map
+  once per task; its ``lower()`` follows a newer Unicode than Python 3.11 on 55 code points);
+* rows are numbered from ``_metadata.file_path`` / ``_metadata.row_index`` and the sorted file
+  list, which gives the same ``row`` as DuckDB;
+* ``TEXT`` that is not valid UTF-8 is counted with ``is_valid_utf8`` (Spark reads such strings
+  without failing).
+
+Local mode (tests, a laptop): ``match_captions_spark(path, synonyms)`` starts ``local[*]``.
+On a cluster, pass your own session, e.g. ``spark=SparkSession.builder.master("spark://host:7077")
+.getOrCreate()`` and a path every executor can read (``s3a://``, ``hdfs://``); see docs/RETRIEVAL.md.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .phrases import compile_phrases, fold_mismatches, fold_tables, probe_text, space_class, word_class
+
+__all__ = ["match_captions_spark", "local_spark", "spark_fold_check"]
+
+
+def local_spark(master="local[*]", app_name="alor-retrieval", **conf):
+    """A local SparkSession with quiet logs, no UI and few shuffle partitions (laptop scale).
+
+    Raises
+    ------
+    DataError
+        pyspark is missing or Java cannot start; the message says which.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:
+        raise DataError("backend 'spark' needs pyspark (pip install pyspark) and Java 17+") from err
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", str(conf.pop("shuffle_partitions", 4)))
+               .config("spark.driver.memory", conf.pop("driver_memory", "1g")))
+    for k, v in conf.items():
+        builder = builder.config(k, v)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as err:  # py4j raises plain Exceptions when the JVM does not start
+        raise DataError(f"Spark could not start (is Java 17+ on PATH / JAVA_HOME set?): {err}") from err
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _fold_col(F, col):
+    t = fold_tables()
+    return (F.when(F.octet_length(col) == F.char_length(col), F.lower(col))
+            .otherwise(F.translate(col, t["full_from"], t["full_to"])))
+
+
+_CHECKED = set()  # Spark versions whose fold was checked in this process
+
+
+def spark_fold_check(spark):
+    """Check the Spark fold against Python on every code point (once per Spark version and process).
+
+    Raises
+    ------
+    DataError
+        A code point folds differently.
+    """
+    from pyspark.sql import functions as F
+
+    if spark.version in _CHECKED:
+        return
+    cps, text = probe_text()
+    ascii_cps = [c for c in cps if c < 128]
+    df = spark.createDataFrame([(text,), ("\n".join(map(chr, ascii_cps)),)], "t string")
+    whole, ascii_only = [r[0] for r in df.select(_fold_col(F, F.col("t"))).collect()]
+    wrong = fold_mismatches(cps, whole.split("\n")) + fold_mismatches(ascii_cps, ascii_only.split("\n"))
+    if wrong:
+        raise DataError(f"spark: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
+                        "differs from Python's re.IGNORECASE; use backend='duckdb' or 'python'")
+    _CHECKED.add(spark.version)
+
+
+def _files(spark, table_path):
+    """Sorted file list (local: the same order as CaptionTable) and the row offsets per file."""
+    path = str(table_path)
+    if "://" not in path:
+        from .base import CaptionTable
+
+        table = CaptionTable.open(path)
+        return list(table.files), table.offsets, table.columns, table.text_binary
+    df = spark.read.parquet(path)
+    files = sorted(df.inputFiles())
+    counts = dict(df.select("_metadata.file_path").groupBy("file_path").count().collect())
+    offsets, total = {}, 0
+    for f in files:
+        offsets[f] = total
+        total += counts.get(f, 0)
+    missing = [c for c in ("TEXT", "URL") if c not in df.columns]
+    if missing:
+        raise DataError(f"captions table {path!r} has no column {missing[0]!r}; columns present: "
+                        f"{', '.join(df.columns)}")
+    binary = dict(df.dtypes)["TEXT"] == "binary"
+    return files, offsets, frozenset(df.columns), binary
+
+
+def _norm(uri):
+    """A local file URI as Spark reports it -> the resolved path string."""
+    p = urlparse(uri)
+    return str(Path(unquote(p.path)).resolve()) if p.scheme in ("", "file") else uri
+
+
+def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0, *, spark=None):
+    """Match captions to classes on Spark; same output as the Python and DuckDB matchers.
+
+    Parameters
+    ----------
+    table_path : path or str
+        Parquet file or folder (LAION layout), local or a URI the cluster can read.
+    class_synonyms : list of list of str
+        Names to match per class (class name first).
+    batch_size : ignored
+        Accepted for call compatibility.
+    min_side : int, default=0
+        Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
+    spark : SparkSession or None
+        Default: :func:`local_spark` (``local[*]``).
+
+    Returns
+    -------
+    matches, stats
+        As :func:`~alor_core.retrieval.caption_match.match_captions`; ``stats["backend"] == "spark"``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    t0 = time.perf_counter()
+    spark = spark or local_spark()
+    spark_fold_check(spark)
+    phrases = compile_phrases(class_synonyms)
+    files, offsets, cols, binary = _files(spark, table_path)
+    W, S = word_class(), space_class()
+    timings = {"prepare": time.perf_counter() - t0}
+
+    raw = spark.read.parquet(*files)
+    text_raw = F.col("TEXT").cast("string")
+    bad = F.lit(False)
+    if binary:
+        bad = F.col("TEXT").isNotNull() & ~F.expr("is_valid_utf8(CAST(TEXT AS STRING))")
+    else:
+        bad = F.coalesce(~F.expr("is_valid_utf8(TEXT)"), F.lit(False))
+    if "TEXT_NON_UTF8" in cols:
+        bad = bad | F.coalesce(F.expr("try_cast(TEXT_NON_UTF8 AS BOOLEAN)"), F.lit(False))
+    small = F.lit(False)
+    if min_side and "WIDTH" in cols and "HEIGHT" in cols:
+        small = F.greatest(F.coalesce(F.expr("try_cast(WIDTH AS DOUBLE)"), F.lit(0.0)),
+                           F.coalesce(F.expr("try_cast(HEIGHT AS DOUBLE)"), F.lit(0.0))) < float(min_side)
+    nsfw = (F.coalesce(F.upper(F.col("NSFW").cast("string")) == "NSFW", F.lit(False))
+            if "NSFW" in cols else F.lit(False))
+    sid = F.col("SAMPLE_ID") if "SAMPLE_ID" in cols else F.lit(None).cast("long")
+    src = raw.select(F.col("_metadata.file_path").alias("f"), F.col("_metadata.row_index").alias("r"),
+                     text_raw.alias("t"), F.col("URL").cast("string").alias("url"), sid.alias("sid"),
+                     bad.alias("bad"), small.alias("small"), nsfw.alias("nsfw"))
+    empty = F.col("t").isNull() | F.col("t").rlike(f"\\A[{S}]*\\z")
+    src = src.withColumn("empty", empty)
+
+    t = time.perf_counter()
+    agg = src.agg(F.count(F.lit(1)).alias("rows"), F.count_if("bad").alias("non_utf8"),
+                  F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
+                  F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
+                  F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw")
+                  ).first().asDict()
+    stats = {k: int(agg[k]) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
+    timings["scan_stats"] = time.perf_counter() - t
+
+    pat_schema = T.StructType([
+        T.StructField("pid", T.IntegerType()), T.StructField("label", T.IntegerType()),
+        T.StructField("rank", T.IntegerType()), T.StructField("synonym", T.StringType()),
+        T.StructField("anchor", T.StringType()), T.StructField("first", T.StringType()),
+        T.StructField("rest", T.ArrayType(T.StringType())), T.StructField("n", T.IntegerType()),
+        T.StructField("single", T.BooleanType()), T.StructField("punct_first", T.BooleanType()),
+        T.StructField("punct_last", T.BooleanType())])
+    pat = F.broadcast(spark.createDataFrame(
+        [(i, p.label, p.rank, p.synonym, p.anchor, p.tokens[0], list(p.tokens[1:]), len(p.tokens),
+          p.single, p.punct_first, p.punct_last) for i, p in enumerate(phrases)], pat_schema))
+
+    t = time.perf_counter()
+    kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select("f", "r", "t", "url", "sid")
+    ascii_row = F.octet_length("t") == F.char_length("t")
+    chunks = F.when(ascii_row, F.split(F.lower("t"), " ", -1)).otherwise(
+        F.split(_fold_col(F, F.col("t")), f"[^{W}]+", -1))
+    c = F.col("c")
+    runs = F.when((F.octet_length(c) > F.char_length(c)) | c.rlike("\\A[a-z0-9_-]*\\z"), F.array(c)).otherwise(
+        F.split(c, "[^a-z0-9_-]+", -1))
+    words = (kept.select("f", "r", "t", "url", "sid", F.explode(chunks).alias("c"))
+             .select("f", "r", "t", "url", "sid", F.explode(runs).alias("run")))
+    hit_parts = [words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor"))
+                 .select("f", "r", "t", "url", "sid", "pid")]
+    if any(p.anchor is None for p in phrases):
+        hit_parts.append(kept.crossJoin(pat.where(F.col("anchor").isNull()))
+                         .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
+                         .select("f", "r", "t", "url", "sid", "pid"))
+    hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
+    hits = hits.dropDuplicates(["f", "r", "pid"]).cache()
+    n_hits = hits.count()
+    timings["anchor_join"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    p = pat.alias("p")
+    single = hits.join(p.where("single"), "pid").select("f", "r", "pid")
+    multi = hits.join(p.where("NOT single").select("pid"), "pid")
+    folded = F.regexp_replace(_fold_col(F, F.col("t")), f"[{S}]+", " ")
+    toks = (multi.select("f", "r", "t").dropDuplicates(["f", "r"])
+            .select("f", "r", F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0).alias("toks")))
+    u = toks.select("f", "r", "toks", F.posexplode("toks").alias("i", "tok")).withColumn("i", F.col("i") + 1)
+    word_end = f"[{W}]\\z"
+    prev = F.expr("try_element_at(toks, i - 1)")
+    nxt = F.expr("try_element_at(toks, i + n)")
+    cond = ((F.slice("toks", F.col("i") + 1, F.col("n") - 1) == F.col("rest"))
+            & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~prev.rlike(word_end))
+            & (~F.col("punct_last") | (F.col("i") + F.col("n") - 1 == F.size("toks"))
+               | nxt.startswith(" ") | ~nxt.rlike(word_end)))
+    checked = (u.join(multi.select("f", "r", "pid"), ["f", "r"])
+               .join(p.where("NOT single"), "pid")
+               .where(F.expr("TRIM(LEADING ' ' FROM tok)") == F.col("first"))
+               .where(cond).select("f", "r", "pid").distinct())
+    ok = single.unionByName(checked).join(p.select("pid", "label", "rank"), "pid")
+    best = ok.groupBy("f", "r", "label").agg(F.min("rank").alias("rank"))
+    out = (best.join(p.select("pid", "label", "rank", "synonym"), ["label", "rank"])
+           .join(hits.select("f", "r", "pid", "t", "url", "sid"), ["f", "r", "pid"])
+           .withColumn("k", F.row_number().over(Window.partitionBy("f", "r", "label").orderBy("pid")))
+           .where("k = 1").select("f", "r", "sid", "url", "t", "label", "synonym"))
+    rows = out.collect()
+    hits.unpersist()
+    timings["token_check"] = time.perf_counter() - t
+
+    norm = {_norm(f) if "://" not in f else f: off for f, off in offsets.items()}
+    frame = pd.DataFrame([r.asDict() for r in rows], columns=["f", "r", "sid", "url", "t", "label", "synonym"])
+    row = np.array([norm[_norm(f)] + int(r) for f, r in zip(frame["f"], frame["r"])], np.int64)
+    sample_id = frame["sid"].to_numpy(object) if "SAMPLE_ID" in cols else row
+    matches = pd.DataFrame({"row": row, "sample_id": sample_id, "url": frame["url"].to_numpy(object),
+                            "caption": frame["t"].to_numpy(object), "label": frame["label"].to_numpy(np.int64),
+                            "synonym": frame["synonym"].to_numpy(object)})
+    matches = matches.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
+    timings["total"] = time.perf_counter() - t0
+    stats.update(backend="spark", n_anchor_hits=int(n_hits), timings={k: round(v, 3) for k, v in timings.items()})
+    return matches, stats
