@@ -6,7 +6,8 @@ Sources:
   ``cat_01.txt``), as many scrapers and ``img2dataset --output_format files`` leave them;
 * :func:`from_caption_file` — a CSV or parquet file of ``(path, caption)``;
 * :func:`from_webdataset` — webdataset ``.tar`` shards (``key.jpg`` + ``key.txt`` members); images
-  are extracted next to the table because retrieval reads them as files;
+  are extracted to ``<table>/_images/`` (the leading underscore keeps pyarrow/pandas readers of the
+  table folder away from them) because retrieval reads images as files;
 * :func:`from_img2dataset` — an img2dataset output folder (its per-shard parquet files).
 
 The table is written as parquet shards (``part-00000.parquet`` …) with ``SAMPLE_ID``, ``URL``
@@ -54,8 +55,14 @@ def _size(path):
 
 
 def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
-    """Write LAION-layout parquet shards from dicts with ``URL``, ``TEXT``, ``WIDTH``, ``HEIGHT``,
-    ``TEXT_NON_UTF8``; ``SAMPLE_ID`` is the row number. Returns ``out_dir`` and counts."""
+    """Write LAION-layout parquet shards from ``(URL, TEXT, WIDTH, HEIGHT, TEXT_NON_UTF8)`` tuples.
+
+    ``SAMPLE_ID`` is the row number. Old ``part-*.parquet`` files in ``out_dir`` are replaced.
+
+    Returns
+    -------
+    (out_dir, counts) with ``rows, non_utf8, empty_captions``
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -63,21 +70,18 @@ def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("part-*.parquet"):
         old.unlink()
-    df = pd.DataFrame(rows, columns=["URL", "TEXT", "WIDTH", "HEIGHT", "TEXT_NON_UTF8"])
     schema = pa.schema([("SAMPLE_ID", pa.int64()), ("URL", pa.string()), ("TEXT", pa.string()),
                         ("WIDTH", pa.int64()), ("HEIGHT", pa.int64()), ("TEXT_NON_UTF8", pa.bool_())])
-    n = len(df)
-    for k, s in enumerate(range(0, max(n, 1), rows_per_shard)):
-        part = df.iloc[s:s + rows_per_shard]
-        table = pa.table({"SAMPLE_ID": np.arange(s, s + len(part), dtype=np.int64),
-                          "URL": part["URL"].astype(object).tolist(), "TEXT": part["TEXT"].astype(object).tolist(),
-                          "WIDTH": part["WIDTH"].astype(np.int64).tolist(),
-                          "HEIGHT": part["HEIGHT"].astype(np.int64).tolist(),
-                          "TEXT_NON_UTF8": part["TEXT_NON_UTF8"].astype(bool).tolist()}, schema=schema)
+    for k, s in enumerate(range(0, max(len(rows), 1), rows_per_shard)):
+        part = rows[s:s + rows_per_shard]
+        cols = list(zip(*part)) if part else [[]] * 5
+        table = pa.table([pa.array(np.arange(s, s + len(part), dtype=np.int64)), pa.array(cols[0], pa.string()),
+                          pa.array(cols[1], pa.string()), pa.array([int(v) for v in cols[2]], pa.int64()),
+                          pa.array([int(v) for v in cols[3]], pa.int64()), pa.array(cols[4], pa.bool_())],
+                         schema=schema)
         pq.write_table(table, out_dir / f"part-{k:05d}.parquet")
-    text = df["TEXT"]
-    counts = {"rows": n, "non_utf8": int(df["TEXT_NON_UTF8"].sum()),
-              "empty_captions": int((~df["TEXT_NON_UTF8"] & text.map(lambda t: t is None or not str(t).strip())).sum())}
+    counts = {"rows": len(rows), "non_utf8": sum(bool(r[4]) for r in rows),
+              "empty_captions": sum(not r[4] and (r[1] is None or not r[1].strip()) for r in rows)}
     return out_dir, counts
 
 
@@ -134,7 +138,7 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
     if not path.is_file():
         raise DataError(f"caption file {str(path)!r} does not exist")
     if path.suffix == ".csv":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="surrogateescape")
+        df = pd.read_csv(path, dtype=object, keep_default_na=False, encoding_errors="surrogateescape")
     elif path.suffix == ".parquet":
         df = pd.read_parquet(path)
     else:
@@ -158,7 +162,7 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
 
 
 def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_sizes=True):
-    """Captions table from webdataset tar shards; images are extracted to ``out_dir/images/``.
+    """Captions table from webdataset tar shards; images are extracted to ``out_dir/_images/``.
 
     A sample is the members sharing a key (the name up to its first dot after the last slash).
 
@@ -189,7 +193,7 @@ def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_siz
             img_ext = next((e for e in parts if e in IMAGE_EXTENSIONS), None)
             if img_ext is None:
                 continue
-            dest = out_dir / "images" / shard.stem / f"{key}{img_ext}"
+            dest = out_dir / "_images" / shard.stem / f"{key}{img_ext}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(parts[img_ext])
             raw = next((parts[e] for e in caption_exts if e in parts), None)
