@@ -22,7 +22,9 @@ st.caption("Pretrained CLIP image features of the pool, the retrieved open data 
            "projected with UMAP. Labeled images are diamonds, this round's picks stars. Drag a box or a "
            "lasso to see the images below.")
 c = st.columns([1, 2, 1.2, 1.5])
-r = c[0].selectbox("Round", rounds[::-1], key=K.MAP_ROUND)
+picks_round = analysis.waiting_round(session)  # latest round with picks: its stars are on the map
+r = c[0].selectbox("Round", rounds[::-1], key=K.MAP_ROUND,
+                   index=rounds[::-1].index(picks_round) if picks_round in rounds else 0)
 sources = c[1].multiselect("Images", ["pool", "retrieved", "test"], default=["pool", "retrieved"], key=K.MAP_SOURCES)
 color_by = c[2].radio("Colour by", ["class", "source"], key=K.MAP_COLOR, horizontal=True)
 max_points = c[3].select_slider("Max points", [1000, 2000, 4000, 8000, 16000, 30000], value=4000, key=K.MAP_MAX,

@@ -171,8 +171,12 @@ def test_project_2d_umap_separates_clusters():
     x = np.concatenate([rng.normal(0, 0.1, (40, 64)) + 3, rng.normal(0, 0.1, (40, 64)) - 3])
     coords, method = analysis.project_2d(x)
     assert method == "umap" and coords.shape == (80, 2)
-    a, b = coords[:40].mean(0), coords[40:].mean(0)
-    assert np.linalg.norm(a - b) > 3 * max(coords[:40].std(), coords[40:].std())
+    d = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    nearest = d.argmin(1)
+    assert ((nearest < 40) == (np.arange(80) < 40)).all()  # every point's 2-D neighbour is in its cluster
+    gap = d[:40, 40:].min()
+    assert gap > np.median(d[np.arange(80), nearest])
 
 
 def test_benchmark_counts_hook(tmp_path):
