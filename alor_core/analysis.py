@@ -29,7 +29,8 @@ __all__ = [
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
-    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "benchmark_table", "UMAP_LIMIT", "picks_per_class",
+    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "benchmark_table", "UMAP_LIMIT",
+    "picks_per_class",
 ]
 
 UMAP_LIMIT = 20_000  # above this many points the map falls back to PCA (UMAP gets slow on 2 cores)
@@ -83,10 +84,11 @@ def find_sessions(output_root):
             "rounds_done", "state", "round", "updated"]
     rows = []
     if root.is_dir():
-        for cfg_file in sorted(root.glob("**/seed*/config.json")):
+        # run folders up to three levels deep (e.g. guided_demo/tfs_lp/seed1); no full recursion,
+        # the sidebar lists sessions on every rerun
+        found = [f for depth in range(1, 4) for f in root.glob("*/" * depth + "seed*/config.json")]
+        for cfg_file in sorted(found):
             path = cfg_file.parent
-            if len(path.relative_to(root).parts) > 4:
-                continue
             try:
                 cfg = read_json(cfg_file)
             except (OSError, ValueError):

@@ -46,7 +46,8 @@ names = cache.session_task(path).classes.names
 fig = plots.embedding_scatter(points, color_by=color_by, n_classes=len(names),
                               title=f"Round {r} · {info['method'].upper()} of {info['n_shown']:,} images")
 event = st.plotly_chart(fig, key=K.MAP_CHART, on_select="rerun", selection_mode=("box", "lasso"))
-st.caption(f"Rendered in {time.time() - t0:.1f} s (projection {'cached' if time.time() - t0 < info['seconds'] else 'computed'}"
+elapsed = time.time() - t0
+st.caption(f"Rendered in {elapsed:.1f} s (projection {'cached' if elapsed < info['seconds'] else 'computed'}"
            f": {info['seconds']:.1f} s when first computed).")
 
 picked = [p["customdata"] for p in (event.get("selection", {}).get("points", []) if event else [])

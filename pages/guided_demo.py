@@ -66,7 +66,8 @@ for col, metric, label, zs_val in ((left, "acc", "accuracy (%)", zs["acc"]),
 last = {k: s.metrics(demo.GUIDED_ROUNDS - 1) for k, s in (("TFS", tfs), ("random", rnd))}
 c = st.columns(4)
 c[0].metric("TFS, last round", f"{last['TFS']['acc']:.1f}%", f"{last['TFS']['acc'] - m0['acc']:+.1f} vs round 0")
-c[1].metric("random, last round", f"{last['random']['acc']:.1f}%", f"{last['random']['acc'] - m0['acc']:+.1f} vs round 0")
+c[1].metric("random, last round", f"{last['random']['acc']:.1f}%",
+            f"{last['random']['acc'] - m0['acc']:+.1f} vs round 0")
 c[2].metric("TFS, tail classes", f"{last['TFS']['tail_acc']:.1f}%", f"{last['TFS']['tail_acc'] - m0['tail_acc']:+.1f}")
 c[3].metric("random, tail classes", f"{last['random']['tail_acc']:.1f}%",
             f"{last['random']['tail_acc'] - m0['tail_acc']:+.1f}")

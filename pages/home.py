@@ -40,7 +40,8 @@ st.caption(f"World `{info.get('key')}` · the corpus is long-tailed: "
 
 st.subheader("Try one round of active learning")
 st.markdown("TFS + linear probe on the demo world: round 0 trains on retrieved images plus one labeled "
-            "image per class, then TFS picks 10 pool images (an oracle labels them) and round 1 retrains.")
+            "image per class, then TFS picks as many pool images as there are classes (an oracle labels "
+            "them) and round 1 retrains.")
 config = demo.quick_config()
 session = demo.session_if_done(config)
 if st.button("Run one round of TFS + LP" if session is None else "Run it again (from cache)",
@@ -54,14 +55,16 @@ else:
     m0, m1, zsm = session.metrics(0), session.metrics(1), session.zero_shot()
     c = st.columns(3)
     c[0].metric("Zero-shot", f"{zsm['acc']:.1f}%")
-    c[1].metric("Round 0 (retrieved + 10 labels)", f"{m0['acc']:.1f}%", f"{m0['acc'] - zsm['acc']:+.1f} vs zero-shot")
-    c[2].metric("Round 1 (+10 TFS picks)", f"{m1['acc']:.1f}%", f"{m1['acc'] - m0['acc']:+.1f} vs round 0")
-    names = info["class_names"]
+    c[1].metric(f"Round 0 (retrieved + {m0['n_labeled']} labels)", f"{m0['acc']:.1f}%",
+                f"{m0['acc'] - zsm['acc']:+.1f} vs zero-shot")
+    c[2].metric(f"Round 1 (+{m1['n_labeled'] - m0['n_labeled']} TFS picks)", f"{m1['acc']:.1f}%",
+                f"{m1['acc'] - m0['acc']:+.1f} vs round 0")
+    task = cache.session_task(str(session.path))
+    names = list(task.classes.names)
     st.plotly_chart(plots.per_class_bars(names, {"zero-shot": zsm["per_class_acc"], "round 0": m0["per_class_acc"],
                                                  "round 1": m1["per_class_acc"]}), key="home.per_class")
     st.markdown("**What TFS picked in round 0, and why**")
     sel = session.selected(0)
-    task = cache.session_task(str(session.path))
     pos = task.pool.index_of()
     labels = session.labels().set_index("sample_id")["label"]
     widgets.image_grid([task.pool.path(pos[s]) for s in sel["sample_id"]],

@@ -22,8 +22,10 @@ names = list(task.classes.names)
 queue = analysis.label_queue(session, r)
 n, n_lab, n_skip = len(queue), int((queue["state"] == "labeled").sum()), int((queue["state"] == "skipped").sum())
 st.caption(f"**{session.path.parent.name}** / {session.path.name} · picks of round {r} · every label is saved "
-           f"at once (as a round-{r + 1} label) · {'oracle mode: the ground truth labeled these' if cfg['mode'] != 'human' else 'human mode'}")
-st.progress((n_lab + n_skip) / max(n, 1), text=f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
+           f"at once (as a round-{r + 1} label) · "
+           + ("human mode" if cfg["mode"] == "human" else "oracle mode: the ground truth labeled these"))
+st.progress((n_lab + n_skip) / max(n, 1),
+            text=f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
 
 if n_lab + n_skip == n:
     job = jobs.job_info(session.path.parent)
@@ -51,7 +53,8 @@ with img:
     st.image(cache.display_image(str(task.pool.path(pos[item["sample_id"]])), 336), width=336)
     st.caption(f"`{item['sample_id']}`")
 with info:
-    state = {"labeled": f":green-badge[labeled: {names[item['label']] if item['label'] >= 0 else ''} ({item['source']})]",
+    given = names[item["label"]] if item["label"] >= 0 else ""
+    state = {"labeled": f":green-badge[labeled: {given} ({item['source']})]",
              "skipped": ":orange-badge[skipped]", "pending": ":blue-badge[to label]"}[item["state"]]
     st.subheader(f"Pick {int(item['rank']) + 1} of {n}")
     st.markdown(state)

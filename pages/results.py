@@ -71,7 +71,7 @@ st.subheader("Per-class accuracy over rounds")
 sess = df[df["run"].isin(picked)]
 opts = sess["path"].tolist()
 pick = st.selectbox("Session", opts, index=opts.index(str(session.path)) if str(session.path) in opts else 0,
-                    format_func=lambda p: f"{sess.set_index('path').at[p, 'run']} · seed {sess.set_index('path').at[p, 'seed']}",
+                    format_func=lambda p: widgets.session_label(sess.set_index("path").loc[p].to_dict()),
                     key=K.RESULTS_HEATMAP)
 with widgets.alor_errors(stop=False):
     names = cache.session_task(pick).classes.names

@@ -17,7 +17,8 @@ with new:
     with widgets.alor_errors(stop=False):
         config, seeds = forms.run_config_form()
         st.caption(f"Session folder: `{output_dir() / config.extra['name']}/seed<k>` · "
-                   f"{'a person labels the picks on the Label queue page' if config.mode == 'human' else 'ground truth labels the picks'}")
+                   + ("a person labels the picks on the Label queue page" if config.mode == "human"
+                      else "ground truth labels the picks"))
         if st.button("Start run", key=RUN_START, type="primary", icon=":material/play_arrow:"):
             run_dir, info = forms.start_run(config, seeds)
             st.session_state[RUN_FLASH] = (f"Started **{run_dir.name}** in the background (pid {info['pid']}). "

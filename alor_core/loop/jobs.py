@@ -253,9 +253,9 @@ def list_jobs(output_root):
     """``(run_dir, job_info)`` for every run folder with a ``job.json`` under ``output_root``."""
     root = Path(output_root)
     out = []
-    for f in sorted(root.glob(f"**/{JOB_FILE}")) if root.is_dir() else []:
-        if len(f.relative_to(root).parts) <= 4:
-            info = job_info(f.parent)
-            if info:
-                out.append((f.parent, info))
+    found = [f for depth in range(1, 4) for f in root.glob("*/" * depth + JOB_FILE)] if root.is_dir() else []
+    for f in sorted(found):
+        info = job_info(f.parent)
+        if info:
+            out.append((f.parent, info))
     return sorted(out, key=lambda t: -t[1].get("started", 0))

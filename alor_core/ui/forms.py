@@ -93,7 +93,8 @@ def run_config_form():
         raise ConfigError("choose a data folder (or the demo world) before starting a run")
     auto = f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}{'_human' if mode == 'human' else ''}"
     config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
-                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode, initial=initial,
+                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
+                       initial=initial,
                        model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
     return config, sorted(seeds)
 

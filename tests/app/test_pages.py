@@ -26,6 +26,25 @@ def test_home_shows_world_and_runs_one_round(app, demo_sessions):
     assert at.session_state[K.APP_SESSION].endswith("quickstart_tfs_lp_small/seed1")
 
 
+def test_home_builds_a_missing_world_with_progress(app, monkeypatch):
+    # Without a built world, Home says so and its button builds it, reporting progress.
+    import alor_core.data as data
+    built = {"done": False}
+    monkeypatch.setattr(data, "demo_world_status", lambda spec: (built["done"], {"path": "x"}) if not built["done"]
+                        else (True, {"class_names": ["a", "b"], "corpus_size": 5, "corpus_counts": [4, 1],
+                                     "zero_shot": {"acc": 50.0}, "build_seconds": 3.0, "key": "k"}))
+
+    def fake_build(spec, progress):
+        progress(0.5, "training the tiny CLIP")
+        built["done"] = True
+    monkeypatch.setattr(data, "build_demo_world", fake_build)
+    at = app("home")
+    assert any("not built yet" in i for i in _texts(at, "info"))
+    at.button(key=K.HOME_BUILD).click().run()
+    assert built["done"] and not at.exception
+    assert {m.label: m.value for m in at.metric}["Build time"] == "3 s"
+
+
 def test_run_page_builds_the_cli_command(app, demo_sessions, monkeypatch):
     # Start run launches the CLI with the form's settings (the launch itself is faked here).
     from alor_core.loop import jobs
