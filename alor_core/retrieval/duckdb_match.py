@@ -25,7 +25,7 @@ import pandas as pd
 from .base import CaptionTable
 from ..errors import DataError
 from .phrases import (cached_json, char_class, compile_phrases, fold_mismatches, fold_tables, probe_text,
-                      space_class, tables_version, word_class)
+                      space_class, tables_version, word_class, word_runs)
 
 __all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
 
@@ -80,12 +80,12 @@ def _probe_duckdb_fold():
     t = fold_tables()
     con = duckdb.connect()
     try:
-        lowered = con.execute("SELECT lower(?)", [text]).fetchone()[0]
+        lowered = con.execute("SELECT lower(?)", [text]).fetchall()[0][0]
         post = str.maketrans(t["post_from"], t["post_to"])
         bad = "".join(chr(c) for c in fold_mismatches(cps, lowered.translate(post).split("\n")))
         got = con.execute(f"SELECT list({fold_sql('c', bad)} ORDER BY i) FROM "
                           "(SELECT unnest(s) AS c, generate_subscripts(s, 1) AS i "
-                          "FROM (SELECT string_split(?, chr(10)) AS s))", [text]).fetchone()[0]
+                          "FROM (SELECT string_split(?, chr(10)) AS s))", [text]).fetchall()[0][0]
     finally:
         con.close()
     wrong = fold_mismatches(cps, got)
@@ -95,8 +95,11 @@ def _probe_duckdb_fold():
     return {"bad": bad}
 
 
+SAMPLE_ROWS = 100_000  # rows sampled to pick rare anchors (tables of at least 2x this size)
+
+
 def _source_sql(table, min_side):
-    """SELECT of (f, r, t, url, sid, bad, empty, small, nsfw) over the table."""
+    """SELECT of (f, r, t, url, sid, bad, small, nsfw) over the table; ``f`` is the file index."""
     cols = table.columns
     text = "try(decode(TEXT))" if table.text_binary else "TEXT"
     bad = []
@@ -111,9 +114,9 @@ def _source_sql(table, min_side):
     nsfw = "coalesce(upper(CAST(NSFW AS VARCHAR)) = 'NSFW', false)" if "NSFW" in cols else "false"
     sid = "SAMPLE_ID" if "SAMPLE_ID" in cols else "NULL"
     files = "[" + ", ".join(sql_literal(f) for f in table.files) + "]"
-    return (f"SELECT filename AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
+    return (f"SELECT file_index AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
             f"{sid} AS sid, {' OR '.join(bad) or 'false'} AS bad, {small} AS small, {nsfw} AS nsfw "
-            f"FROM read_parquet({files}, filename=true, file_row_number=true, union_by_name=true)")
+            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true)")
 
 
 def _phrase_frame(phrases):
@@ -127,37 +130,46 @@ def _phrase_frame(phrases):
 
 
 def build_queries(table, phrases, min_side, bad=""):
-    """The SQL statements (exposed so docs and the Spark backend can mirror them)."""
+    """The SQL statements, in order: ``stats``, ``sample`` (run counts), ``hits``, ``checked``, ``final``.
+
+    They read the phrase table ``pat`` (and ``wanted`` for ``sample``).
+    """
     W, S = word_class(), space_class()
     fold = fold_sql("t", bad)
     src = _source_sql(table, min_side)
-    stats = f"""
+    q = {"stats": f"""
         SELECT count(*) AS rows, count_if(bad) AS non_utf8,
                count_if(NOT bad AND empty) AS empty_captions,
                count_if(NOT bad AND NOT empty AND small) AS too_small,
                count_if(NOT bad AND NOT empty AND NOT small AND nsfw) AS nsfw
-        FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""
-    # ASCII rows: split on spaces (cheap), then re-split only the chunks holding punctuation
+        FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""}
+    kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
+            f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
+    # ASCII rows: split on spaces (cheap), then re-split only the chunks holding punctuation;
+    # other rows: fold, then split on non-word characters
     chunks = (f"CASE WHEN strlen(t) = length(t) THEN string_split(lower(t), ' ') "
               f"ELSE string_split_regex({fold}, '[^{W}]+') END")
     runs = ("CASE WHEN strlen(c) > length(c) OR regexp_full_match(c, '[a-z0-9_-]*') THEN [c] "
             "ELSE string_split_regex(c, '[^a-z0-9_-]+') END")
-    kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
-            f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
+
+    def words(rows, cols):
+        return (f"SELECT {cols}, unnest({runs}) AS run FROM "
+                f"(SELECT {cols}, unnest({chunks}) AS c FROM ({rows}))")
+
+    q["sample"] = (f"SELECT run, count(*) AS n FROM ({words(f'{kept} LIMIT {SAMPLE_ROWS}', 't')}) "
+                   f"WHERE run IN (SELECT run FROM wanted) GROUP BY run")
     no_anchor = ""
     if any(p.anchor is None for p in phrases):
         no_anchor = (f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid FROM ({kept}) k "
                      f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)")
-    hits = f"""
+    q["hits"] = f"""
         CREATE TEMP TABLE hits AS
         SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid FROM (
           SELECT w.f, w.r, w.t, w.url, w.sid, p.pid
-          FROM (SELECT f, r, t, url, sid, unnest({runs}) AS run
-                FROM (SELECT f, r, t, url, sid, unnest({chunks}) AS c FROM ({kept}))) w
-          JOIN pat p ON w.run = p.anchor{no_anchor})
+          FROM ({words(kept, 'f, r, t, url, sid')}) w JOIN pat p ON w.run = p.anchor{no_anchor})
         GROUP BY f, r, pid"""
     tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
-    checked = f"""
+    q["checked"] = f"""
         CREATE TEMP TABLE checked AS
         WITH m AS (SELECT DISTINCT h.f, h.r, h.t FROM hits h JOIN pat p USING (pid) WHERE NOT p.single),
         tk AS (SELECT f, r, {tokens} AS toks FROM m),
@@ -170,7 +182,7 @@ def build_queries(table, phrases, min_side, bad=""):
                OR NOT regexp_matches(u.toks[u.i - 1], '[{W}]$'))
           AND (NOT p.punct_last OR u.i + p.n - 1 = len(u.toks) OR starts_with(u.toks[u.i + p.n], ' ')
                OR NOT regexp_matches(u.toks[u.i + p.n], '[{W}]$'))"""
-    final = f"""
+    q["final"] = """
         WITH ok AS (SELECT h.f, h.r, h.pid FROM hits h JOIN pat p USING (pid) WHERE p.single
                     UNION ALL SELECT f, r, pid FROM checked),
         best AS (SELECT ok.f, ok.r, p.label, min(p.rank) AS rank
@@ -180,22 +192,26 @@ def build_queries(table, phrases, min_side, bad=""):
         FROM best b JOIN pat p ON p.label = b.label AND p.rank = b.rank
         JOIN hits h ON h.f = b.f AND h.r = b.r AND h.pid = p.pid
         GROUP BY b.f, b.r, b.label"""
-    return {"stats": stats, "hits": hits, "checked": checked, "final": final}
+    return q
 
 
 def _frame(raw, table):
-    offsets = table.offsets
-    row = raw["f"].map(offsets).to_numpy(np.int64) + raw["r"].to_numpy(np.int64)
-    sid = raw["sample_id"]
-    if "SAMPLE_ID" not in table.columns:
-        sid = pd.Series(row, index=raw.index)
-    out = pd.DataFrame({"row": row, "sample_id": sid.to_numpy(), "url": raw["url"].to_numpy(),
-                        "caption": raw["caption"].to_numpy(), "label": raw["label"].to_numpy(np.int64),
-                        "synonym": raw["synonym"].to_numpy()})
+    offsets = np.concatenate([[0], np.cumsum(table.n_rows)[:-1]]).astype(np.int64)
+    row = offsets[raw["f"].to_numpy(np.int64)] + raw["r"].to_numpy(np.int64)
+    sid = raw["sample_id"].to_numpy(object) if "SAMPLE_ID" in table.columns else row
+    out = pd.DataFrame({"row": row, "sample_id": sid, "url": raw["url"].to_numpy(object),
+                        "caption": raw["caption"].to_numpy(object), "label": raw["label"].to_numpy(np.int64),
+                        "synonym": raw["synonym"].to_numpy(object)})
     return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
 
 
-def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=0, *, memory_limit="1GB",
+def _register(con, name, frame):
+    con.register(f"{name}_df", frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+    con.unregister(f"{name}_df")
+
+
+def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=0, *, memory_limit="600MB",
                           threads=None, temp_dir=None):
     """Match captions to classes with DuckDB; same output as the Python regex matcher.
 
@@ -209,7 +225,7 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
         Accepted for call compatibility with the Python matcher (DuckDB picks its own vector size).
     min_side : int, default=0
         Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
-    memory_limit : str, default="1GB"
+    memory_limit : str, default="600MB"
         DuckDB's ``memory_limit``; above it DuckDB spills to ``temp_dir``.
     threads : int or None
         DuckDB threads (default: DuckDB's choice, all cores).
@@ -218,8 +234,8 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
     -------
     matches : DataFrame with columns ``row, sample_id, url, caption, label, synonym``
     stats : dict
-        ``rows, empty_captions, non_utf8, too_small, nsfw`` counts, ``backend`` and ``timings``
-        (seconds per step).
+        ``rows, empty_captions, non_utf8, too_small, nsfw`` counts, ``backend``, ``n_anchor_hits``
+        and ``timings`` (seconds per step).
     """
     import duckdb
 
@@ -228,25 +244,30 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
     phrases = compile_phrases(class_synonyms)
     q = build_queries(table, phrases, min_side, duckdb_fold_bad())
     timings = {"prepare": time.perf_counter() - t0}
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False, "enable_progress_bar": False}
     if threads:
         config["threads"] = int(threads)
     if temp_dir:
         config["temp_directory"] = str(temp_dir)
     con = duckdb.connect(config=config)
     try:
-        pat = _phrase_frame(phrases)
-        con.register("pat_df", pat)
-        con.execute("CREATE TEMP TABLE pat AS SELECT * FROM pat_df")
-        con.unregister("pat_df")
         t = time.perf_counter()
         stats = dict(zip(["rows", "non_utf8", "empty_captions", "too_small", "nsfw"],
-                         (int(v) for v in con.execute(q["stats"]).fetchone())))
+                         (int(v) for v in con.execute(q["stats"]).fetchall()[0])))
         timings["scan_stats"] = time.perf_counter() - t
+        wanted = sorted({r for p in phrases if not p.single for r in word_runs(p.tokens)})
+        if wanted and sum(table.n_rows) >= 2 * SAMPLE_ROWS:
+            t = time.perf_counter()
+            _register(con, "wanted", pd.DataFrame({"run": wanted}))
+            counts = dict(con.execute(q["sample"]).fetchall())
+            phrases = compile_phrases(class_synonyms, run_counts=counts)
+            timings["sample_anchors"] = time.perf_counter() - t
+        _register(con, "pat", _phrase_frame(phrases))
         t = time.perf_counter()
         con.execute(q["hits"])
         timings["anchor_join"] = time.perf_counter() - t
         t = time.perf_counter()
+        n_hits = con.execute("SELECT count(*) FROM hits").fetchall()[0][0]
         con.execute(q["checked"])
         raw = con.execute(q["final"]).df()
         timings["token_check"] = time.perf_counter() - t
@@ -254,5 +275,5 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
         con.close()
     matches = _frame(raw, table)
     timings["total"] = time.perf_counter() - t0
-    stats.update(backend="duckdb", timings={k: round(v, 3) for k, v in timings.items()})
+    stats.update(backend="duckdb", n_anchor_hits=int(n_hits), timings={k: round(v, 3) for k, v in timings.items()})
     return matches, stats

@@ -20,7 +20,8 @@ can match, and the backends (DuckDB, Spark) evaluate exactly this form:
   A word run in a caption is maximal, so a synonym starting and ending with word runs gets the
   regex's boundaries for free; a synonym starting (ending) with punctuation also needs the
   neighbouring token not to be an adjacent word run (``.net`` does not match ``asp.net``).
-* **Anchors.** Each synonym has an anchor, its longest word run. A caption can only match if one
+* **Anchors.** Each synonym has an anchor, one of its word runs (the rarest in a sample of the
+  captions when the backend samples, else the longest). A caption can only match if one
   of its maximal word runs equals the anchor, which is what the backends join on first; a
   one-token synonym is then already matched exactly, longer ones are checked token by token.
 * **Which synonym.** When several synonyms of a class occur in a caption, the one recorded is
@@ -53,6 +54,7 @@ __all__ = [
     "caption_tokens",
     "class_synonyms_ordered",
     "compile_phrases",
+    "word_runs",
     "phrase_matches",
     "word_class",
     "space_class",
@@ -271,13 +273,30 @@ def _variants(folded):
     return out
 
 
-def compile_phrases(class_synonyms):
+def word_runs(tokens):
+    """The word-run tokens of a token sequence, without their leading spaces."""
+    return [t.lstrip(" ") for t in tokens if _WORD.match(t[-1])]
+
+
+def _anchor(runs, counts):
+    if not runs:
+        return None
+    if counts is None:
+        return max(runs, key=len)
+    return min(runs, key=lambda r: (counts.get(r, 0), -len(r), r))
+
+
+def compile_phrases(class_synonyms, run_counts=None):
     """Token form of every synonym of every class.
 
     Parameters
     ----------
     class_synonyms : list of list of str
         Names to match per class (class name first).
+    run_counts : dict or None
+        Occurrences of word runs in a sample of the captions. The anchor is then the rarest run
+        of the synonym ("retriever", not "golden"), which keeps the token check small; default:
+        the longest run. Any run is a correct anchor, so this changes speed, never results.
 
     Returns
     -------
@@ -297,9 +316,7 @@ def compile_phrases(class_synonyms):
         for rank, syn in enumerate(ordered):
             for variant in _variants(fold(syn)):
                 toks = tuple(_TOKEN.findall(variant))
-                runs = [t.lstrip(" ") for t in toks if _WORD.match(t[-1])]
-                anchor = max(runs, key=len) if runs else None
-                out.append(Phrase(label, rank, syn.lower(), toks, anchor))
+                out.append(Phrase(label, rank, syn.lower(), toks, _anchor(word_runs(toks), run_counts)))
     return out
 
 
