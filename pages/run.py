@@ -1,5 +1,7 @@
 """Run: configure and start a run in the background, pause/resume it, or open an existing session."""
 
+import time
+
 import streamlit as st
 
 from alor_core.loop import jobs
@@ -21,11 +23,12 @@ with new:
                       else "ground truth labels the picks"))
         if st.button("Start run", key=RUN_START, type="primary", icon=":material/play_arrow:"):
             run_dir, info = forms.start_run(config, seeds)
-            st.session_state[RUN_FLASH] = (f"Started **{run_dir.name}** in the background (pid {info['pid']}). "
-                                           "Follow it under *Background runs*.")
+            st.session_state[RUN_FLASH] = (time.time(), f"Started **{run_dir.name}** in the background "
+                                           f"(pid {info['pid']}). Follow it under *Background runs*.")
             st.rerun()  # the sidebar and the runs panel pick up the new session
-    if RUN_FLASH in st.session_state:
-        st.success(st.session_state.pop(RUN_FLASH))
+    started, message = st.session_state.get(RUN_FLASH, (0, ""))
+    if time.time() - started < 30:  # survives the refreshes that follow a start
+        st.success(message)
 
 with running:
     listed = jobs.list_jobs(output_dir())

@@ -160,10 +160,12 @@ def jobs_panel():
     """Cards of the background runs; refreshes itself every 2 s while one is running."""
     listed = jobs.list_jobs(output_dir())
     alive = any(info["alive"] for _, info in listed)
-    if st.session_state.get(K.RUN_ALIVE) and not alive:
-        st.session_state[K.RUN_ALIVE] = False
-        st.rerun()  # a job ended: refresh the whole app (sidebar status, other pages)
-    st.session_state[K.RUN_ALIVE] = alive
+    states = tuple(sorted((str(f.parent), Session(f.parent).status().get("state"))
+                          for d, _ in listed for f in Path(d).glob("seed*/config.json")))
+    before = st.session_state.get(K.RUN_ALIVE)
+    st.session_state[K.RUN_ALIVE] = (alive, states)
+    if before is not None and before != (alive, states):
+        st.rerun()  # a job ended, or a session appeared or moved on: refresh the sidebar too
     if not listed:
         st.caption("No background run yet: start one above.")
     for run_dir, info in listed:

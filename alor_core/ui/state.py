@@ -33,7 +33,7 @@ RUN_START = "run.start"
 RUN_FLASH = "run.flash"  # message shown once after a rerun
 RUN_OPEN_PICK = "run.open_pick"
 RUN_OPEN = "run.open"
-RUN_ALIVE = "run.any_alive"  # whether the last refresh saw a running job
+RUN_ALIVE = "run.jobs_seen"  # (any job alive, (session, state) pairs) at the last refresh
 
 # Retrieval & bias
 RETRIEVAL_VALUE = "retrieval.value"
