@@ -60,6 +60,11 @@ def _read_batches(table_path, columns, batch_size):
     dataset = ds.dataset(list(table.files), format="parquet")
     cols = [c for c in columns if c in table.columns]
     for batch in dataset.to_batches(columns=cols, batch_size=batch_size):
+        text = batch.column("TEXT")
+        if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+            # as bytes: a string column holding non-UTF-8 bytes is then counted, not fatal
+            binary = pa.binary() if pa.types.is_string(text.type) else pa.large_binary()
+            batch = batch.set_column(batch.schema.get_field_index("TEXT"), "TEXT", text.view(binary))
         yield batch.to_pandas()
 
 

@@ -4,9 +4,10 @@ Same result as the Python regex (:func:`~alor_core.retrieval.caption_match.match
 evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
 
 1. **Anchor join** (one pass over the table). Each kept caption is folded (``lower()`` on ASCII
-   rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs with one
-   ``string_split_regex`` and joined against the anchors of all synonyms (a hash join with a
-   small build side). A per-class ``regexp_matches`` would rescan the table once per class.
+   rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs (one
+   ``regexp_replace`` + ``string_split`` on ASCII rows, ``string_split_regex`` otherwise) and
+   joined against the anchors of all synonyms (a hash join with a small build side). A per-class
+   ``regexp_matches`` would rescan the table once per class.
 2. **Token check** (hit rows only). Synonyms longer than one word run are checked token by token
    on the captions that hit their anchor.
 
@@ -145,16 +146,14 @@ def build_queries(table, phrases, min_side, bad=""):
         FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""}
     kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
             f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
-    # ASCII rows: split on spaces (cheap), then re-split only the chunks holding punctuation;
-    # other rows: fold, then split on non-word characters
-    chunks = (f"CASE WHEN strlen(t) = length(t) THEN string_split(lower(t), ' ') "
-              f"ELSE string_split_regex({fold}, '[^{W}]+') END")
-    runs = ("CASE WHEN strlen(c) > length(c) OR regexp_full_match(c, '[a-z0-9_-]*') THEN [c] "
-            "ELSE string_split_regex(c, '[^a-z0-9_-]+') END")
+    # ASCII rows: punctuation runs -> one space, then a plain split on spaces (empty pieces never
+    # equal an anchor); other rows: fold, then split on non-word characters
+    runs = (f"CASE WHEN strlen(t) = length(t) "
+            f"THEN string_split(regexp_replace(lower(t), '[^a-z0-9_ -]+', ' ', 'g'), ' ') "
+            f"ELSE string_split_regex({fold}, '[^{W}]+') END")
 
     def words(rows, cols):
-        return (f"SELECT {cols}, unnest({runs}) AS run FROM "
-                f"(SELECT {cols}, unnest({chunks}) AS c FROM ({rows}))")
+        return f"SELECT {cols}, unnest({runs}) AS run FROM ({rows})"
 
     q["sample"] = (f"SELECT run, count(*) AS n FROM ({words(f'{kept} LIMIT {SAMPLE_ROWS}', 't')}) "
                    f"WHERE run IN (SELECT run FROM wanted) GROUP BY run")
@@ -196,12 +195,14 @@ def build_queries(table, phrases, min_side, bad=""):
 
 
 def _frame(raw, table):
+    """Matches frame from the final query's Arrow table (strings stay Arrow-backed: compact)."""
     offsets = np.concatenate([[0], np.cumsum(table.n_rows)[:-1]]).astype(np.int64)
-    row = offsets[raw["f"].to_numpy(np.int64)] + raw["r"].to_numpy(np.int64)
-    sid = raw["sample_id"].to_numpy(object) if "SAMPLE_ID" in table.columns else row
-    out = pd.DataFrame({"row": row, "sample_id": sid, "url": raw["url"].to_numpy(object),
-                        "caption": raw["caption"].to_numpy(object), "label": raw["label"].to_numpy(np.int64),
-                        "synonym": raw["synonym"].to_numpy(object)})
+    row = offsets[raw.column("f").to_numpy()] + raw.column("r").to_numpy().astype(np.int64)
+    sid = raw.column("sample_id").to_pandas() if "SAMPLE_ID" in table.columns else pd.Series(row)
+    out = pd.DataFrame({"row": row, "sample_id": sid, "url": raw.column("url").to_pandas(),
+                        "caption": raw.column("caption").to_pandas(),
+                        "label": raw.column("label").to_numpy().astype(np.int64),
+                        "synonym": raw.column("synonym").to_pandas()})
     return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
 
 
@@ -244,13 +245,14 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
     phrases = compile_phrases(class_synonyms)
     q = build_queries(table, phrases, min_side, duckdb_fold_bad())
     timings = {"prepare": time.perf_counter() - t0}
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False, "enable_progress_bar": False}
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
     if threads:
         config["threads"] = int(threads)
     if temp_dir:
         config["temp_directory"] = str(temp_dir)
     con = duckdb.connect(config=config)
     try:
+        con.execute("SET enable_progress_bar = false")
         t = time.perf_counter()
         stats = dict(zip(["rows", "non_utf8", "empty_captions", "too_small", "nsfw"],
                          (int(v) for v in con.execute(q["stats"]).fetchall()[0])))
@@ -269,8 +271,16 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
         t = time.perf_counter()
         n_hits = con.execute("SELECT count(*) FROM hits").fetchall()[0][0]
         con.execute(q["checked"])
-        raw = con.execute(q["final"]).df()
+        rel = con.sql(q["final"])
+        raw = (getattr(rel, "to_arrow_table", None) or rel.arrow)()  # DuckDB 2.x / 1.x
         timings["token_check"] = time.perf_counter() - t
+    except duckdb.InvalidInputException as err:
+        if "Invalid string encoding" not in str(err):
+            raise
+        raise DataError(f"{err}. The parquet string type promises UTF-8, so DuckDB refuses the file. "
+                        "Store TEXT as binary (bad captions are then counted as non_utf8 and skipped), "
+                        "rebuild the table with alor_core.retrieval.local_sources, or use "
+                        "backend='python' or 'spark', which read such strings and count them") from err
     finally:
         con.close()
     matches = _frame(raw, table)

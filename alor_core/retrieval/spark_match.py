@@ -47,6 +47,7 @@ def local_spark(master="local[*]", app_name="alor-retrieval", **conf):
         raise DataError("backend 'spark' needs pyspark (pip install pyspark) and Java 17+") from err
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(conf.pop("shuffle_partitions", 4)))
                .config("spark.driver.memory", conf.pop("driver_memory", "1g")))
     for k, v in conf.items():
@@ -92,26 +93,26 @@ def spark_fold_check(spark):
 
 
 def _files(spark, table_path):
-    """Sorted file list (local: the same order as CaptionTable) and the row offsets per file."""
+    """Paths to read, the row offset per file (keyed by :func:`_norm` of Spark's file path),
+    the columns and whether ``TEXT`` is binary. Local: the order and counts of CaptionTable."""
     path = str(table_path)
     if "://" not in path:
         from .base import CaptionTable
 
         table = CaptionTable.open(path)
-        return list(table.files), table.offsets, table.columns, table.text_binary
+        offsets = {_norm(f): off for f, off in table.offsets.items()}
+        return list(table.files), offsets, table.columns, table.text_binary
     df = spark.read.parquet(path)
-    files = sorted(df.inputFiles())
-    counts = dict(df.select("_metadata.file_path").groupBy("file_path").count().collect())
-    offsets, total = {}, 0
-    for f in files:
-        offsets[f] = total
-        total += counts.get(f, 0)
     missing = [c for c in ("TEXT", "URL") if c not in df.columns]
     if missing:
         raise DataError(f"captions table {path!r} has no column {missing[0]!r}; columns present: "
                         f"{', '.join(df.columns)}")
-    binary = dict(df.dtypes)["TEXT"] == "binary"
-    return files, offsets, frozenset(df.columns), binary
+    counts = dict(df.select("_metadata.file_path").groupBy("file_path").count().collect())
+    offsets, total = {}, 0
+    for f in sorted(counts):
+        offsets[_norm(f)] = total
+        total += counts[f]
+    return [path], offsets, frozenset(df.columns), dict(df.dtypes)["TEXT"] == "binary"
 
 
 def _norm(uri):
@@ -198,13 +199,9 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     t = time.perf_counter()
     kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select("f", "r", "t", "url", "sid")
     ascii_row = F.octet_length("t") == F.char_length("t")
-    chunks = F.when(ascii_row, F.split(F.lower("t"), " ", -1)).otherwise(
+    runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
         F.split(_fold_col(F, F.col("t")), f"[^{W}]+", -1))
-    c = F.col("c")
-    runs = F.when((F.octet_length(c) > F.char_length(c)) | c.rlike("\\A[a-z0-9_-]*\\z"), F.array(c)).otherwise(
-        F.split(c, "[^a-z0-9_-]+", -1))
-    words = (kept.select("f", "r", "t", "url", "sid", F.explode(chunks).alias("c"))
-             .select("f", "r", "t", "url", "sid", F.explode(runs).alias("run")))
+    words = kept.select("f", "r", "t", "url", "sid", F.explode(runs).alias("run"))
     hit_parts = [words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor"))
                  .select("f", "r", "t", "url", "sid", "pid")]
     if any(p.anchor is None for p in phrases):
@@ -245,9 +242,8 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     hits.unpersist()
     timings["token_check"] = time.perf_counter() - t
 
-    norm = {_norm(f) if "://" not in f else f: off for f, off in offsets.items()}
     frame = pd.DataFrame([r.asDict() for r in rows], columns=["f", "r", "sid", "url", "t", "label", "synonym"])
-    row = np.array([norm[_norm(f)] + int(r) for f, r in zip(frame["f"], frame["r"])], np.int64)
+    row = np.array([offsets[_norm(f)] + int(r) for f, r in zip(frame["f"], frame["r"])], np.int64)
     sample_id = frame["sid"].to_numpy(object) if "SAMPLE_ID" in cols else row
     matches = pd.DataFrame({"row": row, "sample_id": sample_id, "url": frame["url"].to_numpy(object),
                             "caption": frame["t"].to_numpy(object), "label": frame["label"].to_numpy(np.int64),

@@ -85,6 +85,16 @@ def test_non_utf8_and_empty_captions_are_skipped_and_counted(tmp_path):
         assert m["row"].tolist() == [1] and m["caption"].tolist() == ["a cat"]
 
 
+def test_invalid_utf8_in_a_string_column(tmp_path):
+    # A parquet *string* column with non-UTF-8 bytes: the regex backend counts it, DuckDB says what to do.
+    raw = pa.array([b"a cat", b"\xff\xfe cat"], pa.binary()).view(pa.string())  # bypasses validation
+    pq.write_table(pa.table({"URL": ["a", "b"], "TEXT": raw}), tmp_path / "s.parquet")
+    m, stats = match_captions(tmp_path / "s.parquet", [["cat"]])
+    assert stats["non_utf8"] == 1 and m["row"].tolist() == [0]
+    with pytest.raises(DataError, match="Store TEXT as binary.*backend='python' or 'spark'"):
+        match_captions_duckdb(tmp_path / "s.parquet", [["cat"]])
+
+
 def test_retrieve_with_duckdb_backend_reports_zero_match_class(tmp_path, random_bundle):
     # Same retrieved items as the default backend; the class with no caption is reported, the run goes on.
     caps = [f"cat photo {i}" for i in range(5)] + ["dog", "cat and dog", "category"]

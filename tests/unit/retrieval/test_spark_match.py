@@ -22,7 +22,7 @@ CAPTIONS = ["A Cat on a mat", "category page", "kitty  cat", "red t-shirt", "shi
 def spark():
     from alor_core.retrieval.spark_match import local_spark
     try:
-        session = local_spark("local[1]", shuffle_partitions=2, **{"spark.ui.showConsoleProgress": "false"})
+        session = local_spark("local[1]", shuffle_partitions=2)
     except DataError as err:  # Java missing or the JVM failed: say so, do not pass silently
         pytest.skip(f"Spark could not start here: {err}")
     yield session
@@ -54,3 +54,8 @@ def test_spark_counts_non_utf8_binary_captions(tmp_path, spark):
                    tmp_path / "b.parquet")
     m, stats = match_captions_spark(tmp_path / "b.parquet", [["cat"]], spark=spark)
     assert stats["non_utf8"] == 1 and stats["empty_captions"] == 1 and m["row"].tolist() == [1]
+    # Spark also reads a *string* column with bad bytes (DuckDB and pyarrow refuse it) and counts them
+    raw = pa.array([b"\xff cat", b"a cat"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"URL": ["a", "b"], "TEXT": raw}), tmp_path / "s.parquet")
+    m, stats = match_captions_spark(tmp_path / "s.parquet", [["cat"]], spark=spark)
+    assert stats["non_utf8"] == 1 and m["row"].tolist() == [1]
