@@ -35,29 +35,44 @@ __all__ = [
 
 UMAP_LIMIT = 20_000  # above this many points the map falls back to PCA (UMAP gets slow on 2 cores)
 
-# ---- hook: real LAION-400M concept counts of the five benchmark datasets ----------------------
-# Another issue ships them as data/laion_counts/<dataset>.csv with columns class_name,count
-# (the number of LAION-400M captions that mention the class or a synonym). Until then
-# benchmark_counts() returns None and the Retrieval page says the file is expected there.
+# ---- real LAION-400M concept counts of the five benchmark datasets ------------------------------
+# They ship with the benchmark registry (alor_core.data.benchmarks, data/benchmarks/
+# laion400m_class_frequencies.csv, from SWAT/REAL). A folder of <dataset>.csv files with columns
+# class_name,count can be passed instead (tests, other counts).
 BENCHMARK_DATASETS = ("semi_aves", "aircraft", "stanford_cars", "food101", "oxford_pets")
-BENCHMARK_COUNTS_DIR = DATA_DIR / "laion_counts"
+BENCHMARK_COUNTS_DIR = DATA_DIR / "benchmarks"
 
 
 def benchmark_counts(dataset, counts_dir=None):
-    """Per-class LAION-400M counts of a benchmark dataset, or None while the file is missing.
+    """Per-class LAION-400M caption counts of a benchmark dataset, or None when unavailable.
 
     Returns
     -------
-    DataFrame with columns ``class_name, count`` (sorted by count, descending), or None.
+    DataFrame with columns ``class_name, count`` (most common English name where the registry has
+    one), sorted by count, descending; None when the counts are missing.
     """
-    path = Path(counts_dir or BENCHMARK_COUNTS_DIR) / f"{dataset}.csv"
-    if not path.is_file():
-        return None
-    df = pd.read_csv(path)
-    missing = {"class_name", "count"} - set(df.columns)
-    if missing:
-        raise DataError(f"LAION counts file {str(path)!r} needs columns class_name,count; "
-                        f"missing {', '.join(sorted(missing))}")
+    if counts_dir is None:
+        try:
+            from .data.benchmarks import laion_counts
+        except ImportError:  # registry not available in this version
+            return None
+        try:
+            reg = laion_counts(dataset)
+        except (OSError, ValueError):
+            return None
+        if not len(reg):
+            return None
+        names = reg["most_common_name"].fillna(reg["class_name"]) if "most_common_name" in reg else reg["class_name"]
+        df = pd.DataFrame({"class_name": names.astype(str), "count": reg["laion400m_count"].astype(int)})
+    else:
+        path = Path(counts_dir) / f"{dataset}.csv"
+        if not path.is_file():
+            return None
+        df = pd.read_csv(path)
+        missing = {"class_name", "count"} - set(df.columns)
+        if missing:
+            raise DataError(f"LAION counts file {str(path)!r} needs columns class_name,count; "
+                            f"missing {', '.join(sorted(missing))}")
     return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 

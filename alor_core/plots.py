@@ -85,15 +85,16 @@ def retrieval_bar(table, value="matched", log=True, title=None):
         marker=dict(color=[colors[c] for c in df["class_id"]],
                     line=dict(color=[TAIL_COLOR if t else "rgba(0,0,0,0)" for t in tail], width=2.5),
                     pattern=dict(shape=["/" if t else "" for t in tail], fgcolor="white", size=6)),
-        text=[f"{v:,}" + ("<br><b>tail</b>" if t else "") for v, t in zip(df[value], tail)],
-        textposition="outside", customdata=df[["class_id"]].to_numpy(),
-        hovertemplate="%{x}: %{text}<extra></extra>", name=value))
+        text=[(f"{v:,}" if len(df) <= 40 else "") + ("<br><b>tail</b>" if t else "") for v, t in zip(df[value], tail)],
+        textposition="outside", customdata=df[["class_id", value]].to_numpy(),
+        hovertemplate="%{x}: %{customdata[1]:,}<extra></extra>", name=value))
     label = {"matched": "caption matches", "kept": "retrieved images kept"}.get(value, value)
     fig.update_yaxes(title=f"{label} ({'log' if log else 'linear'} scale)",
                      **(_log_axis(df[value]) if log else dict(type="linear")))
-    fig.update_xaxes(title=None, tickangle=-30)
+    many = len(df) > 40  # benchmark datasets: up to 200 classes
+    fig.update_xaxes(title=None, tickangle=-60 if many else -30, tickfont=dict(size=8 if many else 12))
     return _layout(fig, title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
-                   showlegend=False, height=420)
+                   showlegend=False, height=520 if many else 420)
 
 
 def count_accuracy_scatter(table, value="matched", title=None):

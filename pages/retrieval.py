@@ -53,15 +53,17 @@ else:
                        [f"“{cap}” · matched *{syn}* · {sc:.2f}" for cap, syn, sc in
                         zip(items["caption"], items["synonym"], items["score"])], n_cols=6, size=112)
 
-with st.expander("LAION-400M counts of the five benchmark datasets"):
+with st.expander("The same bias in LAION-400M: the five benchmark datasets"):
     bench = st.selectbox("Dataset", analysis.BENCHMARK_DATASETS, key=K.RETRIEVAL_BENCH)
     with widgets.alor_errors(stop=False):
         counts = analysis.benchmark_counts(bench)
         if counts is None:
-            st.info(f"Not available yet: the real per-class LAION-400M counts land as "
-                    f"`{analysis.BENCHMARK_COUNTS_DIR.name}/{bench}.csv` (columns class_name,count) under "
-                    f"`data/` with the benchmark-data issue; this panel plots them once the file exists.")
+            st.info(f"No LAION-400M counts for {bench} in this installation (expected in the benchmark "
+                    "registry, data/benchmarks/laion400m_class_frequencies.csv).")
         else:
-            st.plotly_chart(plots.retrieval_bar(analysis.benchmark_table(counts), value="matched",
-                                                title=f"{bench}: LAION-400M captions per class"),
+            bt = analysis.benchmark_table(counts)
+            st.caption(f"{len(bt)} classes · most captioned **{bt.at[0, 'class_name']}** ({bt.at[0, 'matched']:,}) · "
+                       f"least **{bt.iloc[-1]['class_name']}** ({bt.iloc[-1]['matched']:,}) · "
+                       f"{int((bt['matched'] < 100).sum())} classes under 100 captions (REAL / SWAT counts)")
+            st.plotly_chart(plots.retrieval_bar(bt, value="matched", title=f"{bench}: LAION-400M captions per class"),
                             key="retrieval.bench")

@@ -179,6 +179,12 @@ def test_project_2d_umap_separates_clusters():
     assert gap > np.median(d[np.arange(80), nearest])
 
 
+def test_benchmark_counts_from_the_registry():
+    # The real LAION-400M counts come from the benchmark registry, most captioned first.
+    df = analysis.benchmark_counts("oxford_pets")
+    assert len(df) == 37 and df["count"].is_monotonic_decreasing and df["count"].iloc[0] > df["count"].iloc[-1]
+
+
 def test_benchmark_counts_hook(tmp_path):
     # Missing file -> None (the page says where it is expected); a valid file is read and sorted;
     # a file without the expected columns is a DataError naming them.
