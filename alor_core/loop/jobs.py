@@ -62,6 +62,10 @@ def cli_command(config, seeds, output_root, small_demo=False):
         cmd += ["--budget", str(config.budget)]
     if config.initial != "per_class":
         cmd += ["--initial", config.initial]
+    if getattr(config, "protocol", "label-honest") != "label-honest":
+        cmd += ["--protocol", config.protocol]
+    if getattr(config, "labeled_weight", 0.0):
+        cmd += ["--labeled-weight", str(config.labeled_weight)]
     if not config.rda:
         cmd.append("--no-rda")
     if config.model_name:
@@ -85,7 +89,8 @@ def command_for_session(session):
     cfg = session.config
     demo = cfg.get("dataset") == "demo"
     known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
-                                       "k", "preset", "mode", "data_root", "device", "initial") if k in cfg}
+                                       "k", "preset", "mode", "data_root", "device", "initial", "protocol",
+                                       "labeled_weight") if k in cfg}
     config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
                        pretrained=None if demo else cfg.get("pretrained"),
                        extra={"name": session.path.parent.name})

@@ -87,6 +87,15 @@ def run_config_form():
                                         "none": "none (cold start)"}.get,
                            help="cold start: round 0 trains on retrieved data only (zero-shot without RDA); "
                                 "needed for a pool without labels")
+        with st.expander("Advanced"):
+            preset = st.radio("Hyperparameters", ("fast", "paper"), key=K.RUN_PRESET, horizontal=True,
+                              help="paper: batch 128 and best-on-validation epoch (spec §5.5); fast: fewer epochs")
+            protocol = st.radio("Protocol", ("label-honest", "paper"), key=K.RUN_PROTOCOL, horizontal=True,
+                                help="paper = the official protocol: paper preset, 7 rounds, budget = number of "
+                                     "classes, seeds 666 777 888 (overrides the fields above)")
+            weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, 0.0, step=0.5, key=K.RUN_WEIGHT,
+                                     help="0 = plain cross-entropy (paper); w > 0: the labeled set weighs w times "
+                                          "the retrieved set")
         name = st.text_input("Run name", key=K.RUN_NAME, placeholder="automatic",
                              help="folder under the output folder; a run with the same name resumes")
     if dataset is None:
@@ -94,7 +103,7 @@ def run_config_form():
     auto = f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}{'_human' if mode == 'human' else ''}"
     config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
                        budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
-                       initial=initial,
+                       initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
                        model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
     return config, sorted(seeds)
 

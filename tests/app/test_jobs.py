@@ -17,13 +17,16 @@ SLEEPER = [sys.executable, "-c", "import sys, time; print('working', flush=True)
 def test_cli_command_carries_every_setting(tmp_path):
     # The command reproduces the form: strategy, adaptation, rounds, seeds, budget, RDA off, mode, name.
     cfg = RunConfig(dataset="demo", strategy="entropy", adaptation="lp", rounds=3, budget=4, rda=False, k=150,
-                    mode="human", initial="none", extra={"name": "mine"})
+                    mode="human", initial="none", labeled_weight=2.0, extra={"name": "mine"})
     cmd = jobs.cli_command(cfg, [1, 2], tmp_path, small_demo=True)
     assert cmd[:4] == [sys.executable, "-m", "alor_core", "run"]
     text = " ".join(cmd)
     for part in ("--strategy entropy", "--adapt lp", "--rounds 3", "--seeds 1 2", "--budget 4", "--no-rda",
-                 "--k 150", "--mode human", "--initial none", f"--output {tmp_path}", "--name mine", "--small-demo"):
+                 "--k 150", "--mode human", "--initial none", "--labeled-weight 2.0", f"--output {tmp_path}",
+                 "--name mine", "--small-demo"):
         assert part in text
+    assert "--protocol" not in text
+    assert "--protocol paper" in " ".join(jobs.cli_command(RunConfig(protocol="paper"), [666], tmp_path))
     assert jobs.run_name(RunConfig(strategy="tfs")) == "demo_tfs_lp_rda"
     with pytest.raises(AlorError, match="at least one seed"):
         jobs.cli_command(cfg, [], tmp_path)
