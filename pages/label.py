@@ -47,6 +47,7 @@ if n_lab + n_skip == n:
             st.rerun()
 
 item = labeling.current_item(queue)
+ro = cfg["mode"] != "human"  # oracle sessions: browse only, the ground truth labeled the picks
 pos = task.pool.index_of()
 img, info = st.columns([2, 3], gap="large")
 with img:
@@ -64,15 +65,16 @@ with info:
     for k, (name, p) in enumerate(item["top3_list"]):
         cols[k].button(f"{name} ({p:.0%})", key=f"{K.LABEL_GUESS}{k}", shortcut=str(k + 1), width="stretch",
                        on_click=labeling.save_label, args=(path, r, item["sample_id"], names.index(name)),
-                       type="primary" if k == 0 else "secondary")
+                       type="primary" if k == 0 else "secondary", disabled=ro)
     other = f"{K.LABEL_OTHER}.{item['sample_id']}"
     st.selectbox("Or any class (type to search)", names, index=None, key=other,
                  placeholder=f"type a class name… ({len(names)} classes)",
-                 on_change=labeling.save_from_select, args=(path, r, item["sample_id"], other, names))
+                 on_change=labeling.save_from_select, args=(path, r, item["sample_id"], other, names), disabled=ro)
     c = st.columns(4)
     c[0].button("Skip", key=K.LABEL_SKIP, shortcut="S", on_click=labeling.skip, args=(path, r, item["sample_id"]),
-                width="stretch")
-    c[1].button("Undo", key=K.LABEL_UNDO, shortcut="U", on_click=labeling.undo, args=(path, r), width="stretch")
+                width="stretch", disabled=ro)
+    c[1].button("Undo", key=K.LABEL_UNDO, shortcut="U", on_click=labeling.undo, args=(path, r), width="stretch",
+                disabled=ro)
     c[2].button("Prev", key=K.LABEL_PREV, shortcut="Left", on_click=labeling.move, args=(path, r, -1), width="stretch")
     c[3].button("Next", key=K.LABEL_NEXT, shortcut="Right", on_click=labeling.move, args=(path, r, 1), width="stretch")
     st.toggle("Auto-advance to the next unlabeled pick", True, key=K.LABEL_AUTO)

@@ -104,6 +104,7 @@ def test_label_page_on_an_oracle_session(app, demo_sessions):
     assert at.get("progress")[0].proto.text.startswith("10 labeled")
     acc = demo_sessions["oracle"].metrics(1)["acc"]
     assert any(f"{acc:.1f}%" in s for s in _texts(at, "success"))
+    assert at.button(key=f"{K.LABEL_GUESS}0").disabled and at.button(key=K.LABEL_NEXT).disabled is False
 
 
 def test_results_page(app, demo_sessions):
