@@ -1,0 +1,343 @@
+"""Caption matching at LAION scale: the DuckDB engine against a per-class pandas loop.
+
+Run ``python bench/bench_caption_match.py`` (1M captions; add ``--scale-to 10000000`` for the
+10M scaling run of the engine). Data are synthetic LAION-layout parquet shards (``SAMPLE_ID,
+URL, TEXT, WIDTH, HEIGHT, NSFW, similarity``), generated once under ``<cache>/bench/captions``:
+200 classes x 3 synonyms (1-3 words, some hyphenated, some sharing a common first word),
+Zipf-distributed vocabulary, realistic noise (capitals, trailing punctuation, brackets, numbers,
+about 10% of captions with a non-ASCII character), 6% of captions naming a synonym (Zipf over
+classes, varied case/spacing/punctuation) and 4% near misses ("cats", "x-cat", "cat-like",
+"catering", the first word of a phrase only).
+
+Printed:
+  * the engine (``match_captions_duckdb``, DuckDB threads = all cores) wall time and peak RSS of
+    its process, on 1M and optionally 10M rows, and the 1M -> 10M scaling;
+  * the pandas loop, measured in the same run: for each class
+    ``captions.str.contains(pattern, case=False, regex=True)`` on the default string dtype.
+    Loop A uses an RE2-compatible pattern with the same boundaries (pyarrow's fast path, the
+    fastest fair loop); loop B the reference pattern (look-behind, so pandas falls back to
+    Python's ``re``). Each is timed on ``--pandas-rows`` rows and scaled linearly (the loop's
+    cost is per row) when that is fewer than the engine's rows;
+  * the ratio (pandas loop / engine) and whether every match equals the plain-regex reference
+    (``match_captions``, backend ``python``) on the 1M rows: rows, classes and recorded synonyms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SHARD_ROWS = 500_000
+GEN_VERSION = 1
+N_CLASSES, N_SYN = 200, 3
+
+
+# ----------------------------------------------------------------------------- synthetic data
+def _words(rng, n, lo=2, hi=11):
+    syl = np.array(["ka", "lo", "mi", "ra", "tu", "ve", "sa", "ne", "po", "di", "ch", "an", "er", "in",
+                    "or", "st", "el", "th", "qu", "bo", "za", "fi", "gr", "us"])
+    out = set()
+    while len(out) < n:
+        k = rng.integers(1, 5, size=n)
+        for parts in np.split(rng.choice(syl, size=k.sum()), np.cumsum(k)[:-1]):
+            w = "".join(parts)
+            if lo <= len(w) <= hi:
+                out.add(w)
+    return sorted(out)[:n]
+
+
+def make_synonyms(seed=0):
+    """200 classes x 3 synonyms, disjoint from the caption vocabulary except shared first words."""
+    rng = np.random.default_rng(seed + 1000)
+    vocab = set(_words(np.random.default_rng(seed), 30_000))
+    pool = [w for w in _words(rng, 4000, 4, 12) if w not in vocab]
+    common = sorted(vocab)[:300]
+    syns, used = [], set()
+    for _ in range(N_CLASSES):
+        cls = []
+        while len(cls) < N_SYN:
+            n_words = rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15])
+            ws = [pool[rng.integers(len(pool))] for _ in range(n_words)]
+            if n_words > 1 and rng.random() < 0.5:
+                ws[0] = common[rng.integers(len(common))]  # "golden retriever": a common first word
+            if rng.random() < 0.15:
+                ws[-1] = ws[-1] + "-" + pool[rng.integers(len(pool))][:3]
+            s = " ".join(ws)
+            if s not in used:
+                used.add(s)
+                cls.append(s)
+        syns.append(cls)
+    return syns
+
+
+def _decorated_vocab(rng, seed):
+    import pyarrow as pa
+
+    vocab = _words(np.random.default_rng(seed), 30_000)
+    numbers = ["2019", "2020", "12pcs", "3d", "4k", "100%", "1", "10", "5x7", "#1"]
+    vocab = np.array(vocab[:29_990] + numbers)
+    deco = [(lambda w: w, 0.70), (str.title, 0.13), (str.upper, 0.02), (lambda w: w + ",", 0.04),
+            (lambda w: w + ".", 0.02), (lambda w: w + ":", 0.005), (lambda w: w + "'s", 0.01),
+            (lambda w: "(" + w + ")", 0.01), (lambda w: w + "!", 0.005), (lambda w: "\u201c" + w + "\u201d", 0.008),
+            (lambda w: w + "\u2122", 0.004), (lambda w: w + "\u00e9", 0.004), (lambda w: "&", 0.006),
+            (lambda w: "-", 0.012), (lambda w: "|", 0.006), (lambda w: w + " \u2013", 0.004)]
+    p = np.array([d[1] for d in deco])
+    values = pa.array([f(w) for w in vocab for f, _ in deco], pa.string())
+    zipf = 1.0 / np.arange(1, len(vocab) + 1) ** 1.07
+    return values, len(deco), zipf / zipf.sum(), p / p.sum()
+
+
+def _captions(rng, n, lo, hi, values, n_deco, p_word, p_deco):
+    """``n`` random captions of lo..hi tokens (pyarrow string array; null where 0 tokens)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lens = rng.integers(lo, hi + 1, size=n)
+    tok = rng.choice(len(p_word), size=lens.sum(), p=p_word) * n_deco + rng.choice(n_deco, size=lens.sum(), p=p_deco)
+    lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)),
+                                     values.take(pa.array(tok)))
+    out = pc.binary_join(lists, " ")
+    return pc.if_else(pa.array(lens == 0), pa.nulls(n, pa.string()), out)
+
+
+def _shard(index, synonyms, seed):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng([seed, index])
+    values, n_deco, p_word, p_deco = _decorated_vocab(rng, seed)
+    n = SHARD_ROWS
+    head = _captions(rng, n, 3, 14, values, n_deco, p_word, p_deco)
+    tail = _captions(rng, n, 0, 6, values, n_deco, p_word, p_deco)
+    cls_p = 1.0 / np.arange(1, N_CLASSES + 1) ** 1.1
+    cls = rng.choice(N_CLASSES, size=n, p=cls_p / cls_p.sum())
+    syn = [synonyms[c][j] for c, j in zip(cls, rng.integers(N_SYN, size=n))]
+    kind = rng.random(n)
+    mid = []
+    for i in range(n):  # 6% hits in varied forms, 4% near misses, the rest nothing
+        k, s = kind[i], syn[i]
+        if k < 0.036:
+            mid.append(s)
+        elif k < 0.045:
+            mid.append(s.title())
+        elif k < 0.048:
+            mid.append(s.upper())
+        elif k < 0.054:
+            mid.append(s + rng.choice([",", ".", "!", ")"]))
+        elif k < 0.060:
+            mid.append(s.replace(" ", "  ") if " " in s else "\u201c" + s + "\u201d")
+        elif k < 0.070:
+            r = int(rng.integers(5))
+            mid.append([s + "s", "x-" + s, s + "-like", s + "ing", s.split()[0] + " photo"][r])
+        else:
+            mid.append(None)
+    text = pc.binary_join_element_wise(head, pa.array(mid, pa.string()), tail, " ", null_handling="skip")
+    base = index * SHARD_ROWS
+    return pa.table({
+        "SAMPLE_ID": np.arange(base, base + n, dtype=np.int64),
+        "URL": pc.binary_join_element_wise("https://img.example.com/", pa.array(np.arange(base, base + n).astype(str)),
+                                           ".jpg", ""),
+        "TEXT": text, "WIDTH": rng.integers(40, 1600, size=n), "HEIGHT": rng.integers(40, 1600, size=n),
+        "NSFW": np.where(rng.random(n) < 0.01, "NSFW", "UNLIKELY"), "similarity": rng.random(n).astype(np.float32)})
+
+
+def ensure_data(data_dir, n_rows, seed=0):
+    """Shards for ``n_rows`` (a multiple of 500,000) and a folder of links to them."""
+    import pyarrow.parquet as pq
+
+    data_dir = Path(data_dir)
+    shard_dir = data_dir / f"shards-v{GEN_VERSION}-s{seed}"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    syn_path = shard_dir / "synonyms.json"
+    if not syn_path.is_file():
+        syn_path.write_text(json.dumps(make_synonyms(seed)))
+    synonyms = json.loads(syn_path.read_text())
+    k = -(-n_rows // SHARD_ROWS)
+    view = data_dir / f"table-{n_rows}-s{seed}"
+    view.mkdir(exist_ok=True)
+    for i in range(k):
+        f = shard_dir / f"part-{i:05d}.parquet"
+        if not f.is_file():
+            t = time.perf_counter()
+            pq.write_table(_shard(i, synonyms, seed), f.with_suffix(".tmp"), row_group_size=100_000)
+            os.replace(f.with_suffix(".tmp"), f)
+            print(f"  generated {f.name} in {time.perf_counter() - t:.1f} s", flush=True)
+        link = view / f.name
+        if not link.exists():
+            link.symlink_to(f)
+    return view, synonyms
+
+
+# ----------------------------------------------------------------------------- workers
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_engine(args, synonyms):
+    from alor_core.retrieval import match_captions_duckdb
+    from alor_core.retrieval.duckdb_match import duckdb_fold_bad
+
+    duckdb_fold_bad()  # the once-per-machine probe is cached on disk; make sure it is
+    t = time.perf_counter()
+    m, stats = match_captions_duckdb(args.table, synonyms, threads=args.threads or None, memory_limit=args.memory_limit)
+    sec = time.perf_counter() - t
+    if args.out:
+        m[["row", "label", "synonym"]].to_parquet(args.out)
+    return {"seconds": sec, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m), "stats": stats}
+
+
+def re2_pattern(synonyms):
+    """The reference boundaries without look-behind: RE2 (pyarrow) can run it."""
+    alts = sorted({s.strip() for s in synonyms}, key=lambda s: (-len(s), s))
+    body = "|".join(r"\s+".join(re.escape(w) for w in s.split()) for s in alts)
+    return r"(?:^|[^\w-])(?:" + body + r")(?:[^\w-]|$)"
+
+
+def worker_pandas(args, synonyms):
+    import pandas as pd
+
+    from alor_core.retrieval import synonym_pattern
+
+    t = time.perf_counter()
+    files = sorted(Path(args.table).glob("*.parquet"))
+    frames, have = [], 0
+    for f in files:
+        if have >= args.rows:
+            break
+        df = pd.read_parquet(f, columns=["TEXT", "NSFW"])
+        frames.append(df.iloc[:args.rows - have])
+        have += len(frames[-1])
+    df = pd.concat(frames, ignore_index=True)
+    keep = df["TEXT"].notna() & ~df["NSFW"].eq("NSFW") & df["TEXT"].str.strip().ne("")
+    caps = df["TEXT"][keep]
+    read = time.perf_counter() - t
+    make = re2_pattern if args.variant == "A" else (lambda s: synonym_pattern(s).pattern)
+    t = time.perf_counter()
+    found = []
+    for c, syn in enumerate(synonyms):
+        hit = caps.str.contains(make(syn), case=False, regex=True)
+        found.append(np.flatnonzero(hit.to_numpy(bool)))
+    loop = time.perf_counter() - t
+    rows = caps.index.to_numpy()
+    pairs = [(int(rows[i]), c) for c, idx in enumerate(found) for i in idx]
+    if args.out:
+        pd.DataFrame(pairs, columns=["row", "label"]).to_parquet(args.out)
+    return {"seconds": loop, "read_seconds": read, "rows": len(df), "dtype": str(caps.dtype),
+            "n_matches": len(pairs), "peak_rss_mb": _peak_rss_mb()}
+
+
+def worker_reference(args, synonyms):
+    from alor_core.retrieval import match_captions
+
+    t = time.perf_counter()
+    m, stats = match_captions(args.table, synonyms)
+    sec = time.perf_counter() - t
+    m[["row", "label", "synonym"]].to_parquet(args.out)
+    return {"seconds": sec, "n_matches": len(m), "peak_rss_mb": _peak_rss_mb()}
+
+
+def run_worker(kind, table, out=None, **kw):
+    cmd = [sys.executable, __file__, "--worker", kind, "--table", str(table)]
+    if out:
+        cmd += ["--out", str(out)]
+    for k, v in kw.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"worker {kind} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- main
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the main comparison (default 1M)")
+    ap.add_argument("--scale-to", type=int, default=0, help="also time the engine alone on this many rows (10M)")
+    ap.add_argument("--pandas-rows", type=int, default=200_000,
+                    help="rows the pandas loop A is timed on (scaled linearly to --rows; default 200,000)")
+    ap.add_argument("--pandas-b-rows", type=int, default=10_000, help="rows for pandas loop B (default 10,000)")
+    ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: all cores)")
+    ap.add_argument("--memory-limit", default="600MB", help="DuckDB memory_limit (default 600MB, the engine's)")
+    ap.add_argument("--skip-reference", action="store_true", help="do not run the plain-regex reference")
+    ap.add_argument("--data-dir", default=None, help="where the synthetic shards go (default <cache>/bench/captions)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--worker", choices=["engine", "pandas", "reference"], help=argparse.SUPPRESS)
+    ap.add_argument("--table", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--variant", default="A", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        synonyms = json.loads((Path(args.table).resolve() / "part-00000.parquet").resolve()
+                              .with_name("synonyms.json").read_text())
+        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference}[args.worker]
+        print(json.dumps(fn(args, synonyms), default=str))
+        return
+
+    from alor_core.paths import cache_dir
+
+    data_dir = Path(args.data_dir) if args.data_dir else cache_dir() / "bench" / "captions"
+    tmp = data_dir / "results"
+    tmp.mkdir(parents=True, exist_ok=True)
+    print(f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "
+          f"cores={os.cpu_count()}  {platform.machine()}")
+    import duckdb
+    import pandas as pd
+    print(f"# duckdb {duckdb.__version__}  pandas {pd.__version__}  classes={N_CLASSES} x {N_SYN} synonyms")
+    table, synonyms = ensure_data(data_dir, args.rows, args.seed)
+
+    eng = run_worker("engine", table, tmp / "engine.parquet", rows=args.rows, threads=args.threads,
+                     memory_limit=args.memory_limit)
+    n = eng["stats"]["rows"]
+    print(f"engine   {n:>11,} rows  {eng['seconds']:8.2f} s  peak RSS {eng['peak_rss_mb']:7.0f} MB  "
+          f"matches {eng['n_matches']:,}  steps {eng['stats']['timings']}")
+    pa_rows = min(args.pandas_rows, n)
+    pa_ = run_worker("pandas", table, tmp / "pandas.parquet", rows=pa_rows, variant="A")
+    est_a = pa_["seconds"] * n / pa_["rows"]
+    print(f"pandas A {pa_['rows']:>11,} rows  {pa_['seconds']:8.2f} s loop (+{pa_['read_seconds']:.1f} s read), "
+          f"dtype {pa_['dtype']}, peak RSS {pa_['peak_rss_mb']:.0f} MB -> {est_a:,.0f} s for {n:,} rows")
+    pb = run_worker("pandas", table, None, rows=min(args.pandas_b_rows, n), variant="B")
+    est_b = pb["seconds"] * n / pb["rows"]
+    print(f"pandas B {pb['rows']:>11,} rows  {pb['seconds']:8.2f} s loop -> {est_b:,.0f} s for {n:,} rows")
+    print(f"ratio at {n:,}: pandas A / engine = {est_a / eng['seconds']:.0f}x, "
+          f"pandas B / engine = {est_b / eng['seconds']:.0f}x")
+
+    e = pd.read_parquet(tmp / "engine.parquet")
+    p = pd.read_parquet(tmp / "pandas.parquet")
+    e_sub = set(zip(e.loc[e["row"] < pa_rows, "row"], e.loc[e["row"] < pa_rows, "label"]))
+    print(f"pandas A vs engine on the first {pa_rows:,} rows: {len(e_sub & set(zip(p.row, p.label))):,} common, "
+          f"{len(set(zip(p.row, p.label)) - e_sub)} only pandas, {len(e_sub - set(zip(p.row, p.label)))} only engine "
+          "(RE2's \\w is ASCII-only, so non-ASCII word characters may differ)")
+    if not args.skip_reference:
+        ref = run_worker("reference", table, tmp / "reference.parquet")
+        r = pd.read_parquet(tmp / "reference.parquet")
+        same = r.reset_index(drop=True).equals(e.reset_index(drop=True))
+        print(f"reference (regex, backend 'python') {ref['seconds']:.1f} s, {ref['n_matches']:,} matches; "
+              f"engine identical (row, label, synonym): {same}")
+    if args.scale_to:
+        big, _ = ensure_data(data_dir, args.scale_to, args.seed)
+        eb = run_worker("engine", big, None, rows=args.scale_to, threads=args.threads, memory_limit=args.memory_limit)
+        nb = eb["stats"]["rows"]
+        est_big = pa_["seconds"] * nb / pa_["rows"]
+        print(f"engine   {nb:>11,} rows  {eb['seconds']:8.2f} s  peak RSS {eb['peak_rss_mb']:7.0f} MB  "
+              f"matches {eb['n_matches']:,}  steps {eb['stats']['timings']}")
+        print(f"scaling {n:,} -> {nb:,}: time x{eb['seconds'] / eng['seconds']:.1f} for rows x{nb / n:.0f}; "
+              f"ratio at {nb:,}: pandas A (scaled) / engine = {est_big / eb['seconds']:.0f}x; "
+              f"goal >= 30x and peak <= 1024 MB: {est_big / eb['seconds'] >= 30 and eb['peak_rss_mb'] <= 1024}")
+
+
+if __name__ == "__main__":
+    main()
