@@ -5,6 +5,7 @@ the sidebar, then the chosen page. Every page reads the session folder on disk.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -30,6 +31,7 @@ pages = {
     ],
 }
 pg = st.navigation(pages)
+st.logo(str(Path(__file__).parent / "assets" / "logo.svg"))
 
 with st.sidebar:
     session = widgets.session_picker()
