@@ -73,6 +73,9 @@ def _parser():
         q.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
         q.add_argument("--checkpoint", default=None, help="local checkpoint file (instead of a tag)")
         q.add_argument("--data-root", default=None)
+        q.add_argument("--retrieval-source", default=None,
+                       help="open data for RDA: LAION-layout parquet, CSV/parquet of (path, caption), "
+                            "a folder of images with .txt captions, or webdataset .tar shards")
         q.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
         q.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
         q.add_argument("--name", default=None, help="run name (folder under output/)")
@@ -117,6 +120,7 @@ def _config(args, seed, strategy, dataset):
     return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
                      initial=args.initial, labeled_weight=args.labeled_weight,
+                     retrieval_source=args.retrieval_source,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
                      min_side=0 if dataset == "demo" else 81, extra={"name": args.name} if args.name else {})

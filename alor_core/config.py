@@ -39,6 +39,10 @@ class RunConfig:
     labeled_weight : float, default=0.0
         0 = plain CE over labeled ∪ retrieved, as the paper. ``w > 0`` up-weights task labels so
         that the labeled set weighs ``w`` times the retrieved set (LP only for now).
+    retrieval_source : str or None
+        Open data to retrieve from instead of the dataset's own ``corpus.parquet``: a LAION-layout
+        table, a CSV/parquet of (path, caption), a folder of images with ``.txt`` captions, or
+        webdataset ``.tar`` shards.
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
@@ -57,6 +61,7 @@ class RunConfig:
     initial: str = "per_class"
     protocol: str = "label-honest"
     labeled_weight: float = 0.0
+    retrieval_source: str | None = None
     model_name: str | None = None
     pretrained: str | None = None
     data_root: str | None = None

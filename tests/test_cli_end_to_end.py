@@ -117,3 +117,20 @@ def test_human_mode_waits_for_labels(tmp_path, small_world):
     p = cli(*args, out=tmp_path)
     assert json.loads(p.stdout.strip().splitlines()[-1])["state"] == "done"
     assert s.finished_rounds() == [0, 1] and s.metrics(1)["n_labeled"] == 19
+
+
+def test_retrieval_from_a_users_caption_folder(tmp_path, small_world):
+    # --retrieval-source: a folder of images with .txt captions is retrieved from instead of the corpus.
+    import shutil
+    folder = tmp_path / "my_photos"
+    folder.mkdir()
+    for i in range(6):
+        shutil.copy(small_world.pool.path(i), folder / f"img{i}.png")
+        (folder / f"img{i}.txt").write_text("a nice pair of sandals" if i < 4 else "my favourite coat")
+    p = cli(*BASE, "--strategy", "random", "--adapt", "lp", "--rounds", "1", "--seeds", "5",
+            "--retrieval-source", str(folder), "--name", "captions", out=tmp_path)
+    s = Path(json.loads(p.stdout.strip().splitlines()[-1])["session"])
+    counts = {c["name"]: c["kept"] for c in json.loads((s / "retrieval" / "counts.json").read_text())["counts"]}
+    assert counts["sandal"] == 4 and counts["coat"] == 2 and sum(counts.values()) == 6
+    assert json.loads((s / "config.json").read_text())["retrieval_source"] == str(folder)
+    assert json.loads((s / "rounds" / "r00" / "metrics.json").read_text())["n_retrieved"] == 6

@@ -8,6 +8,7 @@ where it stopped (after a crash, ``kill -9`` or a pause) and never duplicates a 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,15 +102,23 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
     if (rdir / "counts.json").is_file():
         meta = read_json(rdir / "counts.json")
         items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
-        return RetrievedSet(items, __import__("pathlib").Path(meta["root"]), meta["counts"], meta["stats"])
-    if task.corpus_path is None and task.meta.get("retrieved_list"):
+        return RetrievedSet(items, Path(meta["root"]), meta["counts"], meta["stats"])
+    corpus = task.corpus_path
+    if config.retrieval_source:  # the user's own open data, converted to a captions table once
+        import hashlib
+
+        from ..paths import cache_dir
+        from ..retrieval.local_sources import as_captions_table
+        key = hashlib.sha1(str(Path(config.retrieval_source).resolve()).encode()).hexdigest()[:12]
+        corpus = as_captions_table(config.retrieval_source, cache_dir() / "captions" / key)
+    if corpus is None and task.meta.get("retrieved_list"):
         rs = _import_retrieved_list(task)
-    elif task.corpus_path is None:
+    elif corpus is None:
         raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
-                        "add one or run with --no-rda")
+                        "pass --retrieval-source, add one, or run with --no-rda")
     else:
         progress("retrieval", 0.0, "retrieving open data (RDA)")
-        rs = retrieve(bundle, task.classes, task.corpus_path, k=config.k, min_side=config.min_side,
+        rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side,
                       progress=lambda f, m: progress("retrieval", f, m))
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})

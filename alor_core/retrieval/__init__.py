@@ -20,7 +20,7 @@ _EXPORTS = {
                   "write_retrieved_count_json", "write_retrieved_list"],
     "knn": ["KnnRetriever", "knn_retrieve", "knn_select"],
     "leakage": ["drop_leaking_items", "near_duplicate_mask"],
-    "local_sources": ["from_caption_file", "from_image_folder", "from_img2dataset", "from_webdataset"],
+    "local_sources": ["as_captions_table", "from_caption_file", "from_image_folder", "from_img2dataset", "from_webdataset"],
     "phrases": ["caption_tokens", "class_synonyms_ordered", "compile_phrases", "fold"],
     "rda": ["CaptionRetriever", "RetrievedSet", "class_queries", "retrieve"],
 }

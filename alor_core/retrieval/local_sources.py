@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset",
+__all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset", "as_captions_table",
            "write_captions_table", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -231,3 +231,40 @@ def from_img2dataset(output_dir, out_dir=None):
                     .fillna(0).astype(int).tolist())
             rows.append((_rel(img, out_dir), text if isinstance(text, str) else None, w, h, False))
     return write_captions_table(rows, out_dir)
+
+
+def as_captions_table(source, out_dir):
+    """Return a LAION-layout captions table for any supported open-data source.
+
+    ``source`` may already be such a table (a ``.parquet`` file or folder of shards with ``TEXT``
+    and ``URL``), a CSV/parquet of (path, caption), a folder of images with sidecar ``.txt``
+    captions, or webdataset ``.tar`` shards (a file, or a folder of them). Converted tables are
+    written to ``out_dir`` once and reused.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if not source.exists():
+        raise DataError(f"retrieval source {str(source)!r} does not exist; expected a captions table "
+                        "(parquet/CSV), a folder of images with .txt captions, or webdataset .tar shards")
+    if (out_dir / "part-00000.parquet").is_file():
+        return out_dir
+    tars = [source] if source.suffix == ".tar" else sorted(source.glob("*.tar")) if source.is_dir() else []
+    if tars:
+        from_webdataset(tars, out_dir)
+        return out_dir
+    if source.is_file() and source.suffix in (".csv", ".parquet"):
+        if source.suffix == ".csv":
+            cols = pd.read_csv(source, nrows=0).columns
+        else:
+            import pyarrow.parquet as pq
+            cols = pq.ParquetFile(source).schema_arrow.names
+        if {"TEXT", "URL"} <= set(cols):
+            return source
+        from_caption_file(source, out_dir)
+        return out_dir
+    if source.is_dir() and any(source.glob("*.parquet")):
+        return source
+    if source.is_dir():
+        from_image_folder(source, out_dir)
+        return out_dir
+    raise DataError(f"retrieval source {str(source)!r} is not a supported format; expected .parquet, "
+                    ".csv, .tar or a folder")
