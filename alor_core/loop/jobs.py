@@ -66,6 +66,8 @@ def cli_command(config, seeds, output_root, small_demo=False):
         cmd += ["--protocol", config.protocol]
     if getattr(config, "labeled_weight", 0.0):
         cmd += ["--labeled-weight", str(config.labeled_weight)]
+    if getattr(config, "retrieval_source", None):
+        cmd += ["--retrieval-source", str(config.retrieval_source)]
     if not config.rda:
         cmd.append("--no-rda")
     if config.model_name:
@@ -90,7 +92,7 @@ def command_for_session(session):
     demo = cfg.get("dataset") == "demo"
     known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
                                        "k", "preset", "mode", "data_root", "device", "initial", "protocol",
-                                       "labeled_weight") if k in cfg}
+                                       "labeled_weight", "retrieval_source") if k in cfg}
     config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
                        pretrained=None if demo else cfg.get("pretrained"),
                        extra={"name": session.path.parent.name})

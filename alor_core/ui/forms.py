@@ -93,6 +93,10 @@ def run_config_form():
             protocol = st.radio("Protocol", ("label-honest", "paper"), key=K.RUN_PROTOCOL, horizontal=True,
                                 help="paper = the official protocol: paper preset, 7 rounds, budget = number of "
                                      "classes, seeds 666 777 888 (overrides the fields above)")
+            source = st.text_input("Retrieval source (optional)", key=K.RUN_SOURCE,
+                                   placeholder="default: the dataset's corpus.parquet",
+                                   help="open data for RDA: a LAION-layout parquet, a CSV/parquet of (path, "
+                                        "caption), a folder of images with .txt captions, or webdataset .tar shards")
             weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, 0.0, step=0.5, key=K.RUN_WEIGHT,
                                      help="0 = plain cross-entropy (paper); w > 0: the labeled set weighs w times "
                                           "the retrieved set")
@@ -104,7 +108,7 @@ def run_config_form():
     config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
                        budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
                        initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
-                       model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
+                       retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
     return config, sorted(seeds)
 
 

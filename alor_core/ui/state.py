@@ -31,6 +31,7 @@ RUN_INITIAL = "run.initial"
 RUN_PRESET = "run.preset"
 RUN_PROTOCOL = "run.protocol"
 RUN_WEIGHT = "run.labeled_weight"
+RUN_SOURCE = "run.retrieval_source"
 RUN_NAME = "run.name"
 RUN_START = "run.start"
 RUN_FLASH = "run.flash"  # message shown once after a rerun
