@@ -15,22 +15,12 @@ TINY = FTParams(epochs=4, batch_size=32, warmup=2)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on two contended ones (shared 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def labeled_only(world, n, seed=0):
-    """``n`` pool images with their true labels and no retrieved data."""
-    idx = np.random.default_rng(seed).choice(len(world.pool), n, replace=False)
-    return TrainData(world.pool.subset(idx), world.pool.subset([]), world.n_classes)
+def _one_thread(one_thread):
+    """Every test of this module runs torch on one thread."""
 
 
 @pytest.fixture(scope="module")
-def fitted(small_world, world_bundle):
+def fitted(small_world, world_bundle, labeled_only):
     """FT on 100 labeled pool images of the reduced world, plus the shared weights before fit."""
     before = {k: v.clone() for k, v in world_bundle.model.state_dict().items()}
     clf = Finetune(TINY).fit(world_bundle, small_world.classes, labeled_only(small_world, 100), seed=1)
@@ -88,7 +78,7 @@ def test_ft_beats_chance_on_held_out_images(fitted, small_world):
     assert acc > 0.2
 
 
-def test_ft_same_seed_same_weights(random_bundle, small_world):
+def test_ft_same_seed_same_weights(random_bundle, small_world, labeled_only):
     # Two fits with one seed give identical weights; another seed gives different ones.
     data = labeled_only(small_world, 24, seed=2)
     params = FTParams(epochs=1, batch_size=8, warmup=1)
@@ -101,7 +91,7 @@ def test_ft_same_seed_same_weights(random_bundle, small_world):
     assert not np.array_equal(a.weight_, c.weight_)
 
 
-def test_ft_best_val_keeps_the_last_best_epoch(random_bundle, small_world):
+def test_ft_best_val_keeps_the_last_best_epoch(random_bundle, small_world, labeled_only):
     # best-val records one val accuracy per epoch and keeps the last epoch reaching the maximum.
     data = labeled_only(small_world, 16, seed=3)
     params = FTParams(epochs=3, batch_size=8, warmup=1, selection="best-val")
@@ -123,7 +113,7 @@ def test_ft_presets_follow_the_spec():
         FTParams.preset("slow")
 
 
-def test_ft_rejects_bad_input(random_bundle, small_world):
+def test_ft_rejects_bad_input(random_bundle, small_world, labeled_only):
     # Bad selection, an empty training set and out-of-range labels fail with named errors.
     data = labeled_only(small_world, 4)
     with pytest.raises(ConfigError, match="'selection' of Finetune must be one of last, best-val; got 'best'"):

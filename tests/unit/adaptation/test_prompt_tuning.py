@@ -16,22 +16,12 @@ TINY = PTParams(n_ctx=4, epochs=5)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread than on two contended ones (shared 2-core machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def labeled_only(world, n, seed=0):
-    """``n`` pool images with their true labels and no retrieved data."""
-    idx = np.random.default_rng(seed).choice(len(world.pool), n, replace=False)
-    return TrainData(world.pool.subset(idx), world.pool.subset([]), world.n_classes)
+def _one_thread(one_thread):
+    """Every test of this module runs torch on one thread."""
 
 
 @pytest.fixture(scope="module")
-def fitted(small_world, world_bundle):
+def fitted(small_world, world_bundle, labeled_only):
     """PT on 100 labeled pool images of the reduced world, plus the shared weights before fit."""
     before = {k: v.clone() for k, v in world_bundle.model.state_dict().items()}
     clf = PromptTuning(TINY).fit(world_bundle, small_world.classes, labeled_only(small_world, 100), seed=1)
@@ -97,7 +87,7 @@ def test_pt_beats_chance_on_held_out_images(fitted, small_world):
     assert acc > 0.2
 
 
-def test_pt_same_seed_same_contexts(random_bundle, small_world):
+def test_pt_same_seed_same_contexts(random_bundle, small_world, labeled_only):
     # Two fits with one seed give identical contexts and heads; another seed gives different ones.
     data = labeled_only(small_world, 40, seed=2)
     params = PTParams(n_ctx=4, epochs=2, batch_size=16)
@@ -109,7 +99,7 @@ def test_pt_same_seed_same_contexts(random_bundle, small_world):
     assert not np.array_equal(a.ctx_, c.ctx_)
 
 
-def test_pt_uses_cached_features_when_given(random_bundle, small_world):
+def test_pt_uses_cached_features_when_given(random_bundle, small_world, labeled_only):
     # Pre-computed features give exactly the contexts that encoding the images inside fit gives.
     data = labeled_only(small_world, 20, seed=4)
     cached = TrainData(data.labeled, data.retrieved, 10,
@@ -121,7 +111,7 @@ def test_pt_uses_cached_features_when_given(random_bundle, small_world):
     assert np.array_equal(a.ctx_, b.ctx_)
 
 
-def test_pt_too_many_contexts_for_the_text_context(random_bundle, small_world):
+def test_pt_too_many_contexts_for_the_text_context(random_bundle, small_world, labeled_only):
     # The paper's 16 contexts do not fit the demo CLIP's 20-token context beside 't-shirt.'.
     data = labeled_only(small_world, 4)
     assert PTParams.preset("paper").n_ctx == 16
