@@ -12,6 +12,8 @@ __all__ = [
     "NotFittedError",
     "DataError",
     "NotImplementedYetError",
+    "UnsafePathError",
+    "StorageError",
 ]
 
 
@@ -55,3 +57,27 @@ class DataError(AlorError):
 
 class NotImplementedYetError(AlorError):
     """A name from the paper that this version of ALOR Studio does not implement yet."""
+
+
+class UnsafePathError(ConfigError, DataError):
+    """A user-supplied path or name would lead outside the folder it must stay in (``..``
+    components, an absolute path, or a symlink pointing elsewhere)."""
+
+
+class StorageError(AlorError, OSError):
+    """A file could not be written (disk full, no permission, ...); names the file.
+
+    The write was atomic: the previous content of the file is intact and no temporary file is
+    left behind. ``errno`` and ``filename`` are those of the underlying :class:`OSError`.
+    """
+
+    def __init__(self, path, err):
+        reason = err.strerror or str(err)
+        message = (f"could not write {str(path)!r}: {reason} (errno {err.errno}); the previous "
+                   "version of the file is unchanged. Free some disk space (or fix the folder's "
+                   "permissions) and run the same command again")
+        super().__init__(err.errno, message)
+        self.filename, self.message = str(path), message
+
+    def __str__(self):
+        return self.message

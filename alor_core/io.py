@@ -13,25 +13,32 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import StorageError
+
 __all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv", "atomic_save_npy",
            "read_json", "to_jsonable"]
 
 
 def atomic_write_bytes(path, data):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:  # a full disk, a read-only folder or a file where a folder should be: name the file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise StorageError(path, err) from err
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(err, OSError) and not isinstance(err, StorageError):
+            raise StorageError(path, err) from err
         raise
 
 
