@@ -67,6 +67,7 @@ def session_dir_for(config, output_root):
 
 def prepare(config, output_root, progress=_noop, spec=None):
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
+    timer = StageTimer()
     strategies.create(config.strategy)          # fail early on unknown / unbuilt names
     adaptation.create(config.adaptation, config.preset)
     task = load_task(config.dataset, config.data_root, spec=spec, build=True,
@@ -86,11 +87,16 @@ def prepare(config, output_root, progress=_noop, spec=None):
     cfg["selection"] = "last" if config.preset == "fast" or config.adaptation == "pt" else "best-val"
     session = Session.open_or_create(session_dir_for(config, output_root), cfg)
     session.write_status(state="preparing", round=None, updated=time.time())
+    timer.lap("load")
     retrieved = step_retrieve(session, config, task, bundle, progress)
+    timer.lap("retrieval")
     progress("features", 0.0, "encoding the unlabeled pool")
     pool_features = encode_images(bundle, task.pool, progress=lambda f, m: progress("features", f, m))
+    timer.lap("pool_features")
     ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
     step_zero_shot(ctx)
+    timer.lap("zero_shot")
+    atomic_write_json(session.path / "timing.json", timer.as_dict())
     return ctx
 
 
@@ -269,6 +275,30 @@ def _awaiting(ctx, r):
     return [s for s in sel["sample_id"] if s not in done and s not in skipped]
 
 
+class StageTimer:
+    """Wall-clock seconds per stage; ``lap(stage)`` charges the time since the last lap to it."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.seconds = {}
+
+    def lap(self, stage):
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self.last
+        self.last = now
+
+    def as_dict(self):
+        return {"seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+                "total": round(self.last - self.start, 4)}
+
+
+def _write_timing(session, r, timer):
+    """``rounds/rNN/timing.json``: where this round's wall time went (only stages run this time)."""
+    if {"adaptation", "selection"} & set(timer.seconds):  # a fully resumed round keeps its file
+        timer.lap("bookkeeping")
+        atomic_write_json(session.round_dir(r) / "timing.json", timer.as_dict())
+
+
 def run_round_range(ctx, last_round, should_stop=lambda: False):
     """Run rounds up to ``last_round`` (inclusive); returns a status dict."""
     s, cfg = ctx.session, ctx.config
@@ -280,19 +310,29 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
             s.write_status(state="paused", round=r, updated=time.time())
             return s.status()
         clf = None
+        timer = StageTimer()
         if s.metrics(r) is None:
             s.write_status(state="adapting", round=r, updated=time.time())
+            timer.lap("bookkeeping")
             t0 = time.time()
             clf, data = step_adapt(ctx, r)
+            timer.lap("adaptation")
             step_evaluate(ctx, clf, data, r, time.time() - t0)
+            timer.lap("evaluation")
         if r == cfg.rounds - 1:
+            _write_timing(s, r, timer)
             break
         if s.selected(r) is None:
             if clf is None:  # resumed between evaluation and selection: retrain (deterministic)
                 clf, data = step_adapt(ctx, r)
+                timer.lap("adaptation")
             s.write_status(state="selecting", round=r, updated=time.time())
+            timer.lap("bookkeeping")
             step_select(ctx, clf, data, r)
+            timer.lap("selection")
         step_label(ctx, r)
+        timer.lap("bookkeeping")
+        _write_timing(s, r, timer)
         waiting = _awaiting(ctx, r)
         if waiting:
             s.write_status(state="waiting_for_labels", round=r, n_waiting=len(waiting), updated=time.time())
