@@ -120,6 +120,12 @@ class ClipBundle:
         self.__dict__.pop("_text_memo", None)
 
 
+def _not_a_checkpoint(path, model_name, err):
+    return DataError(f"checkpoint file {path!r} could not be read as a checkpoint of {model_name!r} "
+                     f"({type(err).__name__}: {str(err)[:200] or 'no detail'}); expected a file "
+                     "written by torch.save (a state dict or an open_clip checkpoint)")
+
+
 def load_clip(model_name, pretrained=None, device=None):
     """Load an open_clip model.
 
@@ -169,8 +175,17 @@ def load_clip(model_name, pretrained=None, device=None):
                 "Download the checkpoint elsewhere and pass its file path with --checkpoint "
                 "(or the Run page's checkpoint field)") from err
         if "size mismatch" in msg or "Missing key" in msg or "Unexpected key" in msg:
+            lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+            detail = next((ln for ln in lines if ln.startswith(("size mismatch", "Missing key",
+                                                               "Unexpected key"))), lines[0])
             raise DataError(f"checkpoint {pretrained!r} does not fit model {model_name!r}: "
-                            f"{msg.splitlines()[0][:300]}") from err
+                            f"{detail[:300].rstrip('.')}; expected a checkpoint of {model_name}") from err
+        if pretrained and os.path.isfile(pretrained):
+            raise _not_a_checkpoint(pretrained, model_name, err) from err
+        raise
+    except Exception as err:  # torch.load on a file that is not a checkpoint: KeyError, EOFError, ...
+        if pretrained and os.path.isfile(pretrained):
+            raise _not_a_checkpoint(pretrained, model_name, err) from err
         raise
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
