@@ -9,6 +9,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,18 @@ from .errors import StorageError
 
 __all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv", "atomic_save_npy",
            "read_json", "to_jsonable"]
+
+
+def _test_write_delay():
+    """Test hook of the crash harness (tests/reliability/test_crash_harness.py).
+
+    With ``ALOR_TEST_WRITE_DELAY=<seconds>`` in the environment every atomic write sleeps that long
+    between the finished temp file and ``os.replace``, so a ``kill -9`` can land mid-write. Unset
+    (always, outside that test) it costs one environment lookup.
+    """
+    delay = os.environ.get("ALOR_TEST_WRITE_DELAY")
+    if delay:
+        time.sleep(float(delay))
 
 
 def atomic_write_bytes(path, data):
@@ -31,6 +44,7 @@ def atomic_write_bytes(path, data):
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        _test_write_delay()
         os.replace(tmp, path)
     except BaseException as err:
         try:
