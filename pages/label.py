@@ -19,13 +19,27 @@ if r is None:
 with widgets.alor_errors():
     task = cache.session_task(path)
 names = list(task.classes.names)
+stamp = labeling.queue_stamp(path, r)  # before reading: a change after the read shows up as a new stamp
 queue = analysis.label_queue(session, r)
+item = labeling.current_item(queue, path, r)  # moves off a pick someone else has just labeled
 n, n_lab, n_skip = len(queue), int((queue["state"] == "labeled").sum()), int((queue["state"] == "skipped").sum())
 st.caption(f"**{session.path.parent.name}** / {session.path.name} · picks of round {r} · every label is saved "
            f"at once (as a round-{r + 1} label) · "
            + ("human mode" if cfg["mode"] == "human" else "oracle mode: the ground truth labeled these"))
 st.progress((n_lab + n_skip) / max(n, 1),
             text=f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
+flash = labeling.pop_flash(path, r)
+if flash:
+    st.info(labeling.flash_text(flash, names), icon=":material/group:")
+conflict = labeling.conflict_for(path, r)
+if conflict:
+    with st.container(border=True):
+        st.warning(labeling.conflict_text(conflict, names), icon=":material/warning:")
+        c = st.columns([1, 1, 2])
+        c[0].button(f"Overwrite with {names[conflict['mine']]}", key=K.LABEL_OVERWRITE, type="primary",
+                    on_click=labeling.resolve_conflict, args=(True,))
+        c[1].button(f"Keep {names[conflict['existing']]}", key=K.LABEL_KEEP, on_click=labeling.resolve_conflict,
+                    args=(False,))
 
 if n_lab + n_skip == n:
     job = jobs.job_info(session.path.parent)
@@ -46,8 +60,8 @@ if n_lab + n_skip == n:
                 jobs.resume(session.path.parent) if job else jobs.start(cmd, session.path.parent)
             st.rerun()
 
-item = labeling.current_item(queue)
 ro = cfg["mode"] != "human"  # oracle sessions: browse only, the ground truth labeled the picks
+sid, seen = item["sample_id"], int(item["label"])  # a label is saved against the one seen (docs/LABELING.md)
 pos = task.pool.index_of()
 img, info = st.columns([2, 3], gap="large")
 with img:
@@ -64,12 +78,12 @@ with info:
     cols = st.columns(3)
     for k, (name, p) in enumerate(item["top3_list"]):
         cols[k].button(f"{name} ({p:.0%})", key=f"{K.LABEL_GUESS}{k}", shortcut=str(k + 1), width="stretch",
-                       on_click=labeling.save_label, args=(path, r, item["sample_id"], names.index(name)),
+                       on_click=labeling.save_label, args=(path, r, sid, names.index(name), seen),
                        type="primary" if k == 0 else "secondary", disabled=ro)
     other = f"{K.LABEL_OTHER}.{item['sample_id']}"
     st.selectbox("Or any class (type to search)", names, index=None, key=other,
                  placeholder=f"type a class name… ({len(names)} classes)",
-                 on_change=labeling.save_from_select, args=(path, r, item["sample_id"], other, names), disabled=ro)
+                 on_change=labeling.save_from_select, args=(path, r, sid, other, names, seen), disabled=ro)
     c = st.columns(4)
     c[0].button("Skip", key=K.LABEL_SKIP, shortcut="S", on_click=labeling.skip, args=(path, r, item["sample_id"]),
                 width="stretch", disabled=ro)
@@ -78,6 +92,11 @@ with info:
     c[2].button("Prev", key=K.LABEL_PREV, shortcut="Left", on_click=labeling.move, args=(path, r, -1), width="stretch")
     c[3].button("Next", key=K.LABEL_NEXT, shortcut="Right", on_click=labeling.move, args=(path, r, 1), width="stretch")
     st.toggle("Auto-advance to the next unlabeled pick", True, key=K.LABEL_AUTO)
+    live = st.toggle("Follow other labelers", True, key=K.LABEL_LIVE, disabled=ro,
+                     help=f"Every {labeling.REFRESH_S} s, refresh the queue when someone else labeled or skipped a "
+                          "pick, and move off a pick they took. See docs/LABELING.md.")
+if live and not ro:
+    st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_queue)(path, r, stamp)
 
 st.divider()
 st.markdown("**This round's queue**")

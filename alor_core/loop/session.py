@@ -21,6 +21,7 @@ import csv
 import fcntl
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 
-__all__ = ["Session", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS"]
+__all__ = ["Session", "LabelWrite", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS"]
 
 LABEL_COLUMNS = ["sample_id", "label", "round", "source"]
 SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
@@ -37,6 +38,29 @@ RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
 # Settings that change results: a resumed session must agree on all of them.
 _IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset",
                   "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source")
+
+
+@dataclass(frozen=True)
+class LabelWrite:
+    """What :meth:`Session.set_label` did.
+
+    ``outcome`` is ``added`` (first label of the sample), ``changed`` (a label the caller had seen
+    was replaced), ``unchanged`` (the sample already had this label: nothing written) or
+    ``conflict`` (someone else labeled the sample differently since the caller looked: nothing
+    written). ``existing``/``existing_source``/``existing_round`` describe the label on disk before
+    the call (-1, "" and -1 when there was none).
+    """
+
+    outcome: str
+    sample_id: str
+    label: int
+    existing: int = -1
+    existing_source: str = ""
+    existing_round: int = -1
+
+    @property
+    def saved(self):
+        return self.outcome in ("added", "changed")
 
 
 class Session:
@@ -123,11 +147,42 @@ class Session:
                                  [[r[c] for c in LABEL_COLUMNS] for r in records])
             return changed
 
-    def remove_label(self, sample_id):
-        """Undo a human label (only ``source == 'human'``); returns True if one was removed."""
+    def set_label(self, sample_id, label, rnd, source, expected=-1):
+        """Save one label unless another writer got there first (compare-and-set); a :class:`LabelWrite`.
+
+        ``expected`` is the label the caller last saw for the sample (-1: unlabeled). The label is
+        written only when the file still holds ``expected``: a first label stays, and replacing a
+        label needs the caller to have seen it (a correction, or an explicit "overwrite" after a
+        conflict). Asking for the label already on disk writes nothing (``unchanged``), so a sample
+        never gets two rows.
+        """
+        sid, label = str(sample_id), int(label)
+        with self._lock():
+            df = self.labels()
+            hit = df.index[df["sample_id"] == sid]
+            cur = df.loc[hit[0]] if len(hit) else None
+            existing = (int(cur["label"]), str(cur["source"]), int(cur["round"])) if cur is not None else (-1, "", -1)
+            if existing[0] == label:
+                return LabelWrite("unchanged", sid, label, *existing)
+            if existing[0] != int(expected):
+                return LabelWrite("conflict", sid, label, *existing)
+            rec = {"sample_id": sid, "label": label, "round": int(rnd), "source": source}
+            records = df[LABEL_COLUMNS].to_dict("records")
+            if cur is None:
+                records.append(rec)
+            else:
+                records[int(hit[0])] = rec
+            atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, [[r[c] for c in LABEL_COLUMNS] for r in records])
+            return LabelWrite("added" if cur is None else "changed", sid, label, *existing)
+
+    def remove_label(self, sample_id, label=None):
+        """Undo a human label (only ``source == 'human'``, and only while it is still ``label`` when
+        given: an undo never removes a label someone else wrote since); True if one was removed."""
         with self._lock():
             df = self.labels()
             m = (df["sample_id"] == str(sample_id)) & (df["source"] == "human")
+            if label is not None:
+                m &= df["label"] == int(label)
             if not m.any():
                 return False
             df = df[~m]

@@ -1,88 +1,217 @@
 """Label-queue actions, written as button callbacks: each one saves to the session at once.
 
 The cursor (``label.cursor``) is the sample id on screen; the undo history (``label.history``)
-lists ``(session path, round, sample id, "label" | "skip")``. When the history is lost (a browser
-refresh), undo falls back to the session's most recent human label of the round.
+lists ``(session path, round, sample id, "label" | "skip", label)``. When the history is lost (a
+browser refresh), undo falls back to the session's most recent human label of the round.
+
+Several people may label one session at once (docs/LABELING.md). A label is saved with
+:meth:`~alor_core.loop.session.Session.set_label` against the label the person saw on screen, so
+the first label of a pick stays: a different label for a pick someone else labeled meanwhile is not
+written but kept as a conflict (``label.conflict``) that the page shows with an explicit overwrite
+button. The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves
+off a pick that someone else labeled or skipped (:func:`current_item`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
 from .. import analysis
 from ..loop.session import Session
-from .state import LABEL_AUTO, LABEL_CURSOR, LABEL_HISTORY
+from .state import LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_SHOWN
 
-__all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move"]
+__all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
+           "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S"]
+
+REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
 
 
 def _queue(path, r):
     return analysis.label_queue(Session(path), r)
 
 
-def current_item(queue):
-    """The row on screen: the cursor if it is in this queue, else the first pending pick."""
+def _next_pending(queue, sid):
+    """The next pending pick after ``sid`` (wrapping), else ``sid``."""
+    ids = queue["sample_id"].tolist()
+    start = ids.index(sid) if sid in ids else -1
+    for k in range(1, len(ids) + 1):
+        j = (start + k) % len(ids)
+        if queue["state"].iloc[j] == "pending":
+            return ids[j]
+    return sid
+
+
+def _flash(path, r, kind, sid, label=-1):
+    st.session_state[LABEL_FLASH] = {"path": str(path), "round": r, "kind": kind, "sample_id": sid,
+                                     "label": int(label)}
+
+
+def current_item(queue, path=None, r=None):
+    """The row on screen: the cursor if it is in this queue, else the first pending pick.
+
+    A pick that was pending on screen at the last run and has since been labeled or skipped by
+    someone else (no action of this person came in between) is left for the next pending pick,
+    with a message saying so.
+    """
     if queue is None or not len(queue):
         return None
     ids = queue["sample_id"].tolist()
     cur = st.session_state.get(LABEL_CURSOR)
+    conflict = st.session_state.get(LABEL_CONFLICT) or {}
+    if (cur in ids and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
+            and queue["state"].iloc[ids.index(cur)] != "pending" and conflict.get("sample_id") != cur):
+        row = queue.iloc[ids.index(cur)]
+        _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"])
+        cur = _next_pending(queue, cur)
+        st.session_state[LABEL_CURSOR] = cur
     if cur not in ids:
         pending = queue.index[queue["state"] == "pending"]
         cur = ids[pending[0]] if len(pending) else ids[0]
         st.session_state[LABEL_CURSOR] = cur
-    return queue.iloc[ids.index(cur)]
+    item = queue.iloc[ids.index(cur)]
+    st.session_state[LABEL_SHOWN] = (str(path), r, cur, item["state"])
+    return item
 
 
 def _advance(path, r, sid):
     """Move the cursor to the next pending pick after ``sid`` (wrapping); stay if none is left."""
-    q = _queue(path, r)
-    ids = q["sample_id"].tolist()
-    start = ids.index(sid) if sid in ids else -1
-    for k in range(1, len(ids) + 1):
-        j = (start + k) % len(ids)
-        if q["state"].iloc[j] == "pending":
-            st.session_state[LABEL_CURSOR] = ids[j]
-            return
-    st.session_state[LABEL_CURSOR] = sid
+    st.session_state[LABEL_CURSOR] = _next_pending(_queue(path, r), sid)
 
 
 def _push(entry):
     st.session_state.setdefault(LABEL_HISTORY, []).append(entry)
 
 
-def save_label(path, r, sid, label):
-    """Save ``label`` for pick ``sid`` of round ``r`` (a round ``r+1`` human label), then advance."""
+def _acting():
+    """A person's action: what was on screen no longer says what they have seen."""
+    st.session_state.pop(LABEL_SHOWN, None)
+    st.session_state.pop(LABEL_CONFLICT, None)
+
+
+def save_label(path, r, sid, label, seen=-1):
+    """Save ``label`` for pick ``sid`` of round ``r`` (a round ``r+1`` human label), then advance.
+
+    ``seen`` is the label the person saw for the pick (-1: none). When someone else has labeled the
+    pick differently since, nothing is written and the conflict is kept for the page to show.
+    Returns the :class:`~alor_core.loop.session.LabelWrite`.
+    """
+    _acting()
     s = Session(path)
-    s.add_labels([(sid, int(label), r + 1, "human")], overwrite=True)
+    res = s.set_label(sid, int(label), r + 1, "human", expected=seen)
+    if res.outcome == "conflict":
+        st.session_state[LABEL_CONFLICT] = {"path": str(path), "round": r, "sample_id": res.sample_id,
+                                            "mine": res.label, "existing": res.existing,
+                                            "existing_source": res.existing_source}
+        st.session_state[LABEL_CURSOR] = sid
+        return res
+    if res.outcome == "unchanged" and int(seen) != res.label:
+        _flash(path, r, "same", sid, res.label)
     s.set_skipped(r, sid, False)
-    _push((str(path), r, sid, "label"))
+    if res.saved:
+        _push((str(path), r, sid, "label", res.label))
     if st.session_state.get(LABEL_AUTO, True):
         _advance(path, r, sid)
+    return res
 
 
-def save_from_select(path, r, sid, key, class_names):
+def save_from_select(path, r, sid, key, class_names, seen=-1):
     """``on_change`` of the full class list (type-ahead selectbox)."""
     name = st.session_state.get(key)
     if name in class_names:
-        save_label(path, r, sid, class_names.index(name))
+        save_label(path, r, sid, class_names.index(name), seen)
+
+
+def resolve_conflict(overwrite):
+    """The conflict box's buttons: overwrite the first label with mine (it must still be the label
+    the box named), or keep it and move on."""
+    c = st.session_state.get(LABEL_CONFLICT)
+    _acting()
+    if not c:
+        return
+    if overwrite:
+        save_label(c["path"], c["round"], c["sample_id"], c["mine"], seen=c["existing"])
+    elif st.session_state.get(LABEL_AUTO, True):
+        _advance(c["path"], c["round"], c["sample_id"])
+
+
+def conflict_for(path, r):
+    """The conflict waiting on this session's round ``r``, or None."""
+    c = st.session_state.get(LABEL_CONFLICT)
+    return c if c and c["path"] == str(path) and c["round"] == r else None
+
+
+def _name(names, label):
+    return names[label] if 0 <= label < len(names) else f"class {label}"
+
+
+def conflict_text(c, names):
+    return (f"**Label conflict on `{c['sample_id']}`**: another labeler already labeled it "
+            f"**{_name(names, c['existing'])}** ({c['existing_source']}); you chose **{_name(names, c['mine'])}**. "
+            "Nothing was overwritten: keep the first label, or overwrite it with yours.")
+
+
+def pop_flash(path, r):
+    """The one-time message for this session's round ``r`` (then forgotten), or None."""
+    f = st.session_state.pop(LABEL_FLASH, None)
+    return f if f and f["path"] == str(path) and f["round"] == r else None
+
+
+def flash_text(f, names):
+    sid = f"`{f['sample_id']}`"
+    return {"same": f"{sid} was already labeled **{_name(names, f['label'])}** by another labeler: same label, "
+                    "nothing changed.",
+            "taken": f"{sid} was just labeled **{_name(names, f['label'])}** by another labeler: "
+                     "moved on to the next pick.",
+            "skipped": f"{sid} was just skipped by another labeler: moved on to the next pick.",
+            "not_undone": f"Not undone: {sid} was relabeled **{_name(names, f['label'])}** by another labeler "
+                          "after your label."}[f["kind"]]
+
+
+def queue_stamp(path, r):
+    """Changes whenever a label or skip of the session's round ``r`` is written (by anyone)."""
+    p = Path(path)
+    files = [p / "labels.csv", p / "rounds" / f"r{r:02d}" / "skipped.txt"]
+    out = []
+    for f in files:
+        try:
+            st_ = f.stat()
+            out.append((st_.st_ino, st_.st_mtime_ns, st_.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def watch_queue(path, r, stamp):
+    """Fragment body (every :data:`REFRESH_S` s): rerun the page once the queue changed on disk."""
+    if queue_stamp(path, r) != stamp:
+        st.rerun()
 
 
 def skip(path, r, sid):
+    _acting()
     Session(path).set_skipped(r, sid, True)
-    _push((str(path), r, sid, "skip"))
+    _push((str(path), r, sid, "skip", -1))
     _advance(path, r, sid)
 
 
 def undo(path, r):
-    """Undo the last label or skip of this session's round; returns the sample id, or None."""
+    """Undo the last label or skip of this session's round; returns the sample id, or None.
+
+    A label someone else has changed since is left alone (and the page says so)."""
+    _acting()
     hist = st.session_state.get(LABEL_HISTORY, [])
     s = Session(path)
     for i in range(len(hist) - 1, -1, -1):
-        p, rr, sid, action = hist[i]
+        p, rr, sid, action, label = hist[i]
         if p == str(path) and rr == r:
             del hist[i]
             if action == "label":
-                s.remove_label(sid)
+                if not s.remove_label(sid, label=label):
+                    lab = s.labels().set_index("sample_id")["label"]
+                    if sid in lab.index:
+                        _flash(path, r, "not_undone", sid, int(lab[sid]))
             else:
                 s.set_skipped(r, sid, False)
             st.session_state[LABEL_CURSOR] = sid
@@ -98,6 +227,7 @@ def undo(path, r):
 
 
 def move(path, r, step):
+    _acting()
     q = _queue(path, r)
     ids = q["sample_id"].tolist()
     cur = st.session_state.get(LABEL_CURSOR)

@@ -48,7 +48,7 @@ RETRIEVAL_BENCH = "retrieval.benchmark"
 
 # Label queue
 LABEL_CURSOR = "label.cursor"        # sample id on screen
-LABEL_HISTORY = "label.history"      # [(round, sample_id, "label" | "skip")] for undo
+LABEL_HISTORY = "label.history"      # [(session path, round, sample_id, "label" | "skip", label)] for undo
 LABEL_AUTO = "label.auto_advance"
 LABEL_GUESS = "label.guess"          # + index 0..2: the top-3 buttons
 LABEL_OTHER = "label.other"          # + sample id: the full class list
@@ -57,6 +57,12 @@ LABEL_UNDO = "label.undo"
 LABEL_PREV = "label.prev"
 LABEL_NEXT = "label.next"
 LABEL_CONTINUE = "label.continue"
+LABEL_LIVE = "label.follow_others"   # refresh the queue when other labelers save
+LABEL_SHOWN = "label.shown"          # (session path, round, sample id, state) on screen at the last run
+LABEL_CONFLICT = "label.conflict"    # the conflict to resolve: someone else labeled the pick differently
+LABEL_FLASH = "label.flash"          # a message shown once after a rerun
+LABEL_OVERWRITE = "label.overwrite"  # conflict box: overwrite with my label
+LABEL_KEEP = "label.keep"            # conflict box: keep the first label
 
 # Results
 RESULTS_RUNS = "results.runs"
