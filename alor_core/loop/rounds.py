@@ -303,6 +303,10 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
     """Run rounds up to ``last_round`` (inclusive); returns a status dict."""
     s, cfg = ctx.session, ctx.config
     step_initial(ctx)
+    # A kill between a round's metrics.json and the results.csv rebuild leaves that round out of
+    # results.csv; for the last round no later write would ever bring it back.
+    if list(s.results()["round"]) != s.finished_rounds():
+        s._rebuild_results()
     for r in range(cfg.rounds):
         if r > last_round:
             break
