@@ -24,6 +24,7 @@ from .errors import DataError
 from .io import read_json
 from .loop.session import Session
 from .paths import DATA_DIR
+from .safepath import safe_filename
 
 __all__ = [
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
@@ -341,8 +342,10 @@ def imagefolder_zip(session, task):
         for sid, lab in zip(df["sample_id"], df["label"]):
             if sid not in pos or not 0 <= lab < task.n_classes:
                 continue
-            name = task.classes.names[lab].replace("/", "_")
-            zf.write(task.pool.path(pos[sid]), f"{name}/{sid.replace('/', '__')}")
+            # Entries are always <one safe name>/<one safe name>: a class called '..' or an id
+            # with '\\' cannot climb out of the folder the zip is extracted into.
+            name = safe_filename(task.classes.names[lab])
+            zf.write(task.pool.path(pos[sid]), f"{name}/{safe_filename(sid.replace('/', '__'))}")
         zf.writestr("labels.csv", labels_csv(session, task.classes.names))
     return buf.getvalue()
 

@@ -17,7 +17,7 @@ from .errors import UnsafePathError
 __all__ = ["safe_join", "safe_filename"]
 
 
-def safe_join(root, user_path, what="path"):
+def safe_join(root, user_path, what="path", allow_symlinks_out=False):
     """Return ``root / user_path``, refusing any ``user_path`` that leads outside ``root``.
 
     Parameters
@@ -28,6 +28,11 @@ def safe_join(root, user_path, what="path"):
         A relative path from a person (``"my_run"``, ``"group/run"``).
     what : str
         What the value is, for the message (``"run name"``, ``"dataset"``).
+    allow_symlinks_out : bool, default=False
+        Accept a symlink inside ``root`` that points elsewhere. Only for reading: a data root
+        often holds symlinks to big disks (``datasets/food101 -> /mnt/big/food101``), put there by
+        whoever owns the machine; the typed name still may not be absolute or hold ``..``.
+        Folders that are written to (the output folder) never allow it.
 
     Returns
     -------
@@ -54,6 +59,8 @@ def safe_join(root, user_path, what="path"):
         raise UnsafePathError(f"{what} {text!r} has a '..' component and would leave {str(root)!r}; "
                               f"{expected}")
     joined = Path(root) / text
+    if allow_symlinks_out:
+        return joined
     real_root = Path(os.path.realpath(root))
     real = Path(os.path.realpath(joined))
     if real != real_root and real_root not in real.parents:

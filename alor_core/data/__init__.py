@@ -32,12 +32,21 @@ def load_split_files(root, name=None):
 
 
 def load_task(dataset, root=None, spec=None, build=False, progress=None):
-    """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder)."""
+    """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder).
+
+    With a data ``root``, a folder dataset is a relative path inside it (``root/dataset``); one
+    that would leave the root (``..``, absolute) is an :class:`UnsafePathError`; a symlink inside
+    the root that points to a big disk is followed (reading only).
+    """
     if dataset == "demo":
         return load_demo_world(spec, build=build, progress=progress)
     if dataset in BENCHMARKS:
         return load_benchmark(dataset, root)
-    path = Path(root or dataset)
+    if root:
+        from ..safepath import safe_join
+        path = safe_join(root, dataset, what="dataset", allow_symlinks_out=True)
+    else:
+        path = Path(dataset)
     if (path / "ltrain.txt").is_file():
         return load_split_files(path)
     if path.is_dir():

@@ -37,7 +37,9 @@ LOG_FILE = "job.log"
 def run_name(config):
     """Folder name of a run: ``extra['name']`` or ``<dataset>_<strategy>_<adapt>_<rda|nordA>``."""
     from .rounds import session_dir_for
-    return session_dir_for(config, ".").parent.name
+    # Only the name's own checks ('..', absolute) here: symlinks are checked against the real
+    # output folder where the run folder is made (forms.start_run, rounds.prepare), not the cwd.
+    return session_dir_for(config, "/").parent.name
 
 
 def cli_command(config, seeds, output_root, small_demo=False):

@@ -62,7 +62,8 @@ def session_dir_for(config, output_root):
     name = config.extra.get("name") or (
         f"{Path(str(config.dataset)).name}_{strategies.canonical_name(config.strategy)}_"
         f"{config.adaptation}_{'rda' if config.rda else 'nordA'}")
-    return Path(output_root) / name / f"seed{config.seed}"
+    from ..safepath import safe_join  # a run name never leaves the output folder
+    return safe_join(output_root, name, what="run name") / f"seed{config.seed}"
 
 
 def prepare(config, output_root, progress=_noop, spec=None):
@@ -70,12 +71,17 @@ def prepare(config, output_root, progress=_noop, spec=None):
     timer = StageTimer()
     strategies.create(config.strategy)          # fail early on unknown / unbuilt names
     adaptation.create(config.adaptation, config.preset)
+    session_dir_for(config, output_root)        # and on a run name that leaves the output folder
     task = load_task(config.dataset, config.data_root, spec=spec, build=True,
                      progress=lambda f, m: progress("demo world", f, m))
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
     pretrained = config.pretrained or task.meta.get("checkpoint") or (
         DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
     config.model_name, config.pretrained = model_name, pretrained
+    budget = config.budget or task.n_classes  # checked before any session file is written
+    if budget > len(task.pool):
+        raise ConfigError(f"'budget' {budget} is larger than the unlabeled pool "
+                          f"({len(task.pool)} images); expected at most {len(task.pool)}")
     if config.mode == "oracle" and (task.pool.labels < 0).any():
         raise DataError("oracle mode needs ground-truth labels for the whole pool; this pool has "
                         f"{int((task.pool.labels < 0).sum())} unlabeled images: use --mode human")
@@ -126,6 +132,12 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
         progress("retrieval", 0.0, "retrieving open data (RDA)")
         rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side,
                       progress=lambda f, m: progress("retrieval", f, m))
+    if not len(rs.items):  # RDA on but nothing to train on: say so rather than run as no-RDA
+        src = config.retrieval_source or corpus or task.meta.get("retrieved_list")
+        raise DataError(f"RDA retrieved no image for any of the {task.n_classes} classes from "
+                        f"{str(src)!r}: no caption names a class or a synonym (e.g. "
+                        f"{', '.join(repr(n) for n in task.classes.names[:3])}); expected at least one "
+                        "match. Check the captions and the synonyms in classes.csv, or run with --no-rda")
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
     return rs

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..loop import jobs
 from ..loop.session import Session
 from ..paths import output_dir
+from ..safepath import safe_join
 from . import cache, state as K
 from .widgets import STATE_TEXT, set_session, small_demo
 
@@ -109,12 +110,20 @@ def run_config_form():
                        budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
                        initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
                        retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
+    safe_join(output_dir(), config.extra["name"], what="run name")  # '../x', '/x', a symlink out
     return config, sorted(seeds)
 
 
 def start_run(config, seeds):
-    """Launch the run in the background; the first seed's session becomes the current one."""
+    """Launch the run in the background; the first seed's session becomes the current one.
+
+    Raises
+    ------
+    UnsafePathError
+        The run name would put the run folder outside the output folder.
+    """
     root = output_dir()
+    safe_join(root, config.extra.get("name") or jobs.run_name(config), what="run name")
     cmd = jobs.cli_command(config, seeds, root, small_demo=small_demo() and config.dataset == "demo")
     run_dir = root / jobs.run_name(config)
     info = jobs.start(cmd, run_dir)
