@@ -85,8 +85,71 @@ def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
     return out_dir, counts
 
 
+def _resolve(path):
+    try:
+        return Path(path).resolve()
+    except (OSError, ValueError):  # e.g. a NUL in a path read from a caption file: no such file anyway
+        return Path(os.path.abspath(path))
+
+
 def _rel(path, out_dir):
-    return Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()
+    return Path(os.path.relpath(_resolve(path), _resolve(out_dir))).as_posix()
+
+
+PATH_COLUMNS = ("path", "image_path", "image", "file", "filepath", "URL")
+CAPTION_COLUMNS = ("caption", "text", "TEXT", "title")
+
+
+def _read_csv_rows(path, header_only=False):
+    """``(header, rows)`` of a CSV read with the csv module; cells hold bytes (undecoded).
+
+    A row with more cells than the header is an error naming the line; missing trailing cells
+    are empty. With ``header_only``, ``rows`` is empty and only the first line is read.
+    """
+    import csv
+
+    # surrogateescape: bad bytes survive per cell and are judged per caption, never fatal here
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        reader = csv.reader(fh)
+        rows = []
+        try:
+            header = next(reader, None)
+            if not header:
+                raise DataError(f"caption file {str(path)!r} is empty; expected a header line naming an "
+                                f"image-path column ({', '.join(PATH_COLUMNS)}) and a caption column "
+                                f"({', '.join(CAPTION_COLUMNS)})")
+            for row in ([] if header_only else reader):
+                if len(row) > len(header):
+                    raise DataError(f"{path}:{reader.line_num}: {len(row)} cells for {len(header)} columns "
+                                    f"({', '.join(map(repr, header))}); quote captions that contain commas")
+                if row:
+                    rows.append([c.encode("utf-8", "surrogateescape") for c in row]
+                                + [b""] * (len(header) - len(row)))
+        except csv.Error as err:
+            raise DataError(f"{path}:{reader.line_num}: not a readable CSV line ({err})") from err
+    return header, rows
+
+
+def _read_parquet_columns(path):
+    """``(column names, values)``: ``values(name)`` lists a column's cells, strings as bytes (undecoded),
+    so a string column holding non-UTF-8 bytes is judged per caption instead of failing the file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a file that is not parquet
+        raise DataError(f"caption file {str(path)!r} is not a readable parquet file ({err})") from err
+
+    def values(name):
+        col = table.column(name).combine_chunks()
+        if pa.types.is_string(col.type):
+            col = col.view(pa.binary())
+        elif pa.types.is_large_string(col.type):
+            col = col.view(pa.large_binary())
+        return col.to_pylist()
+
+    return table.column_names, values
 
 
 def from_image_folder(image_dir, out_dir, caption_ext=".txt", read_sizes=True):
@@ -133,29 +196,50 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
         ``caption, text, TEXT, title``.
     image_root : path or None
         Folder the image paths are relative to (default: the file's folder).
+
+    Captions that are not valid UTF-8 (and rows whose image path is not) are kept as
+    ``TEXT_NON_UTF8`` rows and counted in ``non_utf8``; the conversion goes on.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, no image-path or caption column (the message lists the columns
+        found and the names accepted), or a CSV row with more cells than the header (file and line).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"caption file {str(path)!r} does not exist")
     if path.suffix == ".csv":
-        df = pd.read_csv(path, dtype=object, keep_default_na=False, encoding_errors="surrogateescape")
+        columns, rows_raw = _read_csv_rows(path)
+
+        def values(name):
+            k = columns.index(name)
+            return [r[k] for r in rows_raw]
     elif path.suffix == ".parquet":
-        df = pd.read_parquet(path)
+        columns, values = _read_parquet_columns(path)
     else:
         raise DataError(f"caption file {str(path)!r}: expected .csv or .parquet")
-    path_col = path_col or next((c for c in ("path", "image_path", "image", "file", "filepath", "URL")
-                                 if c in df.columns), None)
-    caption_col = caption_col or next((c for c in ("caption", "text", "TEXT", "title") if c in df.columns), None)
-    if path_col not in df.columns or caption_col not in df.columns:
+    want_path = repr(path_col) if path_col else "one of " + ", ".join(PATH_COLUMNS)
+    want_caption = repr(caption_col) if caption_col else "one of " + ", ".join(CAPTION_COLUMNS)
+    path_col = path_col or next((c for c in PATH_COLUMNS if c in columns), None)
+    caption_col = caption_col or next((c for c in CAPTION_COLUMNS if c in columns), None)
+    if path_col not in columns or caption_col not in columns:
         raise DataError(f"caption file {str(path)!r} needs an image-path and a caption column; "
-                        f"columns present: {', '.join(map(str, df.columns))}")
+                        f"columns present: {', '.join(map(repr, columns)) or 'none'}; expected an image-path "
+                        f"column ({want_path}) and a caption column ({want_caption}); name yours with "
+                        "path_col= / caption_col=")
     root = Path(image_root) if image_root is not None else path.parent
     rows = []
-    for p, raw in zip(df[path_col].astype(str), df[caption_col]):
+    for p, raw in zip(values(path_col), values(caption_col)):
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         text, bad = _decode(raw if isinstance(raw, (bytes, bytearray)) else None)
-        img = root / p
+        if isinstance(p, (bytes, bytearray)):
+            try:
+                p = bytes(p).decode("utf-8")
+            except UnicodeDecodeError:  # the image cannot be named in the table: kept as a bad row
+                p, text, bad = bytes(p).decode("utf-8", "replace"), None, True
+        img = root / str(p)
         w, h = _size(img) if read_sizes and img.is_file() else (0, 0)
         rows.append((_rel(img, out_dir), text, w, h, bad))
     return write_captions_table(rows, out_dir)
@@ -253,10 +337,13 @@ def as_captions_table(source, out_dir):
         return out_dir
     if source.is_file() and source.suffix in (".csv", ".parquet"):
         if source.suffix == ".csv":
-            cols = pd.read_csv(source, nrows=0).columns
+            cols = _read_csv_rows(source, header_only=True)[0]
         else:
             import pyarrow.parquet as pq
-            cols = pq.ParquetFile(source).schema_arrow.names
+            try:
+                cols = pq.ParquetFile(source).schema_arrow.names
+            except Exception as err:  # pyarrow raises several types for a file that is not parquet
+                raise DataError(f"retrieval source {str(source)!r} is not a readable parquet file ({err})") from err
         if {"TEXT", "URL"} <= set(cols):
             return source
         from_caption_file(source, out_dir)
