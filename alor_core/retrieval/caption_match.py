@@ -41,16 +41,7 @@ def synonym_pattern(synonyms):
 def _read_batches(table_path, columns, batch_size):
     path = Path(table_path)
     if path.suffix == ".csv":
-        if not path.is_file():
-            raise DataError(f"captions table {str(path)!r} does not exist")
-        for chunk in pd.read_csv(path, chunksize=batch_size, usecols=lambda c: c in columns,
-                                 encoding_errors="surrogateescape", keep_default_na=False,
-                                 na_values={"TEXT": []}, dtype={"TEXT": object}):
-            if "TEXT" not in chunk or "URL" not in chunk:
-                missing = "TEXT" if "TEXT" not in chunk else "URL"
-                raise DataError(f"captions table {str(path)!r} has no column {missing!r}; "
-                                f"columns present: {', '.join(chunk.columns)}")
-            yield chunk
+        yield from _read_csv_batches(path, columns, batch_size)
         return
     import pyarrow.dataset as ds
 
@@ -66,6 +57,39 @@ def _read_batches(table_path, columns, batch_size):
             binary = pa.binary() if pa.types.is_string(text.type) else pa.large_binary()
             batch = batch.set_column(batch.schema.get_field_index("TEXT"), "TEXT", text.view(binary))
         yield batch.to_pandas()
+
+
+def _csv_header(path):
+    import csv
+
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        try:
+            return next(csv.reader(fh), None) or []
+        except csv.Error as err:
+            raise DataError(f"{path}:1: captions table header is not a readable CSV line ({err})") from err
+
+
+def _read_csv_batches(path, columns, batch_size):
+    import warnings
+
+    if not path.is_file():
+        raise DataError(f"captions table {str(path)!r} does not exist")
+    header = _csv_header(path)
+    missing = [c for c in ("TEXT", "URL") if c not in header]
+    if missing:
+        raise DataError(f"captions table {str(path)!r} has no column {missing[0]!r}; columns present: "
+                        f"{', '.join(map(repr, header)) or 'none'}; expected TEXT (caption) and URL (image)")
+    try:
+        with warnings.catch_warnings():
+            # pandas warns (and drops cells) when a row has more cells than the header: an error here
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            for chunk in pd.read_csv(path, chunksize=batch_size, usecols=lambda c: c in columns,
+                                     encoding_errors="surrogateescape", keep_default_na=False, index_col=False,
+                                     na_values={"TEXT": []}, dtype={"TEXT": object, "URL": object}):
+                yield chunk
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeError) as err:
+        raise DataError(f"captions table {str(path)!r} is not a readable CSV ({str(err).strip()}); expected "
+                        "a header with TEXT and URL and one row per line, captions with commas quoted") from err
 
 
 def _decode(value):
@@ -138,6 +162,9 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
         n = len(df)
         decoded = [_decode(v) for v in df["TEXT"].to_numpy(object)]
         bad = np.fromiter((b for _, b in decoded), bool, n)
+        if df["URL"].dtype == object:  # a CSV keeps undecodable bytes as surrogates: the row cannot be used
+            bad |= np.fromiter((isinstance(u, str) and _NON_UTF8.search(u) is not None
+                                for u in df["URL"].to_numpy(object)), bool, n)
         if "TEXT_NON_UTF8" in df:
             bad |= df["TEXT_NON_UTF8"].fillna(False).astype(bool).to_numpy()
         text = np.array([t for t, _ in decoded], dtype=object)
