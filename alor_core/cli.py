@@ -4,6 +4,8 @@ Commands
 --------
 demo build|status   build the offline demo world (or say whether it is built)
 run                 run ALOR rounds for one or more seeds (resumes an interrupted run)
+grid                run an experiment grid (strategy x adaptation x RDA x seed); resumable
+report              write the paper-claims report from the sessions on disk
 round               the official script's form: ``round <dataset> <seed> <ALMETHOD> <round>``
 check-data          say what of a benchmark dataset is present under the data root
 strategies          list strategy and adaptation names
@@ -16,6 +18,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -101,6 +104,25 @@ def _parser():
     common(rnd)
     rnd.set_defaults(adapt="ct")
 
+    grid = sub.add_parser("grid", help="run an experiment grid on the demo world (resumable)")
+    grid.add_argument("--preset", default="claims", choices=["quick", "claims", "full"],
+                      help="quick: 1 seed, a subset touching every claim (~15 min on 2 cores); claims: "
+                           "what the report needs, 3 seeds; full: 8 strategies x LP/FT/CT/PT x RDA on/off x 3 seeds")
+    grid.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
+    grid.add_argument("--seeds", type=int, nargs="+", default=None, help="override the preset's seeds")
+    grid.add_argument("--rounds", type=int, default=None, help="override the preset's rounds (default 7)")
+    grid.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
+    grid.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
+    grid.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    grid.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate only")
+    grid.add_argument("--report", action="store_true", help="write the paper-claims report when done")
+
+    rep = sub.add_parser("report", help="write the paper-claims report (markdown + figures)")
+    rep.add_argument("--output", default=None, help="output folder with the sessions (default ./output)")
+    rep.add_argument("--to", default="reports/demo", help="report folder (default reports/demo)")
+    rep.add_argument("--grid", default=None, help="grid record to quote the timing of (default: the "
+                                                  "largest finished one)")
+
     sub.add_parser("strategies", help="list strategy and adaptation names")
     chk = sub.add_parser("check-data", help="what of a benchmark dataset is present / missing")
     chk.add_argument("dataset")
@@ -152,6 +174,45 @@ def _run(args, seeds, strategy, dataset, last_round=None):
     return summary
 
 
+def _grid(args):
+    from tqdm import tqdm
+
+    from . import grid as G
+    from .paths import output_dir
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    out = args.output or output_dir()
+    spec = G.preset(args.preset, seeds=args.seeds, rounds=args.rounds)
+    est = G.estimate(spec, out)
+    print(G.format_estimate(spec, est), flush=True)
+    if args.dry_run:
+        return 0
+    bar = tqdm(total=est["cells"], desc=f"grid {spec.name}", file=sys.stderr, unit="session")
+
+    def outer(done, total, message):
+        bar.n = done
+        bar.set_postfix_str(message[:60], refresh=True)
+
+    def inner(stage, fraction, message):
+        bar.set_postfix_str(f"{stage} {message}"[:60], refresh=True)
+
+    rec = G.run_grid(spec, out, progress=outer, device=args.device, cell_progress=inner)
+    bar.close()
+    failed = [c for c in rec["cells"] if c.get("error")]
+    print(json.dumps({"grid": spec.name, "cells": len(rec["cells"]), "ran": rec["cells_run"],
+                      "failed": len(failed), "total_seconds": rec["total_seconds"],
+                      "estimate_seconds": rec["estimate_seconds"], "device": rec["device"],
+                      "record": str(Path(out) / "grids" / f"{spec.name}.json")}))
+    for c in failed:
+        print(f"error: {c['cell']}: {c['error']}", file=sys.stderr)
+    if args.report:
+        from .report import write_report
+        print(write_report(out, "reports/demo"))
+    return 1 if failed else 0
+
+
 def main(argv=None):
     from .errors import AlorError
 
@@ -168,6 +229,14 @@ def main(argv=None):
             d = build_demo_world(spec, progress=lambda f, m: bars("demo world", f, m), force=args.force)
             bars.close()
             print(d)
+            return 0
+        if args.command == "grid":
+            return _grid(args)
+        if args.command == "report":
+            from .paths import output_dir
+            from .report import write_report
+            path = write_report(args.output or output_dir(), args.to, grid=args.grid)
+            print(path)
             return 0
         if args.command == "strategies":
             from . import adaptation, strategies

@@ -1,0 +1,320 @@
+"""Experiment grids: many ALOR runs (strategy x adaptation x RDA x seed) with one command.
+
+A grid is a list of :class:`Cell` s. :func:`run_grid` runs them one after another in this process
+through :func:`alor_core.loop.rounds.run`, so every cell is an ordinary session under the output
+folder (``<output>/<dataset>_<strategy>_<adapt>_<rda|nordA>/seed<k>``, the same folder the
+``run`` command writes): finished sessions are reused, interrupted ones resume, and the
+dashboard's Results page shows them like any other run.
+
+Presets (``python -m alor_core grid --preset NAME``):
+
+``full``
+    the whole grid of the paper on the demo world: 8 strategies x LP/FT/CT/PT x RDA on/off x
+    3 seeds x 7 rounds (round 0 + 6 AL rounds): 192 sessions.
+``claims``
+    the cells the paper-claims report needs (``python -m alor_core report``): every strategy with
+    PT + RDA, TFS with LP/FT/CT + RDA, and the 7 baselines with each adaptation without RDA;
+    3 seeds.
+``quick``
+    one seed of a small subset that still touches every claim; about a quarter of an hour on
+    2 CPU cores (the estimate is printed before it starts).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import AlorError, ConfigError
+from .io import atomic_write_json, read_json
+
+__all__ = ["STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
+           "cell_state", "estimate", "run_grid", "measured_round_seconds"]
+
+STRATEGIES = ("random", "entropy", "coreset", "badge", "badge_pcb", "logo", "alfa_mix", "tfs")
+BASELINES = STRATEGIES[:-1]
+ADAPTATIONS = ("lp", "ft", "ct", "pt")
+
+# Seconds per round (train + evaluate + select) on 2 CPU cores, demo world, `fast` preset,
+# measured on this project's sessions (bench/RESULTS_grid.md); used until the output folder has
+# finished sessions to learn from.
+DEFAULT_ROUND_SECONDS = {("lp", True): 4.0, ("lp", False): 2.0, ("pt", True): 6.0, ("pt", False): 2.5,
+                         ("ft", True): 22.0, ("ft", False): 5.0, ("ct", True): 55.0, ("ct", False): 6.0}
+DEFAULT_SESSION_SECONDS = 4.0  # load world + model, pool features from cache, zero-shot
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One session of a grid."""
+
+    strategy: str
+    adaptation: str
+    rda: bool
+    seed: int
+
+    @property
+    def run_name(self):
+        return f"{self.strategy}_{self.adaptation}_{'rda' if self.rda else 'nordA'}"
+
+    def label(self):
+        return f"{self.run_name}/seed{self.seed}"
+
+
+@dataclass
+class GridSpec:
+    """A named grid: (strategy, adaptation, rda) triples x seeds, all with the same settings."""
+
+    name: str
+    triples: list
+    seeds: tuple = (1, 2, 3)
+    rounds: int = 7
+    dataset: str = "demo"
+    k: int = 200
+    budget: int | None = None
+    preset: str = "fast"
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def cells(self):
+        return [Cell(s, a, r, seed) for (s, a, r) in self.triples for seed in self.seeds]
+
+    def config(self, cell, device=None):
+        return RunConfig(dataset=self.dataset, strategy=cell.strategy, adaptation=cell.adaptation,
+                         rounds=self.rounds, budget=self.budget, seed=cell.seed, rda=cell.rda, k=self.k,
+                         preset=self.preset, device=device, min_side=0 if self.dataset == "demo" else 81)
+
+    def session_path(self, cell, output_root):
+        name = f"{Path(str(self.dataset)).name}_{cell.run_name}"
+        return Path(output_root) / name / f"seed{cell.seed}"
+
+    def to_dict(self):
+        return {"name": self.name, "seeds": list(self.seeds), "rounds": self.rounds, "dataset": self.dataset,
+                "k": self.k, "budget": self.budget, "preset": self.preset,
+                "triples": [list(t) for t in self.triples], "description": self.description}
+
+
+def _full():
+    return [(s, a, r) for r in (True, False) for a in ADAPTATIONS for s in STRATEGIES]
+
+
+def _claims():
+    return ([(s, "pt", True) for s in STRATEGIES]                         # claims 1, 2
+            + [("tfs", a, True) for a in ("lp", "ft", "ct")]             # claim 2: TFS w/ LP/FT/CT
+            + [(s, a, False) for a in ADAPTATIONS for s in BASELINES])    # claims 1, 3
+
+
+def _quick():
+    return ([(s, "pt", True) for s in ("random", "entropy", "badge_pcb", "tfs")]
+            + [("tfs", "ct", True)]
+            + [(s, a, False) for s in ("random", "entropy") for a in ADAPTATIONS])
+
+
+PRESETS = {
+    "full": lambda: GridSpec("full", _full(), description="8 strategies x LP/FT/CT/PT x RDA on/off x 3 seeds"),
+    "claims": lambda: GridSpec("claims", _claims(), description="the cells the paper-claims report needs, 3 seeds"),
+    "quick": lambda: GridSpec("quick", _quick(), seeds=(1,),
+                              description="one seed of a subset touching every claim (~15 min on 2 cores)"),
+}
+
+
+def preset(name, seeds=None, rounds=None):
+    """A preset :class:`GridSpec` (``full``, ``claims``, ``quick``), optionally with other seeds/rounds."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown grid preset {name!r}; expected one of {', '.join(PRESETS)}")
+    spec = PRESETS[name]()
+    if seeds:
+        spec.seeds = tuple(int(s) for s in seeds)
+    if rounds:
+        if int(rounds) < 1:
+            raise ConfigError(f"'rounds' must be >= 1; got {rounds!r}")
+        spec.rounds = int(rounds)
+    return spec
+
+
+# ---- state and cost ---------------------------------------------------------------------------
+def cell_state(spec, cell, output_root):
+    """``done`` (all rounds finished), ``partial``, ``missing`` or ``conflict`` (same folder, other settings)."""
+    path = spec.session_path(cell, output_root)
+    cfg_file = path / "config.json"
+    if not cfg_file.is_file():
+        return "missing"
+    try:
+        old = read_json(cfg_file)
+    except (OSError, ValueError):
+        return "partial"
+    for key, want in (("k", spec.k), ("preset", spec.preset),
+                      ("budget", spec.budget), ("rda", cell.rda)):
+        if old.get(key, want) != want:
+            return "conflict"
+    results = path / "results.csv"
+    n = 0
+    if results.is_file():
+        with open(results, encoding="utf-8") as fh:
+            n = max(0, sum(1 for _ in fh) - 1)
+    return "done" if n >= spec.rounds else "partial"
+
+
+def _rounds_done(spec, cell, output_root):
+    f = spec.session_path(cell, output_root) / "results.csv"
+    if not f.is_file():
+        return 0
+    with open(f, encoding="utf-8") as fh:
+        return max(0, sum(1 for _ in fh) - 1)
+
+
+def measured_round_seconds(output_root):
+    """Median seconds per round for each (adaptation, rda), from ``rounds/*/timing.json`` on disk.
+
+    Returns ``{(adaptation, rda): (seconds, n_rounds_measured)}``; only rounds that trained
+    (a resumed round that only did bookkeeping is not a measurement).
+    """
+    root = Path(output_root)
+    samples = {}
+    if not root.is_dir():
+        return {}
+    for cfg_file in root.glob("*/seed*/config.json"):
+        try:
+            cfg = read_json(cfg_file)
+        except (OSError, ValueError):
+            continue
+        key = (cfg.get("adaptation"), bool(cfg.get("rda")))
+        for t in cfg_file.parent.glob("rounds/r*/timing.json"):
+            try:
+                tim = read_json(t)
+            except (OSError, ValueError):
+                continue
+            if "adaptation" in tim.get("seconds", {}):
+                samples.setdefault(key, []).append(float(tim["total"]))
+    return {k: (float(np.median(v)), len(v)) for k, v in samples.items()}
+
+
+def estimate(spec, output_root):
+    """What is left to run and how long it should take.
+
+    Returns a dict: ``cells`` (total), ``done``, ``partial``, ``missing``, ``conflict`` (lists of
+    cell labels for the last two), ``rounds_left``, ``seconds`` (estimated time left) and
+    ``cost`` (seconds per round used for each (adaptation, rda), with where it came from).
+    """
+    measured = measured_round_seconds(output_root)
+    cost = {}
+    for key, default in DEFAULT_ROUND_SECONDS.items():
+        sec, n = measured.get(key, (None, 0))
+        cost[key] = (sec, f"median of {n} rounds on disk") if n >= 3 else (default, "default")
+    out = {"cells": 0, "done": 0, "partial": [], "missing": [], "conflict": [], "rounds_left": 0,
+           "seconds": 0.0, "cost": {f"{a}/{'rda' if r else 'nordA'}": {"seconds_per_round": round(s, 1), "from": src}
+                                    for (a, r), (s, src) in sorted(cost.items())}}
+    for cell in spec.cells():
+        out["cells"] += 1
+        state = cell_state(spec, cell, output_root)
+        if state == "done":
+            out["done"] += 1
+            continue
+        out[state].append(cell.label())
+        if state == "conflict":
+            continue
+        left = spec.rounds - _rounds_done(spec, cell, output_root)
+        out["rounds_left"] += left
+        per_round = cost.get((cell.adaptation, cell.rda), (10.0, "default"))[0]
+        out["seconds"] += DEFAULT_SESSION_SECONDS + left * per_round
+    out["seconds"] = round(out["seconds"], 1)
+    return out
+
+
+# ---- running ----------------------------------------------------------------------------------
+def _device_name():
+    import torch
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {torch.get_num_threads()} torch threads"
+
+
+def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False, should_stop=lambda: False,
+             cell_progress=None, world=None):
+    """Run every unfinished cell of ``spec``; returns (and writes) the grid record.
+
+    ``progress(done, total, message)`` is called before and after each cell and
+    ``cell_progress(stage, fraction, message)`` inside a cell (the loop's own progress); ``world``
+    is a :class:`~alor_core.data.DemoWorldSpec` other than the default (tests use the small one). The record
+    ``<output>/grids/<name>.json`` lists each cell's state, seconds and final accuracy and the
+    grid's total wall time; it is rewritten atomically after every cell, so an interrupted grid
+    leaves an accurate record and resumes where it stopped when run again.
+    """
+    from .data import DemoWorldSpec  # noqa: F401  (imported early so a broken install fails fast)
+    from .loop.rounds import run
+
+    progress = progress or (lambda done, total, message: None)
+    output_root = Path(output_root)
+    record_path = output_root / "grids" / f"{spec.name}.json"
+    cells = spec.cells()
+    record = {"grid": spec.to_dict(), "device": _device_name(), "started": time.time(), "cells": [],
+              "estimate_seconds": estimate(spec, output_root)["seconds"]}
+    t_start = time.perf_counter()
+    ran = 0
+    for i, cell in enumerate(cells):
+        if should_stop():
+            record["stopped"] = True
+            break
+        state = cell_state(spec, cell, output_root)
+        entry = {"cell": cell.label(), "session": str(spec.session_path(cell, output_root)), "state": state}
+        if state == "done":
+            entry["reused"] = True
+        elif state == "conflict":
+            entry["error"] = (f"{entry['session']} exists with other settings (k, preset, budget or rda); "
+                              "use another --output for this grid")
+        else:
+            progress(i, len(cells), f"{cell.label()}: running")
+            t0 = time.perf_counter()
+            try:
+                session, status = run(spec.config(cell, device), output_root, spec=world,
+                                      progress=cell_progress or (lambda stage, fraction, message: None))
+                entry["state"] = status.get("state", "done")
+                ran += 1
+            except AlorError as err:
+                entry["state"], entry["error"] = "failed", str(err)
+                if stop_on_error:
+                    raise
+            entry["seconds"] = round(time.perf_counter() - t0, 2)
+        res = Path(entry["session"]) / "results.csv"
+        if res.is_file():
+            import pandas as pd
+            df = pd.read_csv(res)
+            if len(df):
+                entry["final_round"] = int(df["round"].max())
+                entry["final_acc"] = float(df.loc[df["round"].idxmax(), "acc"])
+        record["cells"].append(entry)
+        record["total_seconds"] = round(time.perf_counter() - t_start, 2)
+        record["cells_run"] = ran
+        atomic_write_json(record_path, record)
+        progress(i + 1, len(cells), f"{cell.label()}: {entry['state']}"
+                 + (f" ({entry['final_acc']:.1f}%)" if "final_acc" in entry else ""))
+    record["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    record["finished"] = time.time()
+    atomic_write_json(record_path, record)
+    return record
+
+
+def format_estimate(spec, est):
+    """A few human lines: what will run and how long it should take."""
+    lines = [f"grid {spec.name!r}: {est['cells']} sessions ({len(spec.triples)} configurations x "
+             f"{len(spec.seeds)} seed(s), {spec.rounds} rounds each); {est['done']} already finished, "
+             f"{len(est['partial'])} to resume, {len(est['missing'])} to start"]
+    if est["conflict"]:
+        lines.append(f"  {len(est['conflict'])} cell(s) clash with sessions run with other settings: "
+                     + ", ".join(est["conflict"][:5]))
+    m, s = divmod(int(est["seconds"]), 60)
+    h, m = divmod(m, 60)
+    lines.append(f"  estimated time left: {h} h {m:02d} min {s:02d} s for {est['rounds_left']} rounds "
+                 f"(seconds per round: " + ", ".join(f"{k} {v['seconds_per_round']}" for k, v in est["cost"].items())
+                 + ")")
+    return "\n".join(lines)
+
+
+def grid_record(output_root, name):
+    """The record :func:`run_grid` wrote for grid ``name``, or None."""
+    f = Path(output_root) / "grids" / f"{name}.json"
+    return json.loads(f.read_text()) if f.is_file() else None
