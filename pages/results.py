@@ -1,16 +1,22 @@
 """Results: accuracy / macro-F1 per round (mean ± std over seeds), zero-shot line, several runs,
-per-class accuracy over rounds, AULC, CSV download."""
+per-class accuracy over rounds, AULC, CSV download; and the paper-claims report (``reports/``)."""
 
 import streamlit as st
 
 from alor_core import analysis, plots
 from alor_core.loop.session import Session
 from alor_core.paths import output_dir
-from alor_core.ui import cache, widgets
+from alor_core.ui import cache, report_view, widgets
 from alor_core.ui import state as K
 
 widgets.ensure_app()
 st.title("Results")
+view = st.segmented_control("View", ["Runs", "Paper-claims report"], default="Runs", key=K.RESULTS_VIEW,
+                            help="Paper-claims report: the paper's findings next to the demo world's, "
+                                 "written by `python -m alor_core report`")
+if view == "Paper-claims report":
+    report_view.render()
+    st.stop()
 session = widgets.require_session()
 df = widgets.sessions()
 root = output_dir()
