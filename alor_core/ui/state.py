@@ -69,6 +69,8 @@ RESULTS_RUNS = "results.runs"
 RESULTS_METRIC = "results.metric"
 RESULTS_X = "results.x"
 RESULTS_HEATMAP = "results.heatmap_session"
+RESULTS_VIEW = "results.view"
+RESULTS_REPORT = "results.report"
 
 # Embedding map
 MAP_ROUND = "map.round"
