@@ -250,7 +250,8 @@ def _wrong_shapes(path):
     key = next(k for k in sd if k.endswith("mlp.c_fc.weight"))
     sd[key] = torch.zeros(sd[key].shape[0] + 1, sd[key].shape[1])
     torch.save(sd, path)
-    return rf"does not fit model 'alor_tiny_fm': size mismatch for {re.escape(key)}.*expected a checkpoint of alor_tiny_fm"
+    return (rf"does not fit model 'alor_tiny_fm': size mismatch for {re.escape(key)}.*"
+            "expected a checkpoint of alor_tiny_fm")
 
 
 @pytest.mark.parametrize("kind", ["wrong_shapes", "text_file", "empty_file", "zip_not_torch"])
@@ -431,7 +432,8 @@ def test_run_name_cannot_leave_the_output_folder(tmp_path, small_spec, name, mes
     outside.mkdir()
     out.mkdir()
     (out / "link_out").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(UnsafePathError, match=message + ".*expected a relative path inside " + re.escape(repr(str(out)))):
+    expected = ".*expected a relative path inside " + re.escape(repr(str(out)))
+    with pytest.raises(UnsafePathError, match=message + expected):
         run(demo_config(extra={"name": name}), out, spec=small_spec)
     assert list(outside.iterdir()) == []
     assert not Path("/tmp/alor_escaped_run").exists() and not (tmp_path / "escaped").exists()
