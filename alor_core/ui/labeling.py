@@ -6,9 +6,9 @@ browser refresh), undo falls back to the session's most recent human label of th
 
 Several people may label one session at once (docs/LABELING.md). A label is saved with
 :meth:`~alor_core.loop.session.Session.set_label` against the label the person saw on screen, so
-the first label of a pick stays: a different label for a pick someone else labeled meanwhile is not
-written but kept as a conflict (``label.conflict``) that the page shows with an explicit overwrite
-button. The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves
+the first label of a pick stays: a different label for a pick someone else labeled (before or
+while this person looked) is not written but kept as a conflict (``label.conflict``) that the page
+shows with an explicit overwrite button; only corrections of one's own labels go straight through. The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves
 off a pick that someone else labeled or skipped (:func:`current_item`).
 """
 
@@ -20,7 +20,7 @@ import streamlit as st
 
 from .. import analysis
 from ..loop.session import Session
-from .state import LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_SHOWN
+from .state import LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_LIVE, LABEL_SHOWN
 
 __all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
            "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S"]
@@ -51,16 +51,17 @@ def _flash(path, r, kind, sid, label=-1):
 def current_item(queue, path=None, r=None):
     """The row on screen: the cursor if it is in this queue, else the first pending pick.
 
-    A pick that was pending on screen at the last run and has since been labeled or skipped by
-    someone else (no action of this person came in between) is left for the next pending pick,
-    with a message saying so.
+    While the person follows other labelers (``label.follow_others``, the default), a pick that was
+    pending on screen at the last run and has since been labeled or skipped by someone else (no
+    action of this person came in between) is left for the next pending pick, with a message.
     """
     if queue is None or not len(queue):
         return None
     ids = queue["sample_id"].tolist()
     cur = st.session_state.get(LABEL_CURSOR)
     conflict = st.session_state.get(LABEL_CONFLICT) or {}
-    if (cur in ids and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
+    if (cur in ids and st.session_state.get(LABEL_LIVE, True)
+            and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
             and queue["state"].iloc[ids.index(cur)] != "pending" and conflict.get("sample_id") != cur):
         row = queue.iloc[ids.index(cur)]
         _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"])
@@ -90,16 +91,26 @@ def _acting():
     st.session_state.pop(LABEL_CONFLICT, None)
 
 
-def save_label(path, r, sid, label, seen=-1):
+def _mine(path, sid, label):
+    """Did this browser session save ``label`` for ``sid`` (its undo history says so)?"""
+    return any(h[0] == str(path) and h[2] == sid and h[3] == "label" and h[4] == label
+               for h in st.session_state.get(LABEL_HISTORY, []))
+
+
+def save_label(path, r, sid, label, seen=-1, confirmed=False):
     """Save ``label`` for pick ``sid`` of round ``r`` (a round ``r+1`` human label), then advance.
 
-    ``seen`` is the label the person saw for the pick (-1: none). When someone else has labeled the
-    pick differently since, nothing is written and the conflict is kept for the page to show.
-    Returns the :class:`~alor_core.loop.session.LabelWrite`.
+    ``seen`` is the label the person saw for the pick (-1: none). The label is written when the pick
+    is unlabeled, when it holds a label this person saved (a correction), or when ``confirmed`` (the
+    conflict box's overwrite button) and it still holds ``seen``. Otherwise nothing is written and
+    the conflict is kept for the page to show. Returns the
+    :class:`~alor_core.loop.session.LabelWrite`.
     """
     _acting()
     s = Session(path)
-    res = s.set_label(sid, int(label), r + 1, "human", expected=seen)
+    seen = int(seen)
+    expected = seen if seen < 0 or confirmed or _mine(path, sid, seen) else -1
+    res = s.set_label(sid, int(label), r + 1, "human", expected=expected)
     if res.outcome == "conflict":
         st.session_state[LABEL_CONFLICT] = {"path": str(path), "round": r, "sample_id": res.sample_id,
                                             "mine": res.label, "existing": res.existing,
@@ -131,7 +142,7 @@ def resolve_conflict(overwrite):
     if not c:
         return
     if overwrite:
-        save_label(c["path"], c["round"], c["sample_id"], c["mine"], seen=c["existing"])
+        save_label(c["path"], c["round"], c["sample_id"], c["mine"], seen=c["existing"], confirmed=True)
     elif st.session_state.get(LABEL_AUTO, True):
         _advance(c["path"], c["round"], c["sample_id"])
 

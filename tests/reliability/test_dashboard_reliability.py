@@ -34,6 +34,7 @@ def progress(page, n_lab, n_skip=0, n=N_PICKS):
 def on_screen(page):
     """(sample id, top-3 class names) of the pick on screen, once its buttons are there."""
     expect(page.get_by_role("button", name="Skip")).to_be_visible()
+    expect(page.get_by_role("button", name=GUESS)).to_have_count(3)
     sid = page.get_by_test_id("stCaptionContainer").locator("code").first.inner_text().strip()
     names = [GUESS.match(t.strip()).group(1) for t in page.get_by_role("button", name=GUESS).all_inner_texts()]
     assert len(names) == 3, names
@@ -133,4 +134,142 @@ def test_server_kill_between_labels_keeps_every_label(page, human_queue_session,
     check_disk()
     assert len(saved) == 5
     print(f"\n[kill -9] {len(saved)} labels checked after 2 kills: {sorted(saved.items())}")
+    assert_clean_log(server)
+
+
+# ---- 2. two labelers on one queue ------------------------------------------------------------
+CONFLICT = re.compile(r"Label conflict on (\S+): another labeler already labeled it (.+?) \((\w+)\); "
+                      r"you chose (.+?)\. Nothing was overwritten")
+
+
+def snapshot(page):
+    """(progress text, sample id on screen, conflict text or "") as the page shows them now."""
+    prog = page.get_by_text(re.compile(r"^\d+ labeled · \d+ skipped · \d+ left of \d+$")).first.inner_text()
+    sid = page.get_by_test_id("stCaptionContainer").locator("code").first.inner_text()
+    box = page.get_by_test_id("stAlertContainer").filter(has_text="Label conflict on")
+    return prog.strip(), sid.strip(), box.first.inner_text() if box.count() else ""
+
+
+def conflict_box(page):
+    """``(sample id, existing class, my class)`` of the conflict shown, or None."""
+    box = page.get_by_test_id("stAlertContainer").filter(has_text="Label conflict on")
+    if not box.count():
+        return None
+    m = CONFLICT.search(box.first.inner_text().replace("\n", " "))
+    assert m, box.first.inner_text()
+    return m.group(1), m.group(2), m.group(4)
+
+
+@pytest.mark.slow
+def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_queue_session, session_copy,
+                                                              streamlit_server, wait_idle, small_world):
+    # Two browser contexts label the same queue. (1) B stops following, A labels a pick, B labels it
+    # differently: B sees a conflict naming the image, A's label and B's, nothing is overwritten
+    # until B presses "Overwrite". (2) B follows again: when A labels the pick B is looking at, B's
+    # page moves on by itself. (3) Both race through the rest (A presses 1, B presses 2, no waiting
+    # for each other); conflicts are answered with "Keep". At the end every pick has exactly one
+    # label, written by A or B, and every kept conflict holds the first label.
+    names = list(small_world.classes.names)
+    session = session_copy(human_queue_session, "two_labelers")
+    server = streamlit_server(session.path.parents[1])
+    sel = session.selected(0).set_index("sample_id")
+    top = {s: [p.rsplit(":", 1)[0] for p in t.split(";") if p] for s, t in sel["top3"].items()}
+    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 1000}), \
+        browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        a, b = ctx_a.new_page(), ctx_b.new_page()
+        for p in (a, b):
+            open_page(p, server.url, "/label", "Label queue", wait_idle)
+            expect(progress(p, 0)).to_be_visible()
+        sid1, guesses = on_screen(a)
+        assert on_screen(b) == (sid1, guesses)  # both start on the first pick
+
+        # (1) a conflict, then an explicit overwrite
+        follow_b = b.get_by_role("switch", name="Follow other labelers")
+        b.get_by_text("Follow other labelers").click()  # the input itself is covered by its label
+        expect(follow_b).not_to_be_checked()
+        wait_idle(b)
+        press(a, "1")
+        expect(progress(a, 1)).to_be_visible()
+        wait_for(lambda: sid1 in set(human_labels(session)["sample_id"]), what="A's label on disk")
+        b.wait_for_timeout(2 * 1000 + 500)  # longer than the refresh period: B must not have moved
+        assert on_screen(b)[0] == sid1
+        press(b, "2")
+        expect(b.get_by_text("Label conflict on")).to_be_visible()
+        assert conflict_box(b) == (sid1, guesses[0], guesses[1])
+        wait_idle(b)
+        assert names[human_labels(session).set_index("sample_id").at[sid1, "label"]] == guesses[0]  # first stays
+        b.get_by_role("button", name=f"Overwrite with {guesses[1]}").click()
+        expect(b.get_by_text("Label conflict on")).to_have_count(0)
+        wait_idle(b)
+        assert names[human_labels(session).set_index("sample_id").at[sid1, "label"]] == guesses[1]
+        assert_no_duplicates(session)
+
+        # (2) B follows A again: B's page leaves the pick A labels
+        b.get_by_text("Follow other labelers").click()
+        expect(follow_b).to_be_checked()
+        wait_idle(b)
+        sid2 = on_screen(a)[0]
+        assert on_screen(b)[0] == sid2
+        press(a, "1")
+        expect(progress(a, 2)).to_be_visible()
+        expect(b.get_by_text("was just labeled")).to_contain_text(sid2, timeout=30_000)
+        expect(progress(b, 2)).to_be_visible()
+        wait_idle(b)
+        assert on_screen(b)[0] != sid2
+
+        # (3) both at once through the rest of the queue: each turn both act, then each waits for
+        # what its own action shows (a new pick, a new count or a conflict)
+        conflicts, presses, pages = [], {"A": 0, "B": 0}, {"A": a, "B": b}
+        active, turn, deadline = dict(pages), 0, time.time() + 150
+        while active and time.time() < deadline:
+            turn += 1
+            acted = {}
+            for who in sorted(active, reverse=turn % 2 == 0):  # A first, then B first, ...
+                p = active[who]
+                shown = snapshot(p)
+                c = conflict_box(p)
+                if c:
+                    conflicts.append((who, *c))
+                    p.get_by_role("button", name=f"Keep {c[1]}").click()
+                    acted[who] = ("keep", c[0])
+                    continue
+                if shown[0].endswith(f" 0 left of {N_PICKS}"):
+                    del active[who]
+                    continue
+                press(p, "1" if who == "A" else "2")
+                presses[who] += 1
+                acted[who] = ("press", shown)
+            for who, (kind, before) in acted.items():
+                p = pages[who]
+                if kind == "keep":
+                    expect(p.get_by_test_id("stAlertContainer").filter(has_text=before)).to_have_count(0)
+                else:
+                    wait_for(lambda: snapshot(p) != before, what=f"{who}'s key press to show")
+                wait_idle(p)
+        assert not active, f"the queue was not done in time: {human_labels(session)}"
+
+        labels = session.labels().set_index("sample_id")
+        assert_no_duplicates(session)
+        assert set(sel.index) <= set(labels.index), "a pick lost its label"
+        by = {"A": 0, "B": 0}
+        for s in sel.index:
+            name = names[labels.at[s, "label"]]
+            assert labels.at[s, "source"] == "human"
+            assert name in (top[s][0], top[s][1]), (s, name, top[s])  # A pressed 1, B pressed 2
+            by["A" if name == top[s][0] else "B"] += 1
+        for who, s, existing, mine in conflicts:
+            assert names[labels.at[s, "label"]] == existing, (who, s)  # "Keep": the first label stays
+            assert mine == top[s][0 if who == "A" else 1] and existing == top[s][1 if who == "A" else 0]
+        # every key press of the race gave a label or a conflict: none was dropped silently
+        assert presses["A"] + presses["B"] == N_PICKS - 2 + len(conflicts), (presses, conflicts)
+        for p in (a, b):
+            expect(progress(p, N_PICKS)).to_be_visible()
+        print(f"\n[two labelers] {N_PICKS} picks labeled once each (A: {by['A']}, B: {by['B']}); race: "
+              f"{presses['A'] + presses['B']} key presses (A {presses['A']}, B {presses['B']}) -> {N_PICKS - 2} labels + "
+              f"{len(conflicts)} conflicts kept {conflicts}; before the race: 1 conflict overwritten by B, "
+              f"1 pick left by B's page when A labeled it")
+    finally:
+        ctx_a.close()
+        ctx_b.close()
     assert_clean_log(server)
