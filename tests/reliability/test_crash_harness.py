@@ -341,6 +341,16 @@ def check_session(sdir, ref, before, stats):
             assert r in finished, f"round {r} has picks but no metrics"
             pd.testing.assert_frame_equal(sel, ref.selected[r])
     stats["rounds_checked"] += len(finished)
+    # What the dashboard reads (session list, results, per-class table, retrieval, label queue).
+    from alor_core import analysis
+    found = analysis.find_sessions(sdir.parents[1])
+    assert found["path"].tolist() == [str(sdir)] and found["rounds_done"].tolist() == [len(finished)]
+    assert len(analysis.load_results([sdir])) == len(s.results())
+    names = [f"class{c}" for c in range(len(ref.zero_shot["per_class_acc"]))]
+    assert list(analysis.per_class_matrix(s, names).columns)[1:] == [f"round {r}" for r in finished]
+    table = analysis.retrieval_table(s)
+    assert table is None if "retrieval/counts.json" not in files else len(table) == len(names)
+    assert analysis.waiting_round(s) == max((r for r in range(ROUNDS) if s.selected(r) is not None), default=None)
     # results.csv: one row per round, each the reference's; it is rebuilt right after each
     # metrics.json, so at most the newest finished round may be missing (killed in between).
     res = s.results()
