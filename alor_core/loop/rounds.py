@@ -7,6 +7,7 @@ where it stopped (after a crash, ``kill -9`` or a pause) and never duplicates a 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from .. import adaptation, strategies
 from ..adaptation import TrainData
 from ..config import RunConfig
 from ..data import load_task
-from ..errors import ConfigError, DataError
+from ..errors import AlorError, ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 from ..models.clip import load_clip
 from ..models.features import encode_images
@@ -94,16 +95,30 @@ def prepare(config, output_root, progress=_noop, spec=None):
     session = Session.open_or_create(session_dir_for(config, output_root), cfg)
     session.write_status(state="preparing", round=None, updated=time.time())
     timer.lap("load")
-    retrieved = step_retrieve(session, config, task, bundle, progress)
-    timer.lap("retrieval")
-    progress("features", 0.0, "encoding the unlabeled pool")
-    pool_features = encode_images(bundle, task.pool, progress=lambda f, m: progress("features", f, m))
-    timer.lap("pool_features")
-    ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
-    step_zero_shot(ctx)
-    timer.lap("zero_shot")
+    with _failure_recorded(session):
+        retrieved = step_retrieve(session, config, task, bundle, progress)
+        timer.lap("retrieval")
+        progress("features", 0.0, "encoding the unlabeled pool")
+        pool_features = encode_images(bundle, task.pool, progress=lambda f, m: progress("features", f, m))
+        timer.lap("pool_features")
+        ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
+        step_zero_shot(ctx)
+        timer.lap("zero_shot")
     atomic_write_json(session.path / "timing.json", timer.as_dict())
     return ctx
+
+
+@contextlib.contextmanager
+def _failure_recorded(session):
+    """A run that stops on bad input says so in ``status.json`` (not "preparing" forever)."""
+    try:
+        yield
+    except (AlorError, OSError) as err:
+        try:
+            session.write_status(state="failed", error=str(err), updated=time.time())
+        except OSError:
+            pass  # the disk itself failed: the error below still reaches the user
+        raise
 
 
 def step_retrieve(session, config, task, bundle, progress=_noop):
@@ -368,5 +383,6 @@ def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=Non
     if ctx.budget > len(ctx.task.pool):
         raise ConfigError(f"'budget' {ctx.budget} is larger than the unlabeled pool "
                           f"({len(ctx.task.pool)} images); expected at most {len(ctx.task.pool)}")
-    status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
+    with _failure_recorded(ctx.session):
+        status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
     return ctx.session, status

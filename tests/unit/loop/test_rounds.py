@@ -26,3 +26,21 @@ def test_names_checked_before_any_work(tmp_path):
     # Unknown strategy names fail before the world is loaded.
     with pytest.raises(UnknownNameError, match="unknown strategy 'nope'"):
         run(RunConfig(strategy="nope"), tmp_path)
+
+
+def test_a_run_stopped_by_bad_input_is_marked_failed(tmp_path, small_spec, small_world, monkeypatch):
+    # An error after the session exists (here: an unreadable pool image while encoding) leaves
+    # status.json saying "failed" with the message, not "preparing" forever.
+    import json
+
+    from alor_core.loop import rounds
+
+    def broken(*a, **k):
+        raise DataError("image file 'x.png' is corrupt or not an image")
+
+    monkeypatch.setattr(rounds, "encode_images", broken)
+    cfg = RunConfig(dataset="demo", strategy="random", adaptation="lp", rounds=2, rda=False, k=100)
+    with pytest.raises(DataError, match="x.png"):
+        run(cfg, tmp_path, spec=small_spec)
+    status = json.loads(next(tmp_path.glob("*/seed1/status.json")).read_text())
+    assert status["state"] == "failed" and "x.png" in status["error"]
