@@ -30,7 +30,9 @@ How it works
    status are valid, and nothing that existed before the kill was lost, changed or duplicated
    (labels.csv sample ids unique and each round's label batch complete, one results.csv row per
    round, metrics.json/selected.csv/retrieval files unchanged) and everything on disk equals the
-   reference (same labels, picks and accuracies: resuming is deterministic).
+   reference (same labels, picks and accuracies: resuming is deterministic); the dashboard's
+   readers (``alor_core.analysis``: session list, results, per-class table, retrieval, label queue)
+   work on it too.
 5. At the end results.csv and labels.csv equal the reference's (``pd.testing.assert_frame_equal``),
    and so do every round's picks and metrics. The test asserts the kills covered retrieval,
    adapting, selecting and mid-write moments, and prints (and writes to ``crash_harness.json``) a
