@@ -63,6 +63,24 @@ class LabelWrite:
         return self.outcome in ("added", "changed")
 
 
+def sweep_stale_temp_files(path, older_than=600.0):
+    """Remove the ``.<name>.*.tmp`` files a killed writer left behind; returns how many.
+
+    Only files older than ``older_than`` seconds go: a write in flight (another process labeling)
+    is never that old. Readers never look at these files, so this is tidiness, not correctness.
+    """
+    import time
+    now, removed = time.time(), 0
+    for f in Path(path).rglob(".*.tmp"):
+        try:
+            if now - f.stat().st_mtime > older_than:
+                f.unlink()
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 class Session:
     """A session folder. Use :meth:`open_or_create` to start or resume a run."""
 
@@ -79,13 +97,16 @@ class Session:
             # A key that an older version did not write counts as that setting's default.
             from ..config import RunConfig
             defaults = RunConfig().to_dict()
-            diff = [k for k in _IDENTITY_KEYS if old.get(k, defaults.get(k)) != config.get(k)]
+            def value(cfg, k):
+                return cfg.get(k, defaults.get(k))
+            diff = [k for k in _IDENTITY_KEYS if value(old, k) != value(config, k)]
             if diff:
-                pairs = ", ".join(f"{k}: {old.get(k)!r} on disk vs {config.get(k)!r} now" for k in diff)
+                pairs = ", ".join(f"{k}: {value(old, k)!r} on disk vs {value(config, k)!r} now" for k in diff)
                 raise ConfigError(f"session {str(path)!r} was started with a different configuration "
                                   f"({pairs}); use another --name or delete the folder")
             if old.get("rounds") != config.get("rounds"):  # extending a run is allowed
                 atomic_write_json(cfg_file, {**old, "rounds": config["rounds"]})
+            sweep_stale_temp_files(path)
         else:
             atomic_write_json(cfg_file, config)
         return cls(path)

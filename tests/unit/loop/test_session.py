@@ -76,3 +76,23 @@ def test_run_config_validation():
         RunConfig(budget=0)
     with pytest.raises(ConfigError, match="'mode' must be one of oracle, human; got 'robot'"):
         RunConfig(mode="robot")
+
+
+def test_resuming_sweeps_stale_temp_files_but_not_fresh_ones(tmp_path):
+    # A kill -9 mid-write leaves ".<name>.<rand>.tmp"; reopening removes old ones only.
+    import os
+    import time
+
+    from alor_core.loop.session import Session
+    cfg = {"dataset": "demo", "strategy": "tfs", "adaptation": "lp", "rda": True, "seed": 1}
+    s = Session.open_or_create(tmp_path / "s", cfg)
+    (s.path / "rounds" / "r00").mkdir(parents=True)
+    stale = s.path / "rounds" / "r00" / ".metrics.json.abc.tmp"
+    fresh = s.path / ".labels.csv.def.tmp"
+    for f in (stale, fresh):
+        f.write_text("half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    Session.open_or_create(tmp_path / "s", cfg)
+    assert not stale.exists() and fresh.exists()
+    assert (s.path / "config.json").is_file()
