@@ -8,6 +8,8 @@ image paths with stable string ids and integer labels (``-1`` where a label is u
 from __future__ import annotations
 
 import csv
+import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,49 +136,171 @@ def load_image(path):
         raise DataError(f"image file {str(path)!r} is corrupt or not an image ({err})") from err
 
 
-def read_classes_csv(path):
-    """Read a class table: ``class_id,class_name,synonyms[,templates]``.
+_CLASSES_FORMAT = ("expected UTF-8 CSV text: a header 'class_id,class_name,synonyms' (class_id and synonyms "
+                   "optional), then one row per class with an integer id 0..n-1 (each once), a non-empty "
+                   "unique name and synonyms separated by ';'")
+_CSV_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_CLASS_ID = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_MAX_ID_DIGITS = 18  # a longer id is out of range whatever the class count
 
-    ``synonyms`` are separated by ``;``. The class name is always matched, first. An optional
-    sidecar ``templates.txt`` beside the file gives one prompt template per line (with ``{}``).
+
+def _classes_error(path, line, what):
+    """A :class:`DataError` for a class table: ``<file>:<line>: <what>; <expected format>``."""
+    return DataError(f"{path}:{line}: {what}; {_CLASSES_FORMAT}")
+
+
+def _classes_rows(path):
+    """``[(first line number, cells)]`` of a class table's non-blank CSV records, header included.
+
+    A UTF-8 BOM is dropped; bytes that are not UTF-8 and records the ``csv`` module refuses give a
+    :class:`DataError` naming the file and the line.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: the class table cannot be read ({err.strerror or err}); "
+                        f"{_CLASSES_FORMAT}") from err
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        body = err.object  # the bytes after the BOM, if there was one
+        before = _CSV_LINE_BREAK_BYTES.split(body[:err.start])
+        raise _classes_error(path, len(before), f"the class table is not UTF-8 text (byte "
+                             f"0x{body[err.start]:02x} at column {len(before[-1]) + 1})") from err
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            raise _classes_error(path, start, f"the row cannot be read as CSV ({err})") from err
+        if any(c.strip() for c in cells):  # blank lines and rows of empty cells are skipped
+            rows.append((start, cells))
+    return rows, reader.line_num
+
+
+def read_classes_csv(path):
+    """Read a class table: ``class_id,class_name,synonyms``.
+
+    The header names the columns (any order, surrounding spaces and case ignored; ``class_id``
+    and ``synonyms`` are optional, other columns are ignored). With ``class_id`` the rows are
+    put in id order and the ids must be ``0..n-1``, each once; without it the file order is the
+    class order. ``synonyms`` are separated by ``;``. The class name is always matched, first.
+    A missing cell at the end of a row counts as empty; blank lines are skipped; a UTF-8 BOM is
+    allowed. An optional sidecar ``templates.txt`` beside the file gives one prompt template per
+    line (with ``{}``).
+
+    Raises
+    ------
+    DataError
+        Missing file; or, starting with ``<file>:<line>:``, text that is not UTF-8, no header or
+        a header without ``class_name``, no class row, a non-integer, repeated or out-of-range
+        ``class_id``, an empty or repeated class name, or a row with more non-empty cells than
+        the header has columns. The message ends with the expected format.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"class table {str(path)!r} does not exist; expected a CSV with columns "
                         "class_id,class_name,synonyms")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "class_name" not in rows[0]:
-        raise DataError(f"class table {str(path)!r} needs a header with class_name (and "
-                        "optionally class_id, synonyms)")
-    if "class_id" in rows[0]:
-        try:
-            rows.sort(key=lambda r: int(r["class_id"]))
-        except ValueError as err:
-            raise DataError(f"class table {str(path)!r}: class_id must be integers ({err})") from err
-        ids = [int(r["class_id"]) for r in rows]
-        if ids != list(range(len(rows))):
-            raise DataError(f"class table {str(path)!r}: class_id must be 0..{len(rows) - 1} "
-                            f"without gaps; got {ids[:10]}...")
-    names = [r["class_name"].strip() for r in rows]
+    rows, last_line = _classes_rows(path)
+    if not rows:
+        raise _classes_error(path, 1, "the class table is empty (no header)")
+    header_line, header = rows[0]
+    columns = [c.replace("\ufeff", "").strip().lower() for c in header]
+    for col in ("class_id", "class_name", "synonyms"):
+        if columns.count(col) > 1:
+            raise _classes_error(path, header_line, f"the header names column {col!r} twice")
+    if "class_name" not in columns:
+        shown = ",".join(header)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise _classes_error(path, header_line, f"the first row {shown!r} is not a header with a "
+                             "class_name column")
+    if len(rows) == 1:
+        raise _classes_error(path, last_line + 1, "the class table has a header but no class row")
+    col_id = columns.index("class_id") if "class_id" in columns else None
+    col_name = columns.index("class_name")
+    col_syn = columns.index("synonyms") if "synonyms" in columns else None
+
+    entries, id_line = [], {}  # entries: (class id or position, line, name, synonyms cell)
+    n = len(rows) - 1
+    for pos, (line, cells) in enumerate(rows[1:]):
+        n_cells = len(cells)
+        extra = [c for c in cells[len(columns):] if c.strip()]
+        if extra:
+            raise _classes_error(path, line, f"the row has {len(cells)} cells but the header has "
+                                 f"{len(columns)} columns (extra {extra[0][:40]!r}); quote a name or "
+                                 "synonym that contains a comma")
+        cells = cells + [""] * (len(columns) - len(cells))  # a short row: missing cells are empty
+        if col_id is None:
+            cid = pos
+        else:
+            raw_id = cells[col_id].strip()
+            if not _CLASS_ID.fullmatch(raw_id):
+                what = "missing" if col_id >= n_cells else f"{raw_id[:40]!r}, not an integer"
+                raise _classes_error(path, line, f"class_id is {what}")
+            if len(raw_id.lstrip("+-")) > _MAX_ID_DIGITS:
+                raise _classes_error(path, line, f"class_id {raw_id[:24]}... is out of range 0..{n - 1} "
+                                     f"for {n} classes")
+            cid = int(raw_id)
+            if cid in id_line:
+                raise _classes_error(path, line, f"class_id {cid} is already used on line {id_line[cid]}")
+            id_line[cid] = line
+        name = cells[col_name].strip()
+        if not name:
+            what = (f"no class_name (the row has {n_cells} cell{'s' * (n_cells != 1)}, the header "
+                    f"{len(columns)} columns)" if col_name >= n_cells else "an empty class_name")
+            raise _classes_error(path, line, f"class {cid} has {what}")
+        entries.append((cid, line, name, cells[col_syn] if col_syn is not None else ""))
+    for cid, line, _, _ in entries:
+        if not 0 <= cid < n:  # ids are distinct, so n of them in 0..n-1 are exactly 0..n-1
+            missing = min(set(range(n)) - set(id_line))
+            raise _classes_error(path, line, f"class_id {cid} is out of range 0..{n - 1} for {n} classes "
+                                 f"(id {missing} is missing)")
+    entries.sort(key=lambda e: e[0])
+    first = {}
+    for cid, line, name, _ in entries:
+        key = name.lower()
+        if key in first:
+            other, other_line = first[key]
+            raise _classes_error(path, line, f"duplicate class name {name!r} (classes {other} and {cid}); "
+                                 f"class names must be unique (class {other} is on line {other_line})")
+        first[key] = (cid, line)
+
+    names = [e[2] for e in entries]
     synonyms = []
-    for name, r in zip(names, rows):
-        syn = [name] + [s.strip() for s in (r.get("synonyms") or "").split(";") if s.strip()]
+    for name, (_, _, _, syn_cell) in zip(names, entries):
+        syn = [name] + [s.strip() for s in syn_cell.split(";") if s.strip()]
         seen, uniq = set(), []
         for s in syn:
             if s.lower() not in seen:
                 seen.add(s.lower())
                 uniq.append(s)
         synonyms.append(uniq)
-    templates = DEFAULT_TEMPLATES
-    tfile = path.with_name("templates.txt")
-    if tfile.is_file():
-        lines = [ln.strip() for ln in tfile.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        bad = [t for t in lines if "{}" not in t]
-        if bad:
-            raise DataError(f"template {bad[0]!r} in {tfile} has no '{{}}' for the class name")
-        templates = tuple(lines) or DEFAULT_TEMPLATES
-    return ClassInfo(names, synonyms, templates)
+    return ClassInfo(names, synonyms, _read_templates(path.with_name("templates.txt")))
+
+
+def _read_templates(tfile):
+    """Prompt templates from the optional ``templates.txt`` beside a class table (one per line)."""
+    if not tfile.is_file():
+        return DEFAULT_TEMPLATES
+    expected = "expected UTF-8 text with one prompt template per line, '{}' where the class name goes"
+    raw = tfile.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = len(_CSV_LINE_BREAK_BYTES.split(err.object[:err.start]))
+        raise DataError(f"{tfile}:{line}: the template file is not UTF-8 text; {expected}") from err
+    lines = []
+    for lineno, ln in enumerate(text.splitlines(), 1):
+        if ln.strip():
+            if "{}" not in ln:
+                raise DataError(f"{tfile}:{lineno}: template {ln.strip()!r} has no '{{}}' for the class "
+                                f"name; {expected}")
+            lines.append(ln.strip())
+    return tuple(lines) or DEFAULT_TEMPLATES
 
 
 def write_classes_csv(path, classes):
