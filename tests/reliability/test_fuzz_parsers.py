@@ -542,3 +542,134 @@ def test_metrics_json_bad_shapes_have_clear_messages(tmp_path):
             read_metrics_json(f)
     f.write_text(json.dumps({"0": {"name": "cat", "alternates": {"Kitty  Cat": 9, "kitty cat": 3, " ": 5, "CAT": 1}}}))
     assert classes_from_metrics(read_metrics_json(f)).synonyms == [["cat", "Kitty  Cat"]]
+
+
+# --------------------------------------------------------------------------------------------
+# classes.csv: malformed input
+# --------------------------------------------------------------------------------------------
+
+_CLASSES_HEADERS = ["class_id,class_name,synonyms", "class_name", "class_name,class_id", " Class_Name ,synonyms",
+                    "class_id,synonyms", "class_id,class_name,class_name", "\ufeffclass_id,class_name", ""]
+_CLASSES_TOKENS = ["0", "1", "2", "3", "-1", "+1", "01", "x", "9" * 25, "cat", "Cat", "dog", " dog ", "caf\xe9",
+                   "", " ", ",", ";", '"', "\n", "\r\n", "\r", "\ufeff", "\x00", "class_name"]
+
+
+@st.composite
+def classes_soup(draw):
+    """A likely header, then rows of id / name / separator tokens; sometimes a BOM or non-UTF-8 bytes."""
+    lines = [draw(st.sampled_from(_CLASSES_HEADERS))]
+    for _ in range(draw(st.integers(0, 5))):
+        lines.append("".join(draw(st.lists(st.sampled_from(_CLASSES_TOKENS), max_size=7))))
+    text = draw(st.sampled_from(["\n", "\r\n"])).join(lines) + draw(st.sampled_from(["", "\n"]))
+    raw = text.encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16"])))
+    if draw(st.integers(0, 7)) == 0:
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xe9", b"\xc3", b"\xed\xa0\x80"])) + raw[at:]
+    return raw
+
+
+_classes_bytes = st.one_of(
+    st.binary(max_size=200),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=120).map(lambda t: t.encode("utf-8")),
+    classes_soup())
+
+
+@FUZZ
+@given(_classes_bytes)
+def test_classes_csv_any_bytes_give_a_class_list_or_a_data_error(raw):
+    # Found by this test's first version: a short row raised AttributeError, non-UTF-8 bytes a bare
+    # UnicodeDecodeError, a BOM hid the class_id column. Now any bytes give a valid class list (the
+    # header has class_name; names non-empty, stripped, unique up to case; the name first in its
+    # synonyms) or a DataError '<file>:<line>: ...; expected ...' -- never another exception.
+    with _scratch() as d:
+        f = Path(d) / "classes.csv"
+        f.write_bytes(raw)
+        try:
+            info = read_classes_csv(f)
+        except DataError as err:
+            assert str(err).startswith(str(f))
+            assert re.match(re.escape(str(f)) + r":[0-9]+: .+; expected UTF-8 CSV text", str(err), re.S)
+            return
+    text = raw.decode("utf-8-sig")
+    assert "class_name" in text.lower()
+    assert len(info.names) >= 1 and len(info.synonyms) == len(info.names)
+    keys = [n.lower() for n in info.names]
+    assert len(set(keys)) == len(keys)
+    for name, syns in zip(info.names, info.synonyms):
+        assert name and name == name.strip() and name in text
+        assert syns[0] == name and all(s.strip() for s in syns)
+
+
+def _classes_file(tmp_path, raw):
+    f = tmp_path / "classes.csv"
+    f.write_bytes(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+    return f
+
+
+def test_classes_csv_short_row(tmp_path):
+    # A row with only an id used to raise AttributeError ('NoneType' has no 'strip'): missing cells
+    # are empty now, so a missing name is named; a row missing only its synonyms is fine.
+    f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0\n")
+    with pytest.raises(DataError) as err:
+        read_classes_csv(f)
+    assert str(err.value).startswith(f"{f}:2: class 0 has no class_name (the row has 1 cell, the header "
+                                     "3 columns); expected UTF-8 CSV text: a header 'class_id,class_name,synonyms'")
+    f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0,cat\n1,dog,puppy\n")
+    info = read_classes_csv(f)
+    assert info.names == ["cat", "dog"] and info.synonyms == [["cat"], ["dog", "puppy"]]
+
+
+def test_classes_csv_not_utf8(tmp_path):
+    # Latin-1 bytes used to raise a bare UnicodeDecodeError: now a DataError with the line and column.
+    f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0,cat,\n1,caf\xe9,\n".encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        read_classes_csv(f)
+    assert str(err.value).startswith(f"{f}:3: the class table is not UTF-8 text (byte 0xe9 at column 6); "
+                                     "expected UTF-8 CSV text")
+    assert isinstance(err.value.__cause__, UnicodeDecodeError)
+
+
+def test_classes_csv_bom_keeps_class_id(tmp_path):
+    # A BOM (Excel's "CSV UTF-8") used to turn the header's first cell into '\ufeffclass_id', so the
+    # ids were silently ignored and the file order taken. Now the ids order the classes and are checked.
+    f = _classes_file(tmp_path, b"\xef\xbb\xbfclass_id,class_name,synonyms\r\n1,dog,puppy\r\n0,cat,\r\n")
+    info = read_classes_csv(f)
+    assert info.names == ["cat", "dog"] and info.synonyms == [["cat"], ["dog", "puppy"]]
+    f = _classes_file(tmp_path, b"\xef\xbb\xbfclass_id,class_name\n0,dog\n0,cat\n")
+    with pytest.raises(DataError) as err:
+        read_classes_csv(f)
+    assert str(err.value).startswith(f"{f}:3: class_id 0 is already used on line 2; expected")
+
+
+@pytest.mark.parametrize("text, line, message", [
+    ("", 1, "the class table is empty (no header)"),
+    ("0,cat\n1,dog\n", 1, "the first row '0,cat' is not a header with a class_name column"),
+    ("class_id,class_name\n", 2, "the class table has a header but no class row"),
+    ("class_name,class_name\ncat,dog\n", 1, "the header names column 'class_name' twice"),
+    ("class_id,class_name\n0,cat\none,dog\n", 3, "class_id is 'one', not an integer"),
+    ("class_id,class_name\n0,cat\n,dog\n", 3, "class_id is '', not an integer"),
+    ("class_id,class_name\n0,cat\n2,dog\n", 3, "class_id 2 is out of range 0..1 for 2 classes (id 1 is missing)"),
+    ("class_id,class_name\n0,cat\n" + "9" * 30 + ",dog\n", 3, "class_id 999999999999999999999999... is out of range"),
+    ("class_id,class_name\n0,cat\n\n1,  \n", 4, "class 1 has an empty class_name"),
+    ("class_id,class_name,synonyms\n0,cat,kitty\n1,dog,\n2,Cat,\n", 4,
+     "duplicate class name 'Cat' (classes 0 and 2); class names must be unique (class 0 is on line 2)"),
+    ("class_id,class_name,synonyms\n0,big, cat,kitty\n", 2,
+     "the row has 4 cells but the header has 3 columns (extra 'kitty'); quote a name or synonym"),
+    ('class_name\n"' + "a" * 140000 + '"\n', 2, "the row cannot be read as CSV (field larger than field limit"),
+], ids=["empty", "no_header", "header_only", "column_twice", "id_not_int", "id_empty", "id_gap", "id_huge",
+        "empty_name", "duplicate_name", "extra_cell", "csv_error"])
+def test_classes_csv_malformed_messages(tmp_path, text, line, message):
+    # Each malformed table: '<file>:<line>: <what is wrong>; <expected format>'.
+    f = _classes_file(tmp_path, text)
+    with pytest.raises(DataError) as err:
+        read_classes_csv(f)
+    assert str(err.value).startswith(f"{f}:{line}: {message}")
+    assert "; expected UTF-8 CSV text: a header 'class_id,class_name,synonyms'" in str(err.value)
+
+
+def test_classes_csv_blank_rows_trailing_commas_and_header_spacing(tmp_path):
+    # Still read: blank lines, rows of empty cells, trailing empty cells, ' Class_Name ' in the header,
+    # no class_id column (file order).
+    f = _classes_file(tmp_path, "\n Class_Name , synonyms\n\ndog,puppy,\n,,\ncat,\n")
+    info = read_classes_csv(f)
+    assert info.names == ["dog", "cat"] and info.synonyms == [["dog", "puppy"], ["cat"]]
