@@ -1,9 +1,13 @@
 """AppTest per dashboard page, on small demo sessions (tests/app/conftest.py)."""
 
+from pathlib import Path
+
 import pytest
 
 from alor_core import strategies
 from alor_core.ui import state as K
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _texts(at, kind):
@@ -176,3 +180,27 @@ def test_pages_without_any_session_say_what_to_do(app, page, tmp_path, monkeypat
     monkeypatch.setenv("ALOR_OUTPUT_DIR", str(tmp_path))
     at = app(page)
     assert any("No session yet" in i and "Run" in i for i in _texts(at, "info"))
+
+
+def test_results_page_shows_the_paper_claims_report(app, demo_sessions, monkeypatch):
+    # The committed report (reports/demo) opens on the Results page: one metric and one expander per
+    # claim, with the verdict claims.json holds, and its tables; no session is needed for it.
+    import json
+    claims = json.loads((ROOT / "reports" / "demo" / "claims.json").read_text())
+    at = app("results", demo_sessions["oracle"])
+    at.segmented_control(key=K.RESULTS_VIEW).set_value("Paper-claims report").run()
+    assert not at.exception
+    labels = [e.label for e in at.expander]
+    for c in claims["claims"]:
+        assert any(c["title"] in lab and c["verdict"] in lab for lab in labels), c["title"]
+    assert {m.value for m in at.metric} <= {c["verdict"] for c in claims["claims"]}
+    first = at.dataframe[0].value
+    assert len(first) == len(claims["claims"][0]["rows"])
+
+
+def test_results_page_report_view_without_a_report_says_how_to_write_one(app, demo_sessions, monkeypatch, tmp_path):
+    monkeypatch.setenv("ALOR_REPORTS_DIR", str(tmp_path / "none"))
+    at = app("results", demo_sessions["oracle"])
+    at.segmented_control(key=K.RESULTS_VIEW).set_value("Paper-claims report").run()
+    assert not at.exception
+    assert any("python -m alor_core report" in i for i in _texts(at, "info"))
