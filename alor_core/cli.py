@@ -59,7 +59,7 @@ def _parser():
     demo.add_argument("--force", action="store_true", help="rebuild even if built")
 
     def common(q):
-        q.add_argument("--adapt", default="lp", help="lp | ct | zeroshot (ft, pt: not implemented yet)")
+        q.add_argument("--adapt", default="lp", help="lp | ft | ct | pt | zeroshot (default lp)")
         q.add_argument("--rounds", type=int, default=7, help="rounds 0..N-1 (default 7, as the paper)")
         q.add_argument("--budget", type=int, default=None, help="labels per round (default: number of classes)")
         q.add_argument("--no-rda", dest="rda", action="store_false", help="train without retrieved data")
