@@ -46,6 +46,7 @@ ADAPTATIONS = ("lp", "ft", "ct", "pt")
 DEFAULT_ROUND_SECONDS = {("lp", True): 4.0, ("lp", False): 2.0, ("pt", True): 6.0, ("pt", False): 2.5,
                          ("ft", True): 22.0, ("ft", False): 5.0, ("ct", True): 55.0, ("ct", False): 6.0}
 DEFAULT_SESSION_SECONDS = 4.0  # load world + model, pool features from cache, zero-shot
+WORLD_BUILD_SECONDS = 240.0    # building the demo world once (2-4 min on 2 cores)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def measured_round_seconds(output_root):
     return {k: (float(np.median(v)), len(v)) for k, v in samples.items()}
 
 
-def estimate(spec, output_root):
+def estimate(spec, output_root, world=None):
     """What is left to run and how long it should take.
 
     Returns a dict: ``cells`` (total), ``done``, ``partial``, ``missing``, ``conflict`` (lists of
@@ -221,6 +222,12 @@ def estimate(spec, output_root):
         out["rounds_left"] += left
         per_round = cost.get((cell.adaptation, cell.rda), (10.0, "default"))[0]
         out["seconds"] += DEFAULT_SESSION_SECONDS + left * per_round
+    out["world_build_seconds"] = 0.0
+    if spec.dataset == "demo" and out["rounds_left"]:
+        from .data import demo_world_status
+        if not demo_world_status(world)[0]:
+            out["world_build_seconds"] = WORLD_BUILD_SECONDS
+            out["seconds"] += WORLD_BUILD_SECONDS
     out["seconds"] = round(out["seconds"], 1)
     return out
 
@@ -252,7 +259,7 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
     record_path = output_root / "grids" / f"{spec.name}.json"
     cells = spec.cells()
     record = {"grid": spec.to_dict(), "device": _device_name(), "started": time.time(), "cells": [],
-              "estimate_seconds": estimate(spec, output_root)["seconds"]}
+              "estimate_seconds": estimate(spec, output_root, world)["seconds"]}
     t_start = time.perf_counter()
     ran = 0
     for i, cell in enumerate(cells):
@@ -308,6 +315,9 @@ def format_estimate(spec, est):
                      + ", ".join(est["conflict"][:5]))
     m, s = divmod(int(est["seconds"]), 60)
     h, m = divmod(m, 60)
+    if est.get("world_build_seconds"):
+        lines.append(f"  the demo world is not built yet: building it first (~{est['world_build_seconds'] / 60:.0f} min, "
+                     "included below)")
     lines.append(f"  estimated time left: {h} h {m:02d} min {s:02d} s for {est['rounds_left']} rounds "
                  f"(seconds per round: " + ", ".join(f"{k} {v['seconds_per_round']}" for k, v in est["cost"].items())
                  + ")")
