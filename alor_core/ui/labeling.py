@@ -8,8 +8,9 @@ Several people may label one session at once (docs/LABELING.md). A label is save
 :meth:`~alor_core.loop.session.Session.set_label` against the label the person saw on screen, so
 the first label of a pick stays: a different label for a pick someone else labeled (before or
 while this person looked) is not written but kept as a conflict (``label.conflict``) that the page
-shows with an explicit overwrite button; only corrections of one's own labels go straight through. The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves
-off a pick that someone else labeled or skipped (:func:`current_item`).
+shows with an explicit overwrite button; only corrections of one's own labels go straight through.
+The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves off a pick
+that someone else labeled or skipped (:func:`current_item`).
 """
 
 from __future__ import annotations

@@ -265,11 +265,167 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
         assert presses["A"] + presses["B"] == N_PICKS - 2 + len(conflicts), (presses, conflicts)
         for p in (a, b):
             expect(progress(p, N_PICKS)).to_be_visible()
-        print(f"\n[two labelers] {N_PICKS} picks labeled once each (A: {by['A']}, B: {by['B']}); race: "
-              f"{presses['A'] + presses['B']} key presses (A {presses['A']}, B {presses['B']}) -> {N_PICKS - 2} labels + "
-              f"{len(conflicts)} conflicts kept {conflicts}; before the race: 1 conflict overwritten by B, "
-              f"1 pick left by B's page when A labeled it")
+        n_press = presses["A"] + presses["B"]
+        print(f"\n[two labelers] {N_PICKS} picks labeled once each (A: {by['A']}, B: {by['B']}); race: {n_press} key "
+              f"presses (A {presses['A']}, B {presses['B']}) -> {N_PICKS - 2} labels + {len(conflicts)} conflicts "
+              f"kept {conflicts}; before the race: 1 conflict overwritten by B, 1 pick left by B's page when A "
+              "labeled it")
     finally:
         ctx_a.close()
         ctx_b.close()
+    assert_clean_log(server)
+
+
+# ---- 3. five browser sessions on a 10,000-point map -----------------------------------------
+N_POOL, N_TEST, N_SESSIONS = 9300, 500, 5
+
+
+def _map_dataset(world):
+    """Split files with 9,300 pool and 500 test images (the Fashion-MNIST test split, undistorted)
+    plus the reduced world's caption corpus; built once into the test cache folder."""
+    import os
+
+    from PIL import Image
+
+    from alor_core.data.fashion_mnist import load_split
+    root = Path(os.environ["ALOR_CACHE_DIR"]) / f"reliability_map_{N_POOL}_{N_TEST}"
+    if (root / "test.txt").is_file():
+        return root
+    world_dir = Path(world.meta["world_dir"])
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "pool").mkdir(parents=True)
+    (tmp / "test").mkdir()
+    x, y = load_split("test")
+    lines = []
+    for i in range(N_POOL + N_TEST):
+        rel = f"{'pool' if i < N_POOL else 'test'}/{i:05d}.png"
+        Image.fromarray(x[i]).save(tmp / rel)
+        lines.append(f"{rel} {y[i]} 1\n")
+    (tmp / "ltrain.txt").write_text("".join(lines[:N_POOL]))
+    for name in ("classes.csv", "templates.txt", "corpus.parquet"):
+        shutil.copy(world_dir / name, tmp / name)
+    (tmp / "corpus").symlink_to(world_dir / "corpus")
+    (tmp / "test.txt").write_text("".join(lines[N_POOL:]))  # last: marks the folder complete
+    tmp.rename(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def map_session(tmp_path_factory, small_world):
+    """A human-mode session (zero-shot, random picks, RDA K=100) whose embedding map has ~10,000
+    points: 9,300 pool images + the retrieved ones."""
+    from alor_core.config import RunConfig
+    from alor_core.loop.rounds import run
+    data = _map_dataset(small_world)
+    out = tmp_path_factory.mktemp("map_output")
+    cfg = RunConfig(dataset=str(data), strategy="random", adaptation="zeroshot", rounds=2, k=100, budget=10,
+                    mode="human", model_name=small_world.meta["model_name"],
+                    pretrained=str(small_world.meta["checkpoint"]), extra={"name": "map10k"})
+    session, status = run(cfg, out)
+    assert status["state"] == "waiting_for_labels"
+    return session
+
+
+PAGES = [  # sidebar link, heading, the page's main element (a CSS selector or a text)
+    ("Home", "ALOR Studio", "text=Try one round of active learning"),
+    ("Label queue", "Label queue", "[data-testid=stImage]"),
+    ("Retrieval & bias", "Retrieval & bias", ".js-plotly-plot"),
+    ("Results", "Results", ".js-plotly-plot"),
+    ("Embedding map", "Embedding map", ".js-plotly-plot .scatterlayer .point"),
+]
+MAP_TITLE = re.compile(r"of (\d[\d,]*) images")
+
+
+async def _browse(browser, url, n_map, timeout_ms):
+    """One browser session: open the dashboard, visit every page from the sidebar, raise the map's
+    "Max points" to show all ``n_map`` points. Returns {page: seconds until rendered and idle}."""
+    from playwright.async_api import expect as aexpect
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await ctx.new_page()
+    times = {}
+
+    async def idle(what):
+        await aexpect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
+                                                                     timeout=timeout_ms)
+        for tid in ("stException", "stAlertContentError"):
+            await aexpect(page.get_by_test_id(tid), f"{what}: an error box").to_have_count(0)
+
+    try:
+        t0 = time.monotonic()
+        await page.goto(url)
+        for link, heading, main in PAGES:
+            if link != "Home":
+                t0 = time.monotonic()
+                await page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+            await aexpect(page.get_by_role("heading", level=1)).to_have_text(heading, timeout=timeout_ms)
+            await aexpect(page.locator(main).first).to_be_attached(timeout=timeout_ms)
+            await idle(link)
+            await aexpect(page.locator(main).first).to_be_attached()
+            times[link] = time.monotonic() - t0
+        t0 = time.monotonic()  # the map with every point: "Max points" to its highest step
+        await page.get_by_role("slider").focus()
+        await page.keyboard.press("End")
+        titles = page.locator(".js-plotly-plot .gtitle")
+        await aexpect(titles.filter(has_text=f"of {n_map:,} images")).to_have_count(1, timeout=timeout_ms)
+        await idle("Embedding map (all points)")
+        await aexpect(titles).to_have_count(1)  # the 4,000-point map is gone
+        times[f"Embedding map ({n_map:,} points)"] = time.monotonic() - t0
+        return times
+    finally:
+        await ctx.close()
+
+
+def _run_sessions(url, n_sessions, n_map, timeout_ms):
+    """``n_sessions`` browser sessions at once (asyncio in a thread of its own, one Chromium)."""
+    import asyncio
+    import threading
+
+    from playwright.async_api import async_playwright
+
+    from conftest import ARGS, CHROMIUM  # noqa: I001 - tests/reliability/conftest.py
+
+    async def main():
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                return await asyncio.gather(*(_browse(browser, url, n_map, timeout_ms) for _ in range(n_sessions)),
+                                            return_exceptions=True)
+            finally:
+                await browser.close()
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(out=asyncio.run(main())))
+    worker.start()
+    worker.join()
+    return result["out"]
+
+
+@pytest.mark.slow
+def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server):
+    # One browser session computes the maps (4,000-point default, then every point), then five
+    # sessions at once browse Home, Label queue, Retrieval & bias, Results and the Embedding map and
+    # raise the map to every point: no error box, no traceback, every page's main element renders.
+    from alor_core import analysis
+    n_map = N_POOL + len(analysis.retrieved_items(map_session))
+    assert 9_500 <= n_map <= 10_500
+    server = streamlit_server(map_session.path.parents[1])
+    t0 = time.monotonic()
+    [warm] = _run_sessions(server.url, 1, n_map, 240_000)
+    if isinstance(warm, BaseException):
+        raise warm
+    warm_s = time.monotonic() - t0
+    t0 = time.monotonic()
+    runs = _run_sessions(server.url, N_SESSIONS, n_map, 240_000)  # generous: 2 shared cores
+    wall = time.monotonic() - t0
+    errors = [r for r in runs if isinstance(r, BaseException)]
+    assert not errors, errors
+    table = pd.DataFrame(runs, index=[f"session {k + 1}" for k in range(N_SESSIONS)])
+    slowest = table.max().idxmax()
+    print(f"\n[load] warm-up session (computes the maps): {warm_s:.1f} s, its pages: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items()))
+    print(f"[load] {N_SESSIONS} sessions at once on a {n_map:,}-point map, {wall:.1f} s wall; seconds per page:")
+    print(table.round(2).T.to_string())
+    print(f"[load] slowest page: {slowest}, {table[slowest].max():.2f} s")
+    assert table.notna().all().all() and len(table.columns) == len(PAGES) + 1
     assert_clean_log(server)
