@@ -358,7 +358,9 @@ def build_claims(output_root, last_round=6, world_key=None, grid=None):
     claims = [claim_round0(df), claim_rda_final(df, last_round), claim_tfs_final(df, last_round),
               claim_ct_nordA(df, last_round), claim_zero_shot(df, last_round)]
     sessions = df["session"].nunique()
-    return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "output_root": str(output_root),
+    shown = Path(os.path.relpath(Path(output_root).resolve())) if Path(output_root).resolve().is_relative_to(
+        Path.cwd()) else Path(output_root)
+    return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "output_root": str(shown),
             "last_round": last_round, "sessions": int(sessions),
             "seeds": sorted(int(s) for s in df["seed"].unique()), "claims": claims,
             "imbalance": world_imbalance(df), "grid": _grid_summary(output_root, grid)}

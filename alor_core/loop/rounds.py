@@ -379,10 +379,7 @@ def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=Non
     """Run (or resume) one seed of an ALOR run; returns ``(session, status)``."""
     if not isinstance(config, RunConfig):
         raise ConfigError(f"'config' must be a RunConfig; got {type(config).__name__}")
-    ctx = prepare(config, output_root, progress, spec=spec)
-    if ctx.budget > len(ctx.task.pool):
-        raise ConfigError(f"'budget' {ctx.budget} is larger than the unlabeled pool "
-                          f"({len(ctx.task.pool)} images); expected at most {len(ctx.task.pool)}")
+    ctx = prepare(config, output_root, progress, spec=spec)  # checks the budget against the pool
     with _failure_recorded(ctx.session):
         status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
     return ctx.session, status
