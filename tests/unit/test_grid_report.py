@@ -94,7 +94,7 @@ def test_cli_dry_run_prints_the_plan_and_estimate(tmp_path, capsys):
     from alor_core.cli import main
     assert main(["grid", "--quick", "--dry-run", "--output", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "grid 'quick': 13 sessions" in text and "13 to start" in text
+    assert "grid 'quick': 9 sessions" in text and "9 to start" in text
     assert "estimated time left" in text
     from alor_core.data import demo_world_status
     assert ("not built yet" in text) == (not demo_world_status()[0])  # the build is in the estimate
