@@ -32,6 +32,17 @@ def _test_write_delay():
         time.sleep(float(delay))
 
 
+def _file_mode():
+    """The mode ``open()`` would give a new file (0o666 minus the umask); mkstemp alone gives 0o600,
+    which would hide sessions and reports from the other users of a shared output folder."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path, data):
     path = Path(path)
     try:  # a full disk, a read-only folder or a file where a folder should be: name the file
@@ -40,6 +51,7 @@ def atomic_write_bytes(path, data):
     except OSError as err:
         raise StorageError(path, err) from err
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -96,3 +96,23 @@ def test_resuming_sweeps_stale_temp_files_but_not_fresh_ones(tmp_path):
     Session.open_or_create(tmp_path / "s", cfg)
     assert not stale.exists() and fresh.exists()
     assert (s.path / "config.json").is_file()
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    # mkstemp makes 0600 files; session files and reports must be readable like any new file.
+    import os
+    import stat
+
+    from alor_core.io import atomic_write_text
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(mask)
+    import alor_core.io as aio
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == aio._FILE_MODE
+    mask = os.umask(0o022)
+    try:
+        assert aio._file_mode() == 0o644  # what open() gives under the usual umask, not mkstemp's 0600
+    finally:
+        os.umask(mask)
