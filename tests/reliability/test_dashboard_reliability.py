@@ -378,18 +378,17 @@ async def _browse(browser, url, n_map, timeout_ms):
         await ctx.close()
 
 
-def _run_sessions(url, n_sessions, n_map, timeout_ms):
+def _run_sessions(url, n_sessions, n_map, timeout_ms, launch_args):
     """``n_sessions`` browser sessions at once (asyncio in a thread of its own, one Chromium)."""
     import asyncio
     import threading
 
     from playwright.async_api import async_playwright
 
-    from conftest import ARGS, CHROMIUM  # noqa: I001 - tests/reliability/conftest.py
-
     async def main():
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = await p.chromium.launch(executable_path=launch_args["executable_path"],
+                                              args=launch_args["args"])
             try:
                 return await asyncio.gather(*(_browse(browser, url, n_map, timeout_ms) for _ in range(n_sessions)),
                                             return_exceptions=True)
@@ -405,7 +404,7 @@ def _run_sessions(url, n_sessions, n_map, timeout_ms):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server):
+def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server, browser_type_launch_args):
     # One browser session computes the maps (4,000-point default, then every point), then five
     # sessions at once browse Home, Label queue, Retrieval & bias, Results and the Embedding map and
     # raise the map to every point: no error box, no traceback, every page's main element renders.
@@ -414,12 +413,12 @@ def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server)
     assert 9_500 <= n_map <= 10_500
     server = streamlit_server(map_session.path.parents[1])
     t0 = time.monotonic()
-    [warm] = _run_sessions(server.url, 1, n_map, 240_000)
+    [warm] = _run_sessions(server.url, 1, n_map, 240_000, browser_type_launch_args)
     if isinstance(warm, BaseException):
         raise warm
     warm_s = time.monotonic() - t0
     t0 = time.monotonic()
-    runs = _run_sessions(server.url, N_SESSIONS, n_map, 240_000)  # generous: 2 shared cores
+    runs = _run_sessions(server.url, N_SESSIONS, n_map, 240_000, browser_type_launch_args)  # 2 shared cores
     wall = time.monotonic() - t0
     errors = [r for r in runs if isinstance(r, BaseException)]
     assert not errors, errors
