@@ -41,10 +41,10 @@ BASELINES = STRATEGIES[:-1]
 ADAPTATIONS = ("lp", "ft", "ct", "pt")
 
 # Seconds per round (train + evaluate + select) on 2 CPU cores, demo world, `fast` preset,
-# measured on this project's sessions (bench/RESULTS_grid.md); used until the output folder has
+# medians of this project's grid sessions (bench/RESULTS_grid.md); used until the output folder has
 # finished sessions to learn from.
-DEFAULT_ROUND_SECONDS = {("lp", True): 4.0, ("lp", False): 2.0, ("pt", True): 6.0, ("pt", False): 2.5,
-                         ("ft", True): 22.0, ("ft", False): 5.0, ("ct", True): 55.0, ("ct", False): 6.0}
+DEFAULT_ROUND_SECONDS = {("lp", True): 4.0, ("lp", False): 1.0, ("pt", True): 6.0, ("pt", False): 1.0,
+                         ("ft", True): 22.0, ("ft", False): 11.0, ("ct", True): 50.0, ("ct", False): 12.0}
 DEFAULT_SESSION_SECONDS = 4.0  # load world + model, pool features from cache, zero-shot
 WORLD_BUILD_SECONDS = 240.0    # building the demo world once (2-4 min on 2 cores)
 
