@@ -152,12 +152,7 @@ def cell_state(spec, cell, output_root):
                       ("budget", spec.budget), ("rda", cell.rda)):
         if old.get(key, want) != want:
             return "conflict"
-    results = path / "results.csv"
-    n = 0
-    if results.is_file():
-        with open(results, encoding="utf-8") as fh:
-            n = max(0, sum(1 for _ in fh) - 1)
-    return "done" if n >= spec.rounds else "partial"
+    return "done" if _rounds_done(spec, cell, output_root) >= spec.rounds else "partial"
 
 
 def _rounds_done(spec, cell, output_root):

@@ -117,6 +117,17 @@ def _per_seed(df, metric="acc"):
     return df.groupby("seed")[metric].mean().tolist()
 
 
+def _zero_shot(df):
+    """Zero-shot accuracy, one value per seed (every session of a seed shares the model and test set)."""
+    return _ms(df.groupby("seed")["zs_acc"].first().tolist())
+
+
+def _curve(d):
+    """Per-round mean and std over seeds (each seed averaged over its sessions first)."""
+    g = d.groupby(["round", "seed"])["acc"].mean().groupby("round")
+    return g.mean(), g.std(ddof=0).fillna(0)
+
+
 def _verdict(ok, close=False):
     if ok is None:
         return "not run"
@@ -146,8 +157,8 @@ def claim_round0(df):
             f"With PT, RDA takes round 0 from {_fmt(pt['demo without RDA'])} to {_fmt(pt['demo with RDA'])} "
             f"({pt['demo ratio']:.2f}x; paper 1.65x). Round 0 has one label per class, so the gain comes "
             "from the retrieved images alone.")
-    zs = _ms(df.groupby("seed")["zs_acc"].first().tolist()) if len(df) else None
-    if zs and zs["mean"] is not None and pt["demo ratio"] is not None:
+    zs = _zero_shot(df)
+    if zs["mean"] is not None and pt["demo ratio"] is not None:
         analysis.append(
             f"On the demo world zero-shot is already {zs['mean']:.1f}%, so training on ten labels without "
             "RDA starts from a model that forgets part of what zero-shot knew; the paper's round 0 without "
@@ -297,7 +308,7 @@ def claim_ct_nordA(df, last):
 
 def claim_zero_shot(df, last):
     """Claim 4: zero-shot is shown; every configuration that ends below it is named."""
-    zs = _ms(df.groupby("seed")["zs_acc"].first().tolist()) if len(df) else {"mean": None, "std": None, "n": 0}
+    zs = _zero_shot(df)
     rows = []
     for (s, a, r), d in df.groupby(["strategy", "adaptation", "rda"]):
         fin = _ms(_per_seed(d[d["round"] == last]))
@@ -402,7 +413,7 @@ def report_figures(output_root, last_round=6, world_key=None):
     figs = {}
     if not len(df):
         return figs
-    zs = float(df.groupby("seed")["zs_acc"].first().mean())
+    zs = _zero_shot(df)["mean"]
 
     fig = go.Figure()
     for i, (r, name) in enumerate(((False, "without RDA"), (True, "with RDA"))):
@@ -421,8 +432,7 @@ def report_figures(output_root, last_round=6, world_key=None):
         d = df[(df["strategy"] == s) & (df["adaptation"] == a) & df["rda"]]
         if not len(d):
             continue
-        g = d.groupby(["round", "seed"])["acc"].mean().groupby("round")
-        mean, std = g.mean(), g.std(ddof=0).fillna(0)
+        mean, std = _curve(d)
         name = f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" + (" (ALOR)" if (s, a) == ("tfs", "ct") else "")
         bold = s == "tfs"
         fig.add_scatter(x=mean.index, y=mean.values, name=name, mode="lines+markers",
@@ -437,8 +447,7 @@ def report_figures(output_root, last_round=6, world_key=None):
         d = df[(df["adaptation"] == "pt") & (df["rda"] == r) & df["strategy"].isin(BASELINES)]
         if not len(d):
             continue
-        g = d.groupby(["round", "seed"])["acc"].mean().groupby("round")
-        mean, std = g.mean(), g.std(ddof=0).fillna(0)
+        mean, std = _curve(d)
         fig.add_bar(x=mean.index, y=mean.values, name="with RDA" if r else "without RDA",
                     marker_color=run_color(i), error_y=dict(type="data", array=std.values))
     fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")

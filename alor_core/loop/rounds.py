@@ -345,10 +345,9 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
         if s.metrics(r) is None:
             s.write_status(state="adapting", round=r, updated=time.time())
             timer.lap("bookkeeping")
-            t0 = time.time()
             clf, data = step_adapt(ctx, r)
             timer.lap("adaptation")
-            step_evaluate(ctx, clf, data, r, time.time() - t0)
+            step_evaluate(ctx, clf, data, r, timer.seconds["adaptation"])
             timer.lap("evaluation")
         if r == cfg.rounds - 1:
             _write_timing(s, r, timer)

@@ -164,9 +164,12 @@ class Session:
                 records.append(rec)
                 changed += 1
             if changed:
-                atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS,
-                                 [[r[c] for c in LABEL_COLUMNS] for r in records])
+                self._write_labels(records)
             return changed
+
+    def _write_labels(self, records):
+        """Replace ``labels.csv`` with ``records`` (dicts keyed by LABEL_COLUMNS); call under the lock."""
+        atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, [[r[c] for c in LABEL_COLUMNS] for r in records])
 
     def set_label(self, sample_id, label, rnd, source, expected=-1):
         """Save one label unless another writer got there first (compare-and-set); a :class:`LabelWrite`.
@@ -193,7 +196,7 @@ class Session:
                 records.append(rec)
             else:
                 records[int(hit[0])] = rec
-            atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, [[r[c] for c in LABEL_COLUMNS] for r in records])
+            self._write_labels(records)
             return LabelWrite("added" if cur is None else "changed", sid, label, *existing)
 
     def remove_label(self, sample_id, label=None):
@@ -206,8 +209,7 @@ class Session:
                 m &= df["label"] == int(label)
             if not m.any():
                 return False
-            df = df[~m]
-            atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, df[LABEL_COLUMNS].itertuples(index=False))
+            self._write_labels(df[~m].to_dict("records"))
             return True
 
     # ---- rounds -----------------------------------------------------------------------------
