@@ -3,7 +3,7 @@
 * discovery: :func:`find_sessions` lists every session folder under an output root;
 * learning curves: :func:`load_results`, :func:`mean_std` (mean ± std over seeds per round) and
   :func:`aulc` (area under the learning curve);
-* per class: :func:`per_class_matrix` (accuracy per class over rounds, spec §3.4) and
+* per class: :func:`per_class_matrix` (accuracy per class over rounds, docs/METHOD.md §3.4) and
   :func:`retrieval_table` (retrieved counts next to zero-shot accuracy: the bias RDA reveals);
 * labeling: :func:`label_queue`, :func:`waiting_round` and the exports (CSV, JSON, ImageFolder zip);
 * the embedding map: :func:`embedding_points` and :func:`project_2d` (UMAP, PCA above 20k points).
@@ -224,7 +224,7 @@ def aulc(results, metric="acc", x="round"):
 
 def per_class_matrix(session, class_names, zero_shot=True):
     """Per-class test accuracy (%) over rounds: rows = classes sorted by round-0 accuracy
-    (ascending, spec §3.4), columns ``zero-shot`` (optional), ``round 0``, ``round 1``, ..."""
+    (ascending, docs/METHOD.md §3.4), columns ``zero-shot`` (optional), ``round 0``, ``round 1``, ..."""
     cols = {}
     zs = session.zero_shot() if zero_shot else None
     if zs and zs.get("per_class_acc"):

@@ -30,11 +30,11 @@ class RunConfig:
     k : int, default=500
         Retrieval cap per class (the demo world uses 200).
     preset : {"fast", "paper"}
-        Hyperparameter preset of the adaptation (spec §5.5 for ``paper``).
+        Hyperparameter preset of the adaptation (docs/METHOD.md §5.5 for ``paper``).
     mode : {"oracle", "human"}
         Where the labels of selected images come from.
     protocol : {"label-honest", "paper"}
-        ``paper`` = the official protocol (spec §5.5, §9): preset ``paper`` (batch 128, best-val
+        ``paper`` = the official protocol (docs/METHOD.md §5.5, §9): preset ``paper`` (batch 128, best-val
         epoch on the labeled val split), 7 rounds, budget = number of classes, seeds 666/777/888.
     labeled_weight : float, default=0.0
         0 = plain CE over labeled ∪ retrieved, as the paper. ``w > 0`` up-weights task labels so

@@ -1,7 +1,7 @@
 """The paper-claims report: does the demo world reproduce what the ALOR paper found?
 
 :func:`build_claims` reads the finished sessions under an output folder (the ones a grid writes,
-see :mod:`alor_core.grid`) and returns one table per claim of the paper (spec §8): the paper's
+see :mod:`alor_core.grid`) and returns one table per claim of the paper (docs/METHOD.md §8): the paper's
 figure, the demo world's figure (mean ± std over seeds, population std as everywhere in ALOR
 Studio) and whether the direction reproduces, with a short analysis written from the numbers.
 :func:`write_report` writes it as ``REPORT.md`` + ``claims.json`` + figures (plotly JSON, read
@@ -28,7 +28,7 @@ NAMES = {"random": "Random", "entropy": "Entropy", "coreset": "CoreSet", "badge"
          "badge_pcb": "PCB + BADGE", "alfa_mix": "ALFA-Mix", "logo": "LoGo", "tfs": "TFS"}
 BASELINES = ("random", "entropy", "coreset", "badge", "badge_pcb", "alfa_mix", "logo")
 
-# The paper's figures (spec §8), accuracy %.
+# The paper's figures (docs/METHOD.md §8), accuracy %.
 PAPER = {
     # §8.1, five-dataset average after round 6, with RDA; baselines use PT
     "final_rda": {("random", "pt"): 62.30, ("entropy", "pt"): 63.13, ("coreset", "pt"): 62.29,
@@ -164,7 +164,7 @@ def claim_round0(df):
             "RDA starts from a model that forgets part of what zero-shot knew; the paper's round 0 without "
             "RDA (35.9) is also far below its zero-shot average (50.7).")
     return {"id": "rda_round0", "title": "1. RDA raises round-0 accuracy",
-            "paper": "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), spec §8.3.",
+            "paper": "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), docs/METHOD.md §8.3.",
             "rows": rows, "verdict": rows[0]["reproduces"], "analysis": analysis, "figure": "round0"}
 
 
@@ -189,7 +189,7 @@ def claim_rda_final(df, last):
         analysis.append(f"Demo-world gains from RDA in round {last}: {min(g):+.1f} to {max(g):+.1f} points "
                         f"over {len(done)} strategies (paper: +6.1 to +11.2).")
     return {"id": "rda_final", "title": f"1b. RDA helps every strategy in the last round (round {last}, PT)",
-            "paper": "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, spec §8.3.",
+            "paper": "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, docs/METHOD.md §8.3.",
             "rows": rows, "verdict": verdict, "analysis": analysis, "figure": "rda_rounds"}
 
 
@@ -222,7 +222,7 @@ def claim_tfs_final(df, last):
             f"TFS w/ PT ranks {rank} of {len(base) + 1} PT strategies: {tfs_pt['mean']:.1f} vs the best "
             f"baseline {NAMES[best]} {base[best]['mean']:.1f} ({margin:+.2f} points; seed std up to "
             f"{noise:.1f}). The paper's margin over the best baseline is +0.26 with std bands of about "
-            "±0.5 (spec §8.4), so with 3 seeds neither the paper nor this world separates the strategies "
+            "±0.5 (docs/METHOD.md §8.4), so with 3 seeds neither the paper nor this world separates the strategies "
             "clearly under PT.")
         tails = {s: _ms(_per_seed(_at(df, last, strategy=s, adaptation="pt", rda=True), "tail_acc"))
                  for s in list(base) + ["tfs"]}
@@ -253,7 +253,7 @@ def claim_tfs_final(df, last):
         r.setdefault("reproduces", "")
     verdict = "not run" if not verdicts else ("yes" if all(verdicts) else ("partly" if any(verdicts) else "no"))
     return {"id": "tfs_final", "title": f"2. With RDA, TFS beats every other strategy (round {last})",
-            "paper": "Round 6 with RDA, five-dataset average (spec §8.1): ALOR 70.42, TFS w/ PT 63.52, best "
+            "paper": "Round 6 with RDA, five-dataset average (docs/METHOD.md §8.1): ALOR 70.42, TFS w/ PT 63.52, best "
                      "baseline PCB + BADGE 63.26; baselines adapt with PT.",
             "rows": rows, "verdict": verdict, "analysis": analysis, "figure": "curves_rda"}
 
@@ -300,7 +300,7 @@ def claim_ct_nordA(df, last):
         analysis.append(f"Average over {label} without RDA, round {last}: {order}. CT is the best "
                         f"adaptation for {n_ct} of {len(rows)} strategies (paper: 7 of 7, +2.7 over PT).")
     return {"id": "ct_nordA", "title": f"3. CT beats LP, FT and PT even without RDA (round {last})",
-            "paper": "Semi-Aves without RDA, round 6, average over 7 AL methods (spec §8.2): PT 33.39, LP 34.64, "
+            "paper": "Semi-Aves without RDA, round 6, average over 7 AL methods (docs/METHOD.md §8.2): PT 33.39, LP 34.64, "
                      "FT 33.25, CT 36.13.",
             "rows": rows + [avg_row, paper_row], "verdict": verdict, "analysis": analysis,
             "figure": "adapt_nordA"}
@@ -330,14 +330,14 @@ def claim_zero_shot(df, last):
         if below:
             analysis.append(f"**Below zero-shot after round {last}** ({len(below)} of {len(rows)}): "
                             + "; ".join(below) + ". Adapting on these sets loses what zero-shot knew; "
-                            "the paper reports the same on Food101 and Oxford Pets (spec §8.1).")
+                            "the paper reports the same on Food101 and Oxford Pets (docs/METHOD.md §8.1).")
         else:
             analysis.append(f"Every configuration ends above zero-shot after round {last}.")
         if below0:
             analysis.append(f"Below zero-shot at round 0 ({len(below0)}): " + "; ".join(below0) + ".")
     return {"id": "zero_shot", "title": "4. Zero-shot, and where adaptation falls below it",
             "paper": "Zero-shot OpenCLIP: 50.69 five-dataset average; on Food101 and Pets it beats every AL "
-                     "method after round 6 (spec §8.1).",
+                     "method after round 6 (docs/METHOD.md §8.1).",
             "zero_shot": zs, "rows": rows, "verdict": "shown", "analysis": analysis, "figure": None}
 
 

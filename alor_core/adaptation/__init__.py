@@ -1,4 +1,4 @@
-"""Adaptation methods behind one interface: zero-shot, LP, FT, CT and PT (spec §5)."""
+"""Adaptation methods behind one interface: zero-shot, LP, FT, CT and PT (docs/METHOD.md §5)."""
 
 from ..errors import NotImplementedYetError, UnknownNameError
 from .base import AdaptedClassifier, TrainData, concat_image_sets
@@ -12,7 +12,7 @@ __all__ = ["AdaptedClassifier", "TrainData", "concat_image_sets", "ContrastiveTu
            "Finetune", "FTParams", "LinearProbe", "LPParams", "PromptTuning", "PTParams", "ZeroShot",
            "available", "create", "PLANNED"]
 
-# Official-script aliases: probing = LP, FLYP = CT, finetune = FT (spec §9); coop = PT.
+# Official-script aliases: probing = LP, FLYP = CT, finetune = FT (docs/METHOD.md §9); coop = PT.
 ALIASES = {"probing": "lp", "flyp": "ct", "finetune": "ft", "coop": "pt", "zero-shot": "zeroshot",
            "zs": "zeroshot"}
 # Names from the paper that are not implemented yet (none left; kept for the CLI's listing).

@@ -1,7 +1,7 @@
 """The adaptation interface: every method turns (pretrained CLIP, training data) into a classifier.
 
 An adapter's constructor only stores hyperparameters; ``fit(bundle, data, ...)`` trains a fresh
-copy of the pretrained model (spec §3.3: no warm start across rounds) and returns an
+copy of the pretrained model (docs/METHOD.md §3.3: no warm start across rounds) and returns an
 :class:`AdaptedClassifier`, whose ``embed`` and ``logits`` drive evaluation and selection.
 """
 
@@ -28,14 +28,14 @@ def concat_image_sets(*sets):
 
 
 def seed_everything(seed):
-    """Seed torch's RNG for training (the official code forgot this, spec §10.5)."""
+    """Seed torch's RNG for training (the official code forgot this, docs/METHOD.md §10.5)."""
     torch.manual_seed(int(seed))
     np.random.seed(int(seed) % (2 ** 32))  # third-party code that still uses the global RNG
 
 
 @dataclass
 class TrainData:
-    """One round's training set: labeled task images ∪ retrieved open-data images (spec §3.3).
+    """One round's training set: labeled task images ∪ retrieved open-data images (docs/METHOD.md §3.3).
 
     ``labeled.labels`` are true (oracle or human) labels; ``retrieved.labels`` are query classes.
     """

@@ -1,9 +1,9 @@
-"""CT: contrastive tuning, FLYP-style ("finetune like you pretrain"), spec §5.3.
+"""CT: contrastive tuning, FLYP-style ("finetune like you pretrain"), docs/METHOD.md §5.3.
 
 Both towers are trained with the symmetric image-text InfoNCE loss on (image, prompt of its
-class) pairs, with a fresh learnable logit scale initialised to 1/0.07 (spec §10.10). The class
+class) pairs, with a fresh learnable logit scale initialised to 1/0.07 (docs/METHOD.md §10.10). The class
 head at test time is rebuilt from the tuned text tower. Same-class pairs in a batch count as
-negatives, as in FLYP and ALOR (spec §10.9).
+negatives, as in FLYP and ALOR (docs/METHOD.md §10.9).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transf
 
 @dataclass(frozen=True)
 class CTParams:
-    """CT hyperparameters. ``paper`` = spec §5.5; ``fast`` = tuned for the tiny demo CLIP on 2 CPU cores.
+    """CT hyperparameters. ``paper`` = docs/METHOD.md §5.5; ``fast`` = tuned for the tiny demo CLIP on 2 CPU cores.
 
     The paper's backbone lr (1e-6) barely moves a CLIP trained from scratch for two minutes, so
     ``fast`` uses 2e-5 and 8 epochs; everything else (loss, scale init, optimizer) is the paper's.
@@ -127,7 +127,7 @@ class ContrastiveTuning:
         for epoch in range(p.epochs):
             model.train()
             for x, y in loader:
-                # A template drawn uniformly at random for every image, every time (spec §5.3).
+                # A template drawn uniformly at random for every image, every time (docs/METHOD.md §5.3).
                 texts = [templates[rng.integers(len(templates))].format(classes.names[int(c)]) for c in y]
                 tok = tuned.tokenizer(texts).to(dev)
                 with torch.autocast(dev.type, enabled=cuda):

@@ -1,8 +1,8 @@
-"""FT: standard finetuning with cross-entropy, spec §5.2.
+"""FT: standard finetuning with cross-entropy, docs/METHOD.md §5.2.
 
 The visual encoder and a linear head initialised from the class text embeddings ``t_c`` are
 trained with CE on ``s · W f̂(x)``, where ``s`` is a fresh learnable logit scale initialised to
-1/0.07 (spec §10.10). The text tower is locked: it only provides the head's initialisation.
+1/0.07 (docs/METHOD.md §10.10). The text tower is locked: it only provides the head's initialisation.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ SELECTIONS = ("last", "best-val")
 class FTParams:
     """FT hyperparameters.
 
-    ``paper`` follows spec §5.2/§5.5: visual encoder lr 1e-6, head lr 1e-4 (initialised from
+    ``paper`` follows docs/METHOD.md §5.2/§5.5: visual encoder lr 1e-6, head lr 1e-4 (initialised from
     ``t_c``), learnable logit scale (init 1/0.07) at lr 1e-4, AdamW with weight decay 0.01 on
     every group, 50-iteration warm-up from 1e-6 then cosine to 1e-9, batch 128, 50 epochs, best
     validation epoch kept.
 
     ``fast`` (the default) is tuned for the tiny demo CLIP on 2 CPU cores. It differs from the paper
     in the learning rates, the length (8 epochs, 10 warm-up iterations) and the kept model (the
-    last epoch, which needs no labeled validation split, spec §10.3). The paper's rates (1e-6 /
+    last epoch, which needs no labeled validation split, docs/METHOD.md §10.3). The paper's rates (1e-6 /
     1e-4 / 1e-4) barely move a CLIP trained from scratch for two minutes: on the reduced demo
     world (all 600 pool images labeled, 8 epochs, 300 test images) they gave 38 % accuracy,
     backbone 2e-5 with head and scale 1e-3 gave 42 %, and backbone 5e-5 with head and scale 1e-2
@@ -136,7 +136,7 @@ class Finetune:
         check_labels("FT", train_set.labels, len(classes))
         tuned = bundle.copy()
         model, dev = tuned.model, tuned.device
-        # The text tower is locked (spec §5.2): only image-tower parameters stay trainable.
+        # The text tower is locked (docs/METHOD.md §5.2): only image-tower parameters stay trainable.
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith("visual."))
         head = torch.nn.Parameter(torch.as_tensor(

@@ -1,4 +1,4 @@
-"""LP: linear probing on frozen CLIP features, head initialised from the text embeddings (spec §5.1)."""
+"""LP: linear probing on frozen CLIP features, head initialised from the text embeddings (docs/METHOD.md §5.1)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ __all__ = ["LinearProbe", "LPParams"]
 
 @dataclass(frozen=True)
 class LPParams:
-    """LP hyperparameters. ``paper`` = spec §5.5; ``fast`` = tuned on the demo world (DEMO_WORLD §2)."""
+    """LP hyperparameters. ``paper`` = docs/METHOD.md §5.5; ``fast`` = tuned on the demo world (DEMO_WORLD §2)."""
 
     scale: float = 30.0
     lr: float = 1e-2

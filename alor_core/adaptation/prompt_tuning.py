@@ -1,4 +1,4 @@
-"""PT: CoOp prompt tuning with class-specific contexts (as in PCB), spec §5.4.
+"""PT: CoOp prompt tuning with class-specific contexts (as in PCB), docs/METHOD.md §5.4.
 
 Each class ``c`` gets its own ``N_CTX`` learnable context vectors that replace the placeholder
 token embeddings of the prompt ``"X X ... X {name_c}."`` (class token at the end). The prompts run
@@ -35,7 +35,7 @@ PLACEHOLDER = "X"
 class PTParams:
     """PT hyperparameters.
 
-    ``paper`` follows spec §5.4/§5.5 (CoOp/PCB configs): 16 class-specific context tokens from
+    ``paper`` follows docs/METHOD.md §5.4/§5.5 (CoOp/PCB configs): 16 class-specific context tokens from
     N(0, 0.02), SGD lr 0.002 (momentum 0.9, weight decay 5e-4), one warm-up epoch at a constant
     1e-5 then cosine over the epochs, batch 32, 200 epochs, fp16 on CUDA (autocast with a grad
     scaler, where CoOp casts the whole model to half), last epoch kept.
@@ -226,7 +226,7 @@ class PromptTuning:
         """Learn the contexts on ``data``; return a :class:`PromptTunedClassifier`.
 
         ``val`` is accepted for the common interface and ignored: PT keeps the last epoch, as in
-        the paper (spec §5.4, §10.17).
+        the paper (docs/METHOD.md §5.4, §10.17).
         """
         p = self.params
         p.validate()
@@ -247,7 +247,7 @@ class PromptTuning:
             q.requires_grad_(False)
         gen = torch.Generator().manual_seed(int(seed))
         learner = PromptLearner(model, frozen.tokenizer, list(classes.names), p.n_ctx, p.init_std, gen)
-        scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (spec §5.4)
+        scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (docs/METHOD.md §5.4)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32).to(dev)
         y = torch.as_tensor(y_np).to(dev)
         n, bs = len(y), p.batch_size

@@ -1,4 +1,4 @@
-"""The official learning-rate schedule (spec §5.1): linear warm-up from a small lr, then cosine."""
+"""The official learning-rate schedule (docs/METHOD.md §5.1): linear warm-up from a small lr, then cosine."""
 
 import math
 

@@ -29,7 +29,7 @@ class LinearHeadClassifier(AdaptedClassifier):
 
 
 class ZeroShot:
-    """Zero-shot classifier from prompt templates (spec §2: ``t_c``).
+    """Zero-shot classifier from prompt templates (docs/METHOD.md §2: ``t_c``).
 
     References
     ----------

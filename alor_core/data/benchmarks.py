@@ -1,6 +1,6 @@
 """The paper's five benchmark datasets: registry, official-layout loader and ``check-data``.
 
-Each dataset lives in ``<data root>/<name>/`` in ALOR's layout (spec §4.5, §7, §9)::
+Each dataset lives in ``<data root>/<name>/`` in ALOR's layout (docs/METHOD.md §4.5, §7, §9)::
 
     ltrain.txt  val.txt  test.txt        split files: <relative image path> <label> <source>
     retrieved_data.txt                   optional: the retrieved open-data list (same format)
@@ -32,7 +32,7 @@ __all__ = ["BENCHMARKS", "benchmark_names", "benchmark_classes", "laion_counts",
 BENCH_DIR = DATA_DIR / "benchmarks"
 FREQ_CSV = BENCH_DIR / "laion400m_class_frequencies.csv"
 
-# Split sizes from spec §7 (official CoOp/SWAT splits) and where each dataset comes from.
+# Split sizes from docs/METHOD.md §7 (official CoOp/SWAT splits) and where each dataset comes from.
 BENCHMARKS = {
     "semi_aves": dict(title="Semi-Aves (Semi-iNat 2020, labeled split)", n_classes=200,
                       splits={"ltrain": 3959, "val": 2000, "test": 8000}, retrieved=50520,

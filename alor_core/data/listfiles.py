@@ -1,4 +1,4 @@
-"""The ALOR/SWAT split-file format (spec §4.5): ``relative/path.jpg <label> <source>`` per line.
+"""The ALOR/SWAT split-file format (docs/METHOD.md §4.5): ``relative/path.jpg <label> <source>`` per line.
 
 ``source`` is 1 for task data and 0 for retrieved data in the official files, but it is not
 consistent there, so it is read and ignored: origin is always stored explicitly.

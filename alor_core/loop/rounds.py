@@ -1,4 +1,4 @@
-"""The ALOR round loop (spec §3.5): retrieve -> [adapt -> evaluate -> select -> label] x rounds.
+"""The ALOR round loop (docs/METHOD.md §3.5): retrieve -> [adapt -> evaluate -> select -> label] x rounds.
 
 Each step is a small function over a :class:`RunContext`. Every step first looks at the session
 on disk and skips work that is already there, so running the same configuration again resumes
@@ -90,7 +90,7 @@ def prepare(config, output_root, progress=_noop, spec=None):
     bundle = load_clip(model_name, pretrained, config.device)
     cfg = config.to_dict()
     cfg["spec_key"] = task.meta.get("spec_key")
-    # PT keeps the last epoch even in the paper protocol (spec §5.5).
+    # PT keeps the last epoch even in the paper protocol (docs/METHOD.md §5.5).
     cfg["selection"] = "last" if config.preset == "fast" or config.adaptation == "pt" else "best-val"
     session = Session.open_or_create(session_dir_for(config, output_root), cfg)
     session.write_status(state="preparing", round=None, updated=time.time())
@@ -159,7 +159,7 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
 
 
 def _import_retrieved_list(task):
-    """A ready-made ALOR/SWAT ``retrieved_data.txt`` (spec §4.5): used as it is, no re-ranking."""
+    """A ready-made ALOR/SWAT ``retrieved_data.txt`` (docs/METHOD.md §4.5): used as it is, no re-ranking."""
     from pathlib import Path
 
     from ..data.listfiles import read_list_file
@@ -190,7 +190,7 @@ def _tail(ctx):
 
 
 def step_initial(ctx):
-    """Round-0 labels: one random pool image per class with the run seed (spec §3.2)."""
+    """Round-0 labels: one random pool image per class with the run seed (docs/METHOD.md §3.2)."""
     s = ctx.session
     if len(s.labels()) or ctx.config.initial == "none":
         return
@@ -224,7 +224,7 @@ def step_adapt(ctx, r):
     labeled = ImageSet([ctx.task.pool.ids[i] for i in idx], ctx.task.pool.root, labs)
     ret = ctx.retrieved.image_set
     if len(labeled) + len(ret) == 0:
-        # Cold start without RDA (spec §3.2): nothing to train on yet, so round 0 is zero-shot.
+        # Cold start without RDA (docs/METHOD.md §3.2): nothing to train on yet, so round 0 is zero-shot.
         clf = adaptation.ZeroShot().fit(ctx.bundle, ctx.task.classes)
         clf.history = {"note": "no training data yet: zero-shot model used"}
         return clf, TrainData(labeled, ret, ctx.n_classes)

@@ -1,4 +1,4 @@
-"""A run session on disk (spec §9): everything needed to inspect, resume or label a run.
+"""A run session on disk (docs/METHOD.md §9): everything needed to inspect, resume or label a run.
 
 Layout of ``output/<run>/seed<k>/``::
 

@@ -102,7 +102,7 @@ class ClipBundle:
         return torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
 
     def class_embeddings(self, names, templates):
-        """Zero-shot class weights ``t_c`` (spec §2): normalised mean over templates, (C, dim).
+        """Zero-shot class weights ``t_c`` (docs/METHOD.md §2): normalised mean over templates, (C, dim).
 
         Memoised per (names, templates) for a frozen bundle; call :meth:`forget_text_cache`
         after changing the text tower in place (a copy starts with an empty cache).

@@ -1,6 +1,6 @@
 """One retrieval interface with pluggable backends.
 
-* A **matcher** finds the captions that name a class or a synonym (spec §4.2, §4.7 mode A). Every
+* A **matcher** finds the captions that name a class or a synonym (docs/METHOD.md §4.2, §4.7 mode A). Every
   matcher has the signature of :func:`~alor_core.retrieval.caption_match.match_captions`,
   ``(table_path, class_synonyms, *, min_side=0, **options) -> (matches, stats)``, and the same
   semantics (:mod:`~alor_core.retrieval.phrases`). Registered names: ``python`` (regex over
@@ -50,7 +50,7 @@ class Retriever(abc.ABC):
         classes : ClassInfo
             Names, synonyms and prompt templates.
         per_class : int
-            The cap ``K`` (spec §4.4).
+            The cap ``K`` (docs/METHOD.md §4.4).
         """
 
 

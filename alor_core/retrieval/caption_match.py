@@ -1,4 +1,4 @@
-"""Step 1 of RDA: find captions that name a class or one of its synonyms (spec §4.2, §4.7 mode A).
+"""Step 1 of RDA: find captions that name a class or one of its synonyms (docs/METHOD.md §4.2, §4.7 mode A).
 
 Matching is case-insensitive and word-bounded, with the hyphen counted as part of a word, so
 "shirt" does not match "t-shirt" and "cat" does not match "category". Every synonym is matched
@@ -140,7 +140,7 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
     class_synonyms : list of list of str
         Names to match per class (class name first).
     min_side : int, default=0
-        Drop images whose longer side (``WIDTH``/``HEIGHT`` columns) is below this (spec §4.7.8
+        Drop images whose longer side (``WIDTH``/``HEIGHT`` columns) is below this (docs/METHOD.md §4.7.8
         uses 81 for web images).
 
     Returns

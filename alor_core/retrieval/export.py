@@ -1,4 +1,4 @@
-"""Download step (spec §4.3): export matched captions as a URL list that img2dataset reads.
+"""Download step (docs/METHOD.md §4.3): export matched captions as a URL list that img2dataset reads.
 
 Matching runs on a captions table whose ``URL`` column holds web addresses (LAION parquet). The
 images are then fetched with img2dataset and the result turned back into a local captions table
@@ -35,7 +35,7 @@ def export_for_img2dataset(matches, out_path, per_class=None, seed=0):
     out_path : path
         ``.parquet`` file.
     per_class : int or None
-        SWAT's ``--sampling random``: at most this many random rows per class (spec §4.3 uses
+        SWAT's ``--sampling random``: at most this many random rows per class (docs/METHOD.md §4.3 uses
         2,000 for large pools); ``None`` keeps all (``--sampling all``).
     seed : int, default=0
 

@@ -1,4 +1,4 @@
-"""Read and write the retrieval files of ALOR and SWAT (spec §4.5).
+"""Read and write the retrieval files of ALOR and SWAT (docs/METHOD.md §4.5).
 
 * **Retrieved list** (``retrieved_data.txt``, SWAT's ``T2T500.txt``): ``path label source`` per
   line, paths relative to the file's folder. ``source`` is read and ignored (inconsistent in the

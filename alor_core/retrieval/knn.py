@@ -1,4 +1,4 @@
-"""Mode B (spec §4.7): retrieval by embedding kNN, for image pools without captions.
+"""Mode B (docs/METHOD.md §4.7): retrieval by embedding kNN, for image pools without captions.
 
 A pool image ``v`` (L2-normalised image embedding) is kept for class ``c`` when
 

@@ -1,4 +1,4 @@
-"""Leakage guard (spec §4.7, common to both modes): open-data images that are near-duplicates
+"""Leakage guard (docs/METHOD.md §4.7, common to both modes): open-data images that are near-duplicates
 (cosine > 0.95 between L2-normalised image embeddings) of any val or test image are dropped, so
 retrieval cannot put evaluation images into training."""
 

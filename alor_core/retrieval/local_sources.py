@@ -1,4 +1,4 @@
-"""Build a LAION-layout captions table from local data, for users without LAION (spec §4.7 step 1).
+"""Build a LAION-layout captions table from local data, for users without LAION (docs/METHOD.md §4.7 step 1).
 
 Sources:
 

@@ -1,4 +1,4 @@
-"""Exact phrase rules shared by every caption-matching backend (spec §4.2, §4.7 mode A).
+"""Exact phrase rules shared by every caption-matching backend (docs/METHOD.md §4.2, §4.7 mode A).
 
 The reference definition is the Python regex of :func:`~alor_core.retrieval.caption_match.synonym_pattern`:
 a synonym ``w1 … wn`` (split on whitespace) matches a caption where ``w1\\s+w2…\\s+wn`` occurs

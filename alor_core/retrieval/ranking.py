@@ -1,4 +1,4 @@
-"""Step 4 of RDA: rank the matched images, filter them and cap each class (spec §4.4, §4.7 steps 5-7).
+"""Step 4 of RDA: rank the matched images, filter them and cap each class (docs/METHOD.md §4.4, §4.7 steps 5-7).
 
 * **T2T rank** (SWAT's default "T2T500"): cos(caption embedding, ``q_c``), descending.
 * **T2I threshold** (optional, "T2T500+T2I0.25"): walk the T2T order and keep an image only if

@@ -1,4 +1,4 @@
-"""RDA: retrieval-based data augmentation from the model's open pretraining data (spec §4).
+"""RDA: retrieval-based data augmentation from the model's open pretraining data (docs/METHOD.md §4).
 
 Steps: caption matching (backend ``python``, ``duckdb`` or ``spark``) -> text-to-text ranking
 against the class query ``q_c`` (mean over synonyms x templates, with the same backend as the
@@ -90,7 +90,7 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
     Parameters
     ----------
     bundle : ClipBundle
-        The adaptation backbone (spec §4.7: same backbone for ranking and adaptation).
+        The adaptation backbone (docs/METHOD.md §4.7: same backbone for ranking and adaptation).
     classes : ClassInfo
     table_path : path
         LAION-layout parquet file or folder of shards (or a CSV for the ``python`` backend).
@@ -108,7 +108,7 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
     t2i_threshold : float or None, default=None
         Keep an image only if cos(image embedding, ``q_c``) >= this (SWAT's "T2T500+T2I0.25").
     exclude : list of ImageSet or None
-        Leakage guard (spec §4.7): drop retrieved images whose cosine to any of these (the task's
+        Leakage guard (docs/METHOD.md §4.7): drop retrieved images whose cosine to any of these (the task's
         test/val images) exceeds ``leakage_threshold``.
     matcher_options : dict or None
         Passed to the matcher (e.g. ``{"memory_limit": "2GB"}`` for DuckDB, ``{"spark": session}``).
@@ -188,7 +188,7 @@ def _image_filters(bundle, matches, root, q, t2i_threshold, exclude, leakage_thr
 
 
 class CaptionRetriever(Retriever):
-    """Mode A (spec §4.7): caption matching over a LAION-layout table, then T2T ranking.
+    """Mode A (docs/METHOD.md §4.7): caption matching over a LAION-layout table, then T2T ranking.
 
     Parameters are those of :func:`retrieve`; ``search(classes, per_class)`` runs it with
     ``k=per_class``.

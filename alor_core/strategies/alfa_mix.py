@@ -1,4 +1,4 @@
-"""ALFA-Mix: feature mixing with class anchors finds samples whose prediction is fragile (spec §6.6)."""
+"""ALFA-Mix: feature mixing with class anchors finds samples whose prediction is fragile (docs/METHOD.md §6.6)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from .base import Strategy
 
 __all__ = ["AlfaMix", "class_anchors", "mix_flip_caps"]
 
-_CAPS = (0.2, 0.4, 0.6, 0.8, 1.0)   # spec §6.6: the cap grows in steps of 0.2 up to 1.0
+_CAPS = (0.2, 0.4, 0.6, 0.8, 1.0)   # docs/METHOD.md §6.6: the cap grows in steps of 0.2 up to 1.0
 _ROW_CHUNK = 4096
 
 
 def class_anchors(train_features, train_labels, n_classes, fallback):
-    """Mean training embedding per class (spec §6.6, step 1).
+    """Mean training embedding per class (docs/METHOD.md §6.6, step 1).
 
     Parameters
     ----------
@@ -49,7 +49,7 @@ def class_anchors(train_features, train_labels, n_classes, fallback):
 def mix_flip_caps(features, anchors, head_weight, head_scale, head_bias=None, caps=_CAPS):
     """For every sample, the smallest alpha cap at which mixing with an anchor flips the head.
 
-    The closed-form alpha of spec §6.6 is ``α = ε ||d|| / ||∇|| · ∇ ⊘ d`` with ``d = z*_c - z``,
+    The closed-form alpha of docs/METHOD.md §6.6 is ``α = ε ||d|| / ||∇|| · ∇ ⊘ d`` with ``d = z*_c - z``,
     ``ε = cap / √D`` and ``∇ = ∂CE(head(z), ŷ)/∂z``. The mix is then exactly
     ``(1 - α) z + α z*_c = z + α ⊙ d = z + ε ||d|| ∇̂`` (the official ``+1e-8`` in ``⊘`` only
     guards a division and changes this by ``O(1e-8 / |d_k|)``). So every anchor moves ``z``
@@ -155,7 +155,7 @@ class AlfaMix(Strategy):
     ``alpha_cap_`` the cap where the search stopped.
 
     Deliberate differences from the official code: this is the intended algorithm, fixed w.r.t.
-    the official code (spec §6.6, §10.8), which reads the labeled labels from the source-flag
+    the official code (docs/METHOD.md §6.6, §10.8), which reads the labeled labels from the source-flag
     field and misaligns embeddings and labels through two shuffled passes, so nearly every class
     used the global-mean anchor. Features are L2-normalised (§10.6); ``ŷ`` is the head's argmax on
     them (the same as ``pool.predictions`` when the probabilities came from that head); the

@@ -1,4 +1,4 @@
-"""PCB: the class-balancing wrapper around any base strategy (spec §6.5)."""
+"""PCB: the class-balancing wrapper around any base strategy (docs/METHOD.md §6.5)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class PCB(Strategy):
 
     Deliberate differences from the official code: the predicted class is the classifier's
     (``pool.predictions``), not the argmax of a softmax over the 512 embedding dimensions as in
-    ALOR's LP/FT/CT path (fixed w.r.t. the official code, spec §6.5 and §10.8); features are
+    ALOR's LP/FT/CT path (fixed w.r.t. the official code, docs/METHOD.md §6.5 and §10.8); features are
     L2-normalised (§10.6).
 
     Parameters

@@ -19,7 +19,7 @@ __all__ = ["PoolView", "Strategy", "entropy"]
 
 
 def entropy(probs):
-    """``H(x) = -Σ_c p_c log(p_c + 1e-6)`` (spec §2), ndarray of shape (n_samples,)."""
+    """``H(x) = -Σ_c p_c log(p_c + 1e-6)`` (docs/METHOD.md §2), ndarray of shape (n_samples,)."""
     probs = np.asarray(probs, dtype=np.float64)
     return -(probs * np.log(probs + 1e-6)).sum(axis=1)
 
@@ -31,7 +31,7 @@ class PoolView:
     Parameters
     ----------
     features : ndarray of shape (n_unlabeled, dim)
-        L2-normalised embeddings of the unlabeled pool (spec §10.6: always normalised).
+        L2-normalised embeddings of the unlabeled pool (docs/METHOD.md §10.6: always normalised).
     probs : ndarray of shape (n_unlabeled, n_classes)
         Class posteriors of the round's model.
     n_retrieved : ndarray of shape (n_classes,)
@@ -49,7 +49,7 @@ class PoolView:
     head_scale : float
     head_bias : ndarray of shape (n_classes,) or None
     n_pool_full : int or None
-        Size of the whole task pool including labeled items (PCB's candidate count, spec §6.5).
+        Size of the whole task pool including labeled items (PCB's candidate count, docs/METHOD.md §6.5).
     """
 
     features: np.ndarray

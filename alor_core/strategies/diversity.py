@@ -1,9 +1,9 @@
-"""Diversity strategies: CoreSet k-center greedy (spec §6.3) and BADGE (spec §6.4).
+"""Diversity strategies: CoreSet k-center greedy (docs/METHOD.md §6.3) and BADGE (docs/METHOD.md §6.4).
 
 Both work at Food101 scale (75k unlabeled x 101 classes x 512-d) in memory that grows with
 ``N``, never with ``N * C * D`` or ``N * M``: CoreSet computes distances to the reference set in
 row x column blocks, and BADGE never builds a gradient embedding (it uses the Kronecker identity
-of spec §6.4 and keeps one ``N``-vector of current distances).
+of docs/METHOD.md §6.4 and keeps one ``N``-vector of current distances).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class CoreSet(Strategy):
     """k-center greedy on the embeddings: each pick is the sample farthest from everything chosen.
 
     The reference set is the round's whole training set, retrieved + labeled
-    (``pool.train_features``, spec §6.3). With ``d(u)`` the distance from ``u`` to its nearest
+    (``pool.train_features``, docs/METHOD.md §6.3). With ``d(u)`` the distance from ``u`` to its nearest
     reference item, each of the ``n`` picks takes ``argmax_u d(u)`` (the first position wins
     ties, so the result is deterministic) and then updates ``d <- min(d, ||f(.) - f(pick)||)``.
     ``scores_`` holds ``d`` at the time of each pick.
@@ -109,7 +109,7 @@ class CoreSet(Strategy):
 
     Deliberate differences from the official code: embeddings are L2-normalised and come from
     eval transforms (the official LP/FT/CT path feeds unnormalised features and computes the
-    reference features with the augmented, shuffled training loader, spec §10.6).
+    reference features with the augmented, shuffled training loader, docs/METHOD.md §10.6).
 
     References
     ----------
@@ -162,7 +162,7 @@ class CoreSet(Strategy):
 class Badge(Strategy):
     """BADGE: k-means++ seeding on gradient embeddings, without materialising them.
 
-    The gradient embedding of a sample is ``g = (e_ŷ - p) ⊗ f`` (spec §6.4), of dimension
+    The gradient embedding of a sample is ``g = (e_ŷ - p) ⊗ f`` (docs/METHOD.md §6.4), of dimension
     ``C * D``. Every quantity k-means++ needs comes from the exact Kronecker identity
     ``<g_i, g_j> = <f_i, f_j> * <e_ŷi - p_i, e_ŷj - p_j>`` with
     ``||g_i - g_j||^2 = ||g_i||^2 + ||g_j||^2 - 2 <g_i, g_j>``, evaluated in row blocks of the
@@ -180,7 +180,7 @@ class Badge(Strategy):
     unpicked. ``scores_`` holds ``D(x)`` at the time of each pick (the gradient norm for the
     first centre).
 
-    Deliberate differences from the official code: features are L2-normalised (spec §10.6), the
+    Deliberate differences from the official code: features are L2-normalised (docs/METHOD.md §10.6), the
     ``C * D`` matrix is never built, and a zero-distance pool is handled instead of stopping in
     the debugger.
 

@@ -1,4 +1,4 @@
-"""LoGo: cluster gradient-style embeddings, then take the most uncertain sample per cluster (spec §6.7)."""
+"""LoGo: cluster gradient-style embeddings, then take the most uncertain sample per cluster (docs/METHOD.md §6.7)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class LoGo(Strategy):
 
     ``scores_`` holds each pick's entropy.
 
-    Deliberate differences from the official code: features are L2-normalised (spec §10.6); the
+    Deliberate differences from the official code: features are L2-normalised (docs/METHOD.md §10.6); the
     fallback truncates in cluster order instead of through an unordered ``set`` (so the result is
     reproducible), and the local and global models are the same model, as in ALOR.
 

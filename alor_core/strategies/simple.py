@@ -1,4 +1,4 @@
-"""Random sampling and entropy sampling (spec §6.1, §6.2)."""
+"""Random sampling and entropy sampling (docs/METHOD.md §6.1, §6.2)."""
 
 from __future__ import annotations
 

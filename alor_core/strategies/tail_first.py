@@ -1,4 +1,4 @@
-"""TFS, Tail First Sampling: ALOR's contribution (spec §6.8)."""
+"""TFS, Tail First Sampling: ALOR's contribution (docs/METHOD.md §6.8)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class TailFirstSampling(Strategy):
     skipped (never filled at random, unlike PCB).
 
     Deliberate differences from the official code: the budget is independent of the number of
-    classes (it hard-wires both to C, spec §10.1), any number of classes works (it pre-allocates
+    classes (it hard-wires both to C, docs/METHOD.md §10.1), any number of classes works (it pre-allocates
     200 buckets, §10.7), and features/probabilities come from L2-normalised embeddings (§10.6).
 
     References

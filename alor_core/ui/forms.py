@@ -90,7 +90,7 @@ def run_config_form():
                                 "needed for a pool without labels")
         with st.expander("Advanced"):
             preset = st.radio("Hyperparameters", ("fast", "paper"), key=K.RUN_PRESET, horizontal=True,
-                              help="paper: batch 128 and best-on-validation epoch (spec §5.5); fast: fewer epochs")
+                              help="paper: batch 128 and best-on-validation epoch (docs/METHOD.md §5.5); fast: fewer epochs")
             protocol = st.radio("Protocol", ("label-honest", "paper"), key=K.RUN_PROTOCOL, horizontal=True,
                                 help="paper = the official protocol: paper preset, 7 rounds, budget = number of "
                                      "classes, seeds 666 777 888 (overrides the fields above)")
