@@ -69,6 +69,10 @@ def _parser():
                        help="paper = official protocol: preset paper (batch 128, best-val epoch), "
                             "7 rounds, budget = #classes, seeds 666 777 888")
         q.add_argument("--mode", default="oracle", choices=["oracle", "human"])
+        q.add_argument("--match-rule", default=None, choices=["alor", "swat"],
+                       help="RDA caption matching: alor (hyphen/apostrophe inside words, an image goes to "
+                            "its best class) or swat (SWAT's normalisation, an image kept for every class "
+                            "that matched); default swat under --protocol paper, else alor")
         q.add_argument("--initial", default="per_class", choices=["per_class", "none"],
                        help="round-0 labels: one random image per class (paper, uses ground truth) "
                             "or none (cold start: round 0 trains on retrieved data only)")
@@ -141,7 +145,7 @@ def _config(args, seed, strategy, dataset):
         args.rounds, args.budget = 7, None
     return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
-                     initial=args.initial, labeled_weight=args.labeled_weight,
+                     initial=args.initial, labeled_weight=args.labeled_weight, match_rule=args.match_rule,
                      retrieval_source=args.retrieval_source,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,

@@ -46,6 +46,12 @@ class RunConfig:
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
+    match_rule : {"alor", "swat"} or None
+        Caption matching rule of RDA (docs/RETRIEVAL.md): ``alor`` keeps hyphens and apostrophes
+        inside words and gives an image matched by several classes to its best class; ``swat``
+        normalises captions as SWAT's full-text index (quotes dropped, ``-``/``_`` and other
+        punctuation as spaces) and keeps such an image for every class. None = ``swat`` under
+        ``protocol="paper"``, else ``alor``.
     """
 
     dataset: str = "demo"
@@ -62,6 +68,7 @@ class RunConfig:
     protocol: str = "label-honest"
     labeled_weight: float = 0.0
     retrieval_source: str | None = None
+    match_rule: str | None = None
     model_name: str | None = None
     pretrained: str | None = None
     data_root: str | None = None
@@ -85,9 +92,11 @@ class RunConfig:
             raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
         if self.protocol == "paper":
             self.preset, self.budget = "paper", None
+        if self.match_rule is None:
+            self.match_rule = "swat" if self.protocol == "paper" else "alor"
         for name, allowed in (("preset", ("fast", "paper")), ("mode", ("oracle", "human")),
                               ("protocol", ("label-honest", "paper")),
-                              ("initial", ("per_class", "none"))):
+                              ("initial", ("per_class", "none")), ("match_rule", ("alor", "swat"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
 

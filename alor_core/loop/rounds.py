@@ -145,7 +145,7 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
                         "pass --retrieval-source, add one, or run with --no-rda")
     else:
         progress("retrieval", 0.0, "retrieving open data (RDA)")
-        rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side,
+        rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side, match_rule=config.match_rule,
                       progress=lambda f, m: progress("retrieval", f, m))
     if not len(rs.items):  # RDA on but nothing to train on: say so rather than run as no-RDA
         src = config.retrieval_source or corpus or task.meta.get("retrieved_list")
@@ -217,6 +217,19 @@ def _labeled_positions(ctx, up_to_round):
     return np.array([pos[s] for s in df["sample_id"]], dtype=np.int64), df["label"].to_numpy(np.int64)
 
 
+def training_seed(config, r):
+    """Seed of round ``r``'s training.
+
+    ``protocol="paper"`` uses the official code's seeds, fixed across rounds: LP/FT/CT train with
+    ``--training_seed`` 1, which the official scripts never change, so the run seed only picks
+    round 0's labels; PT (Dassl) is seeded with the run seed (docs/METHOD.md §10.5). Otherwise
+    every round and run seed gets its own training seed, ``seed * 1000 + r``.
+    """
+    if config.protocol == "paper":
+        return config.seed if config.adaptation == "pt" else 1
+    return config.seed * 1000 + r
+
+
 def step_adapt(ctx, r):
     """Train a fresh model on retrieved ∪ labeled (rounds <= r) data."""
     idx, labs = _labeled_positions(ctx, r)
@@ -236,7 +249,7 @@ def step_adapt(ctx, r):
     if ctx.config.labeled_weight and hasattr(getattr(adapter, "params", None), "labeled_weight"):
         import dataclasses
         adapter.params = dataclasses.replace(adapter.params, labeled_weight=ctx.config.labeled_weight)
-    return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=ctx.config.seed * 1000 + r,
+    return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=training_seed(ctx.config, r),
                        val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
 
 

@@ -36,7 +36,7 @@ SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
 RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved",
                   "acc", "f1", "tail_acc"]
 # Settings that change results: a resumed session must agree on all of them.
-_IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset",
+_IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset", "match_rule",
                   "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source")
 
 

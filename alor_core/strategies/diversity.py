@@ -9,13 +9,17 @@ of docs/METHOD.md §6.4 and keeps one ``N``-vector of current distances).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .base import Strategy
 
 __all__ = ["CoreSet", "Badge"]
 
 _ROW_CHUNK = 4096   # rows per block: a float64 block of 4096 x 512 is 16 MiB
-_REF_CHUNK = 2048   # reference columns per block in CoreSet's first pass (a 32 MiB float32 block)
+# CoreSet's first pass (pool x reference distances) as torch matrix products, one block at a time:
+# on the CPU a 4096 x 4096 float32 block (64 MiB), on a GPU 16384 x 16384 (1 GiB).
+_BLOCK_CPU = (4096, 4096)
+_BLOCK_CUDA = (16384, 16384)
 
 
 def _work_dtype(features):
@@ -23,18 +27,38 @@ def _work_dtype(features):
     return np.float64 if np.asarray(features).dtype == np.float64 else np.float32
 
 
-def min_distances(features, reference, *, row_chunk=_ROW_CHUNK, ref_chunk=_REF_CHUNK):
+def _device(device=None):
+    """``torch.device``: the one asked for, else CUDA when present, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _block(array, r0, r1, dtype, device):
+    """Rows ``r0:r1`` of an ndarray (or memory map) as a contiguous tensor of ``dtype`` on ``device``."""
+    a = np.asarray(array[r0:r1])
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")     # torch wants a writeable, contiguous buffer
+    return torch.from_numpy(a).to(device, non_blocking=True)
+
+
+def min_distances(features, reference, *, row_chunk=None, ref_chunk=None, device=None):
     """Euclidean distance from each row of ``features`` to its nearest row of ``reference``.
 
-    Computed block by block (``row_chunk x ref_chunk`` at a time), so the ``N x M`` distance
-    matrix never exists.
+    Each ``row_chunk x ref_chunk`` block of squared distances is one torch matrix product in the
+    ``||a||^2 + ||b||^2 - 2 a.b`` form (``addmm`` puts ``||b||^2 - 2 a.b`` straight into a reused
+    buffer; ``||a||^2`` is constant along a row, so it is added to the row minimum only), on the
+    GPU when there is one. The ``N x M`` distance matrix never exists. float64 input is computed
+    in float64, anything else in float32.
 
     Parameters
     ----------
     features : ndarray of shape (n_samples, dim)
-    reference : ndarray of shape (n_reference, dim)
-    row_chunk, ref_chunk : int
-        Block sizes.
+    reference : ndarray of shape (n_reference, dim) or None
+    row_chunk, ref_chunk : int or None
+        Block sizes; default 4096 x 4096 on the CPU, 16384 x 16384 on a GPU.
+    device : str, torch.device or None
+        Where to compute; default CUDA when present, else the CPU.
 
     Returns
     -------
@@ -43,52 +67,68 @@ def min_distances(features, reference, *, row_chunk=_ROW_CHUNK, ref_chunk=_REF_C
     nearest : ndarray of shape (n_samples,)
         Row of ``reference`` that is nearest (the first one on ties); -1 when empty.
     """
-    dtype = _work_dtype(features)
     n = len(features)
     best2 = np.full(n, np.inf)
     nearest = np.full(n, -1, dtype=np.int64)
-    if reference is None or len(reference) == 0:
+    if reference is None or len(reference) == 0 or n == 0:
         return best2, nearest
-    for r0 in range(0, n, row_chunk):
-        x = np.asarray(features[r0:r0 + row_chunk], dtype=dtype)
-        x_sq = np.einsum("ij,ij->i", x, x)
-        rows = np.arange(len(x))
+    dev = _device(device)
+    dtype = _work_dtype(features)
+    default_rows, default_cols = _BLOCK_CUDA if dev.type == "cuda" else _BLOCK_CPU
+    row_chunk, ref_chunk = int(row_chunk or default_rows), int(ref_chunk or default_cols)
+    with torch.no_grad():
+        refs = []                                      # (first column, block, ||b||^2) per column block
         for c0 in range(0, len(reference), ref_chunk):
-            ref = np.asarray(reference[c0:c0 + ref_chunk], dtype=dtype)
-            d2 = x @ ref.T
-            d2 *= -2.0
-            d2 += x_sq[:, None]
-            d2 += np.einsum("ij,ij->i", ref, ref)[None, :]
-            j = d2.argmin(axis=1)              # first column wins ties within a block
-            val = d2[rows, j].astype(np.float64)
-            idx = np.flatnonzero(val < best2[r0:r0 + len(x)])   # strict: earlier blocks win ties
-            best2[r0 + idx] = val[idx]
-            nearest[r0 + idx] = c0 + j[idx]
-            del d2                             # free the block before the next one is allocated
+            r = _block(reference, c0, c0 + ref_chunk, dtype, dev)
+            refs.append((c0, r, (r * r).sum(dim=1)))
+        buffers = {}
+        for r0 in range(0, n, row_chunk):
+            x = _block(features, r0, r0 + row_chunk, dtype, dev)
+            m = len(x)
+            run_val = torch.full((m,), float("inf"), dtype=x.dtype, device=dev)
+            run_idx = torch.full((m,), -1, dtype=torch.int64, device=dev)
+            for c0, r, r_sq in refs:
+                shape = (m, len(r))
+                if shape not in buffers:
+                    buffers.clear()                    # at most one block buffer alive
+                    buffers[shape] = torch.empty(shape, dtype=x.dtype, device=dev)
+                d = torch.addmm(r_sq.unsqueeze(0), x, r.T, beta=1.0, alpha=-2.0, out=buffers[shape])
+                if dev.type == "cpu":                  # numpy's SIMD argmin is ~10x torch's on CPU
+                    dn = d.numpy()
+                    j = dn.argmin(axis=1)              # first column wins ties within a block
+                    val = torch.from_numpy(dn[np.arange(m), j])
+                    j = torch.from_numpy(j)
+                else:
+                    val, j = d.min(dim=1)              # first column wins ties (documented)
+                closer = val < run_val                 # strict: earlier blocks win ties
+                run_val = torch.where(closer, val, run_val)
+                run_idx = torch.where(closer, j + c0, run_idx)
+            x_sq = (x * x).sum(dim=1)
+            best2[r0:r0 + m] = (run_val.double() + x_sq.double()).cpu().numpy()
+            nearest[r0:r0 + m] = run_idx.cpu().numpy()
     best = np.sqrt(np.maximum(best2, 0.0))
     return best, nearest
 
 
-def _sq_norms(features, dtype):
-    """``||x||^2`` of every row, in row blocks (float64 result)."""
-    out = np.empty(len(features))
-    for r0 in range(0, len(features), _ROW_CHUNK):
-        x = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
-        out[r0:r0 + len(x)] = np.einsum("ij,ij->i", x, x)
-    return out
+class _Distances:
+    """Distances from every row of ``features`` to one point at a time, features kept on ``device``.
 
+    ``||x||^2`` is kept in float64; the products ``x . p`` run in the features' working dtype.
+    """
 
-def _distances_to(features, sq_norms, point, dtype):
-    """Euclidean distance of every row of ``features`` to one ``point``, in row blocks."""
-    out = np.empty(len(features))
-    p = np.asarray(point, dtype=dtype)
-    p_sq = float(np.dot(p, p))
-    for r0 in range(0, len(features), _ROW_CHUNK):
-        x = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
-        out[r0:r0 + len(x)] = -2.0 * (x @ p)
-    out += sq_norms
-    out += p_sq
-    return np.sqrt(np.maximum(out, 0.0, out=out), out=out)
+    def __init__(self, features, device):
+        dtype = _work_dtype(features)
+        n = len(features)
+        self.dev = device
+        self.feats = _block(features, 0, n, dtype, device)   # no copy for float32 ndarrays on the CPU
+        self.sq = (self.feats * self.feats).sum(dim=1).double()
+
+    def to(self, point):
+        """float64 tensor of shape (n_samples,): ``||x - point||`` for every row."""
+        p = torch.as_tensor(np.asarray(point), device=self.dev).to(self.feats.dtype)
+        out = torch.mv(self.feats, p).double()
+        out.mul_(-2.0).add_(self.sq).add_(float(torch.dot(p, p)))
+        return out.clamp_(min=0.0).sqrt_()
 
 
 class CoreSet(Strategy):
@@ -100,9 +140,10 @@ class CoreSet(Strategy):
     ties, so the result is deterministic) and then updates ``d <- min(d, ||f(.) - f(pick)||)``.
     ``scores_`` holds ``d`` at the time of each pick.
 
-    Distances are computed in blocks of rows and reference columns, so memory grows with
-    ``n_unlabeled + n_reference``, never with their product. Float64 features are handled in
-    float64; anything else in float32 (BLAS speed), with distances accumulated in float64.
+    Distances to the reference set are blocked torch matrix products (:func:`min_distances`), on
+    the GPU when there is one, so memory grows with ``n_unlabeled + n_reference``, never with
+    their product. Float64 features are handled in float64; anything else in float32, with
+    distances accumulated in float64.
 
     When the training set is empty (no RDA, nothing labeled yet), the first pick is the sample
     farthest from the pool's mean embedding; the rest follow the greedy rule.
@@ -110,6 +151,11 @@ class CoreSet(Strategy):
     Deliberate differences from the official code: embeddings are L2-normalised and come from
     eval transforms (the official LP/FT/CT path feeds unnormalised features and computes the
     reference features with the augmented, shuffled training loader, docs/METHOD.md §10.6).
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        Where to compute; default CUDA when present, else the CPU.
 
     References
     ----------
@@ -119,43 +165,49 @@ class CoreSet(Strategy):
 
     name = "coreset"
 
+    def __init__(self, device=None):
+        self.device = device
+
     def _query(self, pool, n, rng):
+        dev = _device(self.device)
         feats = pool.features
-        dtype = _work_dtype(feats)
         ref = pool.train_features
         n_ref = 0 if ref is None else len(ref)
-        dist, nearest = min_distances(feats, ref)
+        dist, nearest = min_distances(feats, ref, device=dev)
         labels = None if pool.train_labels is None else np.asarray(pool.train_labels)
         pred, names = pool.predictions, pool.class_names
         source = np.where(nearest >= 0, -1, -2)   # -1: a training item, -2: none yet, k>=0: pick k
-        sq_norms = _sq_norms(feats, dtype)
-        if n_ref == 0:
-            dist = _distances_to(feats, sq_norms, feats.mean(axis=0, dtype=np.float64), dtype)
-        picks, scores, reasons = [], [], []
-        for k in range(n):
-            i = int(np.argmax(dist))           # first argmax wins ties
-            d = float(dist[i])
-            if source[i] == -2:
-                why = f"farthest from the pool's mean embedding (empty training set), distance {d:.2f}"
-            elif source[i] == -1:
-                cls = (f" (class '{names[int(labels[nearest[i]])]}')"
-                       if labels is not None and nearest[i] < len(labels) else "")
-                why = (f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
-                       f"distance {d:.2f} to its nearest training sample{cls}")
+        with torch.no_grad():
+            to = _Distances(feats, dev)
+            if n_ref == 0:
+                dist_t = to.to(np.asarray(feats).mean(axis=0, dtype=np.float64))
             else:
-                why = f"farthest from the training set and earlier picks, distance {d:.2f} to pick {source[i] + 1}"
-            reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")
-            picks.append(i)
-            scores.append(d)
-            new = _distances_to(feats, sq_norms, feats[i], dtype)
-            if source[i] == -2:                # the mean was a stand-in, not a chosen centre
-                dist = new
-                source[:] = k
-            else:
-                closer = new < dist
-                dist = np.where(closer, new, dist)
-                source[closer] = k
-            dist[i] = -np.inf                  # never picked twice, even among duplicates
+                dist_t = torch.from_numpy(dist).to(dev)
+            picks, scores, reasons = [], [], []
+            for k in range(n):
+                i = int(torch.argmax(dist_t))      # first argmax wins ties (documented)
+                d = float(dist_t[i])
+                if source[i] == -2:
+                    why = f"farthest from the pool's mean embedding (empty training set), distance {d:.2f}"
+                elif source[i] == -1:
+                    cls = (f" (class '{names[int(labels[nearest[i]])]}')"
+                           if labels is not None and nearest[i] < len(labels) else "")
+                    why = (f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
+                           f"distance {d:.2f} to its nearest training sample{cls}")
+                else:
+                    why = f"farthest from the training set and earlier picks, distance {d:.2f} to pick {source[i] + 1}"
+                reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")
+                picks.append(i)
+                scores.append(d)
+                new = to.to(np.asarray(feats[i]))
+                if source[i] == -2:                # the mean was a stand-in, not a chosen centre
+                    dist_t = new
+                    source[:] = k
+                else:
+                    closer = new < dist_t
+                    dist_t = torch.where(closer, new, dist_t)
+                    source[closer.cpu().numpy()] = k
+                dist_t[i] = -float("inf")          # never picked twice, even among duplicates
         return picks, scores, reasons
 
 
