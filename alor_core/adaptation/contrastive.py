@@ -29,6 +29,12 @@ class CTParams:
 
     The paper's backbone lr (1e-6) barely moves a CLIP trained from scratch for two minutes, so
     ``fast`` uses 2e-5 and 8 epochs; everything else (loss, scale init, optimizer) is the paper's.
+
+    ``paper`` also takes the official code's numerics (docs/METHOD.md §11): fp32 on CUDA
+    (``precision="fp32"``; ``amp`` = fp16 autocast, the ``fast`` default), every image in every
+    epoch (``drop_last=False``; ``fast`` drops a last partial batch) and, with best-val selection,
+    the *final* epoch's logit scale next to the best epoch's weights (``final_scale=True``; the
+    official FLYP loop keeps a reference to the live scale parameter, not a copy).
     """
 
     lr: float = 2e-5
@@ -38,13 +44,17 @@ class CTParams:
     batch_size: int = 128
     warmup: int = 10
     selection: str = "last"
+    precision: str = "amp"
+    drop_last: bool = True
+    final_scale: bool = False
 
     @classmethod
     def preset(cls, name):
         if name == "fast":
             return cls()
         if name == "paper":
-            return cls(lr=1e-6, epochs=50, warmup=50, selection="best-val")
+            return cls(lr=1e-6, epochs=50, warmup=50, selection="best-val", precision="fp32", drop_last=False,
+                       final_scale=True)
         raise ConfigError(f"CT preset must be 'fast' or 'paper'; got {name!r}")
 
 
@@ -109,9 +119,10 @@ class ContrastiveTuning:
             raise ConfigError("CT needs at least one training image; got an empty training set")
         gen = torch.Generator().manual_seed(int(seed))
         cuda = dev.type == "cuda"
+        amp = cuda and p.precision == "amp"
         loader = torch.utils.data.DataLoader(
             ImageDataset(train_set, train_transform(bundle)), batch_size=p.batch_size, shuffle=True,
-            generator=gen, drop_last=len(train_set) > p.batch_size, num_workers=4 if cuda else 0,
+            generator=gen, drop_last=p.drop_last and len(train_set) > p.batch_size, num_workers=4 if cuda else 0,
             pin_memory=cuda)
         log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=dev))
         opt = torch.optim.AdamW([
@@ -119,7 +130,7 @@ class ContrastiveTuning:
             {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay)
         total = p.epochs * len(loader)
         sched = warmup_cosine(opt, total, warmup_steps=p.warmup)
-        scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
         rng = np.random.default_rng(int(seed))
         templates = classes.templates
         losses, val_curve, best = [], [], (-1.0, None, 0)
@@ -130,7 +141,7 @@ class ContrastiveTuning:
                 # A template drawn uniformly at random for every image, every time (docs/METHOD.md §5.3).
                 texts = [templates[rng.integers(len(templates))].format(classes.names[int(c)]) for c in y]
                 tok = tuned.tokenizer(texts).to(dev)
-                with torch.autocast(dev.type, enabled=cuda):
+                with torch.autocast(dev.type, enabled=amp):
                     fi = torch.nn.functional.normalize(model.encode_image(x.to(dev, non_blocking=True)).float(), dim=-1)
                     ft = torch.nn.functional.normalize(model.encode_text(tok).float(), dim=-1)
                     z = log_scale.exp() * fi @ ft.T
@@ -159,9 +170,12 @@ class ContrastiveTuning:
         if best[1] is not None:
             model.load_state_dict(best[1])
             kept = best[2]
-            log_scale = torch.tensor(best[3])
+            if not p.final_scale:
+                log_scale = torch.tensor(best[3])
         history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
                    "selection": "best-val" if best[1] is not None else "last",
+                   "precision": "fp16-autocast" if amp else "fp32", "drop_last": loader.drop_last,
+                   "logit_scale_from": "final" if p.final_scale or best[1] is None else "best",
                    "logit_scale": float(log_scale.detach().exp())}
         return self._classifier(tuned, classes, log_scale, history)
 

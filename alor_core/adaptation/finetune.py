@@ -41,6 +41,10 @@ class FTParams:
     backbone 2e-5 with head and scale 1e-3 gave 42 %, and backbone 5e-5 with head and scale 1e-2
     (the ``fast`` values) 50 %.
 
+    ``paper`` also takes the official code's numerics (docs/METHOD.md §11): fp32 on CUDA and
+    every image in every epoch (no ``drop_last``). The official FT keeps a *copy* of the best
+    epoch's logit scale, so FT (unlike CT) uses the best epoch's scale in both presets.
+
     Parameters
     ----------
     lr : float, default=5e-5
@@ -55,6 +59,10 @@ class FTParams:
     warmup : int, default=10
         Warm-up iterations (linear from 1e-6, capped at each group's lr).
     selection : {"last", "best-val"}, default="last"
+    precision : {"amp", "fp32"}, default="amp"
+        On CUDA: fp16 autocast (``amp``) or plain fp32 (``paper``). CPU always runs fp32.
+    drop_last : bool, default=True
+        Drop a last partial batch each epoch (``paper``: False, as the official loader).
     """
 
     lr: float = 5e-5
@@ -65,19 +73,24 @@ class FTParams:
     batch_size: int = 128
     warmup: int = 10
     selection: str = "last"
+    precision: str = "amp"
+    drop_last: bool = True
 
     @classmethod
     def preset(cls, name):
         if name == "fast":
             return cls()
         if name == "paper":
-            return cls(lr=1e-6, head_lr=1e-4, scale_lr=1e-4, epochs=50, warmup=50, selection="best-val")
+            return cls(lr=1e-6, head_lr=1e-4, scale_lr=1e-4, epochs=50, warmup=50, selection="best-val",
+                       precision="fp32", drop_last=False)
         raise ConfigError(f"FT preset must be 'fast' or 'paper'; got {name!r}")
 
     def validate(self):
         if self.selection not in SELECTIONS:
             raise ConfigError(f"'selection' of Finetune must be one of {', '.join(SELECTIONS)}; "
                               f"got {self.selection!r}")
+        if self.precision not in ("amp", "fp32"):
+            raise ConfigError(f"'precision' of Finetune must be 'amp' or 'fp32'; got {self.precision!r}")
         for key in ("epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key!r} of Finetune must be an int >= 1; got {getattr(self, key)!r}")
@@ -148,20 +161,21 @@ class Finetune:
             {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay)
         gen = torch.Generator().manual_seed(int(seed))
         cuda = dev.type == "cuda"
+        amp = cuda and p.precision == "amp"
         loader = torch.utils.data.DataLoader(
             ImageDataset(train_set, train_transform(bundle)), batch_size=p.batch_size, shuffle=True,
-            generator=gen, drop_last=len(train_set) > p.batch_size, num_workers=4 if cuda else 0,
+            generator=gen, drop_last=p.drop_last and len(train_set) > p.batch_size, num_workers=4 if cuda else 0,
             pin_memory=cuda)
         total = p.epochs * len(loader)
         sched = warmup_cosine(opt, total, warmup_steps=p.warmup)
-        scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
         use_val = val is not None and p.selection == "best-val"
         losses, epoch_losses, val_curve, best = [], [], [], (-1.0, None, 0)
         step = 0
         for epoch in range(p.epochs):
             model.visual.train()
             for x, y in loader:
-                with torch.autocast(dev.type, enabled=cuda):
+                with torch.autocast(dev.type, enabled=amp):
                     f = torch.nn.functional.normalize(
                         model.encode_image(x.to(dev, non_blocking=True)).float(), dim=-1)
                     z = log_scale.exp() * f @ head.T
@@ -196,5 +210,6 @@ class Finetune:
             q.requires_grad_(False)
         history = {"loss": losses, "epoch_loss": epoch_losses, "val_acc": val_curve, "kept_epoch": kept,
                    "selection": "best-val" if best[1] is not None else "last",
+                   "precision": "fp16-autocast" if amp else "fp32", "drop_last": loader.drop_last,
                    "logit_scale": float(s_final.exp())}
         return FinetunedClassifier(tuned, w_final.cpu().numpy(), float(s_final.exp()), history)
