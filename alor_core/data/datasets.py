@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from ..errors import DataError
 
 __all__ = ["ImageSet", "ClassInfo", "TaskData", "load_image", "read_classes_csv",
@@ -120,20 +118,14 @@ class TaskData:
 
 
 def load_image(path):
-    """Open an image as RGB, with a clear error for a missing or unreadable file."""
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float64)
-                top = arr.max() if arr.size and arr.max() > 0 else 1.0
-                im = Image.fromarray((arr / top * 255).astype(np.uint8))
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise DataError(f"image file {str(path)!r} does not exist") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DataError(f"image file {str(path)!r} is corrupt or not an image ({err})") from err
+    """Open an image as RGB, with a clear error for a missing or unreadable file.
+
+    The same decoder as features and thumbnails: :func:`alor_core.data.images.open_image` (EXIF
+    orientation, transparency on the documented background, 16-bit scaled to 8 bit).
+    """
+    from .images import open_image
+
+    return open_image(path)
 
 
 _CLASSES_FORMAT = ("expected UTF-8 CSV text: a header 'class_id,class_name,synonyms' (class_id and synonyms "

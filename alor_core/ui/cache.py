@@ -13,6 +13,7 @@ import streamlit as st
 from PIL import Image
 
 from .. import analysis
+from ..data.images import open_image
 from ..loop.session import Session
 
 __all__ = ["clip_bundle", "session_task", "embedding", "display_image", "available_models",
@@ -53,9 +54,9 @@ def embedding(path, r, sources, max_points, version):
 @st.cache_data(show_spinner=False, max_entries=2000)
 def display_image(path, size):
     """PNG bytes of an image scaled so its longer side is at least ``size`` px (nearest-neighbour,
-    so 28x28 pixels stay crisp squares)."""
-    with Image.open(path) as im:
-        im = im.convert("RGB") if im.mode not in ("RGB", "L") else im.copy()
+    so 28x28 pixels stay crisp squares). Decoded by :func:`~alor_core.data.images.open_image`, as
+    the features are: EXIF orientation, transparency on the same background, 16-bit scaled."""
+    im = open_image(path)
     w, h = im.size
     if max(w, h) < size:
         f = max(1, size // max(w, h))
