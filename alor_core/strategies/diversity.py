@@ -121,7 +121,8 @@ class _Distances:
         n = len(features)
         self.dev = device
         self.feats = _block(features, 0, n, dtype, device)   # no copy for float32 ndarrays on the CPU
-        self.sq = (self.feats * self.feats).sum(dim=1).double()
+        self.sq = torch.cat([(b * b).sum(dim=1).double()     # in row blocks: no N x D temporary
+                             for b in self.feats.split(_ROW_CHUNK)])
 
     def to(self, point):
         """float64 tensor of shape (n_samples,): ``||x - point||`` for every row."""
