@@ -1,8 +1,7 @@
 """Image features through a CLIP image tower, cached on disk.
 
-The cache key is the model (name + weights stamp), the image root, the list of ids, each file's
-size and mtime, and the transform, so a cache is never reused for different inputs, nor after an
-image file is replaced under the same name.
+The cache key is the model (name + weights stamp), the image root, the list of ids and the
+transform, so a cache is never reused for different inputs.
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ import numpy as np
 import torch
 
 from ..data.datasets import load_image
-from ..data.decoded import decoded_images
 from ..errors import DataError
 from ..io import atomic_save_npy, atomic_write_json
 from ..paths import cache_dir
-from .image_batches import image_batches
 
 __all__ = ["encode_images", "feature_cache_key", "ImageDataset"]
 
@@ -54,30 +51,19 @@ class ImageDataset(torch.utils.data.Dataset):
             return self.transform(blank), int(self.labels[i]), f"{reason}\t{detail}"
 
 
-def _content_stamp(image_set):
-    """Size and mtime (ns) of every file of ``image_set``, in order (``-`` for a missing file): an
-    image replaced, edited or deleted under the same name changes the feature cache key."""
-    import os
-
-    parts = []
-    for i in image_set.ids:
-        try:
-            st = os.stat(os.path.join(image_set.root, i))
-            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-        except (OSError, ValueError):
-            parts.append("-")
-    return "\n".join(parts)
-
-
 def feature_cache_key(bundle, image_set, transform=None):
-    """Key of the feature cache: the weights, the root, the ids, the files' size + mtime, the transform."""
     h = hashlib.sha1()
     h.update(bundle.key.encode())
     h.update(str(image_set.root).encode())
     h.update("\n".join(image_set.ids).encode())
-    h.update(_content_stamp(image_set).encode())
     h.update(repr(transform or bundle.preprocess).encode())
     return h.hexdigest()[:20]
+
+
+def _loader(dataset, bundle, batch_size):
+    cuda = bundle.device.type == "cuda"
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                       num_workers=4 if cuda else 0, pin_memory=cuda)
 
 
 @torch.no_grad()
@@ -116,18 +102,20 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
     net.eval()
     out, failed = [], []
     tolerant = skipped is not None
-    # decode once: product-owned images come from their decoded store (built on this first pass)
-    batches = image_batches(image_set, bundle.preprocess, bundle.device, batch_size, tolerant=tolerant,
-                            decoded=decoded_images(image_set, progress=progress))
-    n_batches = -(-len(image_set) // batch_size)
+    loader = _loader(ImageDataset(image_set, bundle.preprocess, tolerant=tolerant), bundle, batch_size)
     amp = bundle.device.type == "cuda"
-    for k, (x, problems) in enumerate(batches):
-        failed.extend((k * batch_size + j, reason, detail) for j, reason, detail in problems)
+    for k, batch in enumerate(loader):
+        x = batch[0]
+        if tolerant:
+            for j, problem in enumerate(batch[2]):
+                if problem:
+                    reason, detail = problem.split("\t", 1)
+                    failed.append((k * batch_size + j, reason, detail))
         with torch.autocast(bundle.device.type, enabled=amp):
             f = net.encode_image(x.to(bundle.device, non_blocking=True))
         out.append(torch.nn.functional.normalize(f.float(), dim=-1).cpu())
         if progress:
-            progress((k + 1) / n_batches, f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}")
+            progress((k + 1) / len(loader), f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}")
     dim = getattr(net.visual, "output_dim", 0)
     feats = torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, dim), np.float32)
     if failed:
