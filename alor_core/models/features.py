@@ -1,7 +1,8 @@
 """Image features through a CLIP image tower, cached on disk.
 
-The cache key is the model (name + weights stamp), the image root, the list of ids and the
-transform, so a cache is never reused for different inputs.
+The cache key is the model (name + weights stamp), the image root, the list of ids, each file's
+size and mtime, and the transform, so a cache is never reused for different inputs, nor after an
+image file is replaced under the same name.
 """
 
 from __future__ import annotations
@@ -51,11 +52,28 @@ class ImageDataset(torch.utils.data.Dataset):
             return self.transform(blank), int(self.labels[i]), f"{reason}\t{detail}"
 
 
+def _content_stamp(image_set):
+    """Size and mtime (ns) of every file of ``image_set``, in order (``-`` for a missing file): an
+    image replaced, edited or deleted under the same name changes the feature cache key."""
+    import os
+
+    parts = []
+    for i in image_set.ids:
+        try:
+            st = os.stat(os.path.join(image_set.root, i))
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except (OSError, ValueError):
+            parts.append("-")
+    return "\n".join(parts)
+
+
 def feature_cache_key(bundle, image_set, transform=None):
+    """Key of the feature cache: the weights, the root, the ids, the files' size + mtime, the transform."""
     h = hashlib.sha1()
     h.update(bundle.key.encode())
     h.update(str(image_set.root).encode())
     h.update("\n".join(image_set.ids).encode())
+    h.update(_content_stamp(image_set).encode())
     h.update(repr(transform or bundle.preprocess).encode())
     return h.hexdigest()[:20]
 

@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import DataError
 
 __all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset", "as_captions_table",
-           "write_captions_table", "IMAGE_EXTENSIONS"]
+           "write_captions_table", "IMAGE_EXTENSIONS", "source_stamp"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -317,20 +317,71 @@ def from_img2dataset(output_dir, out_dir=None):
     return write_captions_table(rows, out_dir)
 
 
+SOURCE_STAMP = "SOURCE.json"  # in a converted table's folder: what it was converted from
+
+
+def source_stamp(source) -> str | None:
+    """A digest of a retrieval source's content listing: every file under it (or the file itself)
+    with its size and mtime. Adding, removing, replacing or editing an image or a caption changes
+    it. ``None`` when ``source`` is not an existing path (nothing to compare: convert again)."""
+    import hashlib
+
+    source = Path(source)
+    h = hashlib.sha1()
+    try:
+        if source.is_file():
+            st = source.stat()
+            h.update(f"{_resolve(source)}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+            return h.hexdigest()
+        if not source.is_dir():
+            return None
+        h.update(str(_resolve(source)).encode("utf-8", "surrogateescape"))
+        for folder, dirs, files in os.walk(source):
+            dirs.sort()
+            for name in sorted(files):
+                p = os.path.join(folder, name)
+                try:
+                    st = os.stat(p)
+                    h.update(f"\n{os.path.relpath(p, source)}\0{st.st_size}\0{st.st_mtime_ns}"
+                             .encode("utf-8", "surrogateescape"))
+                except OSError:  # a dangling link: listed, no size
+                    h.update(f"\n{os.path.relpath(p, source)}\0-".encode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
 def as_captions_table(source, out_dir):
     """Return a LAION-layout captions table for any supported open-data source.
 
     ``source`` may already be such a table (a ``.parquet`` file or folder of shards with ``TEXT``
     and ``URL``), a CSV/parquet of (path, caption), a folder of images with sidecar ``.txt``
     captions, or webdataset ``.tar`` shards (a file, or a folder of them). Converted tables are
-    written to ``out_dir`` once and reused.
+    written to ``out_dir`` and reused while the source's content is unchanged (:func:`source_stamp`,
+    kept in ``out_dir/SOURCE.json``): a caption or image added to a pool folder converts it again.
     """
+    from ..io import atomic_write_json, read_json
+
+    out_dir = Path(out_dir)
+    stamp = source_stamp(source)
+    if stamp is not None and (out_dir / "part-00000.parquet").is_file():
+        try:
+            if read_json(out_dir / SOURCE_STAMP).get("stamp") == stamp:
+                return out_dir
+        except (OSError, ValueError, AttributeError):
+            pass  # no stamp (an older cache) or an unreadable one: convert again
+    table = _convert_source(source, out_dir)
+    if Path(table) == out_dir and stamp is not None:
+        atomic_write_json(out_dir / SOURCE_STAMP, {"source": str(source), "stamp": stamp})
+    return table
+
+
+def _convert_source(source, out_dir):
+    """The conversion of :func:`as_captions_table` (no cache check)."""
     source, out_dir = Path(source), Path(out_dir)
     if not source.exists():
         raise DataError(f"retrieval source {str(source)!r} does not exist; expected a captions table "
                         "(parquet/CSV), a folder of images with .txt captions, or webdataset .tar shards")
-    if (out_dir / "part-00000.parquet").is_file():
-        return out_dir
     tars = [source] if source.suffix == ".tar" else sorted(source.glob("*.tar")) if source.is_dir() else []
     if tars:
         from_webdataset(tars, out_dir)
