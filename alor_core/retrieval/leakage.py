@@ -39,7 +39,7 @@ __all__ = ["near_duplicate_mask", "drop_leaking_matches", "drop_leaking_items", 
 
 LEAKAGE_THRESHOLD = 0.95      # docs/METHOD.md §4.7: the floor of the near-duplicate threshold
 CALIBRATION_QUANTILE = 0.999  # of the nearest-distinct-neighbour cosine among retrieved + pool images
-MIN_CALIBRATION = 50          # fewer images to calibrate on: the floor alone
+MIN_CALIBRATION = 20          # fewer images to calibrate on: the floor alone
 _IDENTICAL = 0.99999          # embeddings this close are the same picture, not a distinct neighbour
 _CALIBRATION_SAMPLE = 2000    # rows whose nearest neighbour is searched (all rows are neighbours)
 
