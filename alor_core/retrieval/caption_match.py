@@ -1,8 +1,11 @@
 """Step 1 of RDA: find captions that name a class or one of its synonyms (docs/METHOD.md §4.2, §4.7 mode A).
 
-Matching is case-insensitive and word-bounded, with the hyphen counted as part of a word, so
-"shirt" does not match "t-shirt" and "cat" does not match "category". Every synonym is matched
-as a phrase. This module is the reference (``backend='python'``): the regex of
+Matching is case-insensitive and word-bounded. Under rule ``alor`` (the default) the hyphen
+counts as part of a word, so "shirt" does not match "t-shirt" and "cat" does not match
+"category"; under rule ``swat`` (SWAT's FTS5 index) captions and synonyms are first rewritten by
+:func:`~alor_core.retrieval.phrases.normalize_text` (quotes dropped, ``-``, ``_`` and other
+punctuation turned into spaces). Every synonym is matched as a phrase. This module is the
+reference (``backend='python'``): the regex of
 :func:`synonym_pattern` decides every match. The captions table is read in record batches (LAION
 parquet layout: ``TEXT`` caption, ``URL`` image path or address), so a large table is never
 loaded whole. Faster backends (:mod:`~alor_core.retrieval.duckdb_match`,
@@ -20,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import DataError
-from .phrases import class_synonyms_ordered, fold_loose
+from .phrases import class_synonyms_ordered, fold_loose, normalize_synonyms, normalize_text
 
 __all__ = ["synonym_pattern", "match_captions"]
 
@@ -130,7 +133,7 @@ class _ClassMatcher:
         return next(s.lower() for s, p in zip(self.ordered, self.each) if p.search(caption))
 
 
-def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
+def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0, *, match_rule="alor"):
     """Return ``(matches, stats)``.
 
     Parameters
@@ -142,19 +145,23 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
     min_side : int, default=0
         Drop images whose longer side (``WIDTH``/``HEIGHT`` columns) is below this (docs/METHOD.md §4.7.8
         uses 81 for web images).
+    match_rule : {"alor", "swat"}, default="alor"
+        Caption matching rule (:mod:`~alor_core.retrieval.phrases`): ``swat`` normalises
+        captions and synonyms as SWAT's full-text index does. ``caption`` in the result is
+        always the original caption.
 
     Returns
     -------
     matches : DataFrame with columns ``row, sample_id, url, caption, label, synonym``
         One row per (image, class) match; an image can match several classes. ``synonym`` is the
         first matching synonym of the class in :func:`~alor_core.retrieval.phrases.class_synonyms_ordered`
-        order (longest first), lower-cased.
+        order (longest first), lower-cased (under ``swat``: normalised).
     stats : dict
         ``rows``, ``empty_captions``, ``non_utf8`` (skipped: not valid UTF-8), ``too_small``,
         ``nsfw`` counts, ``backend`` and ``timings``.
     """
     t0 = time.perf_counter()
-    classes = [_ClassMatcher(s) for s in class_synonyms]
+    classes = [_ClassMatcher(s) for s in normalize_synonyms(class_synonyms, match_rule)]
     want = ["SAMPLE_ID", "URL", "TEXT", "WIDTH", "HEIGHT", "NSFW", "TEXT_NON_UTF8"]
     out, offset = [], 0
     stats = {"rows": 0, "empty_captions": 0, "non_utf8": 0, "too_small": 0, "nsfw": 0}
@@ -183,13 +190,14 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0):
             ok &= ~nsfw
         rows = np.flatnonzero(ok)
         caps = text[rows]
-        folded = pa.array([fold_loose(c) for c in caps], pa.string())
+        seen = caps if match_rule == "alor" else np.array([normalize_text(c, match_rule) for c in caps], dtype=object)
+        folded = pa.array([fold_loose(c) for c in seen], pa.string())
         sids = df["SAMPLE_ID"].to_numpy()[rows] if "SAMPLE_ID" in df else rows + offset
         urls = df["URL"].to_numpy()[rows]
         for c, cm in enumerate(classes):
             for j in cm.candidates(folded):
-                if cm.pattern.search(caps[j]):
-                    out.append((int(rows[j] + offset), sids[j], urls[j], caps[j], c, cm.synonym(caps[j])))
+                if cm.pattern.search(seen[j]):
+                    out.append((int(rows[j] + offset), sids[j], urls[j], caps[j], c, cm.synonym(seen[j])))
         stats["rows"] += n
         offset += n
     matches = pd.DataFrame(out, columns=["row", "sample_id", "url", "caption", "label", "synonym"])

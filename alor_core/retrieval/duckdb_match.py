@@ -25,8 +25,8 @@ import pandas as pd
 
 from .base import CaptionTable
 from ..errors import DataError
-from .phrases import (cached_json, char_class, compile_phrases, fold_mismatches, fold_tables, probe_text,
-                      space_class, tables_version, word_class, word_runs)
+from .phrases import (cached_json, char_class, compile_phrases, fold_mismatches, fold_tables, normalize_regexes,
+                      normalize_synonyms, probe_text, space_class, tables_version, word_class, word_runs)
 
 __all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
 
@@ -130,14 +130,17 @@ def _phrase_frame(phrases):
     return pd.DataFrame(rows)
 
 
-def build_queries(table, phrases, min_side, bad=""):
+def build_queries(table, phrases, min_side, bad="", match_rule="alor"):
     """The SQL statements, in order: ``stats``, ``sample`` (run counts), ``hits``, ``checked``, ``final``.
 
-    They read the phrase table ``pat`` (and ``wanted`` for ``sample``).
+    They read the phrase table ``pat`` (and ``wanted`` for ``sample``). Matching reads column
+    ``t``; under ``match_rule='swat'`` that is the normalised caption and ``c`` keeps the original.
     """
     W, S = word_class(), space_class()
     fold = fold_sql("t", bad)
     src = _source_sql(table, min_side)
+    norm = normalize_regexes(match_rule)
+    c = ", c" if norm else ""   # the original caption, carried only where t is rewritten
     q = {"stats": f"""
         SELECT count(*) AS rows, count_if(bad) AS non_utf8,
                count_if(NOT bad AND empty) AS empty_captions,
@@ -146,6 +149,10 @@ def build_queries(table, phrases, min_side, bad=""):
         FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""}
     kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
             f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
+    if norm:
+        deleted = f"regexp_replace(t0, {sql_literal(norm[0])}, '', 'g')"
+        kept = (f"SELECT f, r, regexp_replace({deleted}, {sql_literal(norm[1])}, ' ', 'g') AS t, t0 AS c, "
+                f"url, sid FROM (SELECT f, r, t AS t0, url, sid FROM ({kept}))")
     # ASCII rows: punctuation runs -> one space, then a plain split on spaces (empty pieces never
     # equal an anchor); other rows: fold, then split on non-word characters
     runs = (f"CASE WHEN strlen(t) = length(t) "
@@ -159,13 +166,13 @@ def build_queries(table, phrases, min_side, bad=""):
                    f"WHERE run IN (SELECT run FROM wanted) GROUP BY run")
     no_anchor = ""
     if any(p.anchor is None for p in phrases):
-        no_anchor = (f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid FROM ({kept}) k "
+        no_anchor = (f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid{c.replace(', ', ', k.')} FROM ({kept}) k "
                      f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)")
     q["hits"] = f"""
         CREATE TEMP TABLE hits AS
-        SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid FROM (
-          SELECT w.f, w.r, w.t, w.url, w.sid, p.pid
-          FROM ({words(kept, 'f, r, t, url, sid')}) w JOIN pat p ON w.run = p.anchor{no_anchor})
+        SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid{c.replace(', ', ', any_value(') + ') AS c' if c else ''} FROM (
+          SELECT w.f, w.r, w.t, w.url, w.sid, p.pid{c.replace(', ', ', w.')}
+          FROM ({words(kept, 'f, r, t, url, sid' + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
         GROUP BY f, r, pid"""
     tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
     q["checked"] = f"""
@@ -186,11 +193,11 @@ def build_queries(table, phrases, min_side, bad=""):
                     UNION ALL SELECT f, r, pid FROM checked),
         best AS (SELECT ok.f, ok.r, p.label, min(p.rank) AS rank
                  FROM ok JOIN pat p USING (pid) GROUP BY ok.f, ok.r, p.label)
-        SELECT b.f, b.r, any_value(h.sid) AS sample_id, any_value(h.url) AS url, any_value(h.t) AS caption,
+        SELECT b.f, b.r, any_value(h.sid) AS sample_id, any_value(h.url) AS url, any_value(h.CAPTION) AS caption,
                b.label, any_value(p.synonym) AS synonym
         FROM best b JOIN pat p ON p.label = b.label AND p.rank = b.rank
         JOIN hits h ON h.f = b.f AND h.r = b.r AND h.pid = p.pid
-        GROUP BY b.f, b.r, b.label"""
+        GROUP BY b.f, b.r, b.label""".replace("CAPTION", "c" if norm else "t")
     return q
 
 
@@ -213,7 +220,7 @@ def _register(con, name, frame):
 
 
 def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=0, *, memory_limit="600MB",
-                          threads=None, temp_dir=None):
+                          threads=None, temp_dir=None, match_rule="alor"):
     """Match captions to classes with DuckDB; same output as the Python regex matcher.
 
     Parameters
@@ -230,6 +237,9 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
         DuckDB's ``memory_limit``; above it DuckDB spills to ``temp_dir``.
     threads : int or None
         DuckDB threads (default: DuckDB's choice, all cores).
+    match_rule : {"alor", "swat"}, default="alor"
+        Caption matching rule (:mod:`~alor_core.retrieval.phrases`); the normalisation of
+        ``swat`` runs inside DuckDB, as ``regexp_replace`` over each kept caption.
 
     Returns
     -------
@@ -242,8 +252,9 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
 
     t0 = time.perf_counter()
     table = CaptionTable.open(table_path)
+    class_synonyms = normalize_synonyms(class_synonyms, match_rule)
     phrases = compile_phrases(class_synonyms)
-    q = build_queries(table, phrases, min_side, duckdb_fold_bad())
+    q = build_queries(table, phrases, min_side, duckdb_fold_bad(), match_rule)
     timings = {"prepare": time.perf_counter() - t0}
     config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
     if threads:

@@ -27,6 +27,18 @@ can match, and the backends (DuckDB, Spark) evaluate exactly this form:
 * **Which synonym.** When several synonyms of a class occur in a caption, the one recorded is
   the first in :func:`class_synonyms_ordered` (longest first, then alphabetical), in every backend.
 
+**Match rules.** Everything above is rule ``alor`` (the default). Rule ``swat`` (SWAT's SQLite
+FTS5 index, docs/METHOD.md §4.2, used by ``--protocol paper``) first rewrites both the caption
+and every synonym with :func:`normalize_text`: straight and typographic quotes are deleted, ``-``,
+``_`` and every other character that is neither a word character nor whitespace become a space.
+What is left is words separated by spaces, and the token rules above then match a synonym as
+a contiguous run of whole words, which is FTS5's phrase query ("golden, retriever" and
+"golden "retriever"" match "golden retriever"; "shirt" matches "t-shirt"; "bewick's wren" and
+"bewicks wren" are one synonym). Synonyms that become equal after normalisation are one
+synonym; the recorded synonym is the normalised one. The SQL backends apply the same rewrite
+with :func:`normalize_regexes`. (FTS5's ``unicode61`` tokenizer also strips diacritics; neither
+rule does.) The rule also decides the cross-class policy of RDA, see :func:`cross_class_policy`.
+
 SQL engines get the character classes as explicit code-point ranges taken from Python's own
 ``\\w`` and ``\\s``, and the fold as translate tables (:func:`fold_tables`). A backend that
 uses the engine's faster ``lower()`` checks it on every code point first (:func:`probe_text`) and
@@ -48,6 +60,12 @@ from re._casefix import _EXTRA_CASES
 from ..errors import DataError
 
 __all__ = [
+    "MATCH_RULES",
+    "check_match_rule",
+    "cross_class_policy",
+    "normalize_text",
+    "normalize_synonyms",
+    "normalize_regexes",
     "Phrase",
     "fold",
     "fold_loose",
@@ -74,6 +92,82 @@ _SPACE = re.compile(r"\s")
 _WS_RUN = re.compile(r"\s+")
 _TOKEN = re.compile(r" ?(?:[\w-]+|[^\w\s-])")
 _N_CODEPOINTS = 0x110000
+
+MATCH_RULES = ("alor", "swat")
+# Characters deleted by rule 'swat': SWAT drops " and '; typographic quotes, primes and
+# guillemets are the same marks in other typography.
+SWAT_QUOTES = "\"'\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u2032\u2033\u00ab\u00bb\u2039\u203a`\u00b4"
+_SWAT_QUOTE_RE = re.compile("[" + re.escape(SWAT_QUOTES) + "]")
+_SWAT_SEP_RE = re.compile(r"(?:[^\w\s]|_)+")
+
+
+def check_match_rule(rule):
+    """Return ``rule`` if it is a known caption-matching rule, else raise DataError naming them."""
+    if rule not in MATCH_RULES:
+        raise DataError(f"'match_rule' must be one of {', '.join(MATCH_RULES)}; got {rule!r}")
+    return rule
+
+
+def cross_class_policy(rule):
+    """RDA's policy for an image matched by several classes under ``rule``.
+
+    ``alor``: ``best`` (the class whose query is most similar to the caption); ``swat``: ``all``
+    (SWAT keeps the image for every class that matched it).
+    """
+    return {"alor": "best", "swat": "all"}[check_match_rule(rule)]
+
+
+def normalize_text(text: str, rule: str = "alor") -> str:
+    """A caption or synonym as the matcher sees it under ``rule``.
+
+    Parameters
+    ----------
+    text : str
+    rule : {"alor", "swat"}
+        ``alor`` returns ``text`` unchanged. ``swat`` deletes quotes (:data:`SWAT_QUOTES`) and
+        turns every run of other non-word, non-space characters (``-`` and ``_`` included)
+        into one space.
+
+    Returns
+    -------
+    str
+    """
+    if check_match_rule(rule) == "alor":
+        return text
+    return _SWAT_SEP_RE.sub(" ", _SWAT_QUOTE_RE.sub("", text))
+
+
+def normalize_synonyms(class_synonyms: list, rule: str = "alor") -> list:
+    """Per class, the synonyms to match under ``rule`` (:func:`normalize_text` of each).
+
+    Under ``swat`` a synonym that is only punctuation and quotes disappears.
+
+    Raises
+    ------
+    DataError
+        Under ``swat``, a class whose every name is only punctuation/quotes (nothing left to match).
+    """
+    if check_match_rule(rule) == "alor":
+        return [list(syns) for syns in class_synonyms]
+    out = []
+    for label, syns in enumerate(class_synonyms):
+        norm = [normalize_text(s, rule) for s in syns if s and s.strip()]
+        if syns and any(s and s.strip() for s in syns) and not any(n.strip() for n in norm):
+            raise DataError(f"class {label} ({', '.join(map(repr, syns))}): under match rule 'swat' its names are "
+                            "only punctuation and quotes, which SWAT's normalisation removes; expected a name "
+                            "or synonym with letters or digits (or use match rule 'alor')")
+        out.append(norm)
+    return out
+
+
+def normalize_regexes(rule: str = "alor"):
+    """``(delete, separate)`` regexes (RE2 / Java syntax) that SQL engines apply, in this order,
+    to a caption to get :func:`normalize_text`: delete every match of ``delete``, then replace
+    every match of ``separate`` with one space. ``None`` under ``alor`` (no rewrite).
+    """
+    if check_match_rule(rule) == "alor":
+        return None
+    return char_class(SWAT_QUOTES), f"(?:[^{word_class()}{space_class()}]|[-_])+"
 
 
 def _is_surrogate(c):

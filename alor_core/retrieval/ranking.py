@@ -3,8 +3,9 @@
 * **T2T rank** (SWAT's default "T2T500"): cos(caption embedding, ``q_c``), descending.
 * **T2I threshold** (optional, "T2T500+T2I0.25"): walk the T2T order and keep an image only if
   cos(image embedding, ``q_c``) >= the threshold (0.25 in LAION's own curation).
-* **Cross-class policy** (SWAT leaves it open): an image matched by several classes goes to its
-  highest-T2T class (``best``) or is dropped (``drop``).
+* **Cross-class policy**: an image matched by several classes goes to its highest-T2T class
+  (``best``, rule ``alor``), is dropped (``drop``) or is kept for every class that matched it
+  (``all``, SWAT's behaviour and rule ``swat``).
 * **Cap** ``K`` per class: the top ``K`` by T2T score.
 """
 
@@ -53,11 +54,15 @@ def t2i_scores(bundle, matches, root, queries, progress=None):
     return (feats[pos] * queries[matches["label"].to_numpy()]).sum(1)
 
 
+CROSS_CLASS_POLICIES = ("best", "drop", "all")
+
+
 def resolve_cross_class(matches, policy="best"):
-    """One class per image (``row``): the best-scoring one (``best``) or none (``drop``)."""
-    if policy not in ("best", "drop"):
-        raise DataError(f"'cross_class' must be 'best' or 'drop'; got {policy!r}")
-    if not len(matches):
+    """Images (``row``) matched by several classes: keep the best-scoring class (``best``), none
+    (``drop``) or every one (``all``, as SWAT)."""
+    if policy not in CROSS_CLASS_POLICIES:
+        raise DataError(f"'cross_class' must be one of {', '.join(CROSS_CLASS_POLICIES)}; got {policy!r}")
+    if not len(matches) or policy == "all":
         return matches
     if policy == "drop":
         return matches[matches.groupby("row")["label"].transform("count") == 1]

@@ -3,8 +3,8 @@
 Steps: caption matching (backend ``python``, ``duckdb`` or ``spark``) -> text-to-text ranking
 against the class query ``q_c`` (mean over synonyms x templates, with the same backend as the
 adaptation) -> optional text-to-image threshold -> optional leakage guard -> cross-class policy
-(an image matched by several classes goes to its highest-similarity class) -> cap ``K`` per
-class. The per-class counts keep the imbalance: it mirrors the model's bias and is what TFS uses.
+(rule ``alor``: an image matched by several classes goes to its highest-similarity class; rule
+``swat``: it is kept for every class that matched, as SWAT does) -> cap ``K`` per class. The per-class counts keep the imbalance: it mirrors the model's bias and is what TFS uses.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import pandas as pd
 from ..data.datasets import ImageSet
 from ..errors import DataError
 from .base import Retriever, choose_matcher, get_matcher
-from .ranking import cap_per_class, class_queries, resolve_cross_class, t2i_scores, t2t_scores
+from .phrases import check_match_rule, cross_class_policy
+from .ranking import CROSS_CLASS_POLICIES, cap_per_class, class_queries, resolve_cross_class, t2i_scores, t2t_scores
 
 __all__ = ["RetrievedSet", "retrieve", "class_queries", "CaptionRetriever"]
 
@@ -63,8 +64,8 @@ class RetrievedSet:
 def _check_args(k, cross_class, t2i_threshold):
     if int(k) != k or k < 1:
         raise DataError(f"'k' (per-class retrieval cap) must be >= 1; got {k}")
-    if cross_class not in ("best", "drop"):
-        raise DataError(f"'cross_class' must be 'best' or 'drop'; got {cross_class!r}")
+    if cross_class not in CROSS_CLASS_POLICIES:
+        raise DataError(f"'cross_class' must be one of {', '.join(CROSS_CLASS_POLICIES)}; got {cross_class!r}")
     if t2i_threshold is not None and not -1.0 <= float(t2i_threshold) <= 1.0:
         raise DataError(f"'t2i_threshold' must be a cosine in [-1, 1] or None; got {t2i_threshold}")
 
@@ -82,9 +83,9 @@ def _keep_existing(matches, root, stats):
     return matches[exists].reset_index(drop=True)
 
 
-def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best", progress=None, *,
+def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class=None, progress=None, *,
              backend="auto", t2i_threshold=None, exclude=None, leakage_threshold=0.95,
-             matcher_options=None):
+             matcher_options=None, match_rule="alor"):
     """Run RDA over a captions table whose ``URL`` column holds image paths relative to it.
 
     Parameters
@@ -98,9 +99,10 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
         Cap per class (the paper keeps the top 500 by T2T similarity).
     min_side : int, default=0
         Drop images whose longer side is below this.
-    cross_class : {"best", "drop"}
-        Image matched by several classes: give it to the most similar class (default) or drop
-        it. (SWAT keeps it for every class; a training set here never holds one image twice.)
+    cross_class : {"best", "drop", "all"} or None
+        Image matched by several classes: give it to the most similar class, drop it, or keep it
+        for every class that matched (SWAT; the training set then holds it once per class).
+        Default: the match rule's (``best`` for ``alor``, ``all`` for ``swat``).
     progress : callable(fraction, message) or None
     backend : {"auto", "python", "duckdb", "spark"}, default="auto"
         Caption matcher; ``auto`` takes the Python regex below 200,000 rows and DuckDB above.
@@ -112,11 +114,15 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
         test/val images) exceeds ``leakage_threshold``.
     matcher_options : dict or None
         Passed to the matcher (e.g. ``{"memory_limit": "2GB"}`` for DuckDB, ``{"spark": session}``).
+    match_rule : {"alor", "swat"}, default="alor"
+        Caption matching rule (:mod:`~alor_core.retrieval.phrases`), the same in every backend.
 
     Returns
     -------
     RetrievedSet
     """
+    check_match_rule(match_rule)
+    cross_class = cross_class_policy(match_rule) if cross_class is None else cross_class
     _check_args(k, cross_class, t2i_threshold)
     t0 = time.perf_counter()
     table_path = Path(table_path)
@@ -124,7 +130,8 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
     say = progress or (lambda f, m: None)
     name = choose_matcher(table_path, backend)
     say(0.05, f"matching captions ({name})")
-    matches, stats = get_matcher(name)(table_path, classes.synonyms, min_side=min_side, **(matcher_options or {}))
+    matches, stats = get_matcher(name)(table_path, classes.synonyms, min_side=min_side, match_rule=match_rule,
+                                       **(matcher_options or {}))
     timings = {"match": time.perf_counter() - t0}
     n = len(classes)
     matched = np.bincount(matches["label"].to_numpy(np.int64), minlength=n)
@@ -150,7 +157,9 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
                           "label": matches["label"].to_numpy(np.int64),
                           "synonym": matches["synonym"].to_numpy(),
                           "score": matches["score"].to_numpy(float),
-                          "caption": matches["caption"].to_numpy()}).drop_duplicates("id")
+                          "caption": matches["caption"].to_numpy()})
+    # one image once per class it is kept for (once in all under 'best'/'drop')
+    items = items.drop_duplicates(["id", "label"] if cross_class == "all" else "id")
     kept = np.bincount(items["label"].to_numpy(np.int64), minlength=n)
     counts = [{"name": nm, "matched": int(m), "kept": int(c), "synonyms": per_syn.get(i, {})}
               for i, (nm, m, c) in enumerate(zip(classes.names, matched, kept))]
@@ -159,7 +168,8 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class="best",
     stats["timings"] = {**{f"matcher_{a}": b for a, b in stats["timings"].items()},
                         **{a: round(b, 3) for a, b in timings.items()}}
     stats.update({"match_seconds": round(timings["match"], 3), "total_seconds": round(timings["total"], 3),
-                  "backend": name, "k": k, "cross_class": cross_class, "t2i_threshold": t2i_threshold,
+                  "backend": name, "k": k, "cross_class": cross_class, "match_rule": match_rule,
+                  "t2i_threshold": t2i_threshold,
                   "zero_classes": [nm for nm, c in zip(classes.names, kept) if c == 0],
                   "zero_match_classes": [nm for nm, m in zip(classes.names, matched) if m == 0],
                   "warnings": warnings_})
@@ -194,9 +204,11 @@ class CaptionRetriever(Retriever):
     ``k=per_class``.
     """
 
-    def __init__(self, bundle, table_path, *, backend="auto", min_side=0, cross_class="best",
-                 t2i_threshold=None, exclude=None, leakage_threshold=0.95, matcher_options=None):
+    def __init__(self, bundle, table_path, *, backend="auto", min_side=0, cross_class=None,
+                 t2i_threshold=None, exclude=None, leakage_threshold=0.95, matcher_options=None,
+                 match_rule="alor"):
         self.bundle, self.table_path, self.backend = bundle, table_path, backend
+        self.match_rule = check_match_rule(match_rule)
         self.min_side, self.cross_class, self.t2i_threshold = min_side, cross_class, t2i_threshold
         self.exclude, self.leakage_threshold, self.matcher_options = exclude, leakage_threshold, matcher_options
 
@@ -204,4 +216,5 @@ class CaptionRetriever(Retriever):
         return retrieve(self.bundle, classes, self.table_path, k=per_class, min_side=self.min_side,
                         cross_class=self.cross_class, progress=progress, backend=self.backend,
                         t2i_threshold=self.t2i_threshold, exclude=self.exclude,
-                        leakage_threshold=self.leakage_threshold, matcher_options=self.matcher_options)
+                        leakage_threshold=self.leakage_threshold, matcher_options=self.matcher_options,
+                        match_rule=self.match_rule)

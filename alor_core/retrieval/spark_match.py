@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .phrases import compile_phrases, fold_mismatches, fold_tables, probe_text, space_class, word_class
+from .phrases import (compile_phrases, fold_mismatches, fold_tables, normalize_regexes, normalize_synonyms,
+                      probe_text, space_class, word_class)
 
 __all__ = ["match_captions_spark", "local_spark", "spark_fold_check"]
 
@@ -121,7 +122,7 @@ def _norm(uri):
     return str(Path(unquote(p.path)).resolve()) if p.scheme in ("", "file") else uri
 
 
-def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0, *, spark=None):
+def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0, *, spark=None, match_rule="alor"):
     """Match captions to classes on Spark; same output as the Python and DuckDB matchers.
 
     Parameters
@@ -136,6 +137,9 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
         Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
     spark : SparkSession or None
         Default: :func:`local_spark` (``local[*]``).
+    match_rule : {"alor", "swat"}, default="alor"
+        Caption matching rule (:mod:`~alor_core.retrieval.phrases`); the normalisation of
+        ``swat`` runs on the executors (``regexp_replace``).
 
     Returns
     -------
@@ -147,6 +151,8 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     from pyspark.sql import types as T
 
     t0 = time.perf_counter()
+    class_synonyms = normalize_synonyms(class_synonyms, match_rule)  # checks the rule name first
+    norm = normalize_regexes(match_rule)
     spark = spark or local_spark()
     spark_fold_check(spark)
     phrases = compile_phrases(class_synonyms)
@@ -198,16 +204,21 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
 
     t = time.perf_counter()
     kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select("f", "r", "t", "url", "sid")
+    kcols = ["f", "r", "t", "url", "sid"]
+    if norm:  # match on the normalised caption t, keep the original as c
+        kept = kept.withColumn("c", F.col("t")).withColumn(
+            "t", F.regexp_replace(F.regexp_replace("t", norm[0], ""), norm[1], " "))
+        kcols.append("c")
     ascii_row = F.octet_length("t") == F.char_length("t")
     runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
         F.split(_fold_col(F, F.col("t")), f"[^{W}]+", -1))
-    words = kept.select("f", "r", "t", "url", "sid", F.explode(runs).alias("run"))
+    words = kept.select(*kcols, F.explode(runs).alias("run"))
     hit_parts = [words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor"))
-                 .select("f", "r", "t", "url", "sid", "pid")]
+                 .select(*kcols, "pid")]
     if any(p.anchor is None for p in phrases):
         hit_parts.append(kept.crossJoin(pat.where(F.col("anchor").isNull()))
                          .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
-                         .select("f", "r", "t", "url", "sid", "pid"))
+                         .select(*kcols, "pid"))
     hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
     hits = hits.dropDuplicates(["f", "r", "pid"]).cache()
     n_hits = hits.count()
@@ -235,9 +246,9 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     ok = single.unionByName(checked).join(p.select("pid", "label", "rank"), "pid")
     best = ok.groupBy("f", "r", "label").agg(F.min("rank").alias("rank"))
     out = (best.join(p.select("pid", "label", "rank", "synonym"), ["label", "rank"])
-           .join(hits.select("f", "r", "pid", "t", "url", "sid"), ["f", "r", "pid"])
+           .join(hits.select("pid", *kcols), ["f", "r", "pid"])
            .withColumn("k", F.row_number().over(Window.partitionBy("f", "r", "label").orderBy("pid")))
-           .where("k = 1").select("f", "r", "sid", "url", "t", "label", "synonym"))
+           .where("k = 1").select("f", "r", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym"))
     rows = out.collect()
     hits.unpersist()
     timings["token_check"] = time.perf_counter() - t
