@@ -89,6 +89,10 @@ def _parser():
         q.add_argument("--small-demo", action="store_true", help="use the reduced demo world")
         q.add_argument("--labeled-weight", type=float, default=0.0,
                        help="0 = plain CE (paper); w > 0: labeled set weighs w x the retrieved set (LP)")
+        q.add_argument("--adapt-param", dest="adapt_params", action="append", default=[], metavar="KEY=VALUE",
+                       help="replace one hyperparameter of the adaptation's preset (repeatable), e.g. "
+                            "epochs=20, or augment=views n_views=8 for LP/PT on a CPU (docs in "
+                            "alor_core/models/augment.py)")
         q.add_argument("--threads", type=int, default=None,
                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
         q.add_argument("--quiet", action="store_true")
@@ -135,6 +139,18 @@ def _parser():
     return p
 
 
+def _adapt_params(pairs):
+    """``["epochs=3", "augment=views"]`` -> ``{"epochs": "3", "augment": "views"}`` (typed later)."""
+    from .errors import ConfigError
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--adapt-param expects KEY=VALUE (e.g. epochs=20); got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _config(args, seed, strategy, dataset):
     from .config import RunConfig
     if args.labeled_weight and not args.name:
@@ -149,7 +165,8 @@ def _config(args, seed, strategy, dataset):
                      retrieval_source=args.retrieval_source,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
-                     min_side=0 if dataset == "demo" else 81, extra={"name": args.name} if args.name else {})
+                     min_side=0 if dataset == "demo" else 81, adapt_params=_adapt_params(args.adapt_params),
+                     extra={"name": args.name} if args.name else {})
 
 
 def _run(args, seeds, strategy, dataset, last_round=None):

@@ -52,6 +52,10 @@ class RunConfig:
         normalises captions as SWAT's full-text index (quotes dropped, ``-``/``_`` and other
         punctuation as spaces) and keeps such an image for every class. None = ``swat`` under
         ``protocol="paper"``, else ``alor``.
+    adapt_params : dict
+        Single hyperparameters of the adaptation that replace the preset's (name -> value,
+        ``--adapt-param KEY=VALUE``), e.g. ``{"epochs": 20}`` or ``{"augment": "views",
+        "n_views": 8}`` for LP/PT on a CPU. Part of the session identity.
     """
 
     dataset: str = "demo"
@@ -74,6 +78,7 @@ class RunConfig:
     data_root: str | None = None
     device: str | None = None
     min_side: int = 0
+    adapt_params: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -99,6 +104,17 @@ class RunConfig:
                               ("initial", ("per_class", "none")), ("match_rule", ("alor", "swat"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        self._check_adapt_params()
+
+    def _check_adapt_params(self):
+        """Validate ``adapt_params`` against the adapter's fields; store typed, JSON-ready values."""
+        if not isinstance(self.adapt_params, dict):
+            raise ConfigError(f"'adapt_params' must be a mapping name -> value; got {self.adapt_params!r}")
+        if self.adapt_params:
+            from .adaptation import create
+            params = create(self.adaptation, self.preset, self.adapt_params).params
+            self.adapt_params = {k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in ((k, getattr(params, k)) for k in self.adapt_params)}
 
     def to_dict(self):
         return asdict(self)

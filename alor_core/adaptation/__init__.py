@@ -1,7 +1,7 @@
 """Adaptation methods behind one interface: zero-shot, LP, FT, CT and PT (docs/METHOD.md §5)."""
 
-from ..errors import NotImplementedYetError, UnknownNameError
-from .base import AdaptedClassifier, TrainData, concat_image_sets
+from ..errors import ConfigError, NotImplementedYetError, UnknownNameError
+from .base import AdaptedClassifier, TrainData, concat_image_sets, with_overrides
 from .contrastive import ContrastiveTuning, CTParams
 from .finetune import Finetune, FTParams
 from .linear_probe import LinearProbe, LPParams
@@ -23,18 +23,21 @@ def available():
     return ["ct", "ft", "lp", "pt", "zeroshot"]
 
 
-def create(name, preset="fast"):
-    """Build an adapter by name (``lp``, ``ft``, ``ct``, ``pt``, ``zeroshot``) with a hyperparameter preset."""
+def create(name, preset="fast", overrides=None):
+    """Build an adapter by name (``lp``, ``ft``, ``ct``, ``pt``, ``zeroshot``) with a hyperparameter preset.
+
+    ``overrides`` (name -> value) replaces single fields of the preset, see
+    :func:`~alor_core.adaptation.base.with_overrides`; zero-shot has no parameters.
+    """
     key = ALIASES.get(str(name).lower(), str(name).lower())
-    if key == "lp":
-        return LinearProbe(LPParams.preset(preset))
-    if key == "ft":
-        return Finetune(FTParams.preset(preset))
-    if key == "ct":
-        return ContrastiveTuning(CTParams.preset(preset))
-    if key == "pt":
-        return PromptTuning(PTParams.preset(preset))
+    kinds = {"lp": (LinearProbe, LPParams), "ft": (Finetune, FTParams), "ct": (ContrastiveTuning, CTParams),
+             "pt": (PromptTuning, PTParams)}
+    if key in kinds:
+        cls, params = kinds[key]
+        return cls(with_overrides(params.preset(preset), overrides, cls.__name__))
     if key == "zeroshot":
+        if overrides:
+            raise ConfigError(f"zero-shot has no parameters; got {', '.join(map(repr, overrides))}")
         return ZeroShot()
     if key in PLANNED:
         raise NotImplementedYetError(f"adaptation {name!r} ({PLANNED[key]}) is not implemented yet; "

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..models.augment import TrainFeatures, check_augment, crop_flip_for
 from ..models.features import encode_images
 from .base import seed_everything
 from .schedule import warmup_cosine
@@ -29,6 +30,13 @@ class LPParams:
     warmup: int = 0
     labeled_weight: float = 0.0   # 0 = plain pooled CE (paper); 1 = labeled set weighs as much as retrieved
     selection: str = "last"       # "last" (label-honest) or "best-val" (paper)
+    # Training-time augmentation (alor_core.models.augment): "none" = cached un-augmented features;
+    # "epoch" = a fresh crop+flip view of every image each epoch through the frozen image tower
+    # (official; GPU); "views" = n_views views per image encoded once and cached (CPU variant).
+    augment: str = "none"
+    n_views: int = 8
+    crop_scale: tuple = (0.9, 1.0)  # the official LP/FT/CT RandomResizedCrop area range
+    views_seed: int = 0
 
     @classmethod
     def preset(cls, name):
@@ -36,12 +44,19 @@ class LPParams:
             return cls()
         if name == "paper":
             return cls(scale=100.0, lr=1e-4, weight_decay=0.01, epochs=50, batch_size=128,
-                       bias=False, warmup=50, selection="best-val")
+                       bias=False, warmup=50, selection="best-val", augment="epoch")
         raise ConfigError(f"LP preset must be 'fast' or 'paper'; got {name!r}")
+
+    def validate(self):
+        check_augment("LinearProbe", self.augment, self.n_views, self.crop_scale)
 
 
 class LinearProbe:
-    """Linear probe on cached features (a documented deviation: ALOR re-encodes augmented images).
+    """Linear probe on frozen CLIP features.
+
+    ``augment`` says which: cached un-augmented features (``"none"``, the ``fast`` preset), a
+    fresh crop+flip view per image per epoch (``"epoch"``, the ``paper`` preset, as ALOR), or
+    ``n_views`` cached views (``"views"``, for CPU); see :mod:`alor_core.models.augment`.
 
     References
     ----------
@@ -55,11 +70,17 @@ class LinearProbe:
 
     def fit(self, bundle, classes, data, *, seed=0, val=None, progress=None):
         p = self.params
+        p.validate()
         seed_everything(seed)
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)
         f_ret = data.retrieved_features if data.retrieved_features is not None else encode_images(bundle, data.retrieved)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]), dtype=torch.long)
+        # fp32 encoding of the augmented views: the official LP path runs the model in fp32.
+        train = TrainFeatures(bundle, [data.labeled, data.retrieved], x, p.augment,
+                              crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
+                              seed=seed, n_views=p.n_views, views_seed=p.views_seed, amp=False,
+                              progress=(lambda f, m: progress(0.0, m)) if progress else None)
         w_sample = torch.ones(len(y))
         if p.labeled_weight > 0 and len(f_lab) and len(f_ret):
             w_sample[:len(f_lab)] = p.labeled_weight * len(f_ret) / len(f_lab)
@@ -76,9 +97,10 @@ class LinearProbe:
         best, losses, val_curve = (-1.0, None, 0), [], []
         for epoch in range(p.epochs):
             order = torch.randperm(len(y), generator=gen) if bs < len(y) else torch.arange(len(y))
+            x_epoch = train.epoch(epoch)  # x itself unless augmenting
             for b in range(steps_per_epoch):
                 idx = order[b * bs:(b + 1) * bs]
-                z = p.scale * x[idx] @ weight.T + (bias if bias is not None else 0)
+                z = p.scale * x_epoch[idx] @ weight.T + (bias if bias is not None else 0)
                 loss = (torch.nn.functional.cross_entropy(z, y[idx], reduction="none") * w_sample[idx]).sum() / w_sample[idx].sum()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -101,6 +123,7 @@ class LinearProbe:
         else:
             w_final, b_final, kept = weight.detach(), (None if bias is None else bias.detach()), p.epochs - 1
         history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
-                   "selection": p.selection if val_feats is not None else "last"}
+                   "selection": p.selection if val_feats is not None else "last",
+                   "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
         return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,
                                     None if b_final is None else b_final.numpy(), method="lp", history=history)

@@ -6,10 +6,12 @@ through CLIP's frozen text transformer; the loss is CE on ``s · cos(f̂(x), ĝ(
 CLIP's own pretrained logit scale ``s``. Both encoders are frozen, so only the context vectors
 change.
 
-Deviation (documented): because the image tower is frozen, training runs on cached frozen image
-features (``TrainData.labeled_features`` / ``retrieved_features`` when given, else
-:func:`~alor_core.models.features.encode_images`), so there is no image augmentation. CoOp/Dassl
-re-encodes random-resized-crop + flip views every step.
+The image tower is frozen, so training runs on image features: with ``augment="none"`` (the
+``fast`` preset) the cached un-augmented ones (``TrainData.labeled_features`` /
+``retrieved_features`` when given, else :func:`~alor_core.models.features.encode_images`); with
+``"epoch"`` (the ``paper`` preset) a fresh Dassl view (random-resized-crop, area 0.08–1, bicubic,
++ flip) of every image each epoch, as CoOp/Dassl re-encode every step; with ``"views"`` a fixed
+set of ``n_views`` cached views per image (the CPU variant). See :mod:`alor_core.models.augment`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..models.augment import TrainFeatures, check_augment, crop_flip_for
 from ..models.features import encode_images
 from .base import seed_everything
 from .finetune import check_labels
@@ -59,6 +62,14 @@ class PTParams:
         Epochs at the constant ``warmup_lr`` before the cosine schedule starts.
     warmup_lr : float, default=1e-5
     batch_size : int, default=32
+    augment : {"none", "epoch", "views"}, default="none"
+        Training-time augmentation (:mod:`alor_core.models.augment`); ``paper`` uses ``"epoch"``.
+    n_views : int, default=8
+        Views per image with ``augment="views"``.
+    crop_scale : (float, float), default=(0.08, 1.0)
+        Area range of the random resized crop (Dassl's default, which CoOp and ALOR's PT use).
+    views_seed : int, default=0
+        Seed of the cached views (shared by every round, so they are encoded once).
     """
 
     n_ctx: int = 8
@@ -70,13 +81,17 @@ class PTParams:
     warmup_epochs: int = 1
     warmup_lr: float = 1e-5
     batch_size: int = 32
+    augment: str = "none"
+    n_views: int = 8
+    crop_scale: tuple = (0.08, 1.0)
+    views_seed: int = 0
 
     @classmethod
     def preset(cls, name):
         if name == "fast":
             return cls()
         if name == "paper":
-            return cls(n_ctx=16, epochs=200)
+            return cls(n_ctx=16, epochs=200, augment="epoch")
         raise ConfigError(f"PT preset must be 'fast' or 'paper'; got {name!r}")
 
     def validate(self):
@@ -85,6 +100,7 @@ class PTParams:
                 raise ConfigError(f"{key!r} of PromptTuning must be an int >= 1; got {getattr(self, key)!r}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"'warmup_epochs' of PromptTuning must be an int >= 0; got {self.warmup_epochs!r}")
+        check_augment("PromptTuning", self.augment, self.n_views, self.crop_scale)
 
 
 def coop_schedule(optimizer, epochs, warmup_epochs=1, warmup_lr=1e-5):
@@ -248,7 +264,13 @@ class PromptTuning:
         gen = torch.Generator().manual_seed(int(seed))
         learner = PromptLearner(model, frozen.tokenizer, list(classes.names), p.n_ctx, p.init_std, gen)
         scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (docs/METHOD.md §5.4)
-        x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32).to(dev)
+        x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
+        # Views through the frozen image tower in fp16 on CUDA, as CoOp's half-precision model.
+        train = TrainFeatures(bundle, [data.labeled, data.retrieved], x, p.augment,
+                              crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
+                              seed=seed, n_views=p.n_views, views_seed=p.views_seed,
+                              progress=(lambda f, m: progress(0.0, m)) if progress else None)
+        x = x.to(dev)
         y = torch.as_tensor(y_np).to(dev)
         n, bs = len(y), p.batch_size
         # Dassl drops the last partial batch when there is at least one full batch.
@@ -260,11 +282,12 @@ class PromptTuning:
         losses, epoch_losses = [], []
         for epoch in range(p.epochs):
             order = torch.randperm(n, generator=gen).to(dev)
+            x_epoch = x if p.augment == "none" else train.epoch(epoch).to(dev)
             for b in range(steps):
                 idx = order[b * bs:(b + 1) * bs]
                 with torch.autocast(dev.type, enabled=cuda):
                     text = torch.nn.functional.normalize(learner().float(), dim=-1)
-                    z = scale * x[idx] @ text.T
+                    z = scale * x_epoch[idx] @ text.T
                     loss = torch.nn.functional.cross_entropy(z, y[idx])
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -278,7 +301,8 @@ class PromptTuning:
         with torch.no_grad():
             weight = torch.nn.functional.normalize(learner().float(), dim=-1).cpu().numpy()
         history = {"loss": losses, "epoch_loss": epoch_losses, "kept_epoch": p.epochs - 1,
-                   "selection": "last", "logit_scale": scale, "n_ctx": p.n_ctx}
+                   "selection": "last", "logit_scale": scale, "n_ctx": p.n_ctx,
+                   "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
         # Features are the frozen model's, so the classifier embeds through the shared bundle
         # (and its feature cache); the private copy is dropped.
         return PromptTunedClassifier(bundle, weight, scale, learner.ctx.detach().cpu().numpy(), history)

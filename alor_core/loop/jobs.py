@@ -70,6 +70,8 @@ def cli_command(config, seeds, output_root, small_demo=False):
         cmd += ["--labeled-weight", str(config.labeled_weight)]
     if getattr(config, "retrieval_source", None):
         cmd += ["--retrieval-source", str(config.retrieval_source)]
+    for key, value in (getattr(config, "adapt_params", None) or {}).items():
+        cmd += ["--adapt-param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
     if not config.rda:
         cmd.append("--no-rda")
     if config.model_name:

@@ -71,7 +71,7 @@ def prepare(config, output_root, progress=_noop, spec=None):
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
     timer = StageTimer()
     strategies.create(config.strategy)          # fail early on unknown / unbuilt names
-    adaptation.create(config.adaptation, config.preset)
+    adaptation.create(config.adaptation, config.preset, getattr(config, "adapt_params", None))
     session_dir_for(config, output_root)        # and on a run name that leaves the output folder
     task = load_task(config.dataset, config.data_root, spec=spec, build=True,
                      progress=lambda f, m: progress("demo world", f, m))
@@ -245,7 +245,7 @@ def step_adapt(ctx, r):
     ret_feats = encode_images(ctx.bundle, ret) if len(ret) and frozen else None
     data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
                      retrieved_features=ret_feats)
-    adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset)
+    adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset, getattr(ctx.config, "adapt_params", None))
     if ctx.config.labeled_weight and hasattr(getattr(adapter, "params", None), "labeled_weight"):
         import dataclasses
         adapter.params = dataclasses.replace(adapter.params, labeled_weight=ctx.config.labeled_weight)

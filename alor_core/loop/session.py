@@ -37,7 +37,8 @@ RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
                   "acc", "f1", "tail_acc"]
 # Settings that change results: a resumed session must agree on all of them.
 _IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset", "match_rule",
-                  "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source")
+                  "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source",
+                  "adapt_params")
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,8 @@ def load_clip(model_name, pretrained=None, device=None):
         An open_clip model name (``open_clip.list_models()``), e.g. ``ViT-B-32-quickgelu``.
     pretrained : str or None
         An open_clip pretrained tag (e.g. ``laion400m_e32``), a path to a checkpoint file, or
-        None for random weights (tests).
+        None (or ``"random"``, which a run config and ``--pretrained random`` can carry) for
+        random weights: tests, smoke runs of a real architecture without its weights.
     device : str or None
         ``"cuda"``, ``"cpu"`` or None/``"auto"`` (CUDA when present).
 
@@ -148,6 +149,8 @@ def load_clip(model_name, pretrained=None, device=None):
     """
     import open_clip
 
+    if pretrained == "random" and not os.path.isfile(pretrained):
+        pretrained = None
     register_configs()
     models = open_clip.list_models()
     if model_name not in models:
