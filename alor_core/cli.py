@@ -83,6 +83,23 @@ def _parser():
         q.add_argument("--retrieval-source", default=None,
                        help="open data for RDA: LAION-layout parquet, CSV/parquet of (path, caption), "
                             "a folder of images with .txt captions, or webdataset .tar shards")
+        q.add_argument("--retrieval-mode", default="caption", choices=["caption", "knn"],
+                       help="RDA by caption matching (paper) or by embedding kNN over the open images "
+                            "(no captions needed; FAISS index from 10^6 images when faiss-cpu is installed)")
+        q.add_argument("--retrieval-backend", default="auto", choices=["auto", "python", "duckdb", "spark"],
+                       help="caption-matching engine, all give the same matches (auto: Python below "
+                            "200,000 rows, DuckDB above; spark: pip install '.[spark]', Java 17+)")
+        q.add_argument("--spark-master", default=None, metavar="URL",
+                       help="Spark master for --retrieval-backend spark (default local[*]; e.g. local[2], "
+                            "spark://host:7077, yarn); see docs/RETRIEVAL.md")
+        q.add_argument("--min-side", type=int, default=None, metavar="PX",
+                       help="RDA drops open-data images whose longer side is below PX pixels "
+                            "(default 81 for real data, as the paper's pipeline; 0 for the demo world)")
+        q.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
+                       help="do not drop retrieved copies / near-duplicates of validation and test images "
+                            "(on by default; the run's summary then says the guard is OFF)")
+        q.add_argument("--knn-threshold", type=float, default=0.25,
+                       help="--retrieval-mode knn: minimum cosine of an image to its class query (default 0.25)")
         q.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
         q.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
         q.add_argument("--name", default=None, help="run name (folder under output/)")
@@ -162,7 +179,9 @@ def _config(args, seed, strategy, dataset):
     return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
                      budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
                      initial=args.initial, labeled_weight=args.labeled_weight, match_rule=args.match_rule,
-                     retrieval_source=args.retrieval_source,
+                     retrieval_source=args.retrieval_source, retrieval_mode=args.retrieval_mode,
+                     retrieval_backend=args.retrieval_backend, spark_master=args.spark_master,
+                     knn_threshold=args.knn_threshold,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
                      min_side=0 if dataset == "demo" else 81, adapt_params=_adapt_params(args.adapt_params),

@@ -6,7 +6,10 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import ConfigError
 
-__all__ = ["RunConfig"]
+__all__ = ["RunConfig", "RETRIEVAL_MODES", "RETRIEVAL_BACKENDS"]
+
+RETRIEVAL_MODES = ("caption", "knn")
+RETRIEVAL_BACKENDS = ("auto", "python", "duckdb", "spark")
 
 
 @dataclass
@@ -46,6 +49,16 @@ class RunConfig:
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
+    retrieval_mode : {"caption", "knn"}
+        RDA by caption matching (the paper) or by embedding kNN over the open images (no captions
+        needed; ``knn_threshold`` is the cosine an image needs to its class query).
+    retrieval_backend : {"auto", "python", "duckdb", "spark"}
+        Caption-matching engine; all give the same matches (not part of the session identity).
+    spark_master : str or None
+        Spark master URL for ``retrieval_backend="spark"`` (``local[2]``, ``spark://host:7077``,
+        ``yarn``); None = ``local[*]``.
+    knn_threshold : float, default=0.25
+        ``retrieval_mode="knn"`` only: minimum cosine between an image and its class query.
     match_rule : {"alor", "swat"} or None
         Caption matching rule of RDA (docs/RETRIEVAL.md): ``alor`` keeps hyphens and apostrophes
         inside words and gives an image matched by several classes to its best class; ``swat``
@@ -78,6 +91,10 @@ class RunConfig:
     data_root: str | None = None
     device: str | None = None
     min_side: int = 0
+    retrieval_mode: str = "caption"
+    retrieval_backend: str = "auto"
+    spark_master: str | None = None
+    knn_threshold: float = 0.25
     adapt_params: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
@@ -104,6 +121,7 @@ class RunConfig:
                               ("initial", ("per_class", "none")), ("match_rule", ("alor", "swat"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        self._check_retrieval()
         self._check_adapt_params()
 
     def _check_adapt_params(self):
@@ -115,6 +133,26 @@ class RunConfig:
             params = create(self.adaptation, self.preset, self.adapt_params).params
             self.adapt_params = {k: list(v) if isinstance(v, tuple) else v
                                  for k, v in ((k, getattr(params, k)) for k in self.adapt_params)}
+
+    def _check_retrieval(self):
+        """Retrieval settings: known names, and none set where it does not apply."""
+        for name, allowed in (("retrieval_mode", RETRIEVAL_MODES), ("retrieval_backend", RETRIEVAL_BACKENDS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if self.spark_master is not None and self.retrieval_backend != "spark":
+            raise ConfigError(f"'spark_master' ({self.spark_master!r}) only applies to retrieval_backend "
+                              f"'spark'; got retrieval_backend {self.retrieval_backend!r}")
+        if self.spark_master is not None and not str(self.spark_master).strip():
+            raise ConfigError("'spark_master' must be a Spark master URL such as local[2] or spark://host:7077; "
+                              "got an empty string")
+        if self.retrieval_mode == "knn" and self.retrieval_backend != "auto":
+            raise ConfigError(f"'retrieval_backend' {self.retrieval_backend!r} is a caption matcher and does not "
+                              "apply to retrieval_mode 'knn'; expected 'auto' (or retrieval_mode 'caption')")
+        if not isinstance(self.knn_threshold, (int, float)) or not -1.0 <= self.knn_threshold <= 1.0:
+            raise ConfigError(f"'knn_threshold' must be a cosine in [-1, 1]; got {self.knn_threshold!r}")
+        if self.retrieval_mode != "knn" and self.knn_threshold != 0.25:
+            raise ConfigError(f"'knn_threshold' ({self.knn_threshold}) only applies to retrieval_mode 'knn'; "
+                              f"got retrieval_mode {self.retrieval_mode!r}")
 
     def to_dict(self):
         return asdict(self)

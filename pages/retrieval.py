@@ -6,7 +6,7 @@ from alor_core import analysis, plots
 from alor_core.ui import widgets
 from alor_core.ui import state as K
 
-widgets.ensure_app()
+widgets.require_app("retrieval")
 st.title("Retrieval & bias")
 session = widgets.require_session()
 table = analysis.retrieval_table(session)

@@ -9,7 +9,7 @@ from alor_core.paths import output_dir
 from alor_core.ui import forms, widgets
 from alor_core.ui.state import RUN_FLASH, RUN_OPEN, RUN_OPEN_PICK, RUN_START
 
-widgets.ensure_app()
+widgets.require_app("run")
 st.title("Run")
 st.caption(f"Runs are stored under `{output_dir()}`; each seed is a session folder that can be resumed.")
 

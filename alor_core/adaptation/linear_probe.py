@@ -29,6 +29,8 @@ class LPParams:
     bias: bool = True
     warmup: int = 0
     labeled_weight: float = 0.0   # 0 = plain pooled CE (paper); 1 = labeled set weighs as much as retrieved
+    retrieved_balance: bool = False  # each class's retrieved images weigh the same in total (paper: no)
+    anchor: float = 1.0           # final head = (1-anchor)·text head + anchor·learned head (1 = no anchor)
     selection: str = "last"       # "last" (label-honest) or "best-val" (paper)
     # Training-time augmentation (alor_core.models.augment): "none" = cached un-augmented features;
     # "epoch" = a fresh crop+flip view of every image each epoch through the frozen image tower
@@ -49,6 +51,31 @@ class LPParams:
 
     def validate(self):
         check_augment("LinearProbe", self.augment, self.n_views, self.crop_scale)
+
+
+def combine_weights(labeled_labels, retrieved_labels, n_classes, labeled_weight=0.0, retrieved_balance=False):
+    """Per-sample loss weights for labeled ∪ retrieved training data (labeled rows first).
+
+    Plain union (the paper) gives every image weight 1, so 1,000+ retrieved images drown 10–70
+    labels and the head classes' retrieved images dominate. ``retrieved_balance`` gives every
+    class's retrieved images the same total weight (total unchanged); ``labeled_weight = w > 0``
+    makes the labeled set as a whole weigh ``w`` times the retrieved set.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_labeled + n_retrieved,)
+    """
+    lab = np.asarray(labeled_labels, dtype=np.int64)
+    ret = np.asarray(retrieved_labels, dtype=np.int64)
+    w_ret = np.ones(len(ret))
+    if retrieved_balance and len(ret):
+        per_class = np.bincount(ret, minlength=n_classes).astype(float)
+        present = int((per_class > 0).sum())
+        w_ret = (len(ret) / present) / per_class[ret]
+    w_lab = np.ones(len(lab))
+    if labeled_weight > 0 and len(lab) and len(ret):
+        w_lab[:] = labeled_weight * w_ret.sum() / len(lab)
+    return torch.as_tensor(np.concatenate([w_lab, w_ret]), dtype=torch.float32)
 
 
 class LinearProbe:
@@ -81,9 +108,8 @@ class LinearProbe:
                               crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
                               seed=seed, n_views=p.n_views, views_seed=p.views_seed, amp=False,
                               progress=(lambda f, m: progress(0.0, m)) if progress else None)
-        w_sample = torch.ones(len(y))
-        if p.labeled_weight > 0 and len(f_lab) and len(f_ret):
-            w_sample[:len(f_lab)] = p.labeled_weight * len(f_ret) / len(f_lab)
+        w_sample = combine_weights(data.labeled.labels, data.retrieved.labels, len(classes.names),
+                                   p.labeled_weight, p.retrieved_balance)
         init = torch.as_tensor(bundle.class_embeddings(classes.names, classes.templates))
         weight = torch.nn.Parameter(init.clone())
         bias = torch.nn.Parameter(torch.zeros(len(init))) if p.bias else None
@@ -122,7 +148,10 @@ class LinearProbe:
             kept = best[2]
         else:
             w_final, b_final, kept = weight.detach(), (None if bias is None else bias.detach()), p.epochs - 1
-        history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
+        if p.anchor < 1.0:  # zero-shot anchoring: interpolate the head with the text head (WiSE-FT style)
+            w_final = (1.0 - p.anchor) * init + p.anchor * w_final
+            b_final = None if b_final is None else p.anchor * b_final
+        history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept, "anchor": p.anchor,
                    "selection": p.selection if val_feats is not None else "last",
                    "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
         return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -37,7 +38,7 @@ from .fashion_mnist import load_split
 from .listfiles import read_list_file, write_list_file
 
 __all__ = ["DemoWorldSpec", "build_demo_world", "load_demo_world", "demo_world_dir",
-           "demo_world_status", "MODEL_NAME"]
+           "demo_world_status", "building_progress", "profile_shape", "format_seconds", "MODEL_NAME"]
 
 MODEL_NAME = "alor_tiny_fm"
 CLASSES_CSV = DATA_DIR / "demo_world" / "classes.csv"
@@ -61,13 +62,19 @@ class DemoWorldSpec:
 
     seed: int = 0
     n_max: int = 4000                 # corpus images of the most frequent class
-    ratio: float = 100.0              # max/min corpus class count (Zipf)
-    order: tuple = (0, 2, 7, 3, 6, 8, 1, 4, 5, 9)  # head -> tail
+    ratio: float = 100.0              # max/min corpus class count
+    profile: str = "food101"          # shape of the head/tail curve: a benchmark's real LAION-400M
+                                      # counts (data/benchmarks/laion400m_class_frequencies.csv) or "zipf"
+    order: tuple = (1, 0, 8, 7, 6, 3, 2, 5, 4, 9)  # head -> tail: trouser ... ankle boot
     p_no_class: float = 0.15
     p_wrong_class: float = 0.05       # wrong name drawn by popularity
     canon_head: float = 0.5           # canonical-name rate of the head class ...
-    canon_tail: float = 0.05          # ... falling linearly to the tail class
-    n_pool: int = 7000
+    canon_tail: float = 0.1           # ... falling linearly to the tail class
+    balanced: bool = False            # the control world: same corpus size, every class equally
+                                      # frequent and equally often called by its canonical name
+    n_pool: int = 6000
+    n_val: int = 1000                 # labeled validation split carved from the downstream train side:
+                                      # every world parameter and preset value is chosen on it
     n_test: int = 3000
     shift_bg: float = 0.2             # background ~ U(0, shift_bg)
     shift_contrast: tuple = (0.6, 1.0)
@@ -79,7 +86,7 @@ class DemoWorldSpec:
     @classmethod
     def small(cls, **kw):
         """A reduced world for tests (~20 s to build on 2 cores)."""
-        base = dict(n_max=600, ratio=30.0, n_pool=600, n_test=500, epochs=12, batch_size=64, lr=2e-3)
+        base = dict(n_max=600, ratio=30.0, n_pool=600, n_val=200, n_test=500, epochs=12, batch_size=64, lr=2e-3)
         base.update(kw)
         return cls(**base)
 
@@ -88,13 +95,51 @@ class DemoWorldSpec:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:10]
 
+    def control(self):
+        """The balanced-corpus control of this world (same seed, model, task and corpus size).
+
+        Comparing a class's zero-shot accuracy here and in the long-tailed world isolates what
+        caption frequency costs it from how hard the class is to see.
+        """
+        from dataclasses import replace
+        return replace(self, balanced=True)
+
     def class_counts(self):
-        """Corpus images per class, indexed by class id."""
-        alpha = math.log(self.ratio) / math.log(len(self.order))
+        """Corpus images per class, indexed by class id (head -> tail along ``order``)."""
+        shape = profile_shape(self.profile, len(self.order))   # 1.0 (head) ... 0.0 (tail), log scale
         counts = np.zeros(len(self.order), dtype=np.int64)
         for rank, c in enumerate(self.order):
-            counts[c] = max(1, int(round(self.n_max * (rank + 1) ** (-alpha))))
+            counts[c] = max(1, int(round(self.n_max * self.ratio ** (shape[rank] - 1.0))))
+        if self.balanced:
+            counts[:] = int(round(counts.sum() / len(counts)))
         return counts
+
+    def canonical_rate(self, rank):
+        """How often a class of head->tail ``rank`` is called by its canonical name in captions."""
+        if self.balanced:
+            return (self.canon_head + self.canon_tail) / 2
+        return self.canon_head + (self.canon_tail - self.canon_head) * rank / max(1, len(self.order) - 1)
+
+
+def profile_shape(profile, n):
+    """A head/tail curve of ``n`` points on a log scale, normalised to 1 (head) .. 0 (tail).
+
+    ``"zipf"``: ``log(r+1)`` spacing (n_r ∝ (r+1)^-α). A benchmark name (``food101``, ``aircraft``,
+    ...): that benchmark's real per-class LAION-400M caption counts, sorted, read at ``n`` evenly
+    spaced quantiles, in log10. The world then rescales the curve to its own ``n_max`` and ``ratio``,
+    so the *shape* of the bias (a few dominant concepts, a long thin middle) is LAION's.
+    """
+    if profile == "zipf":
+        x = np.log(np.arange(1, n + 1, dtype=float))
+        return 1.0 - x / x[-1]
+    import pandas as pd
+    table = pd.read_csv(DATA_DIR / "benchmarks" / "laion400m_class_frequencies.csv")
+    counts = table.loc[table["dataset"] == profile, "laion400m_count"].to_numpy(float)
+    if len(counts) < 2:
+        known = ", ".join(sorted(set(table["dataset"])))
+        raise DataError(f"demo world 'profile' must be 'zipf' or one of {known}; got {profile!r}")
+    q = np.quantile(np.log10(np.maximum(counts, 1.0)), np.linspace(1, 0, n))
+    return (q - q[-1]) / max(q[0] - q[-1], 1e-9)
 
 
 def demo_world_dir(spec=None):
@@ -103,11 +148,12 @@ def demo_world_dir(spec=None):
 
 
 def demo_world_status(spec=None):
-    """Return ``(built: bool, info: dict)``; info is ``world.json`` when built."""
+    """Return ``(built: bool, info: dict)``; info is ``world.json`` when built, else the folder and,
+    while another process builds it, ``building`` = that build's progress (fraction, message, eta_s)."""
     d = demo_world_dir(spec)
     if (d / "world.json").is_file():
         return True, read_json(d / "world.json")
-    return False, {"path": str(d)}
+    return False, {"path": str(d), "building": building_progress(d)}
 
 
 def _captions(spec, classes, corpus_labels, rng):
@@ -117,7 +163,7 @@ def _captions(spec, classes, corpus_labels, rng):
     n_cls = len(spec.order)
 
     def name_for(c):
-        rate = spec.canon_head + (spec.canon_tail - spec.canon_head) * rank_of[c] / max(1, n_cls - 1)
+        rate = spec.canonical_rate(rank_of[c])
         syn = classes.synonyms[c]
         if rng.random() < rate or len(syn) == 1:
             return syn[0]
@@ -224,14 +270,105 @@ def build_demo_world(spec=None, progress=None, force=False):
     final = demo_world_dir(spec)
     if (final / "world.json").is_file() and not force:
         return final
-    t0 = time.time()
-    say = progress or (lambda f, m: None)
     classes = read_classes_csv(CLASSES_CSV)
     if len(spec.order) != len(classes) or sorted(spec.order) != list(range(len(classes))):
         raise DataError(f"demo world 'order' must be a permutation of 0..{len(classes) - 1}; got {spec.order}")
+    # One build at a time across processes and browser tabs: the second caller waits on the lock
+    # (reporting the first one's progress) and then finds the finished world.
+    with _BuildLock(final, progress) as lock:
+        if (final / "world.json").is_file() and not (force and lock.waited is False):
+            return final
+        t0 = time.time()
+        return _build_locked(spec, classes, final, lock.reporter(progress, t0), t0)
+
+
+def _lock_path(final):
+    return final.with_name(final.name + ".lock")
+
+
+def _progress_path(final):
+    return final.with_name(final.name + ".progress.json")
+
+
+class _BuildLock:
+    """An exclusive ``flock`` on ``<world>.lock``; while held, the builder's progress is in
+    ``<world>.progress.json`` so that other processes can show "building…, n % done"."""
+
+    def __init__(self, final, progress=None):
+        self.final, self.progress, self.waited, self._fh = final, progress, False, None
+
+    def __enter__(self):
+        import fcntl
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(_lock_path(self.final), "a+")
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.waited = True
+            while True:  # relay the other builder's progress while waiting
+                other = building_progress(self.final)
+                if self.progress and other:
+                    self.progress(other["fraction"], "another process is building the demo world: "
+                                  + other["message"])
+                try:
+                    fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    time.sleep(0.5)
+        return self
+
+    def reporter(self, progress, t0):
+        last = [-1.0]
+
+        def say(fraction, message):
+            elapsed = time.time() - t0
+            eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+            text = message + (f" (about {format_seconds(eta)} left)" if eta is not None and fraction < 1 else "")
+            if fraction - last[0] >= 0.005 or fraction >= 1:
+                last[0] = fraction
+                atomic_write_json(_progress_path(self.final), {
+                    "fraction": round(float(fraction), 4), "message": text, "pid": os.getpid(),
+                    "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1)})
+            if progress:
+                progress(fraction, text)
+        return say
+
+    def __exit__(self, *exc):
+        import fcntl
+        _progress_path(self.final).unlink(missing_ok=True)
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+        return False
+
+
+def building_progress(final):
+    """The running build's progress dict (fraction, message, eta_s) if a process holds the lock."""
+    import fcntl
+    lock = _lock_path(final)
+    if not lock.is_file():
+        return None
+    with open(lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return read_json(_progress_path(final))
+            except (OSError, ValueError):
+                return {"fraction": 0.0, "message": "starting", "eta_s": None}
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
+def format_seconds(seconds):
+    """``42 s``, ``3 min 5 s``: a duration for people."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"
+
+
+def _build_locked(spec, classes, final, say, t0):
     rng = np.random.default_rng(spec.seed)
     tmp = final.with_name(final.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # safe: we hold the build lock
     tmp.mkdir(parents=True)
 
     say(0.0, "loading Fashion-MNIST")
@@ -249,15 +386,22 @@ def build_demo_world(spec=None, progress=None, force=False):
     corpus_ids = _write_pngs(tmp / "corpus", "corpus", tr_x[corpus_idx])
 
     # Downstream task: t10k shuffled with the world seed -> pool + test, photometric shift.
+    # The test split is the last n_test images of the permutation for every n_pool / n_val, so
+    # carving a validation split out of the train side never moves a test image.
     perm = np.random.default_rng(spec.seed).permutation(len(te_x))
-    pool_idx, test_idx = perm[:spec.n_pool], perm[spec.n_pool:spec.n_pool + spec.n_test]
-    if len(test_idx) < spec.n_test:
-        raise DataError(f"n_pool + n_test = {spec.n_pool + spec.n_test} exceeds the 10000 test images")
-    say(0.05, "writing downstream pool and test images")
+    if spec.n_pool + spec.n_val + spec.n_test > len(te_x):
+        raise DataError(f"n_pool + n_val + n_test = {spec.n_pool + spec.n_val + spec.n_test} exceeds the "
+                        f"{len(te_x)} Fashion-MNIST test images")
+    pool_idx = perm[:spec.n_pool]
+    val_idx = perm[spec.n_pool:spec.n_pool + spec.n_val]
+    test_idx = perm[len(te_x) - spec.n_test:]
+    say(0.05, "writing downstream pool, validation and test images")
     pool_ids = _write_pngs(tmp / "pool", "pool", _shift(te_x[pool_idx], spec, np.random.default_rng(spec.seed + 1)))
     test_ids = _write_pngs(tmp / "test", "test", _shift(te_x[test_idx], spec, np.random.default_rng(spec.seed + 2)))
+    val_ids = _write_pngs(tmp / "val", "val", _shift(te_x[val_idx], spec, np.random.default_rng(spec.seed + 3)))
     from .datasets import ImageSet
     write_list_file(tmp / "ltrain.txt", ImageSet(pool_ids, tmp, te_y[pool_idx]))
+    write_list_file(tmp / "val.txt", ImageSet(val_ids, tmp, te_y[val_idx]))
     write_list_file(tmp / "test.txt", ImageSet(test_ids, tmp, te_y[test_idx]))
     write_classes_csv(tmp / "classes.csv", classes)
 
@@ -286,7 +430,7 @@ def build_demo_world(spec=None, progress=None, force=False):
         "spec": asdict(spec), "key": spec.key, "class_names": classes.names,
         "corpus_counts": counts.tolist(), "corpus_size": int(len(corpus_ids)),
         "caption_kinds": {k: kinds.count(k) for k in ("right", "wrong", "none")},
-        "n_pool": len(pool_ids), "n_test": len(test_ids), "final_clip_loss": float(np.mean(losses[-20:])),
+        "n_pool": len(pool_ids), "n_val": len(val_ids), "n_test": len(test_ids), "final_clip_loss": float(np.mean(losses[-20:])),
         "train_seconds": round(train_s, 1),
     }
     atomic_write_json(tmp / "world.partial.json", info)
@@ -297,6 +441,7 @@ def build_demo_world(spec=None, progress=None, force=False):
     from ..loop.metrics import zero_shot_report
     task = load_demo_world(spec)
     info["zero_shot"] = zero_shot_report(task)
+    info["zero_shot_val"] = zero_shot_report(task, split="val")
     info["build_seconds"] = round(time.time() - t0, 1)
     (final / "world.partial.json").unlink()
     atomic_write_json(final / "world.json", info)
@@ -318,6 +463,7 @@ def load_demo_world(spec=None, build=False, progress=None):
     return TaskData(
         name="demo", classes=classes,
         pool=read_list_file(d / "ltrain.txt", d, n), test=read_list_file(d / "test.txt", d, n),
+        val=read_list_file(d / "val.txt", d, n) if (d / "val.txt").is_file() else None,
         corpus_path=d / "corpus.parquet",
         meta={"model_name": MODEL_NAME, "checkpoint": str(d / "model" / f"{MODEL_NAME}.pt"),
               "world_dir": str(d), "corpus_counts": spec.class_counts().tolist(),

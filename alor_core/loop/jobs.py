@@ -72,6 +72,17 @@ def cli_command(config, seeds, output_root, small_demo=False):
         cmd += ["--retrieval-source", str(config.retrieval_source)]
     for key, value in (getattr(config, "adapt_params", None) or {}).items():
         cmd += ["--adapt-param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
+    if getattr(config, "retrieval_mode", "caption") != "caption":
+        cmd += ["--retrieval-mode", config.retrieval_mode, "--knn-threshold", str(config.knn_threshold)]
+    if getattr(config, "retrieval_backend", "auto") != "auto":
+        cmd += ["--retrieval-backend", config.retrieval_backend]
+    if getattr(config, "spark_master", None):
+        cmd += ["--spark-master", config.spark_master]
+    cmd += ["--min-side", str(int(getattr(config, "min_side", 0) or 0))]
+    if not getattr(config, "leakage_guard", True):
+        cmd.append("--no-leakage-guard")
+    for key, value in (getattr(config, "adapt_params", None) or {}).items():
+        cmd += ["--adapt-param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
     if not config.rda:
         cmd.append("--no-rda")
     if config.model_name:
@@ -89,18 +100,18 @@ def cli_command(config, seeds, output_root, small_demo=False):
 
 def command_for_session(session):
     """Rebuild the CLI command that continues ``session`` (one seed), from its ``config.json``."""
-    from ..analysis import demo_spec_for
     from ..config import RunConfig
     from ..data import DemoWorldSpec
     cfg = session.config
     demo = cfg.get("dataset") == "demo"
     known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
                                        "k", "preset", "mode", "data_root", "device", "initial", "protocol",
-                                       "labeled_weight", "retrieval_source") if k in cfg}
+                                       "labeled_weight", "retrieval_source", "retrieval_mode",
+                                       "retrieval_backend", "spark_master", "knn_threshold") if k in cfg}
     config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
                        pretrained=None if demo else cfg.get("pretrained"),
                        extra={"name": session.path.parent.name})
-    small = demo and demo_spec_for(cfg.get("spec_key")) == DemoWorldSpec.small()
+    small = demo and cfg.get("spec_key") == DemoWorldSpec.small().key
     return cli_command(config, [cfg["seed"]], session.path.parents[1], small_demo=small)
 
 

@@ -39,18 +39,19 @@ def evaluate_predictions(pred, labels, n_classes, tail=None):
     return out
 
 
-def zero_shot_report(task, bundle=None, progress=None):
-    """Zero-shot accuracy of the pretrained model on the task's test split, per class."""
+def zero_shot_report(task, bundle=None, progress=None, split="test"):
+    """Zero-shot accuracy of the pretrained model on the task's ``split`` (test or val), per class."""
     from ..adaptation.zero_shot import ZeroShot
     from ..models.clip import load_clip
     from ..models.features import encode_images
 
     bundle = bundle or load_clip(task.meta["model_name"], task.meta.get("checkpoint"))
     model = ZeroShot().fit(bundle, task.classes)
-    feats = encode_images(bundle, task.test, progress=progress)
+    images = task.val if split == "val" else task.test
+    feats = encode_images(bundle, images, progress=progress)
     pred = model.logits(feats).argmax(1)
     freq = task.meta.get("corpus_counts")
-    rep = evaluate_predictions(pred, task.test.labels, task.n_classes,
+    rep = evaluate_predictions(pred, images.labels, task.n_classes,
                                tail=tail_classes(freq) if freq else None)
     rep["class_names"] = list(task.classes.names)
     if freq:

@@ -8,6 +8,7 @@ where it stopped (after a crash, ``kill -9`` or a pause) and never duplicates a 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ def session_dir_for(config, output_root):
     from pathlib import Path
     name = config.extra.get("name") or (
         f"{Path(str(config.dataset)).name}_{strategies.canonical_name(config.strategy)}_"
-        f"{config.adaptation}_{'rda' if config.rda else 'nordA'}")
+        f"{config.adaptation}_{'rda' if config.rda else 'nordA'}"
+        f"{'_knn' if config.rda and getattr(config, 'retrieval_mode', 'caption') == 'knn' else ''}")
     from ..safepath import safe_join  # a run name never leaves the output folder
     return safe_join(output_root, name, what="run name") / f"seed{config.seed}"
 
@@ -78,7 +80,8 @@ def prepare(config, output_root, progress=_noop, spec=None):
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
     pretrained = config.pretrained or task.meta.get("checkpoint") or (
         DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
-    config.model_name, config.pretrained = model_name, pretrained
+    # A copy: the caller's config stays as given (a second run() with it resolves the same way).
+    config = dataclasses.replace(config, model_name=model_name, pretrained=pretrained)
     budget = config.budget or task.n_classes  # checked before any session file is written
     if budget > len(task.pool):
         raise ConfigError(f"'budget' {budget} is larger than the unlabeled pool "
@@ -143,10 +146,14 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
     elif corpus is None:
         raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
                         "pass --retrieval-source, add one, or run with --no-rda")
+    elif getattr(config, "retrieval_mode", "caption") == "knn":
+        progress("retrieval", 0.0, "retrieving open data by embedding kNN (RDA)")
+        rs = _knn_retrieve(config, task, bundle, corpus, progress)
     else:
-        progress("retrieval", 0.0, "retrieving open data (RDA)")
+        progress("retrieval", 0.0, f"retrieving open data (RDA, {config.retrieval_backend} matcher)")
         rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side, match_rule=config.match_rule,
-                      progress=lambda f, m: progress("retrieval", f, m))
+                      progress=lambda f, m: progress("retrieval", f, m), backend=config.retrieval_backend,
+                      matcher_options=_matcher_options(config))
     if not len(rs.items):  # RDA on but nothing to train on: say so rather than run as no-RDA
         src = config.retrieval_source or corpus or task.meta.get("retrieved_list")
         raise DataError(f"RDA retrieved no image for any of the {task.n_classes} classes from "
@@ -155,6 +162,39 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
                         "match. Check the captions and the synonyms in classes.csv, or run with --no-rda")
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
+    return rs
+
+
+def _matcher_options(config):
+    """Options of the caption matcher: a Spark session on ``config.spark_master`` for ``spark``."""
+    if config.retrieval_backend == "spark" and config.spark_master:
+        from ..retrieval.spark_match import local_spark
+        return {"spark": local_spark(master=config.spark_master)}
+    return None
+
+
+def _knn_retrieve(config, task, bundle, corpus, progress=_noop):
+    """Mode B RDA: embedding kNN over the images of the captions table (its captions are not used)."""
+    import pyarrow.parquet as pq
+
+    from ..data.datasets import ImageSet
+    from ..retrieval.base import CaptionTable
+    from ..retrieval.knn import knn_retrieve
+
+    table = CaptionTable.open(corpus)
+    urls = []
+    for f in table.files:
+        urls += [str(u) for u in pq.read_table(f, columns=["URL"]).column("URL").to_pylist() if u]
+    urls = list(dict.fromkeys(urls))  # one entry per image, first occurrence order
+    found = [u for u in urls if (table.root / u).is_file()]
+    if not found:
+        raise DataError(f"retrieval mode 'knn': none of the {len(urls)} images named in {str(corpus)!r} exist "
+                        f"under {str(table.root)!r} (first URL: {urls[0] if urls else None!r}); expected local "
+                        "image paths relative to the table")
+    pool = ImageSet(found, table.root, np.full(len(found), -1, np.int64))
+    rs = knn_retrieve(bundle, task.classes, pool, k=config.k, threshold=config.knn_threshold,
+                      progress=lambda f, m: progress("retrieval", f, m))
+    rs.stats["missing_images"] = len(urls) - len(found)
     return rs
 
 
@@ -346,7 +386,7 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
     # A kill between a round's metrics.json and the results.csv rebuild leaves that round out of
     # results.csv; for the last round no later write would ever bring it back.
     if list(s.results()["round"]) != s.finished_rounds():
-        s._rebuild_results()
+        s.rebuild_results()
     for r in range(cfg.rounds):
         if r > last_round:
             break

@@ -38,7 +38,7 @@ RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
 # Settings that change results: a resumed session must agree on all of them.
 _IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset", "match_rule",
                   "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source",
-                  "adapt_params")
+                  "retrieval_mode", "knn_threshold", "adapt_params")
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ class Session:
 
     def write_metrics(self, r, metrics):
         atomic_write_json(self.round_dir(r) / "metrics.json", metrics)
-        self._rebuild_results()
+        self.rebuild_results()
 
     def selected(self, r):
         f = self.round_dir(r) / "selected.csv"
@@ -241,7 +241,8 @@ class Session:
         return sorted(int(p.name[1:]) for p in rd.iterdir()
                       if p.name.startswith("r") and (p / "metrics.json").is_file())
 
-    def _rebuild_results(self):
+    def rebuild_results(self) -> None:
+        """Rewrite ``results.csv`` from the ``metrics.json`` of every finished round (atomic)."""
         cfg = self.config
         rows = []
         for r in self.finished_rounds():

@@ -7,6 +7,7 @@ that a user's own checkpoint takes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -126,6 +127,24 @@ def _not_a_checkpoint(path, model_name, err):
                      "written by torch.save (a state dict or an open_clip checkpoint)")
 
 
+class _RandomInitNotice(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... initialized randomly" record."""
+
+    def filter(self, record):
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_notice():
+    """Filter that one notice on the root logger (where open_clip logs it) for the block only."""
+    root, notice = logging.getLogger(), _RandomInitNotice()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+
+
 def load_clip(model_name, pretrained=None, device=None):
     """Load an open_clip model.
 
@@ -165,11 +184,12 @@ def load_clip(model_name, pretrained=None, device=None):
             if any(sep in str(pretrained) for sep in ("/", "\\", ".pt", ".bin", ".safetensors")):
                 raise DataError(f"checkpoint file {pretrained!r} does not exist")
             raise UnknownNameError(f"pretrained tag for {model_name}", pretrained, tags or ["(none)"])
-    # Silence open_clip's "initialized randomly" notice for deliberate random-init models.
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
     try:
-        model, train_pre, eval_pre = open_clip.create_model_and_transforms(
-            model_name, pretrained=pretrained or None, device=dev, **kwargs)
+        # open_clip's "initialized randomly" notice (a root logger warning) is dropped while the
+        # model is built, for deliberate random-init models
+        with _without_random_init_notice():
+            model, train_pre, eval_pre = open_clip.create_model_and_transforms(
+                model_name, pretrained=pretrained or None, device=dev, **kwargs)
     except RuntimeError as err:
         msg = str(err)
         if "Failed to download" in msg or "offline" in msg.lower() or "connect" in msg.lower():

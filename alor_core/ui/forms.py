@@ -8,14 +8,14 @@ from pathlib import Path
 import streamlit as st
 
 from .. import adaptation, strategies
-from ..config import RunConfig
+from ..config import RETRIEVAL_BACKENDS, RETRIEVAL_MODES, RunConfig
 from ..errors import ConfigError
 from ..loop import jobs
 from ..loop.session import Session
 from ..paths import output_dir
 from ..safepath import safe_join
 from . import cache, state as K
-from .widgets import STATE_TEXT, set_session, small_demo
+from .widgets import STATE_TEXT, page_path, set_session, small_demo
 
 __all__ = ["run_config_form", "start_run", "jobs_panel"]
 
@@ -55,6 +55,28 @@ def _model_widgets(demo):
         return name, st.selectbox("Pretrained tag", tags, key=K.RUN_PRETRAINED)
     ckpt = st.text_input("Checkpoint file", key=K.RUN_CHECKPOINT, placeholder="/models/my_clip.pt")
     return name, ckpt or None
+
+
+def _retrieval_widgets(rda):
+    """Retrieval mode and engine (inside the Advanced expander) -> RunConfig keyword arguments."""
+    mode = st.radio("Retrieval", RETRIEVAL_MODES, key=K.RUN_RETRIEVAL_MODE, horizontal=True, disabled=not rda,
+                    format_func={"caption": "caption matching (paper)", "knn": "embedding kNN (no captions)"}.get,
+                    help="kNN keeps an open image for the class whose query it is closest to, above a cosine "
+                         "threshold (docs/RETRIEVAL.md, mode B)")
+    out = {"retrieval_mode": mode, "retrieval_backend": "auto", "spark_master": None, "knn_threshold": 0.25}
+    if mode == "knn":
+        out["knn_threshold"] = float(st.number_input("kNN cosine threshold", -1.0, 1.0, 0.25, step=0.05,
+                                                     key=K.RUN_KNN_THRESHOLD, disabled=not rda))
+        return out
+    backend = st.selectbox("Caption-matching engine", RETRIEVAL_BACKENDS, key=K.RUN_BACKEND, disabled=not rda,
+                           help="all engines find the same matches; auto = Python below 200,000 captions, "
+                                "DuckDB above; Spark for tables beyond one machine (needs pyspark and Java)")
+    out["retrieval_backend"] = backend
+    if backend == "spark":
+        master = st.text_input("Spark master URL", key=K.RUN_SPARK_MASTER, placeholder="local[*]",
+                               help="e.g. local[2], spark://host:7077 or yarn; empty = local[*]")
+        out["spark_master"] = master.strip() or None
+    return out
 
 
 def run_config_form():
@@ -98,6 +120,7 @@ def run_config_form():
                                    placeholder="default: the dataset's corpus.parquet",
                                    help="open data for RDA: a LAION-layout parquet, a CSV/parquet of (path, "
                                         "caption), a folder of images with .txt captions, or webdataset .tar shards")
+            engine = _retrieval_widgets(rda)
             weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, 0.0, step=0.5, key=K.RUN_WEIGHT,
                                      help="0 = plain cross-entropy (paper); w > 0: the labeled set weighs w times "
                                           "the retrieved set")
@@ -105,11 +128,13 @@ def run_config_form():
                              help="folder under the output folder; a run with the same name resumes")
     if dataset is None:
         raise ConfigError("choose a data folder (or the demo world) before starting a run")
-    auto = f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}{'_human' if mode == 'human' else ''}"
+    auto = (f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}"
+            f"{'_knn' if rda and engine['retrieval_mode'] == 'knn' else ''}{'_human' if mode == 'human' else ''}")
     config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
                        budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
                        initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
-                       retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained, extra={"name": name.strip() or auto})
+                       retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained,
+                       **engine, extra={"name": name.strip() or auto})
     safe_join(output_dir(), config.extra["name"], what="run name")  # '../x', '/x', a symlink out
     return config, sorted(seeds)
 
@@ -172,7 +197,7 @@ def _job_card(run_dir, info):
             set_session(first.parent)
             st.rerun()
         if waiting is not None:
-            c[2].page_link("pages/label.py", label="Label the picks", icon=":material/label:")
+            c[2].page_link(page_path("label"), label="Label the picks", icon=":material/label:")
         with st.expander("Log"):
             st.code("\n".join(jobs.log_tail(run_dir, 25)) or "(empty)", language=None)
             st.caption(info["command_text"])

@@ -6,6 +6,7 @@ and holds view settings; labels, picks and results always live in the session fo
 
 # app.py: the session every page shows (a session folder path)
 APP_SESSION = "app.session"
+APP_GOTO = "app.goto"  # page that asked app.py to open it (see widgets.require_app)
 APP_PICKER = "app.session_picker"
 
 # Home
@@ -32,6 +33,10 @@ RUN_PRESET = "run.preset"
 RUN_PROTOCOL = "run.protocol"
 RUN_WEIGHT = "run.labeled_weight"
 RUN_SOURCE = "run.retrieval_source"
+RUN_RETRIEVAL_MODE = "run.retrieval_mode"
+RUN_BACKEND = "run.retrieval_backend"
+RUN_SPARK_MASTER = "run.spark_master"
+RUN_KNN_THRESHOLD = "run.knn_threshold"
 RUN_NAME = "run.name"
 RUN_START = "run.start"
 RUN_FLASH = "run.flash"  # message shown once after a rerun

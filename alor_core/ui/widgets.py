@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
@@ -11,13 +12,17 @@ import streamlit as st
 from .. import analysis
 from ..errors import AlorError
 from ..loop.session import Session
-from ..paths import output_dir
+from ..paths import PROJECT_DIR, output_dir
 from . import cache
-from .state import APP_PICKER, APP_SESSION
+from .state import APP_GOTO, APP_PICKER, APP_SESSION
 
 __all__ = ["demo_spec", "small_demo", "alor_errors", "sessions", "current_session", "session_picker",
            "require_session", "progress_callback", "image_grid", "state_text", "session_label",
-           "set_session", "rerun_when_done", "ensure_app"]
+           "set_session", "rerun_when_done", "page_path", "app_frame", "require_app",
+           "goto_requested_page"]
+
+PAGES_DIR = PROJECT_DIR / "pages"
+_IN_APP: ContextVar[bool] = ContextVar("alor_in_app_frame", default=False)
 
 STATE_TEXT = {"preparing": "preparing", "adapting": "training", "selecting": "selecting images",
               "waiting_for_labels": "waiting for labels", "paused": "paused", "done": "done",
@@ -76,7 +81,7 @@ def require_session():
     s = current_session()
     if s is None:
         st.info("No session yet: start one on the **Run** page, or run the one-click demo on **Home**.")
-        st.page_link("pages/run.py", label="Go to the Run page", icon=":material/play_arrow:")
+        st.page_link(page_path("run"), label="Go to the Run page", icon=":material/play_arrow:")
         st.stop()
     return s
 
@@ -132,22 +137,56 @@ def rerun_when_done(pid):
         st.rerun()
 
 
-def ensure_app():
-    """Run every page through ``app.py`` (frame, sidebar), even when a page URL is the first request.
+def page_path(name: str) -> str:
+    """Absolute path of the dashboard page ``pages/<name>.py`` (for ``st.page_link``, ``st.switch_page``).
 
-    Streamlit starts in its legacy multipage mode when a ``pages/`` folder exists: until
-    ``st.navigation`` has run once in the process, a request for ``/<x>`` executes ``pages/<x>.py``
-    directly (no sidebar sections, no session picker), and AppTest does so on every run. In that
-    case execute ``app.py`` here, which routes to this same page, and stop this outer execution.
-    Unlike a rerun this keeps the widget events of the run (a clicked button stays clicked).
+    Absolute, so that a link resolves whatever folder the entry script is in.
     """
+    return str(PAGES_DIR / f"{name}.py")
+
+
+@contextmanager
+def app_frame():
+    """``app.py`` runs the chosen page inside this block: :func:`require_app` then lets it render.
+
+    The flag is a context variable of the script run, so it holds for exactly one execution of
+    ``app.py`` in one session and never leaks into another session's run.
+    """
+    token = _IN_APP.set(True)
     try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # pragma: no cover - other Streamlit versions
+        yield
+    finally:
+        _IN_APP.reset(token)
+
+
+def require_app(name: str) -> None:
+    """First call of every page: a page renders only inside ``app.py`` (its ``st.navigation`` frame).
+
+    Streamlit runs a page file on its own in two cases: a fresh server whose first request is a
+    page URL (with a ``pages/`` folder next to the entry script, Streamlit serves that folder until
+    the first ``st.navigation`` call), and ``streamlit run pages/<name>.py``. Then this remembers
+    the page, switches to ``app.py`` (which opens it again inside the frame) and stops; where
+    ``app.py`` is not a page of the running app it shows how to start the dashboard instead.
+
+    Parameters
+    ----------
+    name : str
+        The page's file name without ``.py`` (``"run"`` for ``pages/run.py``).
+    """
+    if _IN_APP.get():
         return
-    if PagesManager.uses_pages_directory:
-        from ..paths import PROJECT_DIR
-        app_path = PROJECT_DIR / "app.py"
-        exec(compile(app_path.read_text(encoding="utf-8"), str(app_path), "exec"),
-             {"__name__": "__main__", "__file__": str(app_path)})
-        st.stop()
+    st.session_state[APP_GOTO] = name
+    try:
+        st.switch_page(str(PROJECT_DIR / "app.py"))  # stops this run (a BaseException)
+    except Exception:  # app.py is not a page here: this file was started as the entry script
+        st.session_state.pop(APP_GOTO, None)
+        st.info("This is a page of ALOR Studio: start the dashboard with `streamlit run app.py` "
+                "(or `make app`) and open it from the sidebar.")
+    st.stop()
+
+
+def goto_requested_page() -> None:
+    """In ``app.py`` after ``st.navigation``: open the page that :func:`require_app` sent here."""
+    name = st.session_state.pop(APP_GOTO, None)
+    if name and (PAGES_DIR / f"{name}.py").is_file():
+        st.switch_page(page_path(name))
