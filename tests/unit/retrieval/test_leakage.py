@@ -35,7 +35,7 @@ def test_leakage_guard_drops_a_planted_test_image(tmp_path, small_world, world_b
     pd.DataFrame(rows).to_parquet(tmp_path / "t.parquet")
     test_one = ImageSet([small_world.test.ids[0]], small_world.test.root, small_world.test.labels[:1])
     classes = ClassInfo(["thing"], [["thing"]])
-    rs = retrieve(world_bundle, classes, tmp_path / "t.parquet", k=50, exclude=[test_one])
+    rs = retrieve(world_bundle, classes, tmp_path / "t.parquet", k=50, exclude=[test_one], leakage_threshold=0.95)
     assert "img/leak.png" not in set(rs.items["id"])
     feats = encode_images(world_bundle, ImageSet([r["URL"] for r in rows], tmp_path, np.full(9, -1)))
     expected = near_duplicate_mask(feats, encode_images(world_bundle, test_one))
