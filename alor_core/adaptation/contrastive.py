@@ -133,7 +133,7 @@ class ContrastiveTuning:
         scaler = torch.amp.GradScaler("cuda", enabled=amp)
         rng = np.random.default_rng(int(seed))
         templates = classes.templates
-        losses, val_curve, best = [], [], (-1.0, None, 0)
+        losses, val_curve, scale_curve, best = [], [], [], (-1.0, None, 0)
         step = 0
         for epoch in range(p.epochs):
             model.train()
@@ -157,6 +157,7 @@ class ContrastiveTuning:
                 step += 1
                 if progress:
                     progress(step / total, f"CT epoch {epoch + 1}/{p.epochs}, loss {np.mean(losses[-10:]):.3f}")
+            scale_curve.append(float(log_scale.detach().exp()))
             if val is not None and p.selection == "best-val":
                 model.eval()
                 clf = self._classifier(tuned, classes, log_scale, {})
@@ -172,7 +173,7 @@ class ContrastiveTuning:
             kept = best[2]
             if not p.final_scale:
                 log_scale = torch.tensor(best[3])
-        history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept,
+        history = {"loss": losses, "val_acc": val_curve, "scale_curve": scale_curve, "kept_epoch": kept,
                    "selection": "best-val" if best[1] is not None else "last",
                    "precision": "fp16-autocast" if amp else "fp32", "drop_last": loader.drop_last,
                    "logit_scale_from": "final" if p.final_scale or best[1] is None else "best",
