@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 __all__ = ["CLASS_PALETTE", "RUN_COLORS", "SOURCE_COLORS", "TAIL_COLOR", "ZERO_SHOT_COLOR", "class_colors",
            "run_color", "log_ticks", "retrieval_bar", "count_accuracy_scatter", "learning_curves", "per_class_heatmap",
-           "embedding_scatter", "per_class_bars", "picks_per_class"]
+           "embedding_scatter", "per_class_bars", "picks_per_class", "style_layout"]
 
 # Tableau-10 first (the demo world has 10 classes), then distinct extras, then generated hues.
 CLASS_PALETTE = (
@@ -60,7 +60,8 @@ def _log_axis(values):
     return dict(type="log", tickvals=ticks, ticktext=[f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in ticks])
 
 
-def _layout(fig, title, **kw):
+def style_layout(fig, title, **kw):
+    """The house style on ``fig`` (title top left, white template, font, margins) plus ``kw``; returns ``fig``."""
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", font=_FONT,
                       margin=dict(l=10, r=10, t=60, b=10), **kw)
     return fig
@@ -93,7 +94,7 @@ def retrieval_bar(table, value="matched", log=True, title=None):
                      **(_log_axis(df[value]) if log else dict(type="linear")))
     many = len(df) > 40  # benchmark datasets: up to 200 classes
     fig.update_xaxes(title=None, tickangle=-60 if many else -30, tickfont=dict(size=8 if many else 12))
-    return _layout(fig, title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
+    return style_layout(fig, title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
                    showlegend=False, height=520 if many else 420)
 
 
@@ -120,7 +121,7 @@ def count_accuracy_scatter(table, value="matched", title=None):
     fig.update_xaxes(title=f"{'caption matches' if value == 'matched' else 'retrieved images'} (log scale)",
                      **_log_axis(df[value].clip(lower=1)))
     fig.update_yaxes(title="zero-shot accuracy (%)", range=[0, 105])
-    return _layout(fig, title or "Rarely captioned classes are the ones zero-shot CLIP gets wrong", height=420,
+    return style_layout(fig, title or "Rarely captioned classes are the ones zero-shot CLIP gets wrong", height=420,
                    legend=dict(orientation="h", y=-0.2))
 
 
@@ -167,7 +168,7 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
         fig.update_xaxes(range=[lo - pad, hi + pad])
     fig.update_xaxes(title="round" if x == "round" else "labeled images", dtick=1 if x == "round" else None)
     fig.update_yaxes(title=metric_label)
-    return _layout(fig, title or f"{metric_label.capitalize()} per round (mean ± std over seeds)", height=430,
+    return style_layout(fig, title or f"{metric_label.capitalize()} per round (mean ± std over seeds)", height=430,
                    legend=dict(orientation="h", y=-0.18), hovermode="closest")
 
 
@@ -180,7 +181,7 @@ def per_class_heatmap(matrix, title=None):
         texttemplate="%{text}", hovertemplate="%{y}, %{x}: %{z:.1f}%<extra></extra>"))
     fig.update_yaxes(title=None, autorange="reversed")
     fig.update_xaxes(side="top")
-    return _layout(fig, title or "Per-class accuracy over rounds (classes sorted by round-0 accuracy)",
+    return style_layout(fig, title or "Per-class accuracy over rounds (classes sorted by round-0 accuracy)",
                    height=max(320, 60 + 30 * len(matrix)))
 
 
@@ -229,7 +230,7 @@ def embedding_scatter(points, color_by="class", n_classes=None, title=None, heig
                     customdata=idx[m], hovertext=text[m], hovertemplate=hover))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False)
-    return _layout(fig, title or "Embedding map (drag a box or lasso to see the images)", height=height,
+    return style_layout(fig, title or "Embedding map (drag a box or lasso to see the images)", height=height,
                    dragmode="lasso", legend=dict(itemsizing="constant"))
 
 
@@ -243,7 +244,7 @@ def per_class_bars(class_names, series, title="Per-class accuracy", colors=None)
                              hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"))
     fig.update_yaxes(title="accuracy (%)", range=[0, 100])
     fig.update_xaxes(tickangle=-30)
-    return _layout(fig, title, barmode="group", height=380, legend=dict(orientation="h", y=1.12, x=1,
+    return style_layout(fig, title, barmode="group", height=380, legend=dict(orientation="h", y=1.12, x=1,
                                                                          xanchor="right"))
 
 
@@ -263,7 +264,7 @@ def picks_per_class(counts, class_names, order=None, title="Images picked for la
                              marker_color=run_color(i), hovertemplate=f"{run}<br>%{{x}}: %{{y}}<extra></extra>"))
     fig.update_yaxes(title="images picked")
     fig.update_xaxes(tickangle=-30)
-    return _layout(fig, title, barmode="group", height=360, legend=dict(orientation="h", y=1.12, x=1,
+    return style_layout(fig, title, barmode="group", height=360, legend=dict(orientation="h", y=1.12, x=1,
                                                                          xanchor="right"))
 
 

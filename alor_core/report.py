@@ -22,7 +22,7 @@ import pandas as pd
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
-__all__ = ["PAPER", "collect_results", "build_claims", "write_report", "load_report", "report_figures"]
+__all__ = ["PAPER", "collect_results", "build_claims", "write_report", "load_report", "report_figures", "figure_png"]
 
 NAMES = {"random": "Random", "entropy": "Entropy", "coreset": "CoreSet", "badge": "BADGE",
          "badge_pcb": "PCB + BADGE", "alfa_mix": "ALFA-Mix", "logo": "LoGo", "tfs": "TFS"}
@@ -408,7 +408,7 @@ def report_figures(output_root, last_round=6, world_key=None):
     """The report's plotly figures, by name."""
     import plotly.graph_objects as go
 
-    from .plots import _layout, run_color
+    from .plots import run_color, style_layout
     df = collect_results(output_root, world_key)
     figs = {}
     if not len(df):
@@ -424,7 +424,7 @@ def report_figures(output_root, last_round=6, world_key=None):
                 xs.append(ADAPT_NAMES[a]); ys.append(m["mean"]); es.append(m["std"])
         fig.add_bar(x=xs, y=ys, name=name, marker_color=run_color(i), error_y=dict(type="data", array=es))
     fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["round0"] = _layout(fig, "Round 0 (one label per class): with and without RDA",
+    figs["round0"] = style_layout(fig, "Round 0 (one label per class): with and without RDA",
                              yaxis_title="test accuracy (%)", barmode="group")
 
     fig = go.Figure()
@@ -439,7 +439,7 @@ def report_figures(output_root, last_round=6, world_key=None):
                         line=dict(width=3.5 if bold else 1.5, color=run_color(i), dash=None if bold else "dot"),
                         error_y=dict(type="data", array=std.values, visible=bold))
     fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["curves_rda"] = _layout(fig, "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
+    figs["curves_rda"] = style_layout(fig, "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
                                  xaxis_title="round", yaxis_title="test accuracy (%)")
 
     fig = go.Figure()
@@ -451,7 +451,7 @@ def report_figures(output_root, last_round=6, world_key=None):
         fig.add_bar(x=mean.index, y=mean.values, name="with RDA" if r else "without RDA",
                     marker_color=run_color(i), error_y=dict(type="data", array=std.values))
     fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["rda_rounds"] = _layout(fig, "Effect of RDA per round (PT, mean of the 7 baselines)",
+    figs["rda_rounds"] = style_layout(fig, "Effect of RDA per round (PT, mean of the 7 baselines)",
                                  xaxis_title="round", yaxis_title="test accuracy (%)", barmode="group")
 
     fig = go.Figure()
@@ -465,7 +465,7 @@ def report_figures(output_root, last_round=6, world_key=None):
             fig.add_bar(x=xs, y=ys, name=ADAPT_NAMES[a], marker_color=run_color(i),
                         error_y=dict(type="data", array=es))
     fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["adapt_nordA"] = _layout(fig, f"Without RDA, round {last_round}: each adaptation per strategy",
+    figs["adapt_nordA"] = style_layout(fig, f"Without RDA, round {last_round}: each adaptation per strategy",
                                   yaxis_title="test accuracy (%)", barmode="group")
     return figs
 
@@ -523,12 +523,36 @@ def render_markdown(claims, figure_files):
     return "\n".join(lines)
 
 
-def _ensure_browser_for_png():
-    if not os.environ.get("BROWSER_PATH"):
-        for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
-            if Path(p).exists():
-                os.environ["BROWSER_PATH"] = p
-                break
+def _system_browser():
+    """A Chromium for the PNG figures: None where ``$BROWSER_PATH`` is set (kaleido reads it) or none
+    of the usual system paths exists (kaleido then looks for its own)."""
+    if os.environ.get("BROWSER_PATH"):
+        return None
+    return next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+                 if Path(p).exists()), None)
+
+
+def figure_png(fig, browser=None, width=900, height=480):
+    """PNG bytes of a plotly figure, rendered by kaleido in ``browser`` (a Chromium path) if given.
+
+    The browser is handed to kaleido directly; the process environment is left alone.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    browser : str or None
+        Chromium executable; None = kaleido's own lookup (``$BROWSER_PATH``, then its defaults).
+    width, height : int
+        Pixels.
+
+    Returns
+    -------
+    bytes
+    """
+    import kaleido
+
+    return kaleido.calc_fig_sync(fig.to_dict(), opts={"format": "png", "width": width, "height": height, "scale": 1},
+                                 kopts={"path": browser} if browser else {})
 
 
 def write_report(output_root, to="reports/demo", last_round=6, world_key=None, grid=None, png=True):
@@ -543,13 +567,12 @@ def write_report(output_root, to="reports/demo", last_round=6, world_key=None, g
     if notes.is_file():
         claims["notes_file"] = str(notes)
     figs = report_figures(output_root, last_round, world_key)
-    files, png_error = {}, None
+    files, png_error, browser = {}, None, _system_browser()
     for name, fig in figs.items():
         atomic_write_text(to / "figures" / f"{name}.json", fig.to_json())
         if png and png_error is None:
             try:
-                _ensure_browser_for_png()
-                atomic_write_bytes(to / "figures" / f"{name}.png", fig.to_image(format="png", width=900, height=480))
+                atomic_write_bytes(to / "figures" / f"{name}.png", figure_png(fig, browser))
                 files[name] = f"figures/{name}.png"
             except Exception as err:  # noqa: BLE001  (kaleido/chromium missing: JSON figures still there)
                 png_error = f"{type(err).__name__}: {err}"

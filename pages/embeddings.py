@@ -8,7 +8,7 @@ from alor_core import analysis, plots
 from alor_core.ui import cache, widgets
 from alor_core.ui import state as K
 
-widgets.ensure_app()
+widgets.require_app("embeddings")
 st.title("Embedding map")
 session = widgets.require_session()
 path = str(session.path)

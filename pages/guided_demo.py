@@ -6,7 +6,7 @@ from alor_core import analysis, plots
 from alor_core.ui import cache, demo, widgets
 from alor_core.ui.state import GUIDED_RUN
 
-widgets.ensure_app()
+widgets.require_app("guided_demo")
 st.title("Guided demo: Tail First Sampling vs random")
 st.markdown("The demo world mimics ALOR's setting: a tiny CLIP pretrained on a long-tailed caption corpus, "
             "then adapted to a downstream task with a linear probe. Two runs share everything but the "
@@ -79,6 +79,6 @@ st.markdown(f"With the same budget, TFS ends **{gap:+.1f} points** {'above' if g
             "TFS with contrastive tuning (CT); here a linear probe keeps each round to seconds. One seed, small "
             "budget — compare several seeds on the Results page before drawing conclusions.")
 c = st.columns(3)
-c[0].page_link("pages/run.py", label="Start your own run", icon=":material/play_circle:")
-c[1].page_link("pages/results.py", label="Compare runs on the Results page", icon=":material/show_chart:")
-c[2].page_link("pages/embeddings.py", label="See the picks on the embedding map", icon=":material/scatter_plot:")
+c[0].page_link(widgets.page_path("run"), label="Start your own run", icon=":material/play_circle:")
+c[1].page_link(widgets.page_path("results"), label="Compare runs on the Results page", icon=":material/show_chart:")
+c[2].page_link(widgets.page_path("embeddings"), label="See the picks on the embedding map", icon=":material/scatter_plot:")

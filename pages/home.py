@@ -7,7 +7,7 @@ from alor_core.data import build_demo_world, demo_world_status
 from alor_core.ui import cache, demo, widgets
 from alor_core.ui.state import HOME_BUILD, HOME_QUICK
 
-widgets.ensure_app()
+widgets.require_app("home")
 st.title("ALOR Studio")
 st.markdown("Adapt a CLIP model to your classes with **active learning and open data**: retrieval (RDA) "
             "finds pretraining images per class, an adaptation trains each round, and a strategy such as "
@@ -73,5 +73,5 @@ else:
                        n_cols=5, size=112)
 
 st.divider()
-st.page_link("pages/guided_demo.py", label="Next: the guided demo — TFS next to random sampling, step by step",
+st.page_link(widgets.page_path("guided_demo"), label="Next: the guided demo — TFS next to random sampling, step by step",
              icon=":material/arrow_forward:")

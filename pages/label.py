@@ -7,7 +7,7 @@ from alor_core.loop import jobs
 from alor_core.ui import cache, labeling, widgets
 from alor_core.ui import state as K
 
-widgets.ensure_app()
+widgets.require_app("label")
 st.title("Label queue")
 session = widgets.require_session()
 path, cfg = str(session.path), session.config
@@ -47,7 +47,7 @@ if n_lab + n_skip == n:
     if nxt is not None:
         st.success(f"Round {r + 1} is trained: accuracy **{nxt['acc']:.1f}%** "
                    f"({nxt['acc'] - session.metrics(r)['acc']:+.1f} vs round {r}).")
-        st.page_link("pages/results.py", label="See the Results page", icon=":material/show_chart:")
+        st.page_link(widgets.page_path("results"), label="See the Results page", icon=":material/show_chart:")
     elif job and job["alive"]:
         st.info(f"Training round {r + 1} in the background… ({job['message'][:100]})")
         st.fragment(run_every=2)(widgets.rerun_when_done)(job["pid"])

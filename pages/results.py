@@ -9,7 +9,7 @@ from alor_core.paths import output_dir
 from alor_core.ui import cache, report_view, widgets
 from alor_core.ui import state as K
 
-widgets.ensure_app()
+widgets.require_app("results")
 st.title("Results")
 view = st.segmented_control("View", ["Runs", "Paper-claims report"], default="Runs", key=K.RESULTS_VIEW,
                             help="Paper-claims report: the paper's findings next to the demo world's, "

@@ -50,20 +50,35 @@ def human_copy(demo_sessions, app_env, tmp_path):
     shutil.rmtree(dst.parent, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def app_entry(tmp_path_factory):
+    """An entry script that runs ``app.py``, in a folder without ``pages/``.
+
+    A ``pages/`` folder next to the entry script puts every AppTest run (AppTest resets Streamlit's
+    page registry before each run) in the legacy mode that runs a page file on its own; pages then
+    come back through app.py (``widgets.require_app``), a rerun that drops the run's widget events.
+    A real server does that once, on the first request; this entry keeps every test run framed.
+    """
+    entry = tmp_path_factory.mktemp("app_entry") / "entry.py"
+    entry.write_text(f"import runpy\nrunpy.run_path({str(ROOT / 'app.py')!r}, run_name='__main__')\n")
+    return entry
+
+
 @pytest.fixture
-def app(app_env):
+def app(app_env, app_entry):
     """``app(page, session=None)`` -> an AppTest that has rendered ``pages/<page>.py`` via app.py."""
     from streamlit.testing.v1 import AppTest
 
     from alor_core.ui.state import APP_SESSION
+    from alor_core.ui.widgets import page_path
 
     def open_page(page, session=None):
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at = AppTest.from_file(str(app_entry), default_timeout=120)
         if session is not None:
             at.session_state[APP_SESSION] = str(session.path)
         at.run()
         if page != "home":
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(page_path(page)).run()
         assert not at.exception, at.exception
         return at
 

@@ -204,3 +204,52 @@ def test_results_page_report_view_without_a_report_says_how_to_write_one(app, de
     at.segmented_control(key=K.RESULTS_VIEW).set_value("Paper-claims report").run()
     assert not at.exception
     assert any("python -m alor_core report" in i for i in _texts(at, "info"))
+
+
+def test_run_page_reaches_every_retrieval_engine(app, demo_sessions, monkeypatch):
+    # The Advanced section sets the caption-matching engine (Spark with a master URL) and kNN retrieval;
+    # the background command carries them, and a kNN run gets its own folder.
+    from alor_core.loop import jobs
+    launched = []
+    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append((cmd, run_dir))
+                        or {"pid": 4243})
+    at = app("run")
+    assert at.selectbox(key=K.RUN_BACKEND).options == ["auto", "python", "duckdb", "spark"]
+    at.selectbox(key=K.RUN_BACKEND).set_value("spark").run()
+    at.text_input(key=K.RUN_SPARK_MASTER).input("local[2]").run()
+    at.button(key=K.RUN_START).click().run()
+    assert not at.exception
+    cmd = launched[-1][0]
+    assert cmd[cmd.index("--retrieval-backend") + 1] == "spark" and cmd[cmd.index("--spark-master") + 1] == "local[2]"
+    assert launched[-1][1].name == "demo_tfs_lp_rda"
+    at.radio(key=K.RUN_RETRIEVAL_MODE).set_value("knn").run()
+    at.number_input(key=K.RUN_KNN_THRESHOLD).set_value(0.3).run()
+    at.button(key=K.RUN_START).click().run()
+    assert not at.exception
+    cmd = launched[-1][0]
+    assert cmd[cmd.index("--retrieval-mode") + 1] == "knn" and cmd[cmd.index("--knn-threshold") + 1] == "0.3"
+    assert "--retrieval-backend" not in cmd and launched[-1][1].name == "demo_tfs_lp_rda_knn"
+
+
+def test_page_requested_before_the_frame_comes_back_through_app_py(app_env, demo_sessions):
+    # With pages/ next to app.py, a fresh server runs a requested page file on its own until the first
+    # st.navigation call (AppTest re-enters that mode on every run). The page goes back through app.py
+    # and renders inside the frame: sidebar session picker, no exception, the request consumed.
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state[K.APP_SESSION] = str(demo_sessions["oracle"].path)
+    at.run()
+    at.switch_page("pages/retrieval.py").run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Retrieval & bias"]
+    assert at.selectbox(key=K.APP_PICKER).value == str(demo_sessions["oracle"].path)
+    assert K.APP_GOTO not in at.session_state
+
+
+def test_page_file_started_as_the_app_says_how_to_start_it(app_env):
+    # `streamlit run pages/home.py` (no app.py frame to go back to): a notice, not a half-rendered page.
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any("streamlit run app.py" in i for i in _texts(at, "info"))
+    assert not at.title and not at.metric

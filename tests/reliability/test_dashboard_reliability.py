@@ -471,7 +471,7 @@ def test_processes_racing_on_labels_csv_write_each_sample_once(tmp_path):
 
 
 def test_label_page_conflict_overwrite_keep_same_and_undo_in_apptest(human_queue_session, session_copy,
-                                                                      monkeypatch, small_world):
+                                                                      monkeypatch, small_world, tmp_path):
     # The Label page against another labeler who writes to labels.csv directly: a different label is
     # a conflict (nothing written) until "Overwrite"; "Keep" keeps the first label; the same label
     # writes nothing and says so; a pick taken while on screen is left on the next run; undo never
@@ -485,10 +485,15 @@ def test_label_page_conflict_overwrite_keep_same_and_undo_in_apptest(human_queue
     monkeypatch.setenv("ALOR_DEMO_SMALL", "1")
     top = {sid: [names.index(p.rsplit(":", 1)[0]) for p in t.split(";") if p]
            for sid, t in zip(s.selected(0)["sample_id"], s.selected(0)["top3"])}
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120)
+    # app.py run from an entry script in a folder without pages/ (see tests/app/conftest.py::app_entry)
+    from alor_core.ui.widgets import page_path
+    entry = tmp_path / "entry.py"
+    entry.write_text(f"import runpy\nrunpy.run_path({str(Path(__file__).resolve().parents[2] / 'app.py')!r}, "
+                     "run_name='__main__')\n")
+    at = AppTest.from_file(str(entry), default_timeout=120)
     at.session_state[K.APP_SESSION] = str(s.path)
     at.run()
-    at.switch_page("pages/label.py").run()
+    at.switch_page(page_path("label")).run()
     assert not at.exception
 
     def disk(sid):
