@@ -90,8 +90,9 @@ def class_rule_counts(table_path, names: list, class_synonyms: list, *, backend:
 
     Returns
     -------
-    DataFrame with columns ``class, name, <rule>_matched, <rule>_exclusive`` per rule, ``delta``
-        ``delta`` = ``swat_matched - alor_matched``.
+    DataFrame with columns ``class, name, <rule>_matched, <rule>_exclusive`` per rule, then
+        ``alor_only`` / ``swat_only`` (images of the class matched under one rule only) and
+        ``delta`` = ``swat_matched - alor_matched`` = ``swat_only - alor_only``.
     """
     found = matches_by_rule(table_path, class_synonyms, backend=backend, **options)
     n = len(names)
@@ -102,6 +103,10 @@ def class_rule_counts(table_path, names: list, class_synonyms: list, *, backend:
         out[f"{rule}_matched"] = np.bincount(labels, minlength=n)
         out[f"{rule}_exclusive"] = np.bincount(labels[single], minlength=n)
     if {"alor", "swat"} <= set(found):
+        pairs = {rule: set(zip(found[rule]["row"].tolist(), found[rule]["label"].tolist())) for rule in ("alor", "swat")}
+        for a, b in (("alor", "swat"), ("swat", "alor")):
+            only = [lab for _, lab in pairs[a] - pairs[b]]
+            out[f"{a}_only"] = np.bincount(np.asarray(only, np.int64), minlength=n)
         out["delta"] = out["swat_matched"] - out["alor_matched"]
     return out
 

@@ -84,6 +84,8 @@ def test_hand_written_captions_under_both_rules(tmp_path):
     # golden retriever: alor 3 captions (0, 4, 12), swat 5 (0-3, 12); 1 of them shares its image with 'cat'
     assert counts.loc["golden retriever", ["alor_matched", "swat_matched", "alor_exclusive"]].tolist() == [3, 5, 2]
     assert counts.loc["shirt", ["alor_matched", "swat_matched", "delta"]].tolist() == [1, 3, 2]
+    # golden retriever gains 3 under swat (punctuation) and loses 1 ("retriever's" becomes "retrievers")
+    assert counts.loc["golden retriever", ["swat_only", "alor_only", "delta"]].tolist() == [3, 1, 2]
 
 
 def test_duckdb_agrees_with_python_under_both_rules(tmp_path):
