@@ -71,10 +71,12 @@ def test_retrieve_cap_cross_class_and_zero_class(tmp_path, random_bundle):
 
 
 def test_retrieve_url_only_table_says_download_first(tmp_path, random_bundle):
-    # A LAION table whose URLs are web addresses (not downloaded) gets an actionable error.
+    # A LAION table whose URLs are web addresses (not downloaded) gives count-only retrieval: the
+    # per-class matches and an actionable note (the run then stops with it, see test_filters.py).
     pd.DataFrame({"URL": ["http://x/1.jpg"], "TEXT": ["a cat"]}).to_parquet(tmp_path / "l.parquet")
-    with pytest.raises(DataError, match="img2dataset"):
-        retrieve(random_bundle, ClassInfo(["cat"], [["cat"]]), tmp_path / "l.parquet", k=5)
+    rs = retrieve(random_bundle, ClassInfo(["cat"], [["cat"]]), tmp_path / "l.parquet", k=5)
+    assert rs.stats["count_only"] and "img2dataset" in rs.stats["count_only_note"]
+    assert rs.counts[0]["matched"] == 1 and not len(rs.items)
 
 
 def test_retrieve_on_demo_world_keeps_imbalance(small_world, world_bundle):
