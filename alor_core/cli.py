@@ -184,12 +184,14 @@ def _config(args, seed, strategy, dataset):
                      knn_threshold=args.knn_threshold,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
                      data_root=args.data_root, device=args.device,
-                     min_side=0 if dataset == "demo" else 81, adapt_params=_adapt_params(args.adapt_params),
+                     min_side=args.min_side if args.min_side is not None else 0 if dataset == "demo" else 81,
+                     leakage_guard=args.leakage_guard, adapt_params=_adapt_params(args.adapt_params),
                      extra={"name": args.name} if args.name else {})
 
 
 def _run(args, seeds, strategy, dataset, last_round=None):
     from .data import DemoWorldSpec
+    from .errors import AlorError
     from .loop.rounds import run
     from .paths import output_dir
 
@@ -202,9 +204,15 @@ def _run(args, seeds, strategy, dataset, last_round=None):
     for seed in seeds:
         bars = _Bars(args.quiet)
         t0 = time.time()
-        session, status = run(_config(args, seed, strategy, dataset), out, progress=bars, spec=spec,
-                              last_round=last_round)
+        config = _config(args, seed, strategy, dataset)
+        try:
+            session, status = run(config, out, progress=bars, spec=spec, last_round=last_round)
+        except AlorError:
+            bars.close()  # e.g. count-only retrieval: its per-class counts are still worth showing
+            _print_retrieval_summary(config, out, full=True)
+            raise
         bars.close()
+        _print_retrieval_summary(config, out, full=seed == seeds[0])
         res = session.results()
         last = res.iloc[-1] if len(res) else None
         summary.append({"seed": seed, "session": str(session.path), "state": status.get("state"),
@@ -212,6 +220,22 @@ def _run(args, seeds, strategy, dataset, last_round=None):
                         "seconds": round(time.time() - t0, 1)})
         print(json.dumps(summary[-1]))
     return summary
+
+
+def _print_retrieval_summary(config, out, full=True):
+    """What each retrieval filter removed per class and the leakage guard's state (stderr), from
+    the session's ``retrieval/counts.json``; with ``full=False`` only the guard's line."""
+    from .errors import AlorError
+    from .io import read_json
+    from .loop.rounds import session_dir_for
+    from .retrieval.filters import format_summary, leakage_status
+
+    try:
+        meta = read_json(session_dir_for(config, out) / "retrieval" / "counts.json")
+    except (OSError, ValueError, AlorError):
+        return  # no RDA, or it never got that far
+    text = format_summary(meta) if full else "  " + leakage_status(meta.get("stats") or {})[1]
+    print(text, file=sys.stderr)
 
 
 def _grid(args):

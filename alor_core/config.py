@@ -59,6 +59,13 @@ class RunConfig:
         ``yarn``); None = ``local[*]``.
     knn_threshold : float, default=0.25
         ``retrieval_mode="knn"`` only: minimum cosine between an image and its class query.
+    min_side : int, default=0
+        RDA drops open-data images whose longer side is below this many pixels (the CLI uses 81
+        for real data, docs/METHOD.md §4.7 step 8, and 0 for the demo world's 28-px images).
+    leakage_guard : bool, default=True
+        Drop retrieved images that copy (same bytes or pixels) or nearly duplicate a validation or
+        test image, and count copies of the unlabeled pool (:mod:`alor_core.retrieval.leakage`).
+        False (``--no-leakage-guard``) skips the check; the run's summary then says so.
     match_rule : {"alor", "swat"} or None
         Caption matching rule of RDA (docs/RETRIEVAL.md): ``alor`` keeps hyphens and apostrophes
         inside words and gives an image matched by several classes to its best class; ``swat``
@@ -91,6 +98,7 @@ class RunConfig:
     data_root: str | None = None
     device: str | None = None
     min_side: int = 0
+    leakage_guard: bool = True
     retrieval_mode: str = "caption"
     retrieval_backend: str = "auto"
     spark_master: str | None = None
@@ -112,6 +120,10 @@ class RunConfig:
             raise ConfigError(f"'labeled_weight' must be a number >= 0; got {self.labeled_weight!r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
+        if not isinstance(self.leakage_guard, bool):
+            raise ConfigError(f"'leakage_guard' must be True or False; got {self.leakage_guard!r}")
+        if isinstance(self.min_side, bool) or not isinstance(self.min_side, int) or self.min_side < 0:
+            raise ConfigError(f"'min_side' (pixels, longer side) must be an int >= 0; got {self.min_side!r}")
         if self.protocol == "paper":
             self.preset, self.budget = "paper", None
         if self.match_rule is None:

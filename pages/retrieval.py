@@ -3,6 +3,7 @@
 import streamlit as st
 
 from alor_core import analysis, plots
+from alor_core.retrieval import filters
 from alor_core.ui import widgets
 from alor_core.ui import state as K
 
@@ -26,6 +27,20 @@ c[1].metric("Caption matches", f"{int(table['matched'].sum()):,}")
 c[2].metric("Head / tail ratio", f"{ratio:.0f}×")
 c[3].metric("Tail classes", len(tail_names))
 st.caption("Tail classes (fewest matches): " + ", ".join(f"**{n}**" for n in tail_names))
+record = filters.read_filter_record(session.path)
+if record is not None:
+    removed, stats = record
+    if stats.get("count_only"):
+        st.warning("**Count only**: the captions table names images that are not on this machine, so these "
+                   "are caption counts (the bias view works from them); training needs the images.\n\n"
+                   + str(stats.get("count_only_note", "")))
+    guard_state, guard_text = filters.leakage_status(stats)
+    (st.caption if guard_state == "on" else st.warning)(guard_text)
+    with st.expander("What each filter removed, per class"):
+        st.dataframe(filters.display_table(removed), hide_index=True)
+        st.caption("matched − removed = kept. Empty, non-UTF-8 and NSFW captions name no class: "
+                   f"{int(stats.get('empty_captions', 0))} empty, {int(stats.get('non_utf8', 0))} not UTF-8, "
+                   f"{int(stats.get('nsfw', 0))} NSFW. Min side: {stats.get('min_side', 'not recorded')} px.")
 
 c1, c2 = st.columns([3, 1])
 value = c2.radio("Count", ["matched", "kept"], key=K.RETRIEVAL_VALUE,

@@ -131,8 +131,9 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
         return RetrievedSet.empty(task.classes)
     if (rdir / "counts.json").is_file():
         meta = read_json(rdir / "counts.json")
-        items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
-        return RetrievedSet(items, Path(meta["root"]), meta["counts"], meta["stats"])
+        if not meta["stats"].get("count_only"):  # count-only: retrieve again (the images may be here now)
+            items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
+            return RetrievedSet(items, Path(meta["root"]), meta["counts"], meta["stats"])
     corpus = task.corpus_path
     if config.retrieval_source:  # the user's own open data, converted to a captions table once
         import hashlib
@@ -153,9 +154,18 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
         progress("retrieval", 0.0, f"retrieving open data (RDA, {config.retrieval_backend} matcher)")
         rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side, match_rule=config.match_rule,
                       progress=lambda f, m: progress("retrieval", f, m), backend=config.retrieval_backend,
-                      matcher_options=_matcher_options(config))
+                      matcher_options=_matcher_options(config), **_leakage_args(config, task))
+    rs = _guard_finished(rs, config, task, bundle, rdir)
     if not len(rs.items):  # RDA on but nothing to train on: say so rather than run as no-RDA
         src = config.retrieval_source or corpus or task.meta.get("retrieved_list")
+        matched = sum(int(c.get("matched", 0)) for c in rs.counts)
+        if matched:  # the captions matched, the filters took everything
+            from ..retrieval.filters import FILTER_LABELS, filter_table
+            removed = filter_table(rs.counts)[list(FILTER_LABELS)].sum()
+            raise DataError(f"RDA matched {matched} captions in {str(src)!r} but its filters removed every "
+                            "image (" + ", ".join(f"{FILTER_LABELS[f]}: {int(v)}" for f, v in removed.items() if v)
+                            + "); expected at least one image left. Lower --min-side, check that the images "
+                            "exist, or run with --no-rda")
         raise DataError(f"RDA retrieved no image for any of the {task.n_classes} classes from "
                         f"{str(src)!r}: no caption names a class or a synonym (e.g. "
                         f"{', '.join(repr(n) for n in task.classes.names[:3])}); expected at least one "
@@ -163,6 +173,41 @@ def step_retrieve(session, config, task, bundle, progress=_noop):
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
     return rs
+
+
+def _leakage_args(config, task):
+    """The leakage guard's inputs for :func:`~alor_core.retrieval.rda.retrieve` (docs/METHOD.md §4.7):
+    val/test images to protect, the unlabeled pool to report copies of; none with the guard off."""
+    if not getattr(config, "leakage_guard", True):
+        return {"exclude": None}
+    return {"exclude": [s for s in (task.test, task.val) if s is not None], "copies_of": [task.pool]}
+
+
+def _guard_finished(rs, config, task, bundle, rdir):
+    """The guard for retrieval that did not run it itself (kNN, an imported retrieved list), and
+    count-only retrieval: its counts are written (the bias view works from them) and the run stops
+    with what to do to get the images."""
+    if rs.stats.get("count_only"):
+        from ..retrieval.export import export_for_img2dataset, img2dataset_command
+
+        urls, n = export_for_img2dataset(rs.unfetched, rdir / "img2dataset_urls.parquet")
+        rs.stats["count_only_note"] = (
+            f"{rs.stats['count_only_note']}. The {n} matched URLs are in {urls}; fetch them with\n  "
+            f"{img2dataset_command(urls, rdir / 'images')}\nthen convert the download with\n  python -c "
+            f"\"from alor_core.retrieval.local_sources import from_img2dataset; from_img2dataset('{rdir / 'images'}')\"\n"
+            f"and run again with --retrieval-source {rdir / 'images' / 'captions'}")
+        atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), [])
+        atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
+        raise DataError("count-only retrieval: training needs the images. " + rs.stats["count_only_note"])
+    if "leakage" in rs.stats or not len(rs.items):
+        return rs
+    if not getattr(config, "leakage_guard", True):
+        rs.stats["leakage"] = {"guard": False}
+        return rs
+    from ..retrieval.leakage import drop_leaking_items
+
+    args = _leakage_args(config, task)
+    return drop_leaking_items(bundle, rs, args["exclude"], threshold="auto", report=args["copies_of"])
 
 
 def _matcher_options(config):

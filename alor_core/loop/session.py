@@ -38,7 +38,7 @@ RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
 # Settings that change results: a resumed session must agree on all of them.
 _IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset", "match_rule",
                   "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source",
-                  "retrieval_mode", "knn_threshold", "adapt_params")
+                  "retrieval_mode", "knn_threshold", "adapt_params", "min_side", "leakage_guard")
 
 
 @dataclass(frozen=True)

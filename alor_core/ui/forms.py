@@ -121,6 +121,13 @@ def run_config_form():
                                    help="open data for RDA: a LAION-layout parquet, a CSV/parquet of (path, "
                                         "caption), a folder of images with .txt captions, or webdataset .tar shards")
             engine = _retrieval_widgets(rda)
+            c1, c2 = st.columns(2)
+            min_side = c1.number_input("Min side (px)", 0, 10_000, 0 if dataset == "demo" else 81, key=K.RUN_MIN_SIDE,
+                                       disabled=not rda, help="RDA drops open-data images whose longer side is "
+                                       "below this (paper pipeline: 81; the demo world's images are 28 px)")
+            guard = c2.toggle("Leakage guard", True, key=K.RUN_LEAKAGE, disabled=not rda,
+                              help="drop retrieved images that copy (same bytes or pixels) or nearly duplicate "
+                                   "a validation/test image; off: the run's summary says so")
             weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, 0.0, step=0.5, key=K.RUN_WEIGHT,
                                      help="0 = plain cross-entropy (paper); w > 0: the labeled set weighs w times "
                                           "the retrieved set")
@@ -134,7 +141,7 @@ def run_config_form():
                        budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
                        initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
                        retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained,
-                       **engine, extra={"name": name.strip() or auto})
+                       min_side=int(min_side), leakage_guard=bool(guard), **engine, extra={"name": name.strip() or auto})
     safe_join(output_dir(), config.extra["name"], what="run name")  # '../x', '/x', a symlink out
     return config, sorted(seeds)
 
