@@ -7,7 +7,10 @@ run                 run ALOR rounds for one or more seeds (resumes an interrupte
 grid                run an experiment grid (strategy x adaptation x RDA x seed); resumable
 report              write the paper-claims report from the sessions on disk
 round               the official script's form: ``round <dataset> <seed> <ALMETHOD> <round>``
-check-data          say what of a benchmark dataset is present under the data root
+check-data          say what of a dataset folder, split file or benchmark is present / missing / unreadable
+import-round        start a session from an official round file (round-0 labels + retrieved set)
+import-list         read a SWAT/ALOR retrieved list (import-metrics: a <dataset>_metrics-LAION400M.json)
+export-img2dataset  match captions and write the URL list img2dataset downloads
 strategies          list strategy and adaptation names
 """
 
@@ -149,10 +152,15 @@ def _parser():
                                                   "largest finished one)")
 
     sub.add_parser("strategies", help="list strategy and adaptation names")
-    chk = sub.add_parser("check-data", help="what of a benchmark dataset is present / missing")
-    chk.add_argument("dataset")
+    chk = sub.add_parser("check-data", help="what of a dataset folder, split file or benchmark is present / "
+                                            "missing / unreadable")
+    chk.add_argument("dataset", metavar="PATH", help="a dataset folder (split files or ImageFolder tree), one "
+                                                     "split file, or a benchmark name (semi_aves, food101, ...)")
     chk.add_argument("--root", default=None, help="data root (default $ALOR_DATA_ROOT or ./datasets)")
     chk.add_argument("--no-images", action="store_true", help="skip opening every image")
+    chk.add_argument("--max-images", type=int, default=None, metavar="N", help="open at most N images per split")
+    from .cli_data import add_data_commands
+    add_data_commands(sub, common)  # import-round, import-list, import-metrics, export-img2dataset
     return p
 
 
@@ -309,11 +317,9 @@ def main(argv=None):
                 print(f"{kind}:", ", ".join(mod.available()),
                       f"| not implemented yet: {', '.join(planned)}" if planned else "")
             return 0
-        if args.command == "check-data":
-            from .data import check_data
-            rep = check_data(args.dataset, args.root, verify_images=not args.no_images)
-            print(rep.render())
-            return 0 if rep.ok else 1
+        from .cli_data import COMMANDS as DATA_COMMANDS, dispatch as data_command
+        if args.command in DATA_COMMANDS:  # check-data, import-round, import-list, ... (cli_data.py)
+            return data_command(args)
         if args.command == "run":
             seeds = args.seeds or ([666, 777, 888] if args.protocol == "paper" else [1])
             _run(args, seeds, args.strategy, args.dataset)

@@ -16,19 +16,38 @@ __all__ = ["ClassInfo", "ImageSet", "TaskData", "load_image", "read_classes_csv"
 
 
 def load_split_files(root, name=None):
-    """Load the ALOR/SWAT layout: ``classes.csv``, ``ltrain.txt`` (pool), ``test.txt``, optional
-    ``val.txt`` and ``corpus.parquet`` (captions table for retrieval), paths relative to ``root``."""
+    """Load the ALOR/SWAT layout: split files ``ltrain.txt`` (or SWAT's ``train.txt``; the pool),
+    ``test.txt``, optional ``val.txt``, ``retrieved_data.txt`` (a ready retrieved list, used when
+    there is no captions table) and ``corpus.parquet``, paths relative to ``root``; classes from
+    ``classes.csv``, ``classnames.txt`` and/or ``<dataset>_metrics-LAION400M.json``
+    (:func:`~alor_core.data.official.load_class_source`)."""
+    from .official import CLASS_SOURCES, idlike_warning, load_class_source, warn
+
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder {str(root)!r} does not exist")
-    classes = read_classes_csv(root / "classes.csv")
+    source = load_class_source(root)
+    if source is None:
+        raise DataError(f"data folder {str(root)!r} has split files but no class list; expected one of "
+                        f"{', '.join(CLASS_SOURCES)} in it")
+    classes = source.classes
     n = len(classes)
+    pool_file = root / "ltrain.txt" if (root / "ltrain.txt").is_file() else root / "train.txt"
     val = read_list_file(root / "val.txt", root, n) if (root / "val.txt").is_file() else None
     corpus = root / "corpus.parquet"
+    retrieved = root / "retrieved_data.txt"
+    meta = {"class_source": source.files,
+            "retrieved_list": str(retrieved) if retrieved.is_file() else None}
+    if source.frequencies is not None:
+        meta["class_frequency"] = source.frequencies
+    warning = idlike_warning(classes.names, str(root))
+    if warning:
+        meta["warnings"] = [warning]
+        warn(warning)
     return TaskData(name=name or root.name, classes=classes,
-                    pool=read_list_file(root / "ltrain.txt", root, n),
+                    pool=read_list_file(pool_file, root, n),
                     test=read_list_file(root / "test.txt", root, n), val=val,
-                    corpus_path=corpus if corpus.exists() else None)
+                    corpus_path=corpus if corpus.exists() else None, meta=meta)
 
 
 def load_task(dataset, root=None, spec=None, build=False, progress=None):
@@ -47,9 +66,10 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None):
         path = safe_join(root, dataset, what="dataset", allow_symlinks_out=True)
     else:
         path = Path(dataset)
-    if (path / "ltrain.txt").is_file():
+    if (path / "ltrain.txt").is_file() or ((path / "train.txt").is_file() and (path / "test.txt").is_file()):
         return load_split_files(path)
     if path.is_dir():
         return load_imagefolder(path)
     raise DataError(f"unknown dataset {dataset!r}: expected 'demo', {', '.join(BENCHMARKS)}, a folder with split files "
-                    "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree")
+                    "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree (the class list may also be "
+                    "classnames.txt or <dataset>_metrics-LAION400M.json)")

@@ -19,7 +19,8 @@ import torch
 
 from ..errors import ConfigError, DataError, UnknownNameError
 
-__all__ = ["ClipBundle", "load_clip", "pick_device", "available_models", "register_configs"]
+__all__ = ["ClipBundle", "load_clip", "pick_device", "available_models", "register_configs",
+           "guess_architecture"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 # Normalisation for our own configs (open_clip model configs cannot carry it).
@@ -145,7 +146,110 @@ def _without_random_init_notice():
         root.removeFilter(notice)
 
 
-def load_clip(model_name, pretrained=None, device=None):
+def _state_dict_of(path):
+    """The tensors of a checkpoint file (``state_dict`` unwrapped, ``module.`` prefixes dropped)."""
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        return {}
+    return {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items() if hasattr(v, "shape")}
+
+
+def _layers(keys, prefix):
+    """Number of transformer blocks ``<prefix><i>.`` among ``keys``."""
+    idx = {k[len(prefix):].split(".", 1)[0] for k in keys if k.startswith(prefix)}
+    return len({i for i in idx if i.isdigit()}) or None
+
+
+def _signature_of_state(sd):
+    conv = sd.get("visual.conv1.weight")
+    vpos = sd.get("visual.positional_embedding")
+    pos = sd.get("positional_embedding")
+    proj = sd.get("text_projection")
+    sig = {"vision_width": int(conv.shape[0]) if conv is not None else None,
+           "patch_size": int(conv.shape[-1]) if conv is not None else None,
+           "vision_layers": _layers(sd, "visual.transformer.resblocks."),
+           "context_length": int(pos.shape[0]) if pos is not None else None,
+           "text_width": int(pos.shape[1]) if pos is not None and pos.dim() == 2 else None,
+           "text_layers": _layers(sd, "transformer.resblocks."),
+           "embed_dim": int(proj.shape[-1]) if proj is not None and proj.dim() == 2 else None}
+    if conv is not None and vpos is not None:
+        grid = int(round((int(vpos.shape[0]) - 1) ** 0.5))
+        sig["image_size"] = grid * sig["patch_size"]
+    return sig
+
+
+def _signature_of_config(cfg):
+    v, t = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
+    if not isinstance(v.get("layers"), int) or v.get("timm_model_name") or t.get("hf_model_name"):
+        return None  # ResNet towers, timm and Hugging Face towers: not compared
+    size = v.get("image_size")
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return {"vision_width": v.get("width"), "patch_size": v.get("patch_size"), "vision_layers": v.get("layers"),
+            "context_length": t.get("context_length", 77), "text_width": t.get("width", 512),
+            "text_layers": t.get("layers", 12), "embed_dim": cfg.get("embed_dim"), "image_size": size}
+
+
+def guess_architecture(checkpoint: str) -> list:
+    """open_clip model names whose tensor shapes fit a checkpoint (ViT image towers only).
+
+    Parameters
+    ----------
+    checkpoint : str
+        A checkpoint file (a state dict, or an open_clip checkpoint with ``state_dict``).
+
+    Returns
+    -------
+    list of str
+        Every registered model name (ours included) whose widths, layer counts, patch and image
+        size, context length and embedding size equal the checkpoint's; empty when none fits or
+        the file cannot be read.
+    """
+    import open_clip
+
+    register_configs()
+    try:
+        sig = _signature_of_state(_state_dict_of(checkpoint))
+    except Exception:  # noqa: BLE001 - not a readable checkpoint: nothing to suggest
+        return []
+    if sig["vision_width"] is None or sig["text_width"] is None:
+        return []
+    out = []
+    for name in open_clip.list_models():
+        cfg = open_clip.get_model_config(name)
+        want = _signature_of_config(cfg) if cfg else None
+        if want and all(sig.get(k) is None or want.get(k) == sig[k] for k in want):
+            out.append(name)
+    return out
+
+
+def _wrong_architecture(checkpoint, model_name, detail):
+    """The error for a checkpoint of another architecture: names ``--model`` and what it looks like."""
+    guesses = [g for g in guess_architecture(checkpoint) if g != model_name]
+    if guesses:
+        shown = ", ".join(repr(g) for g in guesses[:3]) + (" ..." if len(guesses) > 3 else "")
+        hint = (f"It looks like a checkpoint of {shown}: pass --model {guesses[0]} together with "
+                f"--checkpoint {checkpoint} (on the Run page: the model field)")
+    else:
+        hint = ("Pass the architecture it was trained as with --model NAME (an open_clip model name, "
+                "e.g. ViT-B-32-quickgelu or alor_tiny_fm)")
+    return DataError(f"checkpoint {checkpoint!r} does not fit model {model_name!r}: {detail[:300].rstrip('.')}; "
+                     f"expected a checkpoint of {model_name}. {hint}")
+
+
+def _unreadable_or_other_model(path, model_name, err):
+    """A file torch can read as tensors is another model's checkpoint; anything else is no checkpoint."""
+    try:
+        is_state = bool(_state_dict_of(path))
+    except Exception:  # noqa: BLE001 - unreadable: not a checkpoint at all
+        is_state = False
+    if is_state:
+        return _wrong_architecture(path, model_name, f"{type(err).__name__}: {str(err)[:200] or 'no detail'}")
+    return _not_a_checkpoint(path, model_name, err)
+
+
+def load_clip(model_name, pretrained=None, device=None, seed=0):
     """Load an open_clip model.
 
     Parameters
@@ -158,6 +262,10 @@ def load_clip(model_name, pretrained=None, device=None):
         random weights: tests, smoke runs of a real architecture without its weights.
     device : str or None
         ``"cuda"``, ``"cpu"`` or None/``"auto"`` (CUDA when present).
+    seed : int, default=0
+        Seed of the random initialisation (what stays random without ``pretrained``): the same
+        call gives the same weights. Drawn from a forked RNG, so the process's global torch RNG
+        is left as it was.
 
     Raises
     ------
@@ -185,9 +293,10 @@ def load_clip(model_name, pretrained=None, device=None):
                 raise DataError(f"checkpoint file {pretrained!r} does not exist")
             raise UnknownNameError(f"pretrained tag for {model_name}", pretrained, tags or ["(none)"])
     try:
-        # open_clip's "initialized randomly" notice (a root logger warning) is dropped while the
-        # model is built, for deliberate random-init models
-        with _without_random_init_notice():
+        # seeded init, global RNG state untouched; open_clip's "initialized randomly" notice (a root
+        # logger warning) dropped while the model is built, for deliberate random-init models
+        with torch.random.fork_rng(devices=[]), _without_random_init_notice():
+            torch.manual_seed(int(seed))
             model, train_pre, eval_pre = open_clip.create_model_and_transforms(
                 model_name, pretrained=pretrained or None, device=dev, **kwargs)
     except RuntimeError as err:
@@ -201,14 +310,16 @@ def load_clip(model_name, pretrained=None, device=None):
             lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
             detail = next((ln for ln in lines if ln.startswith(("size mismatch", "Missing key",
                                                                "Unexpected key"))), lines[0])
+            if pretrained and os.path.isfile(pretrained):
+                raise _wrong_architecture(pretrained, model_name, detail) from err
             raise DataError(f"checkpoint {pretrained!r} does not fit model {model_name!r}: "
                             f"{detail[:300].rstrip('.')}; expected a checkpoint of {model_name}") from err
         if pretrained and os.path.isfile(pretrained):
-            raise _not_a_checkpoint(pretrained, model_name, err) from err
+            raise _unreadable_or_other_model(pretrained, model_name, err) from err
         raise
     except Exception as err:  # torch.load on a file that is not a checkpoint: KeyError, EOFError, ...
         if pretrained and os.path.isfile(pretrained):
-            raise _not_a_checkpoint(pretrained, model_name, err) from err
+            raise _unreadable_or_other_model(pretrained, model_name, err) from err
         raise
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)

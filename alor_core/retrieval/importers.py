@@ -165,12 +165,15 @@ def metrics_from_retrieval(retrieved, class_names):
 
 
 def write_class_frequency_json(path, metrics):
-    """``class_frequency.json``: classes sorted by ``actual_freq`` descending (the imbalance signal)."""
-    from ..io import atomic_write_json
+    """``class_frequency.json``: classes sorted by ``actual_freq`` descending (the imbalance signal).
+
+    The keys are written in that order (not sorted by id), as SWAT writes the file.
+    """
+    from ..io import atomic_write_text
 
     order = sorted(metrics, key=lambda i: (-metrics[i]["actual_freq"], i))
-    atomic_write_json(path, {str(i): {"name": metrics[i]["name"], "actual_freq": metrics[i]["actual_freq"]}
-                             for i in order})
+    atomic_write_text(path, json.dumps({str(i): {"name": metrics[i]["name"], "actual_freq": metrics[i]["actual_freq"]}
+                                        for i in order}, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_retrieved_count_json(path, retrieved):

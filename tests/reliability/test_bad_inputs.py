@@ -131,13 +131,16 @@ def test_empty_image_folder(tmp_path):
 
 
 def test_class_with_no_images(tmp_path):
-    # A class folder holding no image (only a text file) is named, with the suffixes looked for.
+    # A class folder holding no image (only a text file) is skipped with a warning that names it and
+    # the suffixes looked for; the other classes load.
+    from alor_core.data.official import DataWarning
     tree = image_tree(tmp_path / "tree")
     (tree / "emu").mkdir()
     (tree / "emu" / "notes.txt").write_text("not an image\n")
-    with pytest.raises(DataError, match=r"class 'emu' has no images in .*emu'.*looked for .*\.jpg.*\.png"):
-        run(tiny_config(tree), tmp_path / "output")
-    assert not (tmp_path / "output" / RUN_NAME).exists()
+    with pytest.warns(DataWarning, match=r"class folder emu/ has no images \(looked for .*\.jpg.*\.png.*\); skipped"):
+        task = load_imagefolder(tree)
+    assert task.classes.names == ["cat", "dog"]
+    assert any("emu/" in w for w in task.meta["warnings"])
 
 
 @pytest.mark.parametrize("how", ["folders_differing_in_case", "classes_csv"])
