@@ -60,7 +60,7 @@ def _log_axis(values):
     return dict(type="log", tickvals=ticks, ticktext=[f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in ticks])
 
 
-def style_layout(fig, title, **kw):
+def style_layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     """The house style on ``fig`` (title top left, white template, font, margins) plus ``kw``; returns ``fig``."""
     fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", font=_FONT,
                       margin=dict(l=10, r=10, t=60, b=10), **kw)

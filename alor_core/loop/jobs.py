@@ -34,7 +34,7 @@ JOB_FILE = "job.json"
 LOG_FILE = "job.log"
 
 
-def run_name(config):
+def run_name(config) -> str:
     """Folder name of a run: ``extra['name']`` or ``<dataset>_<strategy>_<adapt>_<rda|nordA>``."""
     from .rounds import session_dir_for
     # Only the name's own checks ('..', absolute) here: symlinks are checked against the real
@@ -42,7 +42,7 @@ def run_name(config):
     return session_dir_for(config, "/").parent.name
 
 
-def cli_command(config, seeds, output_root, small_demo=False):
+def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: bool = False) -> list[str]:
     """The ``python -m alor_core run ...`` command (list of str) for a :class:`RunConfig`.
 
     Parameters
@@ -98,7 +98,7 @@ def cli_command(config, seeds, output_root, small_demo=False):
     return cmd
 
 
-def command_for_session(session):
+def command_for_session(session: Session) -> list[str]:
     """Rebuild the CLI command that continues ``session`` (one seed), from its ``config.json``."""
     from ..config import RunConfig
     from ..data import DemoWorldSpec

@@ -58,7 +58,7 @@ class RunContext:
         return self.config.budget or self.n_classes
 
 
-def session_dir_for(config, output_root):
+def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
     """``<output>/<dataset>_<strategy>_<adapt>_<rda|nordA>/seed<k>`` unless ``extra['name']``."""
     from pathlib import Path
     name = config.extra.get("name") or (
@@ -69,7 +69,7 @@ def session_dir_for(config, output_root):
     return safe_join(output_root, name, what="run name") / f"seed{config.seed}"
 
 
-def prepare(config, output_root, progress=_noop, spec=None):
+def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=None) -> RunContext:
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
     timer = StageTimer()
     strategies.create(config.strategy)          # fail early on unknown / unbuilt names
@@ -124,7 +124,7 @@ def _failure_recorded(session):
         raise
 
 
-def step_retrieve(session, config, task, bundle, progress=_noop):
+def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_noop) -> RetrievedSet:
     """RDA once per session: reuse ``retrieval/`` when present."""
     rdir = session.path / "retrieval"
     if not config.rda:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -146,7 +147,7 @@ def page_path(name: str) -> str:
 
 
 @contextmanager
-def app_frame():
+def app_frame() -> Iterator[None]:
     """``app.py`` runs the chosen page inside this block: :func:`require_app` then lets it render.
 
     The flag is a context variable of the script run, so it holds for exactly one execution of
