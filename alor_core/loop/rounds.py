@@ -198,7 +198,7 @@ def _guard_finished(rs, config, task, bundle, rdir):
             f"and run again with --retrieval-source {rdir / 'images' / 'captions'}")
         atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), [])
         atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
-        raise DataError("count-only retrieval: training needs the images. " + rs.stats["count_only_note"])
+        raise DataError("count-only retrieval: " + rs.stats["count_only_note"])
     if "leakage" in rs.stats or not len(rs.items):
         return rs
     if not getattr(config, "leakage_guard", True):

@@ -111,7 +111,8 @@ def format_summary(meta: dict) -> str:
         lines.append("  captions naming no class (not counted above): " + ", ".join(totals))
     lines.append("  " + leakage_status(stats)[1])
     if stats.get("count_only"):
-        lines.append("  COUNT ONLY: " + str(stats.get("count_only_note", "")))
+        lines.append("  COUNT ONLY: the matched images are not on this machine; these are caption counts "
+                     "(the bias view works from them), training needs the images")
     return "\n".join(lines)
 
 

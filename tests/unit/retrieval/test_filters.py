@@ -128,7 +128,8 @@ def test_cli_count_only_writes_counts_and_the_url_list_then_stops(tmp_path, monk
                "alor_tiny_fm", "--rounds", "1", "--budget", "1", "--quiet", "--output", str(out), "--name", "meta"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "count-only retrieval: training needs the images" in err and "img2dataset --url_list" in err
+    assert "count-only retrieval: none of the 9 matched images is a local file" in err
+    assert "Training needs the images" in err and "img2dataset --url_list" in err
     assert "COUNT ONLY" in err and "retrieval: 0 images kept of 9 caption matches" in err
     session = out / "meta" / "seed1"
     meta = json.loads((session / "retrieval" / "counts.json").read_text())
