@@ -47,6 +47,8 @@ class FolderCheck:
         Malformed files (``file:line: ...``) and layout errors.
     warnings : list of str
         Things that load but probably not as meant (id-like names, empty class folders).
+    frequencies : list of int or None
+        Per-class LAION-400M caption counts of the metrics JSON, when there is one.
     checked_images : int
         Images opened (0 with ``verify_images=False``).
     """
@@ -61,6 +63,7 @@ class FolderCheck:
     unreadable: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    frequencies: list | None = None
     checked_images: int = 0
 
     @property
@@ -76,6 +79,9 @@ class FolderCheck:
             shown = ", ".join(self.class_names[:8]) + (f", ... ({len(self.class_names) - 8} more)"
                                                        if len(self.class_names) > 8 else "")
             lines.append(f"  classes: {shown}")
+        if self.frequencies:
+            lo, hi = min(self.frequencies), max(self.frequencies)
+            lines.append(f"  LAION-400M caption counts: {lo}..{hi} (imbalance {hi / max(lo, 1):.1f}x)")
         for split, info in self.splits.items():
             pc = info.get("per_class")
             extra = ""
@@ -180,6 +186,7 @@ def check_folder(path: str | Path, verify_images: bool = True, max_images: int |
         class_error = True
     if source is not None:
         rep.class_source, rep.class_names = list(source.files), list(source.classes.names)
+        rep.frequencies = source.frequencies
     n = len(rep.class_names) or None
     if path.is_file():
         rep.layout = "split file"

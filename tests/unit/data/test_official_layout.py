@@ -92,6 +92,12 @@ def test_classnames_and_metrics_are_the_class_source(tmp_path):
     assert task.meta["class_source"] == ["classnames.txt", "aircraft_metrics-LAION400M.json"]
     assert task.meta["retrieved_list"] == str(folder / "retrieved_data.txt")
     assert (len(task.pool), len(task.val), len(task.test)) == (20, 8, 12)
+    # check-data sees the same: both class files, the counts, the retrieved list and the round file.
+    from alor_core.data.check import check_folder
+    rep = check_folder(folder)
+    assert rep.ok and rep.class_source == task.meta["class_source"] and rep.frequencies == [1189, 1872, 465, 590]
+    assert rep.splits["retrieved_data.txt"]["images"] == 18 and rep.round_files == ["TFS_FLYP_seed666_round0.txt"]
+    assert "LAION-400M caption counts: 465..1872" in rep.render()
     # The metrics JSON alone is enough too.
     (folder / "classnames.txt").unlink()
     assert load_class_source(folder).classes.names == task.classes.names
