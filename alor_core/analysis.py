@@ -418,7 +418,8 @@ def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "te
         if len(items):
             from .data.datasets import ImageSet
             root = Path(read_json(session.path / "retrieval" / "counts.json")["root"])
-            rset = ImageSet(items["id"].tolist(), root, items["label"].to_numpy(np.int64))
+            rset = ImageSet(items["id"].tolist(), root, items["label"].to_numpy(np.int64),
+                            repeats=bool(items["id"].duplicated().any()))  # match rule 'swat
             parts.append(("retrieved", rset, np.full(len(rset), "retrieved", object), rset.labels))
     if "test" in sources:
         parts.append(("test", task.test, np.full(len(task.test), "test", object), task.test.labels))

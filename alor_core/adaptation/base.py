@@ -92,7 +92,8 @@ def concat_image_sets(*sets):
         ids.extend(str((s.root / i).resolve()) if not str(i).startswith("/") else i for i in s.ids)
         labels.append(s.labels)
     from pathlib import Path
-    return ImageSet(ids, Path("/"), np.concatenate(labels) if labels else np.zeros(0, np.int64))
+    return ImageSet(ids, Path("/"), np.concatenate(labels) if labels else np.zeros(0, np.int64),
+                    repeats=any(s.repeats for s in sets))
 
 
 def seed_everything(seed: int) -> None:

@@ -35,16 +35,20 @@ class ImageSet:
         Folder the ids are relative to.
     labels : ndarray of shape (n_images,)
         Class index per image, ``-1`` where unknown.
+    repeats : bool, default=False
+        Whether an id may occur more than once, with different labels: a retrieved set under
+        match rule ``swat`` keeps an image for every class that matched it (docs/RETRIEVAL.md).
     """
 
     ids: list
     root: Path
     labels: np.ndarray
+    repeats: bool = False
 
     def __post_init__(self):
         if len(self.ids) != len(self.labels):
             raise DataError(f"ImageSet: {len(self.ids)} ids but {len(self.labels)} labels")
-        if len(set(self.ids)) != len(self.ids):
+        if not self.repeats and len(set(self.ids)) != len(self.ids):
             seen, dup = set(), None
             for i in self.ids:
                 if i in seen:
@@ -61,7 +65,7 @@ class ImageSet:
 
     def subset(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
-        return ImageSet([self.ids[i] for i in indices], self.root, self.labels[indices])
+        return ImageSet([self.ids[i] for i in indices], self.root, self.labels[indices], repeats=self.repeats)
 
     def index_of(self):
         """Return a dict from id to position."""

@@ -50,7 +50,9 @@ class RetrievedSet:
 
     @property
     def image_set(self):
-        return ImageSet(self.items["id"].tolist(), self.root, self.items["label"].to_numpy(np.int64))
+        # under match rule 'swat' an image can be kept for several classes: one entry per class
+        return ImageSet(self.items["id"].tolist(), self.root, self.items["label"].to_numpy(np.int64),
+                        repeats=bool(self.items["id"].duplicated().any()))
 
     def kept_per_class(self, n_classes):
         return np.bincount(self.items["label"].to_numpy(np.int64), minlength=n_classes)

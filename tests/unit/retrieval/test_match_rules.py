@@ -144,6 +144,15 @@ def test_retrieve_keeps_a_multi_class_image_for_every_class_under_swat(tmp_path,
     # matched counts differ by rule (golden retriever 3 vs 5); swat keeps every matched image below K
     assert by_rule["alor"].counts[0]["matched"] == 3 and by_rule["swat"].counts[0]["matched"] == 5
     assert [c["kept"] for c in by_rule["swat"].counts] == [c["matched"] for c in by_rule["swat"].counts]
+    # the training set takes the repeated image once per label; a plain image set still refuses repeats
+    from alor_core.adaptation import TrainData
+    from alor_core.data.datasets import ImageSet
+    ret = by_rule["swat"].image_set
+    assert ret.repeats and len(ret) == len(swat) and not by_rule["alor"].image_set.repeats
+    both = TrainData(ret.subset([]), ret, len(NAMES)).all()
+    assert both.repeats and len(both) == len(swat) and sorted(both.labels.tolist()) == sorted(swat["label"])
+    with pytest.raises(DataError, match="image id 'img/12.png' is listed twice"):
+        ImageSet(["img/12.png", "img/12.png"], tmp_path, np.array([0, 6]))
     with pytest.raises(DataError, match="'match_rule' must be one of alor, swat; got 'SWAT'"):
         retrieve(random_bundle, classes, t, k=10, match_rule="SWAT")
 
