@@ -26,7 +26,7 @@ from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
 
-__all__ = [
+__all__ = ["round_values", "mean_per_class", 
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
@@ -452,3 +452,25 @@ def picks_per_class(session, n_classes, after_round=0):
     df = session.labels()
     df = df[(df["round"] > after_round) & (df["label"] >= 0)]
     return np.bincount(df["label"].to_numpy(np.int64), minlength=n_classes)
+
+
+def round_values(sessions, r, metric="acc"):
+    """Per-session (one per seed) values of ``metric`` in round ``r`` (``zs_acc``/``zs_tail_acc`` =
+    the zero-shot baseline's ``acc``/``tail_acc``); missing values are left out."""
+    out = []
+    for s in sessions:
+        m = s.zero_shot() if metric.startswith("zs_") else s.metrics(r)
+        v = None if m is None else m.get(metric[3:] if metric.startswith("zs_") else metric)
+        if v is not None:
+            out.append(float(v))
+    return out
+
+
+def mean_per_class(sessions, r=None):
+    """Per-class accuracy averaged over sessions, round ``r`` (None = zero-shot)."""
+    rows = []
+    for s in sessions:
+        m = s.zero_shot() if r is None else s.metrics(r)
+        if m is not None:
+            rows.append([np.nan if v is None else v for v in m["per_class_acc"]])
+    return np.nanmean(np.asarray(rows, float), axis=0).tolist() if rows else []

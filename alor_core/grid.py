@@ -33,7 +33,7 @@ from .config import RunConfig
 from .errors import AlorError, ConfigError
 from .io import atomic_write_json, read_json
 
-__all__ = ["STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
+__all__ = ["estimate_configs", "measured_session_seconds", "STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
            "cell_state", "estimate", "run_grid", "measured_round_seconds"]
 
 STRATEGIES = ("random", "entropy", "coreset", "badge", "badge_pcb", "logo", "alfa_mix", "tfs")
@@ -225,6 +225,53 @@ def estimate(spec, output_root, world=None):
             out["seconds"] += WORLD_BUILD_SECONDS
     out["seconds"] = round(out["seconds"], 1)
     return out
+
+
+def measured_session_seconds(output_root):
+    """Median seconds of a session's preparation (``<session>/timing.json``) on disk, and how many."""
+    vals = []
+    root = Path(output_root)
+    for t in (root.glob("**/seed*/timing.json") if root.is_dir() else []):
+        try:
+            vals.append(float(read_json(t)["total"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return (float(np.median(vals)), len(vals)) if vals else (None, 0)
+
+
+def estimate_configs(configs, output_root, world=None):
+    """Seconds left to run ``configs`` (RunConfigs) under ``output_root``, from measured timings.
+
+    Per-round and per-session costs are medians of this machine's ``timing.json`` files when
+    there are at least 3 measurements, else the reference figures measured for this module on a
+    2-core machine (``DEFAULT_*``). Returns ``{"seconds", "rounds_left", "source"}``.
+    """
+    from .loop.rounds import session_dir_for
+    measured = measured_round_seconds(output_root)
+    sess_s, n_sess = measured_session_seconds(output_root)
+    n_measured = sum(n for _, n in measured.values())
+    seconds, rounds_left = 0.0, 0
+    for config in configs:
+        path = session_dir_for(config, output_root)
+        done = _finished_rounds(path)
+        left = max(0, config.rounds - done)
+        if not left:
+            continue
+        rounds_left += left
+        sec, n = measured.get((config.adaptation, bool(config.rda)), (None, 0))
+        per_round = sec if n >= 3 else DEFAULT_ROUND_SECONDS.get((config.adaptation, bool(config.rda)), 10.0)
+        seconds += (sess_s if n_sess >= 3 else DEFAULT_SESSION_SECONDS) + left * per_round
+    if rounds_left and getattr(configs[0], "dataset", None) == "demo":
+        from .data import demo_world_status
+        if not demo_world_status(world)[0]:
+            seconds += WORLD_BUILD_SECONDS
+    source = (f"measured on this machine: {n_measured} rounds, {n_sess} sessions" if n_measured >= 3
+              else "reference timings of a 2-core machine; this machine's own replace them after a run")
+    return {"seconds": round(seconds, 1), "rounds_left": rounds_left, "source": source}
+
+
+def _finished_rounds(session_path):
+    return len(list(Path(session_path).glob("rounds/r*/metrics.json")))
 
 
 # ---- running ----------------------------------------------------------------------------------

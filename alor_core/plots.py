@@ -121,7 +121,10 @@ def count_accuracy_scatter(table, value="matched", title=None):
     fig.update_xaxes(title=f"{'caption matches' if value == 'matched' else 'retrieved images'} (log scale)",
                      **_log_axis(df[value].clip(lower=1)))
     fig.update_yaxes(title="zero-shot accuracy (%)", range=[0, 105])
-    return style_layout(fig, title or "Rarely captioned classes are the ones zero-shot CLIP gets wrong", height=420,
+    if title is None:  # the title states the measured rank correlation, never a fixed claim
+        from .effects import bias_title, rank_correlation
+        title = bias_title(rank_correlation(df[value].tolist(), df["zero_shot_acc"].tolist()))
+    return style_layout(fig, title, height=420,
                    legend=dict(orientation="h", y=-0.2))
 
 

@@ -44,7 +44,7 @@ from alor_core.retrieval import retrieve  # noqa: E402
 GRID = {
     "labeled_weight": (0.0, 1.0, 3.0),
     "retrieved_balance": (False, True),
-    "anchor": (0.5, 0.75, 1.0),
+    "anchor": (0.25, 0.5, 0.75, 1.0),
 }
 ROUNDS = (0, 3, 6)
 SPEC = {}

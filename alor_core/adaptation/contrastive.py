@@ -28,7 +28,9 @@ class CTParams:
     """CT hyperparameters. ``paper`` = docs/METHOD.md §5.5; ``fast`` = tuned for the tiny demo CLIP on 2 CPU cores.
 
     The paper's backbone lr (1e-6) barely moves a CLIP trained from scratch for two minutes, so
-    ``fast`` uses 2e-5 and 8 epochs; everything else (loss, scale init, optimizer) is the paper's.
+    ``fast`` trains 8 epochs at a learning rate chosen by validation accuracy on the demo world's
+    validation split (``scripts/select_adapt_presets.py``, ``bench/RESULTS_adapt_presets.md``);
+    everything else (loss, scale init, optimizer) is the paper's.
 
     ``paper`` also takes the official code's numerics (docs/METHOD.md §11): fp32 on CUDA
     (``precision="fp32"``; ``amp`` = fp16 autocast, the ``fast`` default), every image in every

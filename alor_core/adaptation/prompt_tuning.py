@@ -46,8 +46,9 @@ class PTParams:
     ``fast`` (the default) is tuned for the tiny demo CLIP on 2 CPU cores. It differs from the paper
     in the number of context tokens (8: the demo CLIP's text context is only 20 tokens, so 16 do not
     fit beside "t-shirt.") and the length (10 epochs; on the demo world the loss flattens after
-    about 5). Larger learning rates (0.02, 0.1) gave the same test accuracy there, so the paper's
-    0.002 is kept.
+    about 5). The learning rate was chosen by validation accuracy on the demo world's validation
+    split (never its test split) with ``scripts/select_adapt_presets.py``
+    (``bench/RESULTS_adapt_presets.md``).
 
     Parameters
     ----------

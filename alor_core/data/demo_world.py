@@ -62,14 +62,14 @@ class DemoWorldSpec:
 
     seed: int = 0
     n_max: int = 4000                 # corpus images of the most frequent class
-    ratio: float = 100.0              # max/min corpus class count
+    ratio: float = 200.0              # max/min corpus class count
     profile: str = "food101"          # shape of the head/tail curve: a benchmark's real LAION-400M
                                       # counts (data/benchmarks/laion400m_class_frequencies.csv) or "zipf"
     order: tuple = (1, 0, 8, 7, 6, 3, 2, 5, 4, 9)  # head -> tail: trouser ... ankle boot
     p_no_class: float = 0.15
     p_wrong_class: float = 0.05       # wrong name drawn by popularity
     canon_head: float = 0.5           # canonical-name rate of the head class ...
-    canon_tail: float = 0.1           # ... falling linearly to the tail class
+    canon_tail: float = 0.03          # ... falling linearly to the tail class
     balanced: bool = False            # the control world: same corpus size, every class equally
                                       # frequent and equally often called by its canonical name
     n_pool: int = 6000

@@ -126,9 +126,16 @@ def image_grid(paths, captions, n_cols=6, size=112, width=None):
             with col:
                 try:
                     st.image(cache.display_image(str(p), size), width=width or size)
-                except OSError:
-                    st.warning(f"cannot read {Path(p).name}")
+                except (OSError, AlorError) as err:  # an image that cannot be decoded: named, the grid goes on
+                    st.warning(f"cannot read {Path(p).name}: {getattr(err, 'detail', err)}")
                 st.caption(cap)
+
+
+def rerun_after(seconds: float) -> None:
+    """Rerun the page after ``seconds`` (a page that follows work done by another process)."""
+    import time
+    time.sleep(seconds)
+    st.rerun()
 
 
 def rerun_when_done(pid):
