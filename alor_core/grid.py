@@ -15,6 +15,9 @@ Presets (``python -m alor_core grid --preset NAME``):
     the cells the paper-claims report needs (``python -m alor_core report``): every strategy with
     PT + RDA, TFS with LP/FT/CT + RDA, and the 7 baselines with each adaptation without RDA;
     3 seeds.
+``showcase``
+    the demo world's headline table (README, closing notes): random, entropy and TFS with LP and
+    CT, RDA on, 3 seeds; ``--adapt lp`` keeps the LP half.
 ``quick``
     one seed of a small subset that still touches every claim; about a quarter of an hour on
     2 CPU cores (the estimate is printed before it starts).
@@ -115,7 +118,13 @@ def _quick():
             + [("random", a, False) for a in ADAPTATIONS])
 
 
+def _showcase():
+    return [(s, a, True) for a in ("lp", "ct") for s in ("random", "entropy", "tfs")]
+
+
 PRESETS = {
+    "showcase": lambda: GridSpec("showcase", _showcase(),
+                                 description="the demo world's headline: random, entropy, TFS x LP, CT with RDA, 3 seeds"),
     "full": lambda: GridSpec("full", _full(), description="8 strategies x LP/FT/CT/PT x RDA on/off x 3 seeds"),
     "claims": lambda: GridSpec("claims", _claims(), description="the cells the paper-claims report needs, 3 seeds"),
     "quick": lambda: GridSpec("quick", _quick(), seeds=(1,),
