@@ -26,7 +26,7 @@ from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
 
-__all__ = ["round_values", "mean_per_class", 
+__all__ = ["demo_control_table", "round_values", "mean_per_class", 
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
@@ -125,11 +125,12 @@ def find_sessions(output_root):
 
 
 def demo_spec_for(key):
-    """The :class:`DemoWorldSpec` (full or small) whose key is ``key``, else None."""
+    """The :class:`DemoWorldSpec` (full or small, world seed 0 or 1) whose key is ``key``, else None."""
     from .data import DemoWorldSpec
-    for spec in (DemoWorldSpec(), DemoWorldSpec.small()):
-        if spec.key == key:
-            return spec
+    for seed in (0, 1):
+        for spec in (DemoWorldSpec(seed=seed), DemoWorldSpec.small(seed=seed)):
+            if spec.key == key:
+                return spec
     return None
 
 
@@ -474,3 +475,16 @@ def mean_per_class(sessions, r=None):
         if m is not None:
             rows.append([np.nan if v is None else v for v in m["per_class_acc"]])
     return np.nanmean(np.asarray(rows, float), axis=0).tolist() if rows else []
+
+
+def demo_control_table(session):
+    """For a session on the demo world: :func:`~alor_core.data.demo_world.bias_table` of its world
+    (counts, zero-shot, balanced control); None for any other dataset or an unknown world."""
+    spec = demo_spec_for(session.config.get("spec_key"))
+    if spec is None:
+        return None
+    from .data.demo_world import bias_table
+    try:
+        return bias_table(spec)
+    except DataError:
+        return None

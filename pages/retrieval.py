@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from alor_core import analysis, plots
+from alor_core import analysis, effects, plots
 from alor_core.retrieval import filters
 from alor_core.ui import widgets
 from alor_core.ui import state as K
@@ -16,9 +16,10 @@ if table is None:
             "finished preparing. Start a run with RDA on (the Run page) or pick another session in the sidebar.")
     st.stop()
 
+rho = effects.rank_correlation(table["matched"].tolist(), table["zero_shot_acc"].tolist())
 st.markdown("RDA searches the model's own pretraining captions for each class name and its synonyms. "
-            "How often a class is captioned mirrors how well the pretrained model knows it, so the "
-            "retrieved counts are long-tailed — and the **tail classes** are where zero-shot CLIP fails.")
+            "How often a class is captioned mirrors how often the pretrained model saw it, so the "
+            "retrieved counts are long-tailed. On this task: " + effects.bias_title(rho) + ".")
 ratio = table["matched"].max() / max(1, table["matched"].min())
 tail_names = table.loc[table["tail"], "class_name"].tolist()
 c = st.columns(4)
@@ -49,6 +50,19 @@ log = c2.toggle("Log scale", True, key=K.RETRIEVAL_LOG)
 c1.plotly_chart(plots.retrieval_bar(table, value=value, log=log), key="retrieval.bar")
 if table["zero_shot_acc"].notna().any():
     st.plotly_chart(plots.count_accuracy_scatter(table, value=value), key="retrieval.scatter")
+control = analysis.demo_control_table(session)
+if control is not None:
+    rows, summary = control
+    with st.expander("Frequency or difficulty? The balanced-corpus control world", expanded=summary["control_built"]):
+        if not summary["control_built"]:
+            st.info("With ten classes, a class's own difficulty can hide the effect of caption frequency. The demo "
+                    "world can build a control: the same model trained on a corpus where every class is equally "
+                    "frequent. Build it with `python -m alor_core demo build --control` (one more world build).")
+        else:
+            st.markdown("Accuracy a class **keeps** = zero-shot accuracy in this world − in the balanced control. "
+                        + effects.bias_title(summary["rho_kept"], "accuracy kept against the balanced control")
+                        + ".")
+            st.dataframe(rows, hide_index=True)
 
 st.subheader("Retrieved images per class")
 order = table.sort_values("matched")["class_id"].tolist()
