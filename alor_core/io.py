@@ -4,6 +4,7 @@ Each writer writes to a temporary file in the same folder, flushes and fsyncs it
 ``os.replace``-s it over the target (atomic on POSIX).
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import StorageError
 
-__all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv", "atomic_save_npy",
+__all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv", "atomic_save_npy", "atomic_stream",
            "read_json", "to_jsonable"]
 
 
@@ -54,6 +55,46 @@ def atomic_write_bytes(path, data):
         os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _test_write_delay()
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(err, OSError) and not isinstance(err, StorageError):
+            raise StorageError(path, err) from err
+        raise
+
+
+@contextlib.contextmanager
+def atomic_stream(path):
+    """Write a large file piece by piece, atomically: ``with atomic_stream(p) as fh: fh.write(...)``.
+
+    The pieces go to a temporary file in the same folder, which replaces ``path`` (flushed and
+    fsynced) only when the block ends without an exception; otherwise it is deleted.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Yields
+    ------
+    file object
+        Opened for binary writing.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise StorageError(path, err) from err
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         _test_write_delay()

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from ..data.datasets import load_image
+from ..data.decoded import decoded_images
 from ..errors import DataError
 from ..io import atomic_save_npy, atomic_write_json
 from ..paths import cache_dir
+from .image_batches import image_batches
 
 __all__ = ["encode_images", "feature_cache_key", "ImageDataset"]
 
@@ -78,12 +80,6 @@ def feature_cache_key(bundle, image_set, transform=None):
     return h.hexdigest()[:20]
 
 
-def _loader(dataset, bundle, batch_size):
-    cuda = bundle.device.type == "cuda"
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                       num_workers=4 if cuda else 0, pin_memory=cuda)
-
-
 @torch.no_grad()
 def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, model=None, skipped=None):
     """Return L2-normalised image embeddings, float32 ndarray of shape (len(image_set), dim).
@@ -120,20 +116,18 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
     net.eval()
     out, failed = [], []
     tolerant = skipped is not None
-    loader = _loader(ImageDataset(image_set, bundle.preprocess, tolerant=tolerant), bundle, batch_size)
+    # decode once: product-owned images come from their decoded store (built on this first pass)
+    batches = image_batches(image_set, bundle.preprocess, bundle.device, batch_size, tolerant=tolerant,
+                            decoded=decoded_images(image_set, progress=progress))
+    n_batches = -(-len(image_set) // batch_size)
     amp = bundle.device.type == "cuda"
-    for k, batch in enumerate(loader):
-        x = batch[0]
-        if tolerant:
-            for j, problem in enumerate(batch[2]):
-                if problem:
-                    reason, detail = problem.split("\t", 1)
-                    failed.append((k * batch_size + j, reason, detail))
+    for k, (x, problems) in enumerate(batches):
+        failed.extend((k * batch_size + j, reason, detail) for j, reason, detail in problems)
         with torch.autocast(bundle.device.type, enabled=amp):
             f = net.encode_image(x.to(bundle.device, non_blocking=True))
         out.append(torch.nn.functional.normalize(f.float(), dim=-1).cpu())
         if progress:
-            progress((k + 1) / len(loader), f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}")
+            progress((k + 1) / n_batches, f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}")
     dim = getattr(net.visual, "output_dim", 0)
     feats = torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, dim), np.float32)
     if failed:
