@@ -197,6 +197,11 @@ def _config(args, seed, strategy, dataset):
                      extra={"name": args.name} if args.name else {})
 
 
+#: Public name of :func:`_config` for the commands of alor_core/cli_data.py (import-round builds
+#: its session's RunConfig exactly as ``run`` does, so that ``run`` resumes that session).
+run_config = _config
+
+
 def _run(args, seeds, strategy, dataset, last_round=None):
     from .data import DemoWorldSpec
     from .errors import AlorError

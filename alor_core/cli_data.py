@@ -97,7 +97,7 @@ def _check_data(args):
 
 
 def _import_round(args):
-    from .cli import _config
+    from .cli import run_config
     from .data import DemoWorldSpec
     from .errors import ConfigError
     from .loop.import_round import import_round_file, settings_from_round_name
@@ -110,7 +110,7 @@ def _import_round(args):
     if strategy is None or seed is None:
         raise ConfigError(f"round file name {Path(args.round_file).name!r} is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; "
                           "pass --strategy and --seed (and --adapt)")
-    config = _config(args, seed, strategy, args.dataset)
+    config = run_config(args, seed, strategy, args.dataset)
     out = args.output or output_dir()
     spec = DemoWorldSpec.small() if args.small_demo else None
     result = import_round_file(config, args.round_file, out, strict=getattr(args, "strict", False), spec=spec)

@@ -22,6 +22,7 @@ skipped and reported (training on it would leak the test set).
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .datasets import ClassInfo, ImageSet, TaskData, _read_templates, read_classes_csv
+from .datasets import DEFAULT_TEMPLATES, ClassInfo, ImageSet, TaskData, read_classes_csv
 
 __all__ = ["DataWarning", "ClassSource", "RoundFile", "read_classnames_txt", "find_metrics_json",
+           "read_metrics_json", "classes_from_metrics", "read_templates_txt",
            "load_class_source", "idlike_names", "idlike_warning", "parse_round_filename",
            "read_round_file", "CLASS_SOURCES"]
 
@@ -41,6 +43,9 @@ _WNID = re.compile(r"n[0-9]{8}", re.ASCII)
 _IDLIKE = re.compile(r"n[0-9]{8}|[0-9]+", re.ASCII)
 _ROUND_NAME = re.compile(r"(?P<method>.+?)_(?P<adapt>[^_]+)_seed(?P<seed>[0-9]+)_round(?P<round>[0-9]+)\.txt",
                          re.ASCII)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_INT = re.compile(r"-?[0-9]+", re.ASCII)
 _CLASSNAMES_FORMAT = ("expected UTF-8 text with one class name per line in label order, optionally "
                       "preceded by a WordNet id ('n01443537 goldfish') or the class index ('0 goldfish')")
 
@@ -59,7 +64,6 @@ def _rel(path, base):
 
 def _text_lines(path, what, expected):
     """``[(line number, stripped text)]`` of the non-blank, non-comment lines of a UTF-8 file."""
-    from .listfiles import _LINE_BREAK, _LINE_BREAK_BYTES
     try:
         raw = Path(path).read_bytes()
     except OSError as err:
@@ -120,6 +124,87 @@ def read_classnames_txt(path: str | Path) -> tuple[list[str], list[str] | None]:
                             "must be unique (case-insensitive)")
         seen[key] = no
     return [n for _, n in entries], ids
+
+
+def read_templates_txt(path: str | Path) -> tuple:
+    """Prompt templates from ``templates.txt`` (one per line, with ``{}``); the default when absent.
+
+    Raises
+    ------
+    DataError
+        Text that is not UTF-8, or a template without ``{}`` (``<file>:<line>:``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return DEFAULT_TEMPLATES
+    expected = "expected UTF-8 text with one prompt template per line, '{}' where the class name goes"
+    out = []
+    for no, line in _text_lines(path, "template file", expected):
+        if "{}" not in line:
+            raise DataError(f"{path}:{no}: template {line!r} has no '{{}}' for the class name; {expected}")
+        out.append(line)
+    return tuple(out) or DEFAULT_TEMPLATES
+
+
+def read_metrics_json(path):
+    """The metrics JSON as a dict ``{class_id (int): entry}`` with the keys checked.
+
+    Raises
+    ------
+    DataError
+        Missing file, not a JSON object, keys that are not class ids, or an entry without a
+        non-empty string ``name`` and an ``alternates`` object of numeric counts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"metrics JSON {str(path)!r} does not exist")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"metrics JSON {str(path)!r} is not valid UTF-8 JSON ({err})") from err
+    if not isinstance(raw, dict):
+        raise DataError(f"metrics JSON {str(path)!r}: expected an object keyed by class id; "
+                        f"got a JSON {type(raw).__name__}")
+    out = {}
+    for key, entry in raw.items():
+        if not re.fullmatch(r"[0-9]{1,9}", key):
+            raise DataError(f"metrics JSON {str(path)!r}: key {key!r} is not a class id")
+        if not isinstance(entry, dict) or "name" not in entry or "alternates" not in entry:
+            raise DataError(f"metrics JSON {str(path)!r}: class {key} needs 'name' and 'alternates'; "
+                            f"got {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}")
+        name, alts = entry["name"], entry["alternates"]
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(f"metrics JSON {str(path)!r}: class {key} name {name!r} is not a non-empty string")
+        if not isinstance(alts, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in alts.values()):
+            raise DataError(f"metrics JSON {str(path)!r}: class {key} 'alternates' must map synonyms to "
+                            f"caption counts (numbers); got {str(alts)[:80]}")
+        out[int(key)] = entry
+    ids = sorted(out)
+    if ids != list(range(len(ids))):
+        raise DataError(f"metrics JSON {str(path)!r}: class ids must be 0..{len(ids) - 1}; got {ids[:10]}...")
+    return {i: out[i] for i in ids}
+
+
+def classes_from_metrics(metrics, templates=None):
+    """ClassInfo whose synonyms are the class name then its alternates (most frequent first).
+
+    Blank alternates are dropped; alternates equal to an earlier entry up to case and spacing
+    are kept once (the first, i.e. the name or the more frequent spelling).
+    """
+    names, syns = [], []
+    for i in sorted(metrics):
+        e = metrics[i]
+        alts = sorted(e.get("alternates", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        seen, ordered = set(), []
+        for s in [e["name"]] + [a for a, _ in alts]:
+            key = " ".join(s.split()).lower()  # case and spacing variants are one synonym
+            if key and key not in seen:
+                seen.add(key)
+                ordered.append(s)
+        names.append(e["name"])
+        syns.append(ordered)
+    return ClassInfo(names, syns) if templates is None else ClassInfo(names, syns, tuple(templates))
 
 
 def find_metrics_json(folder: str | Path) -> Path | None:
@@ -191,8 +276,6 @@ def load_class_source(folder: str | Path) -> ClassSource | None:
         A malformed file (named with its line), or ``classnames.txt`` and the metrics JSON
         disagreeing on the number of classes.
     """
-    from ..retrieval.importers import classes_from_metrics, read_metrics_json
-
     folder = Path(folder)
     metrics_path = find_metrics_json(folder)
     metrics = read_metrics_json(metrics_path) if metrics_path else None
@@ -209,7 +292,7 @@ def load_class_source(folder: str | Path) -> ClassSource | None:
         else:
             freqs = None
         return ClassSource(info, freqs, files)
-    templates = _read_templates(folder / "templates.txt")
+    templates = read_templates_txt(folder / "templates.txt")
     from_json = classes_from_metrics(metrics, templates) if metrics is not None else None
     if not txt_path.is_file():
         return None if from_json is None else ClassSource(from_json, freqs, [metrics_path.name])
@@ -327,7 +410,8 @@ def read_round_file(path: str | Path, task: TaskData, strict: bool = False) -> R
     DataError
         A missing or non-UTF-8 file, a file with no usable line, or (``strict``) a bad line.
     """
-    from .listfiles import _is_int
+    def _is_int(token):
+        return _INT.fullmatch(token) is not None
 
     path = Path(path)
     if not path.is_file():

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.datasets import ClassInfo
+# The metrics JSON reader and its ClassInfo live with the other readers of the published layout
+# (alor_core.data.official); re-exported here, where the writers are.
+from ..data.official import classes_from_metrics, read_metrics_json  # noqa: F401
 from ..errors import DataError
 
 __all__ = [
@@ -69,73 +71,12 @@ def write_retrieved_list(path, retrieved, source=0):
     atomic_write_text(path, "".join(lines))
 
 
-def read_metrics_json(path):
-    """The metrics JSON as a dict ``{class_id (int): entry}`` with the keys checked.
-
-    Raises
-    ------
-    DataError
-        Missing file, not a JSON object, keys that are not class ids, or an entry without a
-        non-empty string ``name`` and an ``alternates`` object of numeric counts.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"metrics JSON {str(path)!r} does not exist")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"metrics JSON {str(path)!r} is not valid UTF-8 JSON ({err})") from err
-    if not isinstance(raw, dict):
-        raise DataError(f"metrics JSON {str(path)!r}: expected an object keyed by class id; "
-                        f"got a JSON {type(raw).__name__}")
-    out = {}
-    for key, entry in raw.items():
-        if not re.fullmatch(r"[0-9]{1,9}", key):
-            raise DataError(f"metrics JSON {str(path)!r}: key {key!r} is not a class id")
-        if not isinstance(entry, dict) or "name" not in entry or "alternates" not in entry:
-            raise DataError(f"metrics JSON {str(path)!r}: class {key} needs 'name' and 'alternates'; "
-                            f"got {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}")
-        name, alts = entry["name"], entry["alternates"]
-        if not isinstance(name, str) or not name.strip():
-            raise DataError(f"metrics JSON {str(path)!r}: class {key} name {name!r} is not a non-empty string")
-        if not isinstance(alts, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                 for v in alts.values()):
-            raise DataError(f"metrics JSON {str(path)!r}: class {key} 'alternates' must map synonyms to "
-                            f"caption counts (numbers); got {str(alts)[:80]}")
-        out[int(key)] = entry
-    ids = sorted(out)
-    if ids != list(range(len(ids))):
-        raise DataError(f"metrics JSON {str(path)!r}: class ids must be 0..{len(ids) - 1}; got {ids[:10]}...")
-    return {i: out[i] for i in ids}
-
-
 def write_metrics_json(path, metrics):
     """Write ``{class_id: entry}`` as SWAT does (string keys, in id order)."""
     from ..io import atomic_write_text
 
     atomic_write_text(path, json.dumps({str(k): metrics[k] for k in sorted(metrics)}, indent=2,
                                        ensure_ascii=False) + "\n")
-
-
-def classes_from_metrics(metrics, templates=None):
-    """ClassInfo whose synonyms are the class name then its alternates (most frequent first).
-
-    Blank alternates are dropped; alternates equal to an earlier entry up to case and spacing
-    are kept once (the first, i.e. the name or the more frequent spelling).
-    """
-    names, syns = [], []
-    for i in sorted(metrics):
-        e = metrics[i]
-        alts = sorted(e.get("alternates", {}).items(), key=lambda kv: (-kv[1], kv[0]))
-        seen, ordered = set(), []
-        for s in [e["name"]] + [a for a, _ in alts]:
-            key = " ".join(s.split()).lower()  # case and spacing variants are one synonym
-            if key and key not in seen:
-                seen.add(key)
-                ordered.append(s)
-        names.append(e["name"])
-        syns.append(ordered)
-    return ClassInfo(names, syns) if templates is None else ClassInfo(names, syns, tuple(templates))
 
 
 def most_common_name(name, alternates):
