@@ -116,6 +116,9 @@ def _parser():
         q.add_argument("--threads", type=int, default=None,
                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
         q.add_argument("--quiet", action="store_true")
+        q.add_argument("--strict", action="store_true",
+                       help="stop at the first image that cannot be read (default: skip it, keep going and "
+                            "list it in <session>/skipped.csv)")
 
     run = sub.add_parser("run", help="run ALOR rounds (resumes when run again)")
     run.add_argument("--dataset", default="demo")
@@ -191,7 +194,7 @@ def _config(args, seed, strategy, dataset):
                      retrieval_backend=args.retrieval_backend, spark_master=args.spark_master,
                      knn_threshold=args.knn_threshold,
                      model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
-                     data_root=args.data_root, device=args.device,
+                     data_root=args.data_root, device=args.device, strict=args.strict,
                      min_side=args.min_side if args.min_side is not None else 0 if dataset == "demo" else 81,
                      leakage_guard=args.leakage_guard, adapt_params=_adapt_params(args.adapt_params),
                      extra={"name": args.name} if args.name else {})
@@ -231,6 +234,9 @@ def _run(args, seeds, strategy, dataset, last_round=None):
         summary.append({"seed": seed, "session": str(session.path), "state": status.get("state"),
                         "rounds_done": len(res), "final_acc": None if last is None else float(last["acc"]),
                         "seconds": round(time.time() - t0, 1)})
+        from .data.skips import summary_lines
+        for line in summary_lines(session.path):  # loaded N images, skipped M (see ...), first reasons
+            print(line, file=sys.stderr)
         print(json.dumps(summary[-1]))
     return summary
 

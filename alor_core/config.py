@@ -49,6 +49,10 @@ class RunConfig:
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
+    strict : bool, default=False
+        Stop at the first image that cannot be read (dataset folder, split files, retrieval pool).
+        Default: such images are skipped and listed in the session's ``skipped.csv``. Not part of
+        the session identity: a run may be resumed with or without it.
     retrieval_mode : {"caption", "knn"}
         RDA by caption matching (the paper) or by embedding kNN over the open images (no captions
         needed; ``knn_threshold`` is the cosine an image needs to its class query).
@@ -98,6 +102,7 @@ class RunConfig:
     data_root: str | None = None
     device: str | None = None
     min_side: int = 0
+    strict: bool = False
     leakage_guard: bool = True
     retrieval_mode: str = "caption"
     retrieval_backend: str = "auto"
@@ -120,6 +125,8 @@ class RunConfig:
             raise ConfigError(f"'labeled_weight' must be a number >= 0; got {self.labeled_weight!r}")
         if not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"'k' (retrieval cap per class) must be an int >= 1; got {self.k!r}")
+        if not isinstance(self.strict, bool):
+            raise ConfigError(f"'strict' must be True or False; got {self.strict!r}")
         if not isinstance(self.leakage_guard, bool):
             raise ConfigError(f"'leakage_guard' must be True or False; got {self.leakage_guard!r}")
         if isinstance(self.min_side, bool) or not isinstance(self.min_side, int) or self.min_side < 0:

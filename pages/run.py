@@ -6,7 +6,7 @@ import streamlit as st
 
 from alor_core.loop import jobs
 from alor_core.paths import output_dir
-from alor_core.ui import forms, widgets
+from alor_core.ui import forms, skips_view, widgets
 from alor_core.ui.state import RUN_FLASH, RUN_OPEN, RUN_OPEN_PICK, RUN_START
 
 widgets.require_app("run")
@@ -45,6 +45,7 @@ with existing:
         labels = dict(zip(paths, (widgets.session_label(r) for r in df.to_dict("records"))))
         pick = st.selectbox("Session", paths, format_func=labels.get, key=RUN_OPEN_PICK)
         st.dataframe(df.drop(columns=["path", "updated"]), hide_index=True, width="stretch")
+        skips_view.skipped_expander(pick)  # images loaded / skipped (skipped.csv) of the picked session
         if st.button("Open this session", key=RUN_OPEN, icon=":material/folder_open:"):
             widgets.set_session(pick)
             st.rerun()

@@ -8,6 +8,7 @@ from .benchmarks import BENCHMARKS, benchmark_classes, check_data, laion_counts,
 from .demo_world import DemoWorldSpec, build_demo_world, demo_world_status, load_demo_world
 from .imagefolder import load_imagefolder
 from .listfiles import read_list_file, write_list_file
+from .skips import check_task_images
 
 __all__ = ["ClassInfo", "ImageSet", "TaskData", "load_image", "read_classes_csv", "write_classes_csv",
            "DemoWorldSpec", "build_demo_world", "demo_world_status", "load_demo_world",
@@ -50,8 +51,12 @@ def load_split_files(root, name=None):
                     corpus_path=corpus if corpus.exists() else None, meta=meta)
 
 
-def load_task(dataset, root=None, spec=None, build=False, progress=None):
+def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=False):
     """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder).
+
+    Images of a folder that cannot be used (empty, not an image, truncated, dangling symlink, macOS
+    ``._`` file, too many pixels, ...) are left out and listed in ``task.meta["skips"]``
+    (:func:`~alor_core.data.skips.check_task_images`); ``strict`` raises the first one instead.
 
     With a data ``root``, a folder dataset is a relative path inside it (``root/dataset``); one
     that would leave the root (``..``, absolute) is an :class:`UnsafePathError`; a symlink inside
@@ -67,9 +72,9 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None):
     else:
         path = Path(dataset)
     if (path / "ltrain.txt").is_file() or ((path / "train.txt").is_file() and (path / "test.txt").is_file()):
-        return load_split_files(path)
+        return check_task_images(load_split_files(path), strict)
     if path.is_dir():
-        return load_imagefolder(path)
+        return check_task_images(load_imagefolder(path), strict)
     raise DataError(f"unknown dataset {dataset!r}: expected 'demo', {', '.join(BENCHMARKS)}, a folder with split files "
                     "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree (the class list may also be "
                     "classnames.txt or <dataset>_metrics-LAION400M.json)")

@@ -20,6 +20,7 @@ from .. import adaptation, strategies
 from ..adaptation import TrainData
 from ..config import RunConfig
 from ..data import load_task
+from ..data.skips import SkipReport, add_table_skips, write_skip_report
 from ..errors import AlorError, ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 from ..models.clip import load_clip
@@ -76,7 +77,7 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
     adaptation.create(config.adaptation, config.preset, getattr(config, "adapt_params", None))
     session_dir_for(config, output_root)        # and on a run name that leaves the output folder
     task = load_task(config.dataset, config.data_root, spec=spec, build=True,
-                     progress=lambda f, m: progress("demo world", f, m))
+                     progress=lambda f, m: progress("demo world", f, m), strict=config.strict)
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
     pretrained = config.pretrained or task.meta.get("checkpoint") or (
         DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
@@ -99,10 +100,11 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
     session.write_status(state="preparing", round=None, updated=time.time())
     timer.lap("load")
     with _failure_recorded(session):
+        write_skip_report(session.path, task.meta.setdefault("skips", SkipReport(strict=config.strict)))
         retrieved = step_retrieve(session, config, task, bundle, progress)
         timer.lap("retrieval")
         progress("features", 0.0, "encoding the unlabeled pool")
-        pool_features = encode_images(bundle, task.pool, progress=lambda f, m: progress("features", f, m))
+        pool_features = _encode_usable(session, config, task, bundle, progress)
         timer.lap("pool_features")
         ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
         step_zero_shot(ctx)
@@ -113,15 +115,48 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
 
 @contextlib.contextmanager
 def _failure_recorded(session):
-    """A run that stops on bad input says so in ``status.json`` (not "preparing" forever)."""
+    """A run that stops says so in ``status.json`` (not "preparing" forever), whatever stopped it:
+    ``failed`` with the error for any exception (bad input, a library's own error type, a bug),
+    ``stopped`` for Ctrl-C or a system exit."""
     try:
         yield
-    except (AlorError, OSError) as err:
+    except BaseException as err:
+        state = "failed" if isinstance(err, Exception) else "stopped"
         try:
-            session.write_status(state="failed", error=str(err), updated=time.time())
+            session.write_status(state=state, error=str(err) or type(err).__name__, updated=time.time())
         except OSError:
             pass  # the disk itself failed: the error below still reaches the user
         raise
+
+
+def _encode_usable(session, config, task, bundle, progress=_noop):
+    """Pool features; pool, test and val images whose pixels cannot be decoded are dropped from
+    the task and added to its skip report, which is written to the session (``skipped.csv``).
+    With ``config.strict`` the first such image stops the run instead."""
+    from ..data.images import ImageProblem
+
+    report = task.meta.setdefault("skips", SkipReport(strict=config.strict))
+    pool_features = None
+    for split in ("pool", "test", "val"):
+        images = getattr(task, split)
+        if images is None:
+            continue
+        if split not in report.found:  # the demo world is not checked at load time
+            report.add_found(split, len(images), images.root)
+        failed = None if config.strict else []
+        feats = encode_images(bundle, images, skipped=failed,
+                              progress=(lambda f, m: progress("features", f, m)) if split == "pool" else None)
+        if failed:
+            bad = {i for i, _, _ in failed}
+            for i, reason, detail in failed:
+                report.skip(split, ImageProblem(images.ids[i], reason, detail))
+            keep = [i for i in range(len(images)) if i not in bad]
+            setattr(task, split, images.subset(keep))
+            feats = feats[keep]
+        if split == "pool":
+            pool_features = feats
+    write_skip_report(session.path, report)
+    return pool_features
 
 
 def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_noop) -> RetrievedSet:
@@ -142,6 +177,7 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
         from ..retrieval.local_sources import as_captions_table
         key = hashlib.sha1(str(Path(config.retrieval_source).resolve()).encode()).hexdigest()[:12]
         corpus = as_captions_table(config.retrieval_source, cache_dir() / "captions" / key)
+        add_table_skips(task.meta.setdefault("skips", SkipReport(strict=config.strict)), corpus)
     if corpus is None and task.meta.get("retrieved_list"):
         rs = _import_retrieved_list(task)
     elif corpus is None:

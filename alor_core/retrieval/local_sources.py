@@ -5,7 +5,8 @@ Sources:
 * :func:`from_image_folder` — a folder of images with sidecar captions (``cat_01.jpg`` +
   ``cat_01.txt``), as many scrapers and ``img2dataset --output_format files`` leave them;
 * :func:`from_caption_file` — a CSV or parquet file of ``(path, caption)``;
-* :func:`from_webdataset` — webdataset ``.tar`` shards (``key.jpg`` + ``key.txt`` members); images
+* :func:`from_webdataset` — webdataset ``.tar`` shards (``key.jpg`` + ``key.txt`` members; a file, a
+  folder of shards, or a brace pattern ``shards-{000000..000009}.tar``, see :func:`expand_braces`); images
   are extracted to ``<table>/_images/`` (the leading underscore keeps pyarrow/pandas readers of the
   table folder away from them) because retrieval reads images as files;
 * :func:`from_img2dataset` — an img2dataset output folder (its per-shard parquet files).
@@ -15,17 +16,23 @@ The table is written as parquet shards (``part-00000.parquet`` …) with ``SAMPL
 A caption that is not valid UTF-8 gets ``TEXT = null`` and ``TEXT_NON_UTF8 = true`` (the matchers
 count it as ``non_utf8`` and skip it); a missing or blank caption is kept as null/blank and
 counted as ``empty_captions``.
+
+Images (and shards) that cannot be used are left out of the table and listed beside it in
+``_skipped.json`` (:func:`~alor_core.data.skips.add_table_skips`), never a reason to stop.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..data.images import ImageProblem, image_problem
+from ..data.skips import TABLE_SOURCE, SkipReport, write_table_skips
 from ..errors import DataError
 
 __all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset", "as_captions_table",
@@ -172,16 +179,31 @@ def from_image_folder(image_dir, out_dir, caption_ext=".txt", read_sizes=True):
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
         raise DataError(f"image folder {str(image_dir)!r} does not exist")
-    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    # dangling symlinks and macOS ._ files are found here, then skipped and reported below
+    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
+                    and (p.is_file() or p.is_symlink()))
     if not images:
         raise DataError(f"image folder {str(image_dir)!r} holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+    report = SkipReport()
+    report.add_found(TABLE_SOURCE, len(images), image_dir)
     rows = []
     for p in images:
+        problem = image_problem(p, p.relative_to(image_dir).as_posix())
+        if problem is not None:
+            report.skip(TABLE_SOURCE, problem)
+            continue
         cap = p.with_suffix(caption_ext)
         text, bad = _decode(cap.read_bytes()) if cap.is_file() else (None, False)
         w, h = _size(p) if read_sizes else (0, 0)
         rows.append((_rel(p, out_dir), text, w, h, bad))
-    return write_captions_table(rows, out_dir)
+    return _written(rows, out_dir, report)
+
+
+def _written(rows, out_dir, report):
+    """Write the table and, beside it, what was found and skipped (``_skipped.json``)."""
+    out_dir, counts = write_captions_table(rows, out_dir)
+    write_table_skips(out_dir, report)
+    return out_dir, counts
 
 
 def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root=None, read_sizes=True):
@@ -230,7 +252,10 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
                         "path_col= / caption_col=")
     root = Path(image_root) if image_root is not None else path.parent
     rows = []
+    report = SkipReport()
+    report.add_found(TABLE_SOURCE, 0, root)
     for p, raw in zip(values(path_col), values(caption_col)):
+        report.add_found(TABLE_SOURCE, 1)
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         text, bad = _decode(raw if isinstance(raw, (bytes, bytearray)) else None)
@@ -240,53 +265,149 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
             except UnicodeDecodeError:  # the image cannot be named in the table: kept as a bad row
                 p, text, bad = bytes(p).decode("utf-8", "replace"), None, True
         img = root / str(p)
+        problem = image_problem(img, p) if read_sizes and not bad else None
+        if problem is not None:  # missing, empty, not an image, ...: skipped and reported
+            report.skip(TABLE_SOURCE, problem)
+            continue
         w, h = _size(img) if read_sizes and img.is_file() else (0, 0)
         rows.append((_rel(img, out_dir), text, w, h, bad))
-    return write_captions_table(rows, out_dir)
+    return _written(rows, out_dir, report)
 
 
-def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_sizes=True):
+def _read_shard(shard):
+    """``{key: {".ext": bytes}}`` of a tar shard; any failure raises ``tarfile.TarError``/``OSError``/``EOFError``."""
+    samples = {}
+    with tarfile.open(shard) as tar:
+        for m in tar:
+            if not m.isfile():
+                continue
+            folder, _, base = m.name.rpartition("/")
+            key, _, ext = base.partition(".")
+            samples.setdefault(f"{folder}/{key}" if folder else key, {})["." + ext.lower()] = tar.extractfile(m).read()
+    return samples
+
+
+def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_sizes=True, root=None):
     """Captions table from webdataset tar shards; images are extracted to ``out_dir/_images/``.
 
     A sample is the members sharing a key (the name up to its first dot after the last slash).
+    A shard that is missing or cannot be read to its end (truncated, not a tar) is skipped as a
+    whole and reported, named; so is a sample whose image cannot be used. What was found and
+    skipped is kept beside the table (:func:`~alor_core.data.skips.add_table_skips`): found =
+    image samples of the readable shards + shards that could not be read.
 
     Parameters
     ----------
     shards : path or list of paths
         ``.tar`` files, or a folder holding them.
+    root : path or None
+        Folder to name shards relative to in the report (default: a folder given as ``shards``).
     """
     if isinstance(shards, (str, Path)) and Path(shards).is_dir():
+        root = shards if root is None else root
         shards = sorted(Path(shards).glob("*.tar"))
     shards = [Path(s) for s in ([shards] if isinstance(shards, (str, Path)) else shards)]
     if not shards:
         raise DataError("from_webdataset: no .tar shard given")
     out_dir = Path(out_dir)
     rows = []
+    report = SkipReport()
+    report.add_found(TABLE_SOURCE, 0, root)
     for shard in shards:
+        shown = _shown(shard, root)
         if not shard.is_file():
-            raise DataError(f"webdataset shard {str(shard)!r} does not exist")
-        samples = {}
-        with tarfile.open(shard) as tar:
-            for m in tar:
-                if not m.isfile():
-                    continue
-                folder, _, base = m.name.rpartition("/")
-                key, _, ext = base.partition(".")
-                samples.setdefault(f"{folder}/{key}" if folder else key, {})["." + ext.lower()] = tar.extractfile(m).read()
+            report.add_found(TABLE_SOURCE, 1)
+            report.skip(TABLE_SOURCE, ImageProblem(shown, "missing", "(webdataset shard) does not exist"))
+            continue
+        try:
+            samples = _read_shard(shard)
+        except (tarfile.TarError, OSError, EOFError) as err:
+            report.add_found(TABLE_SOURCE, 1)
+            report.skip(TABLE_SOURCE, ImageProblem(shown, "unreadable-shard", "(webdataset shard) cannot be read "
+                                                   f"to its end ({type(err).__name__}: {err}); expected a complete "
+                                                   ".tar file; its samples are not used, the other shards are"))
+            continue
         for key, parts in sorted(samples.items()):
             img_ext = next((e for e in parts if e in IMAGE_EXTENSIONS), None)
             if img_ext is None:
                 continue
+            report.add_found(TABLE_SOURCE, 1)
             dest = out_dir / "_images" / shard.stem / f"{key}{img_ext}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(parts[img_ext])
+            problem = image_problem(dest, f"{shown}:{key}{img_ext}") if read_sizes else None
+            if problem is not None:
+                report.skip(TABLE_SOURCE, problem)
+                dest.unlink()
+                continue
             raw = next((parts[e] for e in caption_exts if e in parts), None)
             text, bad = _decode(raw)
             w, h = _size(dest) if read_sizes else (0, 0)
             rows.append((_rel(dest, out_dir), text, w, h, bad))
     if not rows:
-        raise DataError(f"webdataset shards {[str(s) for s in shards]} hold no image member")
-    return write_captions_table(rows, out_dir)
+        why = "; ".join(f"{s.path} {s.detail}" for s in report.skipped()[:3])
+        raise DataError(f"webdataset shards {[str(s) for s in shards]} hold no usable image member"
+                        + (f" ({why})" if why else ""))
+    return _written(rows, out_dir, report)
+
+
+def _shown(path, root):
+    """``path`` relative to ``root`` when inside it, else as given."""
+    if root is not None:
+        try:
+            return Path(path).relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+_BRACE = re.compile(r"\{([^{}]*)\}")
+_MAX_EXPANSION = 100_000
+
+
+def expand_braces(pattern):
+    """Expand webdataset brace patterns: ``shards-{000000..000009}.tar`` (zero-padded numeric range,
+    also descending) and ``{a,b,c}`` (alternatives); several groups multiply. A brace group that
+    is neither stays as it is.
+
+    Parameters
+    ----------
+    pattern : str
+
+    Returns
+    -------
+    list of str
+        In order; ``[pattern]`` when there is nothing to expand.
+
+    Raises
+    ------
+    DataError
+        The pattern names more than 100,000 paths.
+    """
+    m = _BRACE.search(pattern)
+    if m is None:
+        return [pattern]
+    body = m.group(1)
+    rng = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if rng:
+        a, b = rng.groups()
+        padded = (len(a) > 1 and a[0] == "0") or (len(b) > 1 and b[0] == "0")
+        width = max(len(a), len(b)) if padded else 0
+        lo, hi = int(a), int(b)
+        if abs(hi - lo) >= _MAX_EXPANSION:
+            raise DataError(f"brace pattern {pattern!r} names {abs(hi - lo) + 1:,} paths; expected at most "
+                            f"{_MAX_EXPANSION:,}")
+        step = 1 if hi >= lo else -1
+        items = [f"{i:0{width}d}" for i in range(lo, hi + step, step)]
+    elif "," in body:
+        items = body.split(",")
+    else:
+        items = ["{" + body + "}"]
+    rest = expand_braces(pattern[m.end():])
+    out = [pattern[:m.start()] + it + r for it in items for r in rest]
+    if len(out) > _MAX_EXPANSION:
+        raise DataError(f"brace pattern {pattern!r} names {len(out):,} paths; expected at most {_MAX_EXPANSION:,}")
+    return out
 
 
 def from_img2dataset(output_dir, out_dir=None):
@@ -378,13 +499,21 @@ def as_captions_table(source, out_dir):
 
 def _convert_source(source, out_dir):
     """The conversion of :func:`as_captions_table` (no cache check)."""
+    shards = expand_braces(str(source))
+    if len(shards) > 1 or shards[0] != str(source):  # a brace pattern of webdataset shards
+        present = [s for s in shards if Path(s).is_file()]
+        if not present:
+            raise DataError(f"retrieval source {str(source)!r}: none of the {len(shards)} shards it names exists "
+                            f"(first: {shards[0]!r}); expected webdataset .tar shards")
+        from_webdataset([Path(s) for s in shards], out_dir)  # missing shards: skipped and reported
+        return Path(out_dir)
     source, out_dir = Path(source), Path(out_dir)
     if not source.exists():
         raise DataError(f"retrieval source {str(source)!r} does not exist; expected a captions table "
                         "(parquet/CSV), a folder of images with .txt captions, or webdataset .tar shards")
     tars = [source] if source.suffix == ".tar" else sorted(source.glob("*.tar")) if source.is_dir() else []
     if tars:
-        from_webdataset(tars, out_dir)
+        from_webdataset(tars, out_dir, root=source if source.is_dir() else None)
         return out_dir
     if source.is_file() and source.suffix in (".csv", ".parquet"):
         if source.suffix == ".csv":

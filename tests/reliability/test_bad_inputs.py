@@ -158,7 +158,8 @@ def test_duplicate_class_names(tmp_path, how):
 
 # ---- image files ---------------------------------------------------------------------------------
 def test_corrupt_image_file(tmp_path):
-    # Bytes that are not an image: the error names the file (in a run too) and leaves no temp file.
+    # Bytes that are not an image: the error names the file (in a --strict run too; without it the file
+    # is skipped, tests/unit/data/test_skip_report.py) and leaves no temp file.
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not a picture" * 10)
     with pytest.raises(DataError, match=re.escape(repr(str(bad))) + " is corrupt or not an image"):
@@ -167,7 +168,7 @@ def test_corrupt_image_file(tmp_path):
     (tree / "dog" / "2.png").write_bytes(b"GIF89a broken")
     out = tmp_path / "output"
     with pytest.raises(DataError, match=r"image file '.*dog/2\.png' is corrupt or not an image"):
-        run(tiny_config(tree), out)
+        run(tiny_config(tree, strict=True), out)
     assert not temp_files(out)
     assert not (out / RUN_NAME / "seed1" / "labels.csv").exists()  # stopped before any label
 
