@@ -8,12 +8,12 @@ come from one or both of
   index itself (``0 goldfish``, only when every line has it and the indices are ``0..n-1`` in
   order). Blank lines and lines starting with ``#`` are skipped;
 * ``<dataset>_metrics-LAION400M.json``: per class ``name``, ``alternates`` (synonym -> caption
-  count) and ``actual_freq`` (the LAION-400M caption count), keyed by class id (spec §4.5).
+  count) and ``actual_freq`` (the LAION-400M caption count), keyed by class id (docs/METHOD.md §4.5).
 
 With both, the names come from ``classnames.txt`` and the synonyms and counts from the JSON (the
 class counts must agree). ``classes.csv`` (ALOR Studio's own table) still wins when present.
 
-A **round file** ``<METHOD>_<ADAPT>_seed<k>_round<r>.txt`` (spec §3.2, §9) is the retrieved
+A **round file** ``<METHOD>_<ADAPT>_seed<k>_round<r>.txt`` (docs/METHOD.md §3.2, §9) is the retrieved
 list followed by the labeled task images, all in the split-file format. The two parts are told
 apart by path membership: a line whose path is in the task's pool split (``ltrain.txt``) is a
 labeled task image, any other line is retrieved data. A line naming a test or validation image is
@@ -395,7 +395,7 @@ def read_round_file(path: str | Path, task: TaskData, strict: bool = False) -> R
     ----------
     path : str or Path
         ``<METHOD>_<ADAPT>_seed<k>_round<r>.txt``: ``<path> <label> [<source>]`` per line. The
-        ``source`` flag is ignored (inconsistent in the official files, spec §4.5).
+        ``source`` flag is ignored (inconsistent in the official files, docs/METHOD.md §4.5).
     task : TaskData
         The task the file belongs to; its pool split decides which lines are labeled images.
     strict : bool, default=False
