@@ -168,6 +168,7 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
         meta = read_json(rdir / "counts.json")
         if not meta["stats"].get("count_only"):  # count-only: retrieve again (the images may be here now)
             items = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
+            _note_source_change(rdir, meta, config)
             return RetrievedSet(items, Path(meta["root"]), meta["counts"], meta["stats"])
     corpus = task.corpus_path
     if config.retrieval_source:  # the user's own open data, converted to a captions table once
@@ -198,17 +199,39 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
         if matched:  # the captions matched, the filters took everything
             from ..retrieval.filters import FILTER_LABELS, filter_table
             removed = filter_table(rs.counts)[list(FILTER_LABELS)].sum()
+            hints = [h for f, h in (("too_small", "lower --min-side"), ("missing_image", "check that the images exist"),
+                                    ("leakage_exact", "remove the copies of validation/test images from the open "
+                                                      "data"),
+                                    ("leakage_near", "check the near-duplicates (--no-leakage-guard keeps them)"))
+                     if removed[f]]
             raise DataError(f"RDA matched {matched} captions in {str(src)!r} but its filters removed every "
                             "image (" + ", ".join(f"{FILTER_LABELS[f]}: {int(v)}" for f, v in removed.items() if v)
-                            + "); expected at least one image left. Lower --min-side, check that the images "
-                            "exist, or run with --no-rda")
+                            + "); expected at least one image left. " + "; ".join(hints + ["or run with --no-rda"]))
         raise DataError(f"RDA retrieved no image for any of the {task.n_classes} classes from "
                         f"{str(src)!r}: no caption names a class or a synonym (e.g. "
                         f"{', '.join(repr(n) for n in task.classes.names[:3])}); expected at least one "
                         "match. Check the captions and the synonyms in classes.csv, or run with --no-rda")
+    if config.retrieval_source:  # what the retrieval was made from, to tell a resumed run if it changed
+        from ..retrieval.local_sources import source_stamp
+        rs.stats["source_stamp"] = source_stamp(config.retrieval_source)
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
     return rs
+
+
+def _note_source_change(rdir, meta, config):
+    """A resumed session keeps its retrieval (its training data never changes under it); when the
+    ``--retrieval-source`` changed since, ``counts.json`` says so (``stats.source_changed``) and the
+    run's summary tells the user to start a new run to retrieve again."""
+    old = meta["stats"].get("source_stamp")
+    if not config.retrieval_source or old is None:
+        return
+    from ..retrieval.local_sources import source_stamp
+
+    changed = source_stamp(config.retrieval_source) != old
+    if bool(meta["stats"].get("source_changed")) != changed:
+        meta["stats"]["source_changed"] = changed
+        atomic_write_json(rdir / "counts.json", meta)
 
 
 def _leakage_args(config, task):

@@ -110,6 +110,10 @@ def format_summary(meta: dict) -> str:
     if totals:
         lines.append("  captions naming no class (not counted above): " + ", ".join(totals))
     lines.append("  " + leakage_status(stats)[1])
+    if stats.get("source_changed"):
+        lines.append("  NOTE: the retrieval source changed after this session retrieved from it; the session keeps "
+                     "its retrieval (a resumed run never changes its training data): start a new run (--name) "
+                     "to retrieve again")
     if stats.get("count_only"):
         lines.append("  COUNT ONLY: the matched images are not on this machine; these are caption counts "
                      "(the bias view works from them), training needs the images")

@@ -101,3 +101,35 @@ def test_features_are_recomputed_when_an_image_is_replaced(tmp_path, random_bund
     assert feature_cache_key(random_bundle, images) != key
     again = encode_images(random_bundle, images)
     assert not np.allclose(again[0], first[0]) and np.allclose(again[1], first[1])
+
+
+def test_a_rerun_after_adding_a_caption(tmp_path, capsys):
+    # The same command again resumes the session: it keeps its retrieval and says the source changed;
+    # a new run (another --name) retrieves from the new captions.
+    import json
+
+    from alor_core.cli import main
+
+    task = tmp_path / "task"
+    for split in ("train", "test"):
+        for c, colour in (("apple", (200, 30, 30)), ("banana", (230, 220, 40))):
+            (task / split / c).mkdir(parents=True)
+            for i in range(2):
+                _photo(task / split / c / f"{c}{i}.png", (colour[0], colour[1], 40 * i + 5))
+    pool = _pool(tmp_path / "pool")
+    base = ["run", "--dataset", str(task), "--retrieval-source", str(pool), "--model", "alor_tiny_fm",
+            "--adapt", "zeroshot", "--strategy", "random", "--rounds", "1", "--budget", "1", "--min-side", "0",
+            "--quiet", "--output", str(tmp_path / "out"),
+            "--no-leakage-guard"]  # plain colour squares: near-duplicates of the plain test squares
+
+    def matched(name):
+        meta = json.loads((tmp_path / "out" / name / "seed1" / "retrieval" / "counts.json").read_text())
+        return [c["matched"] for c in meta["counts"]]
+
+    assert main(base + ["--name", "first"]) == 0
+    assert matched("first") == [3, 1] and "source changed" not in capsys.readouterr().err
+    (pool / "uncaptioned.txt").write_text("green banana")
+    assert main(base + ["--name", "first"]) == 0
+    assert matched("first") == [3, 1] and "the retrieval source changed after this session" in capsys.readouterr().err
+    assert main(base + ["--name", "second"]) == 0
+    assert matched("second") == [3, 2]
