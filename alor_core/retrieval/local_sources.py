@@ -444,11 +444,21 @@ SOURCE_STAMP = "SOURCE.json"  # in a converted table's folder: what it was conve
 def source_stamp(source) -> str | None:
     """A digest of a retrieval source's content listing: every file under it (or the file itself)
     with its size and mtime. Adding, removing, replacing or editing an image or a caption changes
-    it. ``None`` when ``source`` is not an existing path (nothing to compare: convert again)."""
+    it; for a brace pattern of shards, each shard it names (size and mtime, or absent). ``None`` when
+    ``source`` is not an existing path (nothing to compare: convert again)."""
     import hashlib
 
-    source = Path(source)
     h = hashlib.sha1()
+    shards = expand_braces(str(source))
+    if len(shards) > 1 or shards[0] != str(source):  # shards-{000000..000009}.tar
+        for s in shards:
+            try:
+                st = os.stat(s)
+                h.update(f"\n{_resolve(s)}\0{st.st_size}\0{st.st_mtime_ns}".encode("utf-8", "surrogateescape"))
+            except OSError:
+                h.update(f"\n{_resolve(s)}\0-".encode("utf-8", "surrogateescape"))
+        return h.hexdigest()
+    source = Path(source)
     try:
         if source.is_file():
             st = source.stat()

@@ -213,3 +213,21 @@ def test_failure_recorded_covers_every_exception(tmp_path):
         with _failure_recorded(s):
             raise KeyboardInterrupt
     assert s.status()["state"] == "stopped"
+
+
+def test_brace_pattern_table_is_reused_until_a_shard_changes(tmp_path):
+    # The converted table of shards-{0..1}.tar is keyed by every shard it names: reused as long as
+    # they are unchanged, converted again when a missing shard appears.
+    from alor_core.retrieval.local_sources import as_captions_table
+    import pandas as pd
+
+    _shard(tmp_path / "shards-0.tar", {"a": (_bytes(_photo(1, (96, 96)), "PNG"), "a cat")})
+    pattern, out = str(tmp_path / "shards-{0..1}.tar"), tmp_path / "table"
+    part = as_captions_table(pattern, out) / "part-00000.parquet"
+    first = part.stat().st_mtime_ns
+    assert as_captions_table(pattern, out) == out and part.stat().st_mtime_ns == first  # reused
+    assert [s.reason for s in add_table_skips(SkipReport(), out).skips] == ["missing"]
+    _shard(tmp_path / "shards-1.tar", {"b": (_bytes(_photo(2, (96, 96)), "PNG"), "a dog")})
+    as_captions_table(pattern, out)
+    assert sorted(pd.read_parquet(part)["TEXT"]) == ["a cat", "a dog"]
+    assert add_table_skips(SkipReport(), out).skips == []
