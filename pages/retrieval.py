@@ -35,6 +35,9 @@ if record is not None:
         st.warning("**Count only**: the captions table names images that are not on this machine, so these "
                    "are caption counts (the bias view works from them); training needs the images.\n\n"
                    + str(stats.get("count_only_note", "")))
+    if stats.get("source_changed"):
+        st.info("The retrieval source changed after this session retrieved from it. The session keeps its "
+                "retrieval (a resumed run never changes its training data); start a new run to retrieve again.")
     guard_state, guard_text = filters.leakage_status(stats)
     (st.caption if guard_state == "on" else st.warning)(guard_text)
     with st.expander("What each filter removed, per class"):

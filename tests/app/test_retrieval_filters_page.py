@@ -25,12 +25,14 @@ def test_retrieval_page_shows_guard_and_filters(app, demo_sessions, app_env):
     dst = app_env / "app_guard_off" / "seed1"
     shutil.copytree(s.path, dst)
     try:
-        meta["stats"].update(leakage={"guard": False}, count_only=True, count_only_note="fetch them with img2dataset")
+        meta["stats"].update(leakage={"guard": False}, count_only=True, count_only_note="fetch them with img2dataset",
+                             source_changed=True)
         (dst / "retrieval" / "counts.json").write_text(json.dumps(meta))
         at = app("retrieval", Session(dst))
         warnings = _texts(at, "warning")
         assert any(w.startswith("leakage guard: OFF") for w in warnings)
         assert any("Count only" in w and "img2dataset" in w for w in warnings)
+        assert any("retrieval source changed" in i for i in _texts(at, "info"))
     finally:
         shutil.rmtree(dst.parent, ignore_errors=True)
 
