@@ -325,10 +325,12 @@ def idlike_warning(names: list[str], where: str) -> str | None:
     if not bad:
         return None
     shown = ", ".join(repr(b) for b in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    order = ", ".join(str(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
     return (f"{len(bad)} of {len(names)} class names in {where} look like ids ({shown}): the zero-shot prompts "
             f"become 'a photo of a {bad[0]}.', which means nothing to CLIP. Fix: put a classnames.txt in "
-            f"{where} with one readable name per line ('{bad[0]} goldfish' maps a folder id to a name), or a "
-            "classes.csv with class_id,class_name,synonyms")
+            f"{where} with one readable name per line in class order (here: {order}; a line "
+            "'n01443537 goldfish' gives the folder n01443537 its name), or a classes.csv with "
+            "class_id,class_name,synonyms")
 
 
 def warn(message: str) -> None:
