@@ -26,6 +26,7 @@ from ..io import atomic_write_csv, atomic_write_json, read_json
 from ..models.clip import load_clip
 from ..models.features import encode_images
 from ..retrieval import RetrievedSet, retrieve
+from ..models.threads import intra_op_threads
 from .metrics import evaluate_predictions, tail_classes
 from .session import Session
 
@@ -393,8 +394,12 @@ def step_adapt(ctx, r):
     if ctx.config.labeled_weight and hasattr(getattr(adapter, "params", None), "labeled_weight"):
         import dataclasses
         adapter.params = dataclasses.replace(adapter.params, labeled_weight=ctx.config.labeled_weight)
-    return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=training_seed(ctx.config, r),
-                       val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
+    # LP on cached features is hundreds of tiny ops: one thread is several times faster on a busy
+    # machine (alor_core/models/threads.py); anything that runs the image tower keeps every thread
+    head_only = ctx.config.adaptation == "lp" and getattr(getattr(adapter, "params", None), "augment", None) == "none"
+    with intra_op_threads(1) if head_only else contextlib.nullcontext():
+        return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=training_seed(ctx.config, r),
+                           val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
 
 
 def step_evaluate(ctx, clf, data, r, seconds):

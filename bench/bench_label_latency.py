@@ -1,0 +1,138 @@
+"""Label -> next queue: how long a person waits in human mode (LP on the demo world), per round.
+
+A human-mode session (``--mode human``, LP, TFS, RDA) is started; then, round after round, every
+pick of the queue is labeled the way the Label page does it (``Session.set_label`` with source
+``human``) and the clock runs from the last label until the next queue (``selected.csv`` of the
+next round) is on disk. Two ways of continuing are timed in the same run:
+
+* ``warm``: the process that already holds the model, the pool features and the retrieved set
+  continues the round loop (``run_round_range`` on a prepared context): what a continuous loop in
+  the dashboard waits for;
+* ``fresh run()``: a new ``rounds.run`` call (load the task and model, open the session, read the
+  cached retrieval and features, then the round), as a resumed CLI run does after its imports.
+
+Per round it prints the split of the warm wait from ``rounds/rNN/timing.json`` (training,
+evaluation, selection, bookkeeping) and of ``run()``'s preparation (``timing.json``), next to the
+machine's load average. Goal: <= 3 s from the last label to the next queue. Writes
+``bench/RESULTS_label_latency.md`` (``--out``).
+
+Usage: ``python bench/bench_label_latency.py [--small] [--rounds 5] [--strategy tfs]``
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from alor_core.config import RunConfig  # noqa: E402
+from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.loop.rounds import prepare, run, run_round_range  # noqa: E402
+
+
+def label_queue(session, task, r):
+    """Label every pick of round ``r`` with its true class, as the Label page does; returns how many."""
+    sel = session.selected(r)
+    pos = task.pool.index_of()
+    n = 0
+    for sid in sel["sample_id"]:
+        res = session.set_label(sid, int(task.pool.labels[pos[sid]]), r + 1, "human")
+        n += res.status != "unchanged" if hasattr(res, "status") else 1
+    return n
+
+
+def stages(path):
+    try:
+        return json.loads(Path(path).read_text())["seconds"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--small", action="store_true", help="reduced demo world (DemoWorldSpec.small())")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the session (waits measured: rounds - 1)")
+    ap.add_argument("--strategy", default="tfs")
+    ap.add_argument("--adapt", default="lp")
+    ap.add_argument("--k", type=int, default=200)
+    ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_label_latency.md")))
+    args = ap.parse_args()
+    lines = []
+
+    def say(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    spec, which = None, "full demo world (DemoWorldSpec())"
+    if not args.small:
+        try:
+            load_demo_world(None, build=False)
+        except Exception as err:  # noqa: BLE001 - not built: use the reduced world and say so
+            print(f"full demo world not built ({err}); using DemoWorldSpec.small()")
+            spec = DemoWorldSpec.small()
+    else:
+        spec = DemoWorldSpec.small()
+    if spec is not None:
+        which = "reduced demo world (DemoWorldSpec.small())"
+        load_demo_world(spec, build=True)
+    say(f"bench_label_latency {time.strftime('%Y-%m-%d %H:%M')} | {which} | {args.adapt.upper()} + "
+        f"{args.strategy}, RDA k={args.k}, human mode | {os.cpu_count()} CPU cores | load "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+    with tempfile.TemporaryDirectory() as out_warm, tempfile.TemporaryDirectory() as out_fresh:
+        cfg = RunConfig(dataset="demo", strategy=args.strategy, adaptation=args.adapt, rounds=args.rounds,
+                        seed=1, rda=True, k=args.k, mode="human")
+        t0 = time.perf_counter()
+        ctx = prepare(cfg, out_warm, spec=spec)
+        prep_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_round_range(ctx, 0)
+        first_s = time.perf_counter() - t0
+        session_f, _ = run(cfg, out_fresh, spec=spec, last_round=0)
+        say(f"session start (not a wait after a label): prepare {prep_s:.2f} s "
+            f"({', '.join(f'{k} {v:.2f}' for k, v in stages(ctx.session.path / 'timing.json').items())}), "
+            f"round 0 {first_s:.2f} s")
+        say("")
+        say("| wait after the last label of round r | warm loop (s) | training | evaluation | selection | "
+            "bookkeeping | fresh run() (s) | of it: prepare | load average (1 min) |")
+        say("|---|---|---|---|---|---|---|---|---|")
+        warm_all, fresh_all = [], []
+        for r in range(args.rounds - 1):
+            label_queue(ctx.session, ctx.task, r)
+            t0 = time.perf_counter()
+            status = run_round_range(ctx, r + 1)
+            warm = time.perf_counter() - t0
+            assert ctx.session.selected(r + 1) is not None or r + 1 == args.rounds - 1, status
+            st = stages(ctx.session.round_dir(r + 1) / "timing.json")
+
+            label_queue(session_f, ctx.task, r)
+            t0 = time.perf_counter()
+            session_f, _ = run(cfg, out_fresh, spec=spec, last_round=r + 1)
+            fresh = time.perf_counter() - t0
+            pst = stages(session_f.path / "timing.json")
+            warm_all.append(warm)
+            fresh_all.append(fresh)
+            say(f"| {r} -> {r + 1} | {warm:.2f} | {st.get('adaptation', 0):.2f} | {st.get('evaluation', 0):.2f} | "
+                f"{st.get('selection', 0):.2f} | {st.get('bookkeeping', 0):.2f} | {fresh:.2f} | "
+                f"{sum(pst.values()):.2f} | {os.getloadavg()[0]:.2f} |")
+        same = all(ctx.session.selected(r)["sample_id"].tolist() == session_f.selected(r)["sample_id"].tolist()
+                   for r in range(args.rounds - 1))
+        say("")
+        say(f"warm loop: median {np.median(warm_all):.2f} s, max {max(warm_all):.2f} s; fresh run(): median "
+            f"{np.median(fresh_all):.2f} s, max {max(fresh_all):.2f} s (goal <= 3 s); both sessions picked the "
+            f"same queues: {same}")
+    Path(args.out).write_text("# Label -> next queue latency (`bench/bench_label_latency.py`)\n\n"
+                              f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n"
+                              + "\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
