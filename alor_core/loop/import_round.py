@@ -151,6 +151,9 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
     warnings_ = list(task.meta.get("warnings", []))
     if not config.rda and len(rf.retrieved):
         warnings_.append(f"RDA is off (--no-rda): the {len(rf.retrieved)} retrieved lines are not used")
+    if config.rda and not len(rf.retrieved):
+        warnings_.append("the round file has no retrieved line (every line is a pool image): the session trains "
+                         "on its labels only; pass --no-rda to say so in the session's name")
     path = session_dir_for(config, output_root)
     session = Session.open_or_create(path, cfg)
     labels = [(sid, int(lab), 0, IMPORTED) for sid, lab in zip(rf.labeled.ids, rf.labeled.labels)]
