@@ -137,7 +137,6 @@ def _run(argv, capsys):
     return rc, captured.out, captured.err
 
 
-@pytest.mark.slow  # two CLI runs; ~3 s on a quiet machine after the first import of the CLI's modules
 def test_cli_run_reports_planted_copies_and_no_leakage_guard_keeps_them(planted, tmp_path, capsys, monkeypatch):
     # The whole path: run --retrieval-source on a pool with planted copies. The guard is on by default:
     # copies dropped, per-class counts in counts.json and in the printed summary; --no-leakage-guard
