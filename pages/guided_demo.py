@@ -11,7 +11,7 @@ widgets.require_app("guided_demo")
 st.title("Guided demo: Tail First Sampling vs random")
 st.markdown("The demo world mimics ALOR's setting: a tiny CLIP pretrained on a long-tailed caption corpus, "
             "then adapted to a downstream task with a linear probe. Two runs share everything but the "
-            f"strategy: **TFS** and **random**, {demo.GUIDED_ROUNDS - 1} rounds of 10 labels each, "
+            f"strategy: **TFS** and **random**, {demo.guided_rounds() - 1} rounds of 10 labels each, "
             f"{len(demo.DEMO_SEEDS)} seeds each.")
 
 root = demo.guided_root()
@@ -28,7 +28,7 @@ if not all(done.values()):
     st.stop()
 
 tfs, rnd = done["tfs"], done["random"]
-n_seeds, last_r = len(tfs), demo.GUIDED_ROUNDS - 1
+n_seeds, last_r = len(tfs), demo.guided_rounds() - 1
 names = list(cache.session_task(str(tfs[0].path)).classes.names)
 table = analysis.retrieval_table(tfs[0])
 tail = table.loc[table["tail"], "class_id"].tolist()

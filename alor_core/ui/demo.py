@@ -17,11 +17,12 @@ from ..paths import output_dir
 from .widgets import demo_spec, progress_callback, small_demo
 
 __all__ = ["QUICK_ROUNDS", "GUIDED_ROUNDS", "GUIDED_STRATEGIES", "DEMO_SEEDS", "quick_configs",
-           "guided_configs", "sessions_if_done", "session_if_done", "run_with_status", "guided_root",
+           "guided_configs", "sessions_if_done", "guided_rounds", "session_if_done", "run_with_status", "guided_root",
            "estimate_text"]
 
 QUICK_ROUNDS = 2      # round 0 trains, evaluates and selects; round 1 trains on the new labels
 GUIDED_ROUNDS = 7     # round 0 + six rounds of active learning, as the paper
+SMALL_GUIDED_ROUNDS = 3  # on the reduced world that the tests use
 GUIDED_STRATEGIES = ("tfs", "random")
 DEMO_SEEDS = (1, 2, 3)
 
@@ -44,9 +45,14 @@ def guided_root():
     return output_dir() / "guided_demo"
 
 
+def guided_rounds():
+    """Rounds of the guided demo: 7 (as the paper); 3 on the reduced test world."""
+    return SMALL_GUIDED_ROUNDS if small_demo() else GUIDED_ROUNDS
+
+
 def guided_configs():
     """``{strategy: [config per demo seed]}`` for the guided demo."""
-    return {s: [_config(s, GUIDED_ROUNDS, k, f"{s}_lp{_suffix()}") for k in DEMO_SEEDS]
+    return {s: [_config(s, guided_rounds(), k, f"{s}_lp{_suffix()}") for k in DEMO_SEEDS]
             for s in GUIDED_STRATEGIES}
 
 

@@ -24,7 +24,11 @@ def test_home_shows_world_and_runs_one_round(app, demo_sessions):
     at.button(key=K.HOME_QUICK).click().run()
     assert not at.exception
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
-    assert "Round 1 (+10 TFS picks)" in metrics and metrics["Round 1 (+10 TFS picks)"][1].endswith("vs round 0")
+    assert "Round 1 (+10 TFS picks)" in metrics and "vs round 0" in metrics["Round 1 (+10 TFS picks)"][1]
+    assert metrics["Zero-shot"][0].endswith("(n=3)")  # three seeds, with their spread
+    # The sentence under the metrics is generated from the numbers: an effect or "within noise".
+    said = " ".join(_texts(at, "markdown"))
+    assert "Round 0" in said and ("within noise" in said or "beyond two standard deviations" in said)
     reasons = [c for c in _texts(at, "caption") if c.startswith("**#")]
     assert len(reasons) == 10 and all("tail class" in r for r in reasons)
     assert at.session_state[K.APP_SESSION].endswith("quickstart_tfs_lp_small/seed1")
@@ -159,18 +163,21 @@ def test_guided_demo_offers_to_run(app, demo_sessions):
 
 
 def test_guided_demo_runs_and_rerenders_from_disk(app, demo_sessions, app_env):
-    # The guided demo runs TFS and random (4 rounds each), then shows all four steps; opening it again
+    # The guided demo runs TFS and random (3 seeds each; 3 rounds on the reduced world), then shows all four steps; opening it again
     # reads the sessions from disk (no run, no button).
     at = app("guided_demo")
-    at.button(key=K.GUIDED_RUN).click().run()
+    at.button(key=K.GUIDED_RUN).click().run(timeout=600)
     assert not at.exception
     assert sorted(p.parent.name for p in (app_env / "guided_demo").glob("*/seed1")) == ["random_lp_small",
                                                                                          "tfs_lp_small"]
+    assert len(list((app_env / "guided_demo").glob("*/seed*"))) == 6
     at = app("guided_demo")
     headers = _texts(at, "header")
     assert len(headers) == 4 and headers[0].startswith("1 ·")
     labels = {m.label for m in at.metric}
     assert {"TFS, last round", "random, last round", "TFS, tail classes"} <= labels
+    take_away = [t for t in _texts(at, "markdown") if t.startswith("After 2 rounds")]
+    assert len(take_away) == 1 and ("within noise" in take_away[0] or "standard deviations" in take_away[0])
     assert not at.get("status") and K.GUIDED_RUN not in [b.key for b in at.button]
 
 
@@ -194,8 +201,41 @@ def test_results_page_shows_the_paper_claims_report(app, demo_sessions, monkeypa
     for c in claims["claims"]:
         assert any(c["title"] in lab and c["verdict"] in lab for lab in labels), c["title"]
     assert {m.value for m in at.metric} <= {c["verdict"] for c in claims["claims"]}
-    first = at.dataframe[0].value
-    assert len(first) == len(claims["claims"][0]["rows"])
+    frames = [d.value for d in at.dataframe]
+    if "summary" in claims:  # a report written since the showcase: summary and showcase tables come first
+        assert len(frames[0]) == len(claims["summary"]) and len(frames[1]) == len(claims["showcase"]["rows"])
+    else:
+        assert len(frames[0]) == len(claims["claims"][0]["rows"])
+
+
+def test_results_page_report_view_puts_summary_and_showcase_first(app, demo_sessions, monkeypatch, tmp_path):
+    # A report of a showcase grid whose CT half has not run: summary, then the showcase table with its
+    # CT rows "not run", then the claims, every one of them "not run on this world" but zero-shot.
+    import json
+
+    from alor_core import report
+    out, world = tmp_path / "output", "hand0world"
+    for seed in (1, 2, 3):
+        for s, base in (("random", 60.0), ("entropy", 60.5), ("tfs", 61.0)):
+            path = out / f"demo_{s}_lp_rda" / f"seed{seed}"
+            path.mkdir(parents=True)
+            (path / "config.json").write_text(json.dumps(
+                {"dataset": "demo", "strategy": s, "adaptation": "lp", "rda": True, "seed": seed, "k": 200,
+                 "preset": "fast", "protocol": "label-honest", "spec_key": world, "extra": {}}))
+            (path / "results.csv").write_text("round,acc,f1,tail_acc\n" + "".join(
+                f"{r},{base + seed / 4 + r / 10},{base - 2},{base - 10 + seed / 4}\n" for r in range(7)))
+            (path / "zeroshot.json").write_text(json.dumps({"acc": 57.0, "f1": 55.0, "tail_acc": 48.0}))
+    report.write_report(out, tmp_path / "reports" / "showcase", world_key=world, png=False)
+    monkeypatch.setenv("ALOR_REPORTS_DIR", str(tmp_path / "reports"))
+    at = app("results", demo_sessions["oracle"])
+    at.segmented_control(key=K.RESULTS_VIEW).set_value("Paper-claims report").run()
+    assert not at.exception
+    subheaders = _texts(at, "subheader")
+    assert subheaders[:3] == ["Summary", "Showcase: what the demo world shows (round 6)", "The paper's claims"]
+    showcase = at.dataframe[1].value.set_index("method")
+    assert list(showcase.loc["TFS w/ CT"]) == ["not run"] * 4 and "±" in showcase.loc["TFS w/ LP", "overall acc"]
+    assert [m.value for m in at.metric] == ["not run"] * 4 + ["shown"]
+    assert sum("Not run on this world" in i for i in _texts(at, "info")) == 4
 
 
 def test_results_page_report_view_without_a_report_says_how_to_write_one(app, demo_sessions, monkeypatch, tmp_path):
