@@ -1,10 +1,11 @@
 """Start a session from an official ALOR round file (``<METHOD>_<ADAPT>_seed<k>_round<r>.txt``).
 
 The file's labeled task images become the session's round-0 labels (source ``imported``) and its
-retrieved lines the session's retrieved set (``retrieval/retrieved.csv`` + ``counts.json``, the
-files :func:`~alor_core.loop.rounds.step_retrieve` reuses). Running ``run`` with the same settings
-afterwards resumes that session: it trains round 0 on exactly the official training set, and the
-labeled images are out of the unlabeled pool (by id) from the first selection on.
+retrieved lines the session's retrieved set (``retrieval/imported_retrieved.txt``, which
+:func:`~alor_core.loop.rounds.step_retrieve` takes as it is, no re-ranking, and passes through the
+leakage guard like any retrieval). Running ``run`` with the same settings afterwards resumes that
+session: it trains round 0 on the official training set, and the labeled images are out of the
+unlabeled pool (by id) from the first selection on.
 
 Nothing is trained or encoded here, so an import takes seconds; the model is only named (the same
 resolution as a run), not loaded.
@@ -21,11 +22,48 @@ import pandas as pd
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..io import atomic_write_csv, atomic_write_json
+from ..io import atomic_write_text
 
-__all__ = ["RoundImport", "import_round_file", "settings_from_round_name"]
+__all__ = ["RoundImport", "import_round_file", "settings_from_round_name", "read_imported_retrieved",
+           "IMPORTED_RETRIEVED"]
 
 IMPORTED = "imported"  # the ``source`` of imported labels in labels.csv
+IMPORTED_RETRIEVED = "imported_retrieved.txt"  # in <session>/retrieval/: the round file's retrieved lines
+_FROM = "# imported from "
+
+
+def _retrieved_text(round_file, retrieved):
+    lines = [f"{_FROM}{round_file}\n"] + [f"{i} {int(lab)} 0\n" for i, lab in zip(retrieved.ids, retrieved.labels)]
+    return "".join(lines)
+
+
+def read_imported_retrieved(path: str | Path, task):
+    """The retrieved set an import left in a session (``retrieval/imported_retrieved.txt``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file: a ``# imported from <round file>`` line, then ``<path> <label> 0`` lines,
+        paths relative to the task's folder.
+    task : TaskData
+
+    Returns
+    -------
+    RetrievedSet
+        Items with the query-class labels, ``counts`` (matched = kept = lines per class) and
+        ``stats["imported_from"]``.
+    """
+    from ..data.listfiles import read_list_file
+    from ..retrieval import RetrievedSet
+
+    path = Path(path)
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    s = read_list_file(path, task.pool.root, task.n_classes)
+    items = pd.DataFrame({"id": s.ids, "label": s.labels, "synonym": "", "score": np.nan, "caption": ""})
+    kept = np.bincount(s.labels, minlength=task.n_classes)
+    counts = [{"name": n, "matched": int(c), "kept": int(c)} for n, c in zip(task.classes.names, kept)]
+    source = first[len(_FROM):] if first.startswith(_FROM) else str(path)
+    return RetrievedSet(items, s.root, counts, {"imported_from": source, "backend": "round file"})
 
 
 @dataclass
@@ -152,44 +190,43 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
     if not config.rda and len(rf.retrieved):
         warnings_.append(f"RDA is off (--no-rda): the {len(rf.retrieved)} retrieved lines are not used")
     if config.rda and not len(rf.retrieved):
-        warnings_.append("the round file has no retrieved line (every line is a pool image): the session trains "
-                         "on its labels only; pass --no-rda to say so in the session's name")
+        warnings_.append("the round file has no retrieved line (every line is a pool image): the run retrieves "
+                         "open data as usual (pass --no-rda to train on the labels only)")
+    if not len(rf.labeled):
+        warnings_.append("the round file names no pool image: the run picks its own round-0 labels "
+                         f"(--initial {config.initial})")
     path = session_dir_for(config, output_root)
     session = Session.open_or_create(path, cfg)
     labels = [(sid, int(lab), 0, IMPORTED) for sid, lab in zip(rf.labeled.ids, rf.labeled.labels)]
     have = session.labels()
-    rdir = session.path / "retrieval"
     same_labels = (len(have) == len(labels) and
                    dict(zip(have["sample_id"], have["label"].astype(int))) == {s: l for s, l, _, _ in labels})
     if len(have) and not same_labels:
         raise ConfigError(f"session {str(path)!r} already has {len(have)} labels that are not this round file's "
                           f"{len(labels)}; import into a new session (--into NAME) or delete the folder")
-    items = pd.DataFrame({"id": rf.retrieved.ids, "label": rf.retrieved.labels.astype(np.int64), "synonym": "",
-                          "score": np.nan, "caption": ""})
-    counts_file = rdir / "counts.json"
+    rdir = session.path / "retrieval"
+    target = rdir / IMPORTED_RETRIEVED
+    text = _retrieved_text(Path(round_file), rf.retrieved)
     already = bool(len(have)) and same_labels
-    if config.rda and counts_file.is_file():
-        old = pd.read_csv(rdir / "retrieved.csv", dtype={"id": str}, keep_default_na=False)
-        if list(old["id"]) != list(items["id"]) or list(old["label"]) != list(items["label"]):
-            raise ConfigError(f"session {str(path)!r} already has a retrieved set of {len(old)} images that is not "
-                              f"this round file's {len(items)}; import into a new session (--into NAME)")
-    elif config.rda:
-        already = False
-    if not labels:
-        warnings_.append("the round file names no pool image: the run picks its own round-0 labels "
-                         f"(--initial {config.initial})")
-    kept = np.bincount(rf.retrieved.labels, minlength=n)
-    if config.rda and not counts_file.is_file():
-        counts = [{"name": nm, "matched": int(c), "kept": int(c)} for nm, c in zip(task.classes.names, kept)]
-        atomic_write_csv(rdir / "retrieved.csv", list(items.columns), items.itertuples(index=False))
-        atomic_write_json(counts_file, {"root": str(rf.retrieved.root), "counts": counts,
-                                        "stats": {"imported_from": str(rf.path), "backend": "round file",
-                                                  "round_file_lines": rf.n_lines}})
+    if config.rda and len(rf.retrieved):
+        if target.is_file():
+            old = target.read_text(encoding="utf-8").split("\n", 1)[1]
+            if old != text.split("\n", 1)[1]:
+                raise ConfigError(f"session {str(path)!r} already has another imported retrieved set "
+                                  f"({len(old.splitlines())} images, not this round file's {len(rf.retrieved)}); "
+                                  "import into a new session (--into NAME)")
+        elif (rdir / "counts.json").is_file():
+            raise ConfigError(f"session {str(path)!r} has already retrieved its open data (retrieval/counts.json); "
+                              "import into a new session (--into NAME)")
+        else:
+            atomic_write_text(target, text)
+            already = False
     if not len(have):
         session.add_labels(labels)
     if not already:
         session.write_status(state=IMPORTED, round=None, updated=time.time(), round_file=str(rf.path),
                              n_labeled=len(labels), n_retrieved=len(rf.retrieved))
+    kept = np.bincount(rf.retrieved.labels, minlength=n)
     return RoundImport(session.path, str(round_file), rf.n_lines, len(rf.labeled), len(rf.retrieved),
                        len(task.pool), len(rf.unlabeled),
                        np.bincount(rf.labeled.labels, minlength=n).tolist(), kept.tolist(),

@@ -28,6 +28,7 @@ from ..models.features import encode_images
 from ..retrieval import RetrievedSet, retrieve
 from ..models.threads import intra_op_threads
 from .metrics import evaluate_predictions, tail_classes
+from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
 from .session import Session
 
 __all__ = ["RunContext", "prepare", "run", "run_round_range", "session_dir_for"]
@@ -172,7 +173,8 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
             _note_source_change(rdir, meta, config)
             return RetrievedSet(items, Path(meta["root"]), meta["counts"], meta["stats"])
     corpus = task.corpus_path
-    if config.retrieval_source:  # the user's own open data, converted to a captions table once
+    imported = rdir / IMPORTED_RETRIEVED  # an official round file's retrieved lines (import-round)
+    if config.retrieval_source and not imported.is_file():  # the user's own open data, converted once
         import hashlib
 
         from ..paths import cache_dir
@@ -180,7 +182,9 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
         key = hashlib.sha1(str(Path(config.retrieval_source).resolve()).encode()).hexdigest()[:12]
         corpus = as_captions_table(config.retrieval_source, cache_dir() / "captions" / key)
         add_table_skips(task.meta.setdefault("skips", SkipReport(strict=config.strict)), corpus)
-    if corpus is None and task.meta.get("retrieved_list"):
+    if imported.is_file():  # used as they are (no re-ranking); the leakage guard below still applies
+        rs = read_imported_retrieved(imported, task)
+    elif corpus is None and task.meta.get("retrieved_list"):
         rs = _import_retrieved_list(task)
     elif corpus is None:
         raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "

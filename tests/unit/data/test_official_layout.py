@@ -183,26 +183,30 @@ def test_round_file_bad_lines_are_skipped_and_named(tmp_path):
 
 def test_import_round_cli_end_to_end(tmp_path, capsys):
     # import-round writes round-0 labels and the retrieved set; `run` then trains round 0 on exactly
-    # those (4 labels + 18 retrieved) and never selects a labeled image again.
+    # those (4 labels + 18 retrieved: a planted byte copy of a test image among the retrieved lines is
+    # dropped by the leakage guard) and never selects a labeled image again.
     built = build_official_folder(tmp_path / "data")
+    folder, rf_path = built["folder"], built["round_file"]
+    test_image = load_task(str(folder)).test.ids[0]
+    (folder / "retrieved_data/0/77.0.jpg").write_bytes((folder / test_image).read_bytes())
+    rf_path.write_text("retrieved_data/0/77.0.jpg 0 1\n" + rf_path.read_text())
     out = tmp_path / "output"
     args = ["--model", "alor_tiny_fm", "--output", str(out), "--threads", "1", "--quiet"]
     assert main(["import-round", str(built["round_file"]), "--dataset", str(built["folder"]),
                  "--into", "official", "--adapt", "lp", *args]) == 0
     printed = capsys.readouterr().out
-    assert f"{built['n_retrieved'] + 4} lines -> {built['n_retrieved']} retrieved, 4 labeled task images, 0 skipped" \
+    assert f"{built['n_retrieved'] + 5} lines -> {built['n_retrieved'] + 1} retrieved, 4 labeled task images, 0 skipped" \
         in printed
     assert "pool: 20 images, 4 labeled (removed by id) -> 16 unlabeled" in printed
-    assert "707-320 1/8" in printed and "737-300 1/2" in printed
+    assert "707-320 1/9" in printed and "737-300 1/2" in printed
     assert "next: python -m alor_core run --dataset" in printed and "--strategy tfs --adapt lp --seeds 666" in printed
     session = Session.open(out / "official" / "seed666")
     labels = session.labels()
     assert list(labels["sample_id"]) == built["picks"]
     assert set(labels["round"]) == {0} and set(labels["source"]) == {"imported"}
-    ret = pd.read_csv(session.path / "retrieval" / "retrieved.csv", dtype={"id": str})
-    assert len(ret) == built["n_retrieved"]
-    counts = json.loads((session.path / "retrieval" / "counts.json").read_text())
-    assert [c["kept"] for c in counts["counts"]] == list(RETRIEVED_PER_CLASS)
+    imported = (session.path / "retrieval" / "imported_retrieved.txt").read_text().splitlines()
+    assert imported[0] == f"# imported from {built['round_file']}"
+    assert len(imported) == 2 + built["n_retrieved"] and all(ln.startswith("retrieved_data/") for ln in imported[1:])
     assert session.config["strategy"] == "tfs" and session.config["adaptation"] == "lp"
     # Importing again is a no-op; a different round file into the same session is refused.
     assert main(["import-round", str(built["round_file"]), "--dataset", str(built["folder"]),
@@ -218,6 +222,11 @@ def test_import_round_cli_end_to_end(tmp_path, capsys):
     assert main(["run", "--dataset", str(built["folder"]), "--strategy", "tfs", "--adapt", "lp", "--seeds", "666",
                  "--name", "official", "--rounds", "2", *args]) == 0
     m0 = session.metrics(0)
+    counts = json.loads((session.path / "retrieval" / "counts.json").read_text())
+    assert counts["stats"]["imported_from"] == str(built["round_file"])
+    assert counts["stats"]["leakage"]["guard"] is not False  # the imported set went through the leakage guard
+    kept = [c["kept"] for c in counts["counts"]]
+    assert kept == list(RETRIEVED_PER_CLASS) and counts["stats"]["leakage"]["same_bytes"] == 1
     assert m0["n_labeled"] == 4 and m0["n_retrieved"] == built["n_retrieved"]
     assert m0["labeled_per_class"] == [1, 1, 1, 1]
     picks = set(session.selected(0)["sample_id"])
