@@ -152,7 +152,8 @@ def session_task(session):
             return load_split_files(ckpt.parents[1], name="demo")
         raise DataError(f"the demo world of session {str(session.path)!r} (key {cfg.get('spec_key')}) "
                         "is not in this cache folder; build it on the Home page")
-    return load_task(cfg["dataset"], cfg.get("data_root"))
+    from .data.skips import drop_skipped  # the images the run used: without those it skipped
+    return drop_skipped(load_task(cfg["dataset"], cfg.get("data_root")), session.path)
 
 
 # ---- learning curves ----------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from pathlib import Path
 from ..io import atomic_write_json, atomic_write_text, read_json
 from .images import image_problem
 
-__all__ = ["Skip", "SkipReport", "keep_readable", "check_task_images", "write_skip_report", "read_skip_report", "summary_lines",
-           "write_table_skips", "add_table_skips", "SKIPPED_FILE", "LOADED_FILE"]
+__all__ = ["Skip", "SkipReport", "keep_readable", "check_task_images", "drop_skipped", "write_skip_report",
+           "read_skip_report", "summary_lines", "write_table_skips", "add_table_skips", "SKIPPED_FILE",
+           "LOADED_FILE"]
 
 SKIPPED_FILE = "skipped.csv"
 LOADED_FILE = "loaded.json"
@@ -192,6 +193,35 @@ def add_table_skips(report, table, source=TABLE_SOURCE):
     for path, reason, detail in data.get("skipped", []):
         report.skip(source, ImageProblem(path, reason, detail))
     return report
+
+
+def drop_skipped(task, folder):
+    """Leave out of ``task`` the pool/test/val images a session's ``skipped.csv`` lists.
+
+    A task loaded again for a session (the dashboard) then has exactly the images the run used,
+    including those dropped only when their features were computed.
+
+    Parameters
+    ----------
+    task : TaskData
+    folder : path
+        The session folder.
+
+    Returns
+    -------
+    TaskData
+        ``task``, changed in place.
+    """
+    rows = read_skip_report(folder)["skipped_rows"]
+    for split in ("pool", "test", "val"):
+        images = getattr(task, split)
+        bad = {r["path"] for r in rows if r["source"] == split}
+        if images is None or not bad:
+            continue
+        keep = [i for i, sid in enumerate(images.ids) if sid not in bad]
+        if len(keep) != len(images):
+            setattr(task, split, images.subset(keep))
+    return task
 
 
 def write_skip_report(folder, report):

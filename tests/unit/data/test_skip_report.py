@@ -231,3 +231,22 @@ def test_brace_pattern_table_is_reused_until_a_shard_changes(tmp_path):
     as_captions_table(pattern, out)
     assert sorted(pd.read_parquet(part)["TEXT"]) == ["a cat", "a dog"]
     assert add_table_skips(SkipReport(), out).skips == []
+
+
+def test_dashboard_task_leaves_out_what_the_run_skipped(tmp_path):
+    # analysis.session_task loads the folder again and drops the images the session's skipped.csv
+    # lists (also those found only while encoding), so the dashboard sees the run's pool and test.
+    from alor_core.analysis import session_task
+    from alor_core.io import atomic_write_json
+    from alor_core.loop.session import Session
+
+    root = hostile_tree(tmp_path / "photos", n_good=4)
+    task = load_task(str(root))
+    report = task.meta["skips"]
+    damaged = task.pool.ids[0]  # as if its pixels had failed to decode during the run
+    report.skip("pool", ImageProblem(damaged, "corrupt", "is corrupt or not an image (broken data stream)"))
+    sdir = tmp_path / "out" / "seed1"
+    atomic_write_json(sdir / "config.json", {"dataset": str(root)})
+    write_skip_report(sdir, report)
+    again = session_task(Session(sdir))
+    assert again.pool.ids == task.pool.ids[1:] and again.test.ids == task.test.ids
