@@ -1,12 +1,26 @@
-"""The paper-claims report: does the demo world reproduce what the ALOR paper found?
+"""The paper-claims report: what the demo world shows, and whether it reproduces the ALOR paper.
 
 :func:`build_claims` reads the finished sessions under an output folder (the ones a grid writes,
-see :mod:`alor_core.grid`) and returns one table per claim of the paper (docs/METHOD.md §8): the paper's
-figure, the demo world's figure (mean ± std over seeds, population std as everywhere in ALOR
-Studio) and whether the direction reproduces, with a short analysis written from the numbers.
-:func:`write_report` writes it as ``REPORT.md`` + ``claims.json`` + figures (plotly JSON, read
-by the dashboard's Results page, and PNG for the markdown). Nothing here tunes anything: a claim
-that does not reproduce is reported as such.
+see :mod:`alor_core.grid`) and returns
+
+* a one-screen **summary** (every verdict of the report, one line each),
+* the **showcase** (grid preset ``showcase``: random, entropy and TFS with LP and CT, RDA on): a
+  final-round table of overall and tail-5 accuracy and the sentences the demo world is built to
+  support (RDA round 0 vs zero-shot, TFS vs random on the tail),
+* one table per claim of the paper (docs/METHOD.md §8) with the paper's figure next to the demo
+  world's.
+
+Every value is a mean ± sample standard deviation over seeds, and every verdict and every sentence
+that states a result comes from :mod:`alor_core.effects`: a difference counts only beyond two
+standard deviations of the difference with at least three seeds per side. A claim is ``yes`` when
+its direction holds beyond noise in every configuration compared, ``partly`` in some, ``no`` when
+the opposite direction holds beyond noise somewhere and the claimed one nowhere, ``within noise``
+otherwise, and ``not run`` / ``not enough seeds`` when the sessions are missing. Every table states
+its preset, protocol, demo world, seeds and round. No text here explains a result without an
+ablation that tests it.
+
+:func:`write_report` writes ``REPORT.md`` + ``claims.json`` + figures (plotly JSON, read by the
+dashboard's Results page, and PNG for the markdown). Nothing here tunes anything.
 """
 
 from __future__ import annotations
@@ -19,14 +33,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import effects as E
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
-__all__ = ["PAPER", "collect_results", "build_claims", "write_report", "load_report", "report_figures", "figure_png"]
+__all__ = ["PAPER", "SHOWCASE", "NOT_RUN", "collect_results", "build_claims", "showcase", "claim_verdict", "write_report",
+           "load_report", "report_figures", "figure_png", "render_markdown", "table_frame"]
 
 NAMES = {"random": "Random", "entropy": "Entropy", "coreset": "CoreSet", "badge": "BADGE",
          "badge_pcb": "PCB + BADGE", "alfa_mix": "ALFA-Mix", "logo": "LoGo", "tfs": "TFS"}
 BASELINES = ("random", "entropy", "coreset", "badge", "badge_pcb", "alfa_mix", "logo")
+ADAPT_NAMES = {"lp": "LP", "ft": "FT", "ct": "CT", "pt": "PT"}
+# The showcase grid (alor_core.grid PRESETS["showcase"]): these strategies x adaptations, RDA on.
+SHOWCASE = {"strategies": ("random", "entropy", "tfs"), "adaptations": ("lp", "ct")}
+NOT_RUN = "not run"
 
 # The paper's figures (docs/METHOD.md §8), accuracy %.
 PAPER = {
@@ -44,65 +64,82 @@ PAPER = {
     # §8.2, Semi-Aves without RDA, round 6, average over the 7 baselines
     "nordA_adapt": {"pt": 33.39, "lp": 34.64, "ft": 33.25, "ct": 36.13},
 }
-ADAPT_NAMES = {"lp": "LP", "ft": "FT", "ct": "CT", "pt": "PT"}
 
 
 # ---- data ------------------------------------------------------------------------------------
-def _eligible(cfg, world_key):
-    """A plain grid session: oracle labels, default settings, the given demo world."""
+def _eligible(cfg, world_key, preset, protocol):
+    """A plain grid session: oracle labels, default settings, the given world, preset and protocol."""
     return (cfg.get("dataset") == "demo" and not (cfg.get("extra") or {}).get("name")
-            and not cfg.get("labeled_weight") and cfg.get("preset", "fast") == "fast"
+            and not cfg.get("labeled_weight") and cfg.get("preset", "fast") == preset
             and cfg.get("mode", "oracle") == "oracle" and cfg.get("initial", "per_class") == "per_class"
-            and cfg.get("protocol", "label-honest") == "label-honest" and cfg.get("budget") in (None, 10)
+            and cfg.get("protocol", "label-honest") == protocol and cfg.get("budget") in (None, 10)
             and cfg.get("retrieval_source") is None
             and (world_key is None or cfg.get("spec_key") == world_key))
 
 
-def collect_results(output_root, world_key=None):
+def _default_world_key():
+    from .data import DemoWorldSpec
+    return DemoWorldSpec().key
+
+
+def collect_results(output_root, world_key=None, preset="fast", protocol="label-honest"):
     """Every round of every eligible session under ``output_root``, one row per (session, round).
 
-    Columns: ``strategy, adaptation, rda, seed, round, acc, f1, tail_acc, zs_acc, zs_f1,
-    zs_tail_acc, session``. ``world_key`` restricts to sessions of one demo world (the full one by
-    default: :class:`~alor_core.data.DemoWorldSpec`).
+    Parameters
+    ----------
+    output_root : str or Path
+        Folder holding ``<run>/seed<k>/`` sessions (what a grid writes).
+    world_key : str or None
+        Only sessions of this demo world (:attr:`~alor_core.data.DemoWorldSpec.key`); None = the
+        default world.
+    preset, protocol : str
+        Only sessions run with this adaptation preset and protocol.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``strategy, adaptation, rda, seed, round, acc, f1, tail_acc, zs_acc, zs_f1,
+        zs_tail_acc, preset, protocol, session``.
     """
     if world_key is None:
-        from .data import DemoWorldSpec
-        world_key = DemoWorldSpec().key
+        world_key = _default_world_key()
     frames = []
     for cfg_file in sorted(Path(output_root).glob("*/seed*/config.json")):
         try:
             cfg = read_json(cfg_file)
         except (OSError, ValueError):
             continue
-        if not _eligible(cfg, world_key):
+        if not _eligible(cfg, world_key, preset, protocol):
             continue
         res_file, zs_file = cfg_file.parent / "results.csv", cfg_file.parent / "zeroshot.json"
         if not res_file.is_file() or not zs_file.is_file():
             continue
-        df = pd.read_csv(res_file)
-        zs = read_json(zs_file)
+        try:
+            df = pd.read_csv(res_file)
+            zs = read_json(zs_file)
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue
         df = df.assign(strategy=cfg["strategy"], adaptation=cfg["adaptation"], rda=bool(cfg["rda"]),
                        seed=int(cfg["seed"]), zs_acc=zs.get("acc"), zs_f1=zs.get("f1"),
-                       zs_tail_acc=zs.get("tail_acc"), session=str(cfg_file.parent))
+                       zs_tail_acc=zs.get("tail_acc"), preset=cfg.get("preset", "fast"),
+                       protocol=cfg.get("protocol", "label-honest"), session=str(cfg_file.parent))
         frames.append(df)
     cols = ["strategy", "adaptation", "rda", "seed", "round", "acc", "f1", "tail_acc", "zs_acc", "zs_f1",
-            "zs_tail_acc", "session"]
+            "zs_tail_acc", "preset", "protocol", "session"]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols]
 
 
 def _ms(values):
-    v = np.asarray([x for x in values if x == x], float)
-    if not len(v):
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(float(v.mean()), 2), "std": round(float(v.std()), 2), "n": int(len(v))}
+    """Mean, sample std (ddof=1) and n of per-seed values (:func:`alor_core.effects.summarize`)."""
+    return E.summarize([v for v in values if v is not None and v == v])
 
 
 def _fmt(m):
     if m is None or m.get("mean") is None:
-        return "not run"
-    return f"{m['mean']:.1f} ± {m['std']:.1f}" + (f" (n={m['n']})" if m["n"] != 3 else "")
+        return NOT_RUN
+    return E.format_mean_std(m, unit="")
 
 
 def _at(df, rnd, **where):
@@ -113,247 +150,405 @@ def _at(df, rnd, **where):
 
 
 def _per_seed(df, metric="acc"):
-    """One value per seed (mean over the sessions of that seed)."""
-    return df.groupby("seed")[metric].mean().tolist()
+    """One value per seed (mean over the sessions of that seed); seeds without a value left out."""
+    if not len(df):
+        return []
+    return df.groupby("seed")[metric].mean().dropna().tolist()
 
 
-def _zero_shot(df):
-    """Zero-shot accuracy, one value per seed (every session of a seed shares the model and test set)."""
-    return _ms(df.groupby("seed")["zs_acc"].first().tolist())
+def _zero_shot(df, metric="zs_acc"):
+    """Zero-shot accuracy per seed (every session of a seed shares the model and test set)."""
+    if not len(df):
+        return _ms([])
+    return _ms(df.groupby("seed")[metric].first().dropna().tolist())
+
+
+def _zs_values(df, metric="zs_acc"):
+    return df.groupby("seed")[metric].first().dropna().tolist() if len(df) else []
 
 
 def _curve(d):
-    """Per-round mean and std over seeds (each seed averaged over its sessions first)."""
+    """Per-round mean and sample std over seeds (each seed averaged over its sessions first)."""
     g = d.groupby(["round", "seed"])["acc"].mean().groupby("round")
-    return g.mean(), g.std(ddof=0).fillna(0)
+    return g.mean(), g.std(ddof=1).fillna(0)
 
 
-def _verdict(ok, close=False):
-    if ok is None:
-        return "not run"
-    if close:
-        return "yes (within noise)" if ok else "no (within noise)"
-    return "yes" if ok else "no"
+# ---- effects and verdicts ----------------------------------------------------------------------
+def _effect(a, b, name_a, name_b, what):
+    """:func:`alor_core.effects.compare` of per-seed values ``a`` and ``b``, as a JSON-ready dict
+    with its ``outcome`` (for a claim that ``a`` is higher) and its generated ``sentence``."""
+    a = [v for v in a if v is not None and v == v]
+    b = [v for v in b if v is not None and v == v]
+    eff = E.compare(a, b)
+    if not a or not b:
+        outcome, sentence = NOT_RUN, f"{name_a} vs {name_b} ({what}): not run on this world."
+    else:
+        outcome = {"higher": "yes", "lower": "no"}.get(eff.verdict, eff.verdict)
+        sentence = eff.sentence(name_a, name_b, what)
+    return {"a": eff.a, "b": eff.b, "diff": eff.diff, "noise": eff.noise, "verdict": eff.verdict,
+            "outcome": outcome, "sentence": sentence}
+
+
+def _word(eff):
+    """A table cell for one comparison: ``higher (+2.1)``, ``within noise (+0.3)``, ``not run``."""
+    if eff is None:
+        return "–"
+    if eff["outcome"] == NOT_RUN:
+        return NOT_RUN
+    return f"{eff['verdict']} ({eff['diff']:+.1f})"
+
+
+def _all_of(outcomes):
+    """The outcome of "higher than every one of these": ``yes`` only if every comparison is."""
+    run = [o for o in outcomes if o != NOT_RUN]
+    if not run:
+        return NOT_RUN
+    if "not enough seeds" in run:
+        return "not enough seeds"
+    if all(o == "yes" for o in run):
+        return "yes"
+    return "no" if "no" in run else "within noise"
+
+
+def claim_verdict(outcomes):
+    """A claim's verdict from the outcomes of its configurations.
+
+    Parameters
+    ----------
+    outcomes : list of str
+        One per configuration: ``yes`` (the claimed direction beyond two standard deviations),
+        ``no`` (the opposite beyond noise), ``within noise``, ``not enough seeds`` or ``not run``.
+
+    Returns
+    -------
+    str
+        ``yes`` if every configuration compared says yes, ``partly`` if some do, ``no`` if none
+        does and one says the opposite, ``within noise`` otherwise; ``not enough seeds`` or
+        ``not run`` when no configuration could be compared.
+    """
+    run = [o for o in outcomes if o in ("yes", "no", "within noise")]
+    if not run:
+        return "not enough seeds" if "not enough seeds" in outcomes else NOT_RUN
+    yes = sum(o == "yes" for o in run)
+    if yes == len(run):
+        return "yes"
+    if yes:
+        return "partly"
+    return "no" if "no" in run else "within noise"
+
+
+def _coverage(outcomes, unit="configurations"):
+    run = sum(o in ("yes", "no", "within noise") for o in outcomes)
+    return f"{run} of {len(outcomes)} {unit} compared"
+
+
+def _count_sentence(outcomes, names, claim):
+    """``"<claim> beyond noise for 3 of 7 ...; within noise: A, B; the opposite beyond noise: C."``"""
+    run = {n: o for n, o in zip(names, outcomes) if o in ("yes", "no", "within noise")}
+    if not run:
+        return None
+    parts = [f"{claim} beyond two standard deviations for {sum(o == 'yes' for o in run.values())} of {len(run)}"]
+    for label, key in (("within noise", "within noise"), ("the opposite beyond noise", "no")):
+        these = [n for n, o in run.items() if o == key]
+        if these:
+            parts.append(f"{label}: {', '.join(these)}")
+    return "; ".join(parts) + "."
+
+
+def _scope(d, ctx, when):
+    """``preset fast, protocol label-honest, demo world <key>, 3 seeds (1, 2, 3), round 6``."""
+    if len(d):
+        presets = ", ".join(sorted(set(map(str, d["preset"]))))
+        protocols = ", ".join(sorted(set(map(str, d["protocol"]))))
+        seeds = sorted(int(s) for s in set(d["seed"]))
+        per_cfg = d.groupby(["strategy", "adaptation", "rda"])["seed"].nunique()
+        lo, hi = int(per_cfg.min()), int(per_cfg.max())
+        n = f"{hi} seed{'s' if hi != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds per configuration"
+        seeds_txt = f"{n} ({', '.join(map(str, seeds))})"
+    else:
+        presets, protocols, seeds_txt = ctx["preset"], ctx["protocol"], "no session"
+    return f"preset {presets}, protocol {protocols}, demo world {ctx['world_key']}, {seeds_txt}, {when}"
+
+
+def _rows_used(df, last, triples, rounds=None):
+    rounds = (0, last) if rounds is None else rounds
+    m = df["round"].isin(rounds) & pd.Series(
+        [(s, a, r) in triples for s, a, r in zip(df["strategy"], df["adaptation"], df["rda"])], index=df.index,
+        dtype=bool)
+    return df[m]
+
+
+# ---- the showcase ------------------------------------------------------------------------------
+def showcase(df, last, ctx=None):
+    """The showcase section: the ``showcase`` grid's final-round table and its sentences.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        What :func:`collect_results` returns (any subset; missing cells read ``not run``).
+    last : int
+        The round of the table (the preset runs rounds 0-6).
+    ctx : dict, optional
+        ``world_key``, ``preset``, ``protocol`` for the scope line of an empty table.
+
+    Returns
+    -------
+    dict
+        ``id, title, scope, rows, findings, sentences, figure``; each finding is
+        ``{"finding", "outcome", "effect"}`` with the effect of :func:`_effect`.
+    """
+    ctx = ctx or {"world_key": "?", "preset": "fast", "protocol": "label-honest"}
+    triples = [(s, a, True) for a in SHOWCASE["adaptations"] for s in SHOWCASE["strategies"]]
+    used = _rows_used(df, last, triples)
+    zs_src = used if len(used) else df
+    zs = {m: _zs_values(zs_src, f"zs_{m}") for m in ("acc", "tail_acc")}
+    rows = [{"method": "Zero-shot", "overall acc": _ms(zs["acc"]), "tail-5 acc": _ms(zs["tail_acc"]),
+             "overall vs zero-shot": "–", "tail-5 vs zero-shot": "–"}]
+    final = {}
+    for s, a, _ in triples:
+        d = _at(df, last, strategy=s, adaptation=a, rda=True)
+        vals = {m: _per_seed(d, m) for m in ("acc", "tail_acc")}
+        final[(s, a)] = vals
+        name = f"{NAMES[s]} w/ {ADAPT_NAMES[a]}"
+        rows.append({"method": name, "overall acc": _ms(vals["acc"]), "tail-5 acc": _ms(vals["tail_acc"]),
+                     "overall vs zero-shot": _word(_effect(vals["acc"], zs["acc"], name, "zero-shot", "accuracy")),
+                     "tail-5 vs zero-shot": _word(_effect(vals["tail_acc"], zs["tail_acc"], name, "zero-shot",
+                                                          "tail-5 accuracy"))})
+    findings = []
+    for a in SHOWCASE["adaptations"]:
+        A = ADAPT_NAMES[a]
+        r0 = used[(used["round"] == 0) & (used["adaptation"] == a)]
+        for m, what in (("acc", "overall accuracy"), ("tail_acc", "tail-5 accuracy")):
+            eff = _effect(_per_seed(r0, m), zs[m], f"RDA round 0 ({A})", "zero-shot", what)
+            findings.append({"finding": f"RDA round 0 above zero-shot, {A}, {what}", "effect": eff,
+                             "outcome": eff["outcome"]})
+    for a in SHOWCASE["adaptations"]:
+        A = ADAPT_NAMES[a]
+        eff = _effect(final[("tfs", a)]["tail_acc"], final[("random", a)]["tail_acc"], f"TFS w/ {A}",
+                      f"Random w/ {A}", f"tail-5 accuracy after round {last}")
+        findings.append({"finding": f"TFS above random on tail-5 after round {last}, {A}", "effect": eff,
+                         "outcome": eff["outcome"]})
+    return {"id": "showcase", "title": f"Showcase: what the demo world shows (round {last})",
+            "scope": _scope(used, ctx, f"round {last} (round 0 for the RDA sentences)"),
+            "grid": "python -m alor_core grid --preset showcase",
+            "rows": rows, "findings": findings, "sentences": [f["effect"]["sentence"] for f in findings],
+            "figure": "showcase"}
 
 
 # ---- the claims ------------------------------------------------------------------------------
-def claim_round0(df):
-    """Claim 1: RDA raises round-0 accuracy (paper, PT: 35.9 -> 59.4, 1.65x)."""
-    rows = []
+def _setting(ctx, when):
+    """The scope of a table that has no session: ``preset fast, protocol label-honest, demo world <key>, round 6``."""
+    return f"preset {ctx['preset']}, protocol {ctx['protocol']}, demo world {ctx['world_key']}, {when}"
+
+
+def _claim(cid, title, paper, used, ctx, when, rows, outcomes, unit, analysis, figure, grid="claims"):
+    verdict = claim_verdict(outcomes)
+    scope = _scope(used, ctx, when) if verdict != NOT_RUN else _setting(ctx, when)
+    return {"id": cid, "title": title, "paper": paper, "scope": scope, "rows": rows, "verdict": verdict,
+            "coverage": _coverage(outcomes, unit), "analysis": [a for a in analysis if a],
+            "figure": figure, "grid": f"python -m alor_core grid --preset {grid}"}
+
+
+def claim_round0(df, ctx):
+    """Claim 1: RDA raises round-0 accuracy (paper, PT: 35.9 -> 59.4, 1.65x); one configuration per
+    adaptation."""
+    rows, outcomes, analysis = [], [], []
     for a in ("pt", "lp", "ft", "ct"):
-        w, wo = _ms(_per_seed(_at(df, 0, adaptation=a, rda=True))), _ms(_per_seed(_at(df, 0, adaptation=a, rda=False)))
-        ok = None if not (w["n"] and wo["n"]) else w["mean"] > wo["mean"]
-        close = ok is not None and abs(w["mean"] - wo["mean"]) <= max(w["std"], wo["std"])
+        w, wo = _per_seed(_at(df, 0, adaptation=a, rda=True)), _per_seed(_at(df, 0, adaptation=a, rda=False))
+        eff = _effect(w, wo, f"{ADAPT_NAMES[a]} with RDA", f"{ADAPT_NAMES[a]} without RDA", "round-0 accuracy")
+        mw, mwo = _ms(w), _ms(wo)
         rows.append({"adaptation": ADAPT_NAMES[a],
                      "paper without RDA": PAPER["round0"]["nordA"] if a == "pt" else None,
                      "paper with RDA": PAPER["round0"]["rda"] if a == "pt" else None,
-                     "demo without RDA": wo, "demo with RDA": w,
-                     "demo ratio": round(w["mean"] / wo["mean"], 2) if ok is not None else None,
-                     "reproduces": _verdict(ok, close)})
-    pt = rows[0]
-    analysis = []
-    if pt["demo ratio"] is not None:
-        analysis.append(
-            f"With PT, RDA takes round 0 from {_fmt(pt['demo without RDA'])} to {_fmt(pt['demo with RDA'])} "
-            f"({pt['demo ratio']:.2f}x; paper 1.65x). Round 0 has one label per class, so the gain comes "
-            "from the retrieved images alone.")
-    zs = _zero_shot(df)
-    if zs["mean"] is not None and pt["demo ratio"] is not None:
-        analysis.append(
-            f"On the demo world zero-shot is already {zs['mean']:.1f}%, so training on ten labels without "
-            "RDA starts from a model that forgets part of what zero-shot knew; the paper's round 0 without "
-            "RDA (35.9) is also far below its zero-shot average (50.7).")
-    return {"id": "rda_round0", "title": "1. RDA raises round-0 accuracy",
-            "paper": "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), docs/METHOD.md §8.3.",
-            "rows": rows, "verdict": rows[0]["reproduces"], "analysis": analysis, "figure": "round0"}
+                     "demo without RDA": mwo, "demo with RDA": mw,
+                     "demo ratio": round(mw["mean"] / mwo["mean"], 2) if mw["n"] and mwo["n"] and mwo["mean"] else None,
+                     "RDA effect": _word(eff), "reproduces": eff["outcome"]})
+        outcomes.append(eff["outcome"])
+        if eff["outcome"] != NOT_RUN:
+            analysis.append(eff["sentence"])
+    used = df[df["round"] == 0]
+    return _claim("rda_round0", "1. RDA raises round-0 accuracy",
+                  "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), docs/METHOD.md "
+                  "§8.3. Round 0 trains on one label per class; the two demo columns differ only in the "
+                  "retrieved images.", used, ctx, "round 0", rows, outcomes, "adaptations", analysis,
+                  "round0")
 
 
-def claim_rda_final(df, last):
-    """Claim 1b: RDA helps every strategy in the last round (PT; paper: +6.1 to +11.2 points)."""
-    rows = []
+def claim_rda_final(df, last, ctx):
+    """Claim 1b: with PT, RDA helps every strategy in the last round (paper: +6.1 to +11.2 points)."""
+    rows, outcomes, names = [], [], []
     for s in BASELINES + ("tfs",):
-        w, wo = _ms(_per_seed(_at(df, last, strategy=s, adaptation="pt", rda=True))), \
-            _ms(_per_seed(_at(df, last, strategy=s, adaptation="pt", rda=False)))
+        w = _per_seed(_at(df, last, strategy=s, adaptation="pt", rda=True))
+        wo = _per_seed(_at(df, last, strategy=s, adaptation="pt", rda=False))
+        eff = _effect(w, wo, f"{NAMES[s]} with RDA", f"{NAMES[s]} without RDA", f"round-{last} accuracy")
         pw, pwo = PAPER["round6_rda_effect"].get(s, (None, None))
-        ok = None if not (w["n"] and wo["n"]) else w["mean"] > wo["mean"]
         rows.append({"strategy": NAMES[s], "paper gain": None if pw is None else round(pw - pwo, 1),
-                     "demo without RDA": wo, "demo with RDA": w,
-                     "demo gain": None if ok is None else round(w["mean"] - wo["mean"], 2),
-                     "reproduces": _verdict(ok)})
-    done = [r for r in rows if r["demo gain"] is not None]
-    verdict = "not run" if not done else ("yes" if all(r["demo gain"] > 0 for r in done) else
-                                           ("partly" if any(r["demo gain"] > 0 for r in done) else "no"))
-    analysis = []
-    if done:
-        g = [r["demo gain"] for r in done]
-        analysis.append(f"Demo-world gains from RDA in round {last}: {min(g):+.1f} to {max(g):+.1f} points "
-                        f"over {len(done)} strategies (paper: +6.1 to +11.2).")
-    return {"id": "rda_final", "title": f"1b. RDA helps every strategy in the last round (round {last}, PT)",
-            "paper": "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, docs/METHOD.md §8.3.",
-            "rows": rows, "verdict": verdict, "analysis": analysis, "figure": "rda_rounds"}
+                     "demo without RDA": _ms(wo), "demo with RDA": _ms(w), "RDA effect": _word(eff),
+                     "reproduces": eff["outcome"]})
+        outcomes.append(eff["outcome"])
+        names.append(NAMES[s])
+    used = _rows_used(df, last, [(s, "pt", r) for s in BASELINES + ("tfs",) for r in (True, False)], (last,))
+    return _claim("rda_final", f"1b. RDA helps every strategy in the last round (round {last}, PT)",
+                  "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, "
+                  "docs/METHOD.md §8.3.", used, ctx, f"round {last}", rows, outcomes, "strategies",
+                  [_count_sentence(outcomes, names, "RDA raises the accuracy")], "rda_rounds")
 
 
-def claim_tfs_final(df, last):
-    """Claim 2: with RDA, TFS beats every other strategy in the last round; ALOR (TFS + CT) is best."""
+def _best(vals):
+    run = {k: v for k, v in vals.items() if v}
+    return max(run, key=lambda k: np.mean(run[k])) if run else None
+
+
+def claim_tfs_final(df, last, ctx):
+    """Claim 2: with RDA, TFS w/ PT beats every PT baseline, and ALOR (TFS + CT) beats every other row.
+
+    Two configurations: TFS w/ PT against each PT baseline, ALOR against each other method; each
+    holds only if every comparison of it is beyond noise.
+    """
     cells = [(s, "pt") for s in BASELINES] + [("tfs", "pt"), ("tfs", "lp"), ("tfs", "ft"), ("tfs", "ct")]
-    rows, vals = [], {}
-    for s, a in cells:
-        m = _ms(_per_seed(_at(df, last, strategy=s, adaptation=a, rda=True)))
-        f1 = _ms(_per_seed(_at(df, last, strategy=s, adaptation=a, rda=True), "f1"))
-        tail = _ms(_per_seed(_at(df, last, strategy=s, adaptation=a, rda=True), "tail_acc"))
-        vals[(s, a)] = m
-        label = f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" + (" (= ALOR)" if (s, a) == ("tfs", "ct") else "")
-        rows.append({"method": label, "paper": PAPER["final_rda"][(s, a)], "demo acc": m,
-                     "demo macro-F1": f1, "demo tail-5 acc": tail})
-    base = {s: vals[(s, "pt")] for s in BASELINES if vals[(s, "pt")]["n"]}
-    tfs_pt, alor = vals[("tfs", "pt")], vals[("tfs", "ct")]
-    analysis, verdicts = [], []
-    if base and tfs_pt["n"]:
-        best = max(base, key=lambda s: base[s]["mean"])
-        margin = tfs_pt["mean"] - base[best]["mean"]
-        noise = max(tfs_pt["std"], base[best]["std"])
-        rank = 1 + sum(v["mean"] > tfs_pt["mean"] for v in base.values())
-        ok = margin > 0
-        verdicts.append(ok)
-        for r in rows:
-            if r["method"] == "TFS w/ PT":
-                r["reproduces"] = _verdict(ok, abs(margin) <= noise)
-        analysis.append(
-            f"TFS w/ PT ranks {rank} of {len(base) + 1} PT strategies: {tfs_pt['mean']:.1f} vs the best "
-            f"baseline {NAMES[best]} {base[best]['mean']:.1f} ({margin:+.2f} points; seed std up to "
-            f"{noise:.1f}). The paper's margin over the best baseline is +0.26 with std bands of about "
-            "±0.5 (docs/METHOD.md §8.4), so with 3 seeds neither the paper nor this world separates the strategies "
-            "clearly under PT.")
-        tails = {s: _ms(_per_seed(_at(df, last, strategy=s, adaptation="pt", rda=True), "tail_acc"))
-                 for s in list(base) + ["tfs"]}
-        tails = {s: v for s, v in tails.items() if v["n"]}
-        if "tfs" in tails and len(tails) > 1:
-            t_rank = 1 + sum(v["mean"] > tails["tfs"]["mean"] for s, v in tails.items() if s != "tfs")
-            best_t = max((s for s in tails if s != "tfs"), key=lambda s: tails[s]["mean"])
-            analysis.append(f"On the 5 classes rarest in the corpus (what TFS aims at), TFS w/ PT ranks {t_rank} "
-                            f"of {len(tails)}: {tails['tfs']['mean']:.1f} vs {NAMES[best_t]} "
-                            f"{tails[best_t]['mean']:.1f}.")
-        spread = max(v["mean"] for v in base.values()) - min(v["mean"] for v in base.values())
-        analysis.append(f"All PT baselines end within {spread:.1f} points of each other (paper: 0.97).")
-    if base and alor["n"]:
-        others = {k: v for k, v in vals.items() if v["n"] and k != ("tfs", "ct")}
-        best_k = max(others, key=lambda k: others[k]["mean"])
-        margin = alor["mean"] - others[best_k]["mean"]
-        ok = margin > 0
-        verdicts.append(ok)
-        for r in rows:
-            if r["method"].startswith("TFS w/ CT"):
-                r["reproduces"] = _verdict(ok, abs(margin) <= max(alor["std"], others[best_k]["std"]))
-        gain_pt = alor["mean"] - tfs_pt["mean"] if tfs_pt["n"] else None
-        analysis.append(
-            f"ALOR (TFS w/ CT) reaches {alor['mean']:.1f}; the best other row is "
-            f"{NAMES[best_k[0]]} w/ {ADAPT_NAMES[best_k[1]]} at {others[best_k]['mean']:.1f} ({margin:+.2f})."
-            + (f" Over TFS w/ PT it gains {gain_pt:+.1f} points (paper +6.9)." if gain_pt is not None else ""))
-    for r in rows:
-        r.setdefault("reproduces", "")
-    verdict = "not run" if not verdicts else ("yes" if all(verdicts) else ("partly" if any(verdicts) else "no"))
-    return {"id": "tfs_final", "title": f"2. With RDA, TFS beats every other strategy (round {last})",
-            "paper": "Round 6 with RDA, five-dataset average (docs/METHOD.md §8.1): ALOR 70.42, TFS w/ PT 63.52, best "
-                     "baseline PCB + BADGE 63.26; baselines adapt with PT.",
-            "rows": rows, "verdict": verdict, "analysis": analysis, "figure": "curves_rda"}
+    vals = {c: _per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True)) for c in cells}
+    tails = {c: _per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True), "tail_acc") for c in cells}
+    label = {c: f"{NAMES[c[0]]} w/ {ADAPT_NAMES[c[1]]}" for c in cells}
+    tfs, alor = ("tfs", "pt"), ("tfs", "ct")
+    vs_tfs = {c: _effect(vals[tfs], vals[c], "TFS w/ PT", label[c], f"round-{last} accuracy")
+              for c in cells if c[1] == "pt" and c != tfs}
+    vs_alor = {c: _effect(vals[alor], vals[c], "ALOR (TFS w/ CT)", label[c], f"round-{last} accuracy")
+               for c in cells if c != alor}
+    rows = []
+    for c in cells:
+        rows.append({"method": label[c] + (" (= ALOR)" if c == alor else ""), "paper": PAPER["final_rda"][c],
+                     "demo acc": _ms(vals[c]),
+                     "demo macro-F1": _ms(_per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True), "f1")),
+                     "demo tail-5 acc": _ms(tails[c]),
+                     "TFS w/ PT vs this": _word(vs_tfs.get(c)), "ALOR vs this": _word(vs_alor.get(c))})
+    out_tfs = _all_of([e["outcome"] for e in vs_tfs.values()]) if vals[tfs] else NOT_RUN
+    out_alor = _all_of([e["outcome"] for e in vs_alor.values()]) if vals[alor] else NOT_RUN
+    analysis = []
+    base = {c: vals[c] for c in vs_tfs}
+    best = _best(base)
+    if vals[tfs] and best:
+        analysis.append(_effect(vals[tfs], vals[best], "TFS w/ PT", f"the best PT baseline ({label[best]})",
+                                f"round-{last} accuracy")["sentence"])
+        best_t = _best({c: tails[c] for c in vs_tfs})
+        if best_t and tails[tfs]:
+            analysis.append(_effect(tails[tfs], tails[best_t], "TFS w/ PT", f"the best PT baseline on the tail "
+                                    f"({label[best_t]})", f"round-{last} tail-5 accuracy")["sentence"])
+    best_o = _best({c: vals[c] for c in vs_alor})
+    if vals[alor] and best_o:
+        analysis.append(_effect(vals[alor], vals[best_o], "ALOR (TFS w/ CT)", f"the best other method "
+                                f"({label[best_o]})", f"round-{last} accuracy")["sentence"])
+        if vals[tfs] and best_o != tfs:
+            analysis.append(vs_alor[tfs]["sentence"])
+    used = _rows_used(df, last, [(s, a, True) for s, a in cells], (last,))
+    return _claim("tfs_final", f"2. With RDA, TFS beats every other strategy (round {last})",
+                  "Round 6 with RDA, five-dataset average (docs/METHOD.md §8.1): ALOR 70.42, TFS w/ PT 63.52, "
+                  "best baseline PCB + BADGE 63.26; baselines adapt with PT. Configurations: TFS w/ PT against "
+                  "every PT baseline, ALOR against every other method.",
+                  used, ctx, f"round {last}", rows, [out_tfs, out_alor], "configurations", analysis,
+                  "curves_rda")
 
 
-def claim_ct_nordA(df, last):
-    """Claim 3: CT beats LP, FT and PT even without RDA (paper, Semi-Aves: CT 36.13 vs PT 33.39)."""
-    rows, avg = [], {}
+def claim_ct_nordA(df, last, ctx):
+    """Claim 3: without RDA, CT beats LP, FT and PT (paper, Semi-Aves: CT 36.13 vs PT 33.39); one
+    configuration per baseline strategy, holding only if CT is above all three beyond noise."""
+    rows, outcomes, names = [], [], []
+    others = ("pt", "lp", "ft")
     for s in BASELINES:
-        row = {"strategy": NAMES[s]}
-        for a in ("pt", "lp", "ft", "ct"):
-            row[ADAPT_NAMES[a]] = _ms(_per_seed(_at(df, last, strategy=s, adaptation=a, rda=False)))
-        done = {a: row[ADAPT_NAMES[a]]["mean"] for a in ("pt", "lp", "ft", "ct") if row[ADAPT_NAMES[a]]["n"]}
-        row["best"] = ADAPT_NAMES[max(done, key=done.get)] if len(done) == 4 else ""
-        rows.append(row)
-    # Average over the baselines run with all four adaptations (all 7 in the claims grid), over
-    # the seeds every one of those (strategy, adaptation) cells has: per seed the mean over
-    # strategies, then mean ± std over seeds. Same strategies and seeds in every column.
-    fin = df[(df["round"] == last) & ~df["rda"] & df["strategy"].isin(BASELINES)]
+        v = {a: _per_seed(_at(df, last, strategy=s, adaptation=a, rda=False)) for a in ("pt", "lp", "ft", "ct")}
+        effs = [_effect(v["ct"], v[a], f"{NAMES[s]} w/ CT", f"{NAMES[s]} w/ {ADAPT_NAMES[a]}",
+                        f"round-{last} accuracy") for a in others]
+        out = _all_of([e["outcome"] for e in effs]) if v["ct"] and all(v[a] for a in others) else NOT_RUN
+        rows.append({"strategy": NAMES[s], **{ADAPT_NAMES[a]: _ms(v[a]) for a in ("pt", "lp", "ft", "ct")},
+                     "CT above the other three": out})
+        outcomes.append(out)
+        names.append(NAMES[s])
+    # Average over the baselines that have all four adaptations, on the seeds all of them share:
+    # per seed the mean over strategies, then mean ± std over seeds. Same strategies and seeds in
+    # every column.
+    fin = df[(df["round"] == last) & ~df["rda"].astype(bool) & df["strategy"].isin(BASELINES)]
     cells = fin.groupby(["strategy", "seed"])["adaptation"].nunique()
     full = cells[cells == 4].reset_index()
     per_strategy = full.groupby("strategy")["seed"].apply(set)
-    common_seeds = set.intersection(*per_strategy) if len(per_strategy) else set()
-    used = [s for s in BASELINES if s in per_strategy.index and common_seeds <= per_strategy[s]] if common_seeds else []
-    label = "all 7 baselines" if len(used) == len(BASELINES) else (
-        f"{len(used)} baseline(s): {', '.join(NAMES[s] for s in used)}" if used else "the baselines")
-    avg_row = {"strategy": f"average of {label}"}
+    common = set.intersection(*per_strategy) if len(per_strategy) else set()
+    used_s = [s for s in BASELINES if s in per_strategy.index and common <= per_strategy[s]] if common else []
+    label = "all 7 baselines" if len(used_s) == len(BASELINES) else (
+        f"{len(used_s)} baseline(s): {', '.join(NAMES[s] for s in used_s)}" if used_s else "the baselines")
+    avg = {}
     for a in ("pt", "lp", "ft", "ct"):
-        d = fin[(fin["adaptation"] == a) & fin["strategy"].isin(used) & fin["seed"].isin(common_seeds)]
-        avg[a] = _ms(d.groupby("seed")["acc"].mean().tolist())
-        avg_row[ADAPT_NAMES[a]] = avg[a]
-    done = {a: v["mean"] for a, v in avg.items() if v["n"]}
-    avg_row["best"] = ADAPT_NAMES[max(done, key=done.get)] if len(done) == 4 else ""
+        d = fin[(fin["adaptation"] == a) & fin["strategy"].isin(used_s) & fin["seed"].isin(common)]
+        avg[a] = d.groupby("seed")["acc"].mean().dropna().tolist() if len(d) else []
+    avg_effs = [_effect(avg["ct"], avg[a], "CT", ADAPT_NAMES[a], f"round-{last} accuracy, average of {label}")
+                for a in others]
+    avg_out = _all_of([e["outcome"] for e in avg_effs]) if avg["ct"] else NOT_RUN
+    avg_row = {"strategy": f"average of {label}", **{ADAPT_NAMES[a]: _ms(avg[a]) for a in avg},
+               "CT above the other three": avg_out}
     paper_row = {"strategy": "paper (Semi-Aves, average)", **{ADAPT_NAMES[a]: PAPER["nordA_adapt"][a] for a in avg},
-                 "best": "CT"}
-    analysis = []
-    verdict = "not run"
-    if len(done) == 4:
-        ok = avg_row["best"] == "CT"
-        second = sorted(done.values())[-2]
-        close = ok and done["ct"] - second <= avg["ct"]["std"]
-        verdict = _verdict(ok, close)
-        n_ct = sum(r["best"] == "CT" for r in rows)
-        order = " > ".join(f"{ADAPT_NAMES[a]} {v:.1f}" for a, v in sorted(done.items(), key=lambda kv: -kv[1]))
-        analysis.append(f"Average over {label} without RDA, round {last}: {order}. CT is the best "
-                        f"adaptation for {n_ct} of {len(rows)} strategies (paper: 7 of 7, +2.7 over PT).")
-    return {"id": "ct_nordA", "title": f"3. CT beats LP, FT and PT even without RDA (round {last})",
-            "paper": "Semi-Aves without RDA, round 6, average over 7 AL methods (docs/METHOD.md §8.2): PT 33.39, LP 34.64, "
-                     "FT 33.25, CT 36.13.",
-            "rows": rows + [avg_row, paper_row], "verdict": verdict, "analysis": analysis,
-            "figure": "adapt_nordA"}
+                 "CT above the other three": "yes (paper)"}
+    analysis = [_count_sentence(outcomes, names, "CT is above LP, FT and PT")]
+    if avg["ct"]:
+        analysis += [e["sentence"] for e in avg_effs if e["outcome"] != NOT_RUN]
+    used = _rows_used(df, last, [(s, a, False) for s in BASELINES for a in ("pt", "lp", "ft", "ct")], (last,))
+    return _claim("ct_nordA", f"3. CT beats LP, FT and PT even without RDA (round {last})",
+                  "Semi-Aves without RDA, round 6, average over 7 AL methods (docs/METHOD.md §8.2): PT 33.39, "
+                  "LP 34.64, FT 33.25, CT 36.13.", used, ctx, f"round {last}",
+                  rows + [avg_row, paper_row], outcomes, "strategies", analysis, "adapt_nordA")
 
 
-def claim_zero_shot(df, last):
-    """Claim 4: zero-shot is shown; every configuration that ends below it is named."""
-    zs = _zero_shot(df)
-    rows = []
+def claim_zero_shot(df, last, ctx):
+    """Claim 4: zero-shot is shown, with every configuration's round 0 and last round against it."""
+    zs = _zs_values(df)
+    rows, below, below0, above = [], [], [], []
     for (s, a, r), d in df.groupby(["strategy", "adaptation", "rda"]):
-        fin = _ms(_per_seed(d[d["round"] == last]))
-        r0 = _ms(_per_seed(d[d["round"] == 0]))
-        if not fin["n"]:
+        fin, r0 = _per_seed(d[d["round"] == last]), _per_seed(d[d["round"] == 0])
+        if not fin:
             continue
-        rows.append({"configuration": f"{NAMES.get(s, s)} w/ {ADAPT_NAMES.get(a, a)}, {'with' if r else 'without'} RDA",
-                     "round 0": r0, f"round {last}": fin,
-                     "vs zero-shot": round(fin["mean"] - zs["mean"], 2) if zs["mean"] is not None else None,
-                     "below zero-shot": bool(zs["mean"] is not None and fin["mean"] < zs["mean"]),
-                     "round 0 below zero-shot": bool(zs["mean"] is not None and r0["n"] and r0["mean"] < zs["mean"])})
+        name = f"{NAMES.get(s, s)} w/ {ADAPT_NAMES.get(a, a)}, {'with' if r else 'without'} RDA"
+        e_fin = _effect(fin, zs, name, "zero-shot", f"round-{last} accuracy")
+        e_r0 = _effect(r0, zs, name, "zero-shot", "round-0 accuracy")
+        rows.append({"configuration": name, "round 0": _ms(r0), f"round {last}": _ms(fin),
+                     "round 0 vs zero-shot": _word(e_r0), f"round {last} vs zero-shot": _word(e_fin)})
+        {"no": below, "yes": above}.get(e_fin["outcome"], []).append(name)
+        if e_r0["outcome"] == "no":
+            below0.append(name)
     rows.sort(key=lambda r: -r[f"round {last}"]["mean"])
-    below = [r["configuration"] for r in rows if r["below zero-shot"]]
-    below0 = [r["configuration"] for r in rows if r["round 0 below zero-shot"]]
     analysis = []
-    if zs["mean"] is not None:
-        analysis.append(f"Zero-shot accuracy of the demo world's CLIP: {zs['mean']:.1f}% (paper, five-dataset "
-                        f"average: {PAPER['zero_shot']}).")
-        if below:
-            analysis.append(f"**Below zero-shot after round {last}** ({len(below)} of {len(rows)}): "
-                            + "; ".join(below) + ". Adapting on these sets loses what zero-shot knew; "
-                            "the paper reports the same on Food101 and Oxford Pets (docs/METHOD.md §8.1).")
-        else:
-            analysis.append(f"Every configuration ends above zero-shot after round {last}.")
+    if zs and rows:
+        analysis.append(f"Zero-shot accuracy of the demo world's CLIP: {E.format_mean_std(_ms(zs))} (paper, "
+                        f"five-dataset average: {PAPER['zero_shot']}).")
+        analysis.append(f"After round {last}, of {len(rows)} configurations {len(above)} are above zero-shot "
+                        f"beyond two standard deviations, {len(below)} below it"
+                        + (" (" + "; ".join(below) + ")" if below else "")
+                        + f" and {len(rows) - len(above) - len(below)} within noise or with too few seeds.")
         if below0:
-            analysis.append(f"Below zero-shot at round 0 ({len(below0)}): " + "; ".join(below0) + ".")
-    return {"id": "zero_shot", "title": "4. Zero-shot, and where adaptation falls below it",
-            "paper": "Zero-shot OpenCLIP: 50.69 five-dataset average; on Food101 and Pets it beats every AL "
-                     "method after round 6 (docs/METHOD.md §8.1).",
-            "zero_shot": zs, "rows": rows, "verdict": "shown", "analysis": analysis, "figure": None}
+            analysis.append(f"Below zero-shot beyond noise at round 0 ({len(below0)}): " + "; ".join(below0) + ".")
+    used = df[df["round"].isin((0, last))]
+    out = {"id": "zero_shot", "title": "4. Zero-shot, and where adaptation falls below it",
+           "paper": "Zero-shot OpenCLIP: 50.69 five-dataset average; on Food101 and Pets it beats every AL "
+                    "method after round 6 (docs/METHOD.md §8.1).",
+           "scope": _scope(used, ctx, f"rounds 0 and {last}") if rows else _setting(ctx, f"rounds 0 and {last}"),
+           "zero_shot": _ms(zs), "rows": rows,
+           "verdict": "shown" if rows else NOT_RUN, "coverage": f"{len(rows)} configurations",
+           "analysis": analysis, "figure": None, "grid": "python -m alor_core grid --preset claims"}
+    return out
 
 
 def world_imbalance(df):
     """How imbalanced retrieval is on the demo world vs the five benchmarks (from LAION counts)."""
     from .analysis import BENCHMARK_DATASETS, benchmark_counts
     out = []
-    sess = df[df["rda"]]["session"].unique() if len(df) else []
-    if len(sess):
-        counts = read_json(Path(sess[0]) / "retrieval" / "counts.json")["counts"]
+    sess = df[df["rda"].astype(bool)]["session"].unique() if len(df) else []
+    for s in sess:
+        try:
+            counts = read_json(Path(s) / "retrieval" / "counts.json")["counts"]
+        except (OSError, ValueError, KeyError):
+            continue
         matched = np.array([c["matched"] for c in counts], float)
         kept = np.array([c["kept"] for c in counts], float)
         out.append({"dataset": "demo world", "classes": len(matched), "cap K": int(kept.max()),
                     "head/tail caption ratio": round(float(matched.max() / max(matched.min(), 1)), 1),
                     "classes under the cap": f"{int((kept < kept.max()).sum())} of {len(kept)}",
-                    "min/max retrieved": round(float(kept.min() / kept.max()), 3)})
+                    "min/max retrieved": round(float(kept.min() / max(kept.max(), 1)), 3)})
+        break
     for name in BENCHMARK_DATASETS:
         c = benchmark_counts(name)
         if c is None:
@@ -367,21 +562,64 @@ def world_imbalance(df):
     return out
 
 
-def build_claims(output_root, last_round=6, world_key=None, grid=None):
-    """All claims as one dict (what ``claims.json`` holds)."""
-    df = collect_results(output_root, world_key)
+def _summary(show, claims):
+    """One line per verdict of the report, showcase first (the report's first screen)."""
+    rows = [{"finding": f"Showcase: {f['finding']}", "result": f["outcome"],
+             "numbers": (f"{f['effect']['diff']:+.1f} points, noise {f['effect']['noise']:.1f}"
+                         if f["effect"]["noise"] is not None else
+                         (f"{f['effect']['diff']:+.1f} points" if f["effect"]["diff"] is not None else "–"))}
+            for f in show["findings"]]
+    for c in claims:
+        result = c["verdict"] if c["verdict"] != NOT_RUN else "not run on this world"
+        rows.append({"finding": f"Paper claim {c['title']}", "result": result, "numbers": c.get("coverage", "")})
+    return rows
+
+
+def build_claims(output_root, last_round=6, world_key=None, grid=None, preset="fast", protocol="label-honest"):
+    """The whole report as one dict (what ``claims.json`` holds).
+
+    Parameters
+    ----------
+    output_root : str or Path
+        Folder with the sessions.
+    last_round : int, default=6
+        The round of the final-round tables.
+    world_key : str or None
+        Demo world (None = the default one).
+    grid : str or None
+        Name of the grid record to quote the timing of (None = every record).
+    preset, protocol : str
+        The sessions' adaptation preset and protocol.
+
+    Returns
+    -------
+    dict
+        ``generated, output_root, world_key, preset, protocol, last_round, sessions, seeds,
+        summary, showcase, claims, imbalance, grid``.
+
+    Raises
+    ------
+    DataError
+        No finished session of this world, preset and protocol under ``output_root``.
+    """
+    world_key = world_key or _default_world_key()
+    df = collect_results(output_root, world_key, preset, protocol)
     if not len(df):
-        raise DataError(f"no finished demo-world session under {str(output_root)!r}; run "
-                        "`python -m alor_core grid --quick` (or --preset claims) first")
-    claims = [claim_round0(df), claim_rda_final(df, last_round), claim_tfs_final(df, last_round),
-              claim_ct_nordA(df, last_round), claim_zero_shot(df, last_round)]
-    sessions = df["session"].nunique()
-    shown = Path(os.path.relpath(Path(output_root).resolve())) if Path(output_root).resolve().is_relative_to(
-        Path.cwd()) else Path(output_root)
+        raise DataError(f"no finished demo-world session (world {world_key}, preset {preset}, protocol "
+                        f"{protocol}) under {str(output_root)!r}; run `python -m alor_core grid --preset "
+                        "showcase` (or --quick, or --preset claims) first")
+    ctx = {"world_key": world_key, "preset": preset, "protocol": protocol}
+    show = showcase(df, last_round, ctx)
+    claims = [claim_round0(df, ctx), claim_rda_final(df, last_round, ctx), claim_tfs_final(df, last_round, ctx),
+              claim_ct_nordA(df, last_round, ctx), claim_zero_shot(df, last_round, ctx)]
+    root = Path(output_root)
+    shown = Path(os.path.relpath(root.resolve())) if root.resolve().is_relative_to(Path.cwd()) else root
     return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "output_root": str(shown),
-            "last_round": last_round, "sessions": int(sessions),
-            "seeds": sorted(int(s) for s in df["seed"].unique()), "claims": claims,
-            "imbalance": world_imbalance(df), "grid": _grid_summary(output_root, grid)}
+            "world_key": world_key, "preset": preset, "protocol": protocol,
+            "last_round": last_round, "sessions": int(df["session"].nunique()),
+            "seeds": sorted(int(s) for s in df["seed"].unique()), "summary": _summary(show, claims),
+            "showcase": show, "claims": claims, "imbalance": world_imbalance(df),
+            "grid": _grid_summary(output_root, grid)}
 
 
 def _grid_summary(output_root, name=None):
@@ -394,26 +632,51 @@ def _grid_summary(output_root, name=None):
             r = read_json(f)
         except (OSError, ValueError):
             continue
-        ran = [c for c in r["cells"] if "seconds" in c]
-        recs.append({"grid": r["grid"]["name"], "device": r.get("device"), "cells": len(r["cells"]),
+        ran = [c for c in r.get("cells", []) if "seconds" in c]
+        recs.append({"grid": r["grid"]["name"], "device": r.get("device"), "cells": len(r.get("cells", [])),
                      "cells_run": len(ran), "total_seconds": r.get("total_seconds"),
                      "estimate_seconds": r.get("estimate_seconds"),
                      "seconds_run": round(sum(c["seconds"] for c in ran), 1),
-                     "failed": sum(1 for c in r["cells"] if c.get("error"))})
+                     "failed": sum(1 for c in r.get("cells", []) if c.get("error"))})
     return recs
 
 
 # ---- figures ---------------------------------------------------------------------------------
-def report_figures(output_root, last_round=6, world_key=None):
-    """The report's plotly figures, by name."""
+def _sd(m):
+    return m["std"] if m["std"] is not None else 0.0
+
+
+def report_figures(output_root, last_round=6, world_key=None, preset="fast", protocol="label-honest"):
+    """The report's plotly figures, by name (a figure with nothing to show is left out).
+
+    Error bars are sample standard deviations over seeds.
+    """
     import plotly.graph_objects as go
 
     from .plots import run_color, style_layout
-    df = collect_results(output_root, world_key)
+    df = collect_results(output_root, world_key, preset, protocol)
     figs = {}
     if not len(df):
         return figs
     zs = _zero_shot(df)["mean"]
+
+    def zero_line(fig, value=zs, text="zero-shot"):
+        if value is not None:
+            fig.add_hline(y=value, line_dash="dash", line_color="#555", annotation_text=f"{text} {value:.1f}")
+
+    fig = go.Figure()
+    xs = ["Zero-shot"] + [f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" for a in SHOWCASE["adaptations"]
+                          for s in SHOWCASE["strategies"]]
+    for i, (metric, zs_metric, name) in enumerate((("acc", "zs_acc", "overall"), ("tail_acc", "zs_tail_acc", "tail-5"))):
+        ms = [_zero_shot(df, zs_metric)] + [_ms(_per_seed(_at(df, last_round, strategy=s, adaptation=a, rda=True), metric))
+                                            for a in SHOWCASE["adaptations"] for s in SHOWCASE["strategies"]]
+        keep = [j for j, m in enumerate(ms) if m["n"]]
+        if len(keep) > 1:
+            fig.add_bar(x=[xs[j] for j in keep], y=[ms[j]["mean"] for j in keep], name=name,
+                        marker_color=run_color(i), error_y=dict(type="data", array=[_sd(ms[j]) for j in keep]))
+    if fig.data:
+        figs["showcase"] = style_layout(fig, f"Showcase, round {last_round}: overall and tail-5 accuracy "
+                                        "(mean ± std over seeds)", yaxis_title="test accuracy (%)", barmode="group")
 
     fig = go.Figure()
     for i, (r, name) in enumerate(((False, "without RDA"), (True, "with RDA"))):
@@ -421,15 +684,17 @@ def report_figures(output_root, last_round=6, world_key=None):
         for a in ("pt", "lp", "ft", "ct"):
             m = _ms(_per_seed(_at(df, 0, adaptation=a, rda=r)))
             if m["n"]:
-                xs.append(ADAPT_NAMES[a]); ys.append(m["mean"]); es.append(m["std"])
-        fig.add_bar(x=xs, y=ys, name=name, marker_color=run_color(i), error_y=dict(type="data", array=es))
-    fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["round0"] = style_layout(fig, "Round 0 (one label per class): with and without RDA",
-                             yaxis_title="test accuracy (%)", barmode="group")
+                xs.append(ADAPT_NAMES[a]); ys.append(m["mean"]); es.append(_sd(m))
+        if xs:
+            fig.add_bar(x=xs, y=ys, name=name, marker_color=run_color(i), error_y=dict(type="data", array=es))
+    if fig.data:
+        zero_line(fig)
+        figs["round0"] = style_layout(fig, "Round 0 (one label per class): with and without RDA",
+                                      yaxis_title="test accuracy (%)", barmode="group")
 
     fig = go.Figure()
     for i, (s, a) in enumerate([(s, "pt") for s in BASELINES] + [("tfs", "pt"), ("tfs", "ct")]):
-        d = df[(df["strategy"] == s) & (df["adaptation"] == a) & df["rda"]]
+        d = df[(df["strategy"] == s) & (df["adaptation"] == a) & df["rda"].astype(bool)]
         if not len(d):
             continue
         mean, std = _curve(d)
@@ -438,21 +703,23 @@ def report_figures(output_root, last_round=6, world_key=None):
         fig.add_scatter(x=mean.index, y=mean.values, name=name, mode="lines+markers",
                         line=dict(width=3.5 if bold else 1.5, color=run_color(i), dash=None if bold else "dot"),
                         error_y=dict(type="data", array=std.values, visible=bold))
-    fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["curves_rda"] = style_layout(fig, "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
-                                 xaxis_title="round", yaxis_title="test accuracy (%)")
+    if fig.data:
+        zero_line(fig)
+        figs["curves_rda"] = style_layout(fig, "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
+                                          xaxis_title="round", yaxis_title="test accuracy (%)")
 
     fig = go.Figure()
     for i, r in enumerate((False, True)):
-        d = df[(df["adaptation"] == "pt") & (df["rda"] == r) & df["strategy"].isin(BASELINES)]
+        d = df[(df["adaptation"] == "pt") & (df["rda"].astype(bool) == r) & df["strategy"].isin(BASELINES)]
         if not len(d):
             continue
         mean, std = _curve(d)
         fig.add_bar(x=mean.index, y=mean.values, name="with RDA" if r else "without RDA",
                     marker_color=run_color(i), error_y=dict(type="data", array=std.values))
-    fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["rda_rounds"] = style_layout(fig, "Effect of RDA per round (PT, mean of the 7 baselines)",
-                                 xaxis_title="round", yaxis_title="test accuracy (%)", barmode="group")
+    if fig.data:
+        zero_line(fig)
+        figs["rda_rounds"] = style_layout(fig, "Effect of RDA per round (PT, mean of the baselines run)",
+                                          xaxis_title="round", yaxis_title="test accuracy (%)", barmode="group")
 
     fig = go.Figure()
     for i, a in enumerate(("pt", "lp", "ft", "ct")):
@@ -460,13 +727,14 @@ def report_figures(output_root, last_round=6, world_key=None):
         for s in BASELINES:
             m = _ms(_per_seed(_at(df, last_round, strategy=s, adaptation=a, rda=False)))
             if m["n"]:
-                xs.append(NAMES[s]); ys.append(m["mean"]); es.append(m["std"])
+                xs.append(NAMES[s]); ys.append(m["mean"]); es.append(_sd(m))
         if xs:
             fig.add_bar(x=xs, y=ys, name=ADAPT_NAMES[a], marker_color=run_color(i),
                         error_y=dict(type="data", array=es))
-    fig.add_hline(y=zs, line_dash="dash", line_color="#555", annotation_text=f"zero-shot {zs:.1f}")
-    figs["adapt_nordA"] = style_layout(fig, f"Without RDA, round {last_round}: each adaptation per strategy",
-                                  yaxis_title="test accuracy (%)", barmode="group")
+    if fig.data:
+        zero_line(fig)
+        figs["adapt_nordA"] = style_layout(fig, f"Without RDA, round {last_round}: each adaptation per strategy",
+                                           yaxis_title="test accuracy (%)", barmode="group")
     return figs
 
 
@@ -485,26 +753,60 @@ def _cell(v):
 
 def _md_table(rows, columns=None):
     if not rows:
-        return "_no finished session for this claim yet_\n"
+        return "_no finished session for this table yet_\n"
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
+    out += ["| " + " | ".join(_cell(r.get(c)).replace("|", "\\|") for c in columns) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
 
+def _not_run_line(section):
+    return (f"_Not run on this world ({section['scope']}). Run `{section['grid']}` on this world and "
+            "write the report again to fill it._")
+
+
 def render_markdown(claims, figure_files):
-    lines = ["# Paper claims on the demo world", "",
+    """The report as markdown: summary, showcase, the paper's claims, then the context tables.
+
+    Parameters
+    ----------
+    claims : dict
+        What :func:`build_claims` returns.
+    figure_files : dict
+        Figure name -> path of its PNG relative to the report (figures without one are not linked).
+
+    Returns
+    -------
+    str
+    """
+    lines = ["# What the demo world shows, and the paper's claims on it", "",
              f"Generated {claims['generated']} by `python -m alor_core report` from {claims['sessions']} finished "
-             f"sessions (seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`. "
-             "Values are test accuracy in %, mean ± std over seeds (population std); `(n=k)` marks a cell "
-             "with other than 3 seeds. Paper figures are from `ALOR_METHOD.md` §8 (five real datasets); "
-             "the demo world is a 10-class Fashion-MNIST world with a tiny CLIP trained on an imbalanced "
-             "caption corpus, so only the *direction* of each finding can be compared.", "",
-             "| claim | reproduces on the demo world |", "|---|---|"]
-    lines += [f"| {c['title']} | {c['verdict']} |" for c in claims["claims"]]
-    lines.append("")
+             f"sessions (seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`: demo world "
+             f"`{claims.get('world_key', '?')}`, preset `{claims.get('preset', 'fast')}`, protocol "
+             f"`{claims.get('protocol', 'label-honest')}`. Values are test accuracy in %, mean ± sample standard "
+             "deviation over seeds (n = seeds). A difference counts only beyond two standard deviations of "
+             "the difference with at least 3 seeds per side (`alor_core.effects`); otherwise it reads "
+             "\"within noise\". A claim is *yes* when its direction holds beyond noise in every "
+             "configuration compared, *partly* in some. Paper figures are from docs/METHOD.md §8 (five real "
+             "datasets); the demo world is a 10-class Fashion-MNIST world with a tiny CLIP trained on a "
+             "long-tailed caption corpus, so only the *direction* of each finding can be compared.", ""]
+    if claims.get("summary"):
+        lines += ["## Summary", "", _md_table(claims["summary"], ["finding", "result", "numbers"])]
+    show = claims.get("showcase")
+    if show:
+        lines += [f"## {show['title']}", "", f"*{show['scope']}.* From `{show['grid']}`.", "",
+                  _md_table(show["rows"])]
+        lines += [f"- {s}" for s in show["sentences"]]
+        if show.get("figure") in figure_files:
+            lines += ["", f"![{show['title']}]({figure_files[show['figure']]})"]
+        lines.append("")
+    lines += ["## The paper's claims", ""]
     for c in claims["claims"]:
-        lines += [f"## {c['title']}", "", f"**Paper:** {c['paper']}", "", _md_table(c["rows"])]
+        lines += [f"### {c['title']}: {c['verdict']}", "", f"**Paper:** {c['paper']}", ""]
+        if c["verdict"] == NOT_RUN:
+            lines += [_not_run_line(c), ""]
+            continue
+        lines += [f"*{c['scope']}; {c.get('coverage', '')}.*", "", _md_table(c["rows"])]
         lines += [f"- {a}" for a in c["analysis"]]
         if c.get("figure") in figure_files:
             lines += ["", f"![{c['title']}]({figure_files[c['figure']]})"]
@@ -512,14 +814,11 @@ def render_markdown(claims, figure_files):
     if claims.get("imbalance"):
         lines += ["## How imbalanced is retrieval here vs the paper's datasets?", "",
                   "From the LAION-400M caption counts of the five benchmarks (cap K = 500) and the demo "
-                  "world's own retrieval (K = 200):", "", _md_table(claims["imbalance"])]
+                  "world's own retrieval (first RDA session found):", "", _md_table(claims["imbalance"])]
     if claims.get("grid"):
         lines += ["## Grid runs behind this report", "", _md_table(claims["grid"]),
                   "`seconds_run` counts only the sessions that grid run itself trained (finished sessions "
                   "are reused).", ""]
-    notes = Path(claims.get("notes_file", "")) if claims.get("notes_file") else None
-    if notes and notes.is_file():
-        lines += [notes.read_text(encoding="utf-8"), ""]
     return "\n".join(lines)
 
 
@@ -555,18 +854,21 @@ def figure_png(fig, browser=None, width=900, height=480):
                                  kopts={"path": browser} if browser else {})
 
 
-def write_report(output_root, to="reports/demo", last_round=6, world_key=None, grid=None, png=True):
+def write_report(output_root, to="reports/demo", last_round=6, world_key=None, grid=None, png=True,
+                 preset="fast", protocol="label-honest"):
     """Write ``REPORT.md``, ``claims.json`` and ``figures/*.json|png`` into ``to``; returns the md path.
 
-    PNGs need kaleido and a Chromium; without them the report is written with the plotly JSON
-    figures only (the dashboard reads those) and says so.
+    Everything in the report is generated from the sessions (no hand-written text next to the
+    results). PNGs need kaleido and a Chromium; without them the report is written with the
+    plotly JSON figures only (the dashboard reads those) and says so. Figures of an earlier report
+    that this one has no data for are removed, so no stale figure is shown.
     """
     to = Path(to)
-    claims = build_claims(output_root, last_round, world_key, grid)
-    notes = to / "NOTES.md"  # hand-written discussion, kept across regenerations
-    if notes.is_file():
-        claims["notes_file"] = str(notes)
-    figs = report_figures(output_root, last_round, world_key)
+    claims = build_claims(output_root, last_round, world_key, grid, preset, protocol)
+    figs = report_figures(output_root, last_round, claims["world_key"], preset, protocol)
+    for old in sorted((to / "figures").glob("*.*")) if (to / "figures").is_dir() else []:
+        if old.stem not in figs and old.suffix in (".json", ".png"):
+            old.unlink()
     files, png_error, browser = {}, None, _system_browser()
     for name, fig in figs.items():
         atomic_write_text(to / "figures" / f"{name}.json", fig.to_json())
@@ -601,5 +903,6 @@ def load_report(path):
 
 
 def table_frame(rows):
-    """A claim's rows as a DataFrame of display strings (mean ± std cells formatted)."""
+    """A table's rows (a claim's, the showcase's, the summary's) as a DataFrame of display strings
+    (mean ± std cells formatted, missing ones ``not run``)."""
     return pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in rows])

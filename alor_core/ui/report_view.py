@@ -10,7 +10,8 @@ from ..paths import reports_dir
 from . import state as K
 
 _VERDICT_ICON = {"yes": ":material/check_circle:", "no": ":material/cancel:", "partly": ":material/adjust:",
-                 "shown": ":material/visibility:", "not run": ":material/hourglass_empty:"}
+                 "shown": ":material/visibility:", "not run": ":material/hourglass_empty:",
+                 "within noise": ":material/drag_handle:", "not enough seeds": ":material/hourglass_empty:"}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -31,19 +32,40 @@ def render():
     except (AlorError, OSError, ValueError) as err:
         st.error(f"Could not read the report in `{pick}`: {err}")
         return
+    scope = (f"demo world `{claims['world_key']}`, preset `{claims.get('preset')}`, protocol "
+             f"`{claims.get('protocol')}`; " if claims.get("world_key") else "")
     st.caption(f"Written {claims['generated']} from {claims['sessions']} finished sessions "
-               f"(seeds {', '.join(map(str, claims['seeds']))}); accuracy %, mean ± std over seeds. "
-               "Paper figures: five real datasets; the demo world can only show the direction of each finding.")
+               f"(seeds {', '.join(map(str, claims['seeds']))}); {scope}accuracy %, mean ± std over seeds; "
+               "an effect counts only beyond two standard deviations. Paper figures: five real datasets; the "
+               "demo world can only show the direction of each finding.")
+    if claims.get("summary"):
+        st.subheader("Summary")
+        st.dataframe(report.table_frame(claims["summary"]), hide_index=True, width="stretch")
+    show = claims.get("showcase")
+    if show:
+        st.subheader(show["title"])
+        st.caption(f"{show['scope']}. From `{show['grid']}`.")
+        st.dataframe(report.table_frame(show["rows"]), hide_index=True, width="stretch")
+        for line in show["sentences"]:
+            st.markdown(f"- {line}")
+        if show.get("figure") in figs:
+            st.plotly_chart(figs[show["figure"]], key="report.showcase")
+        st.subheader("The paper's claims")
     cols = st.columns(len(claims["claims"]))
     for col, c in zip(cols, claims["claims"]):
-        verdict = c["verdict"]
-        col.metric(c["title"].split(". ", 1)[0] if ". " in c["title"] else c["title"], verdict,
+        col.metric(c["title"].split(". ", 1)[0] if ". " in c["title"] else c["title"], c["verdict"],
                    help=c["title"], border=True)
     for c in claims["claims"]:
         head = c["verdict"].split(" ")[0]
-        with st.expander(f"{c['title']} — reproduces: **{c['verdict']}**", expanded=True,
-                         icon=_VERDICT_ICON.get(head, ":material/help:")):
+        not_run = c["verdict"] == report.NOT_RUN
+        with st.expander(f"{c['title']} — reproduces: **{c['verdict']}**", expanded=not not_run,
+                         icon=_VERDICT_ICON.get(head if head in _VERDICT_ICON else c["verdict"], ":material/help:")):
             st.markdown(f"**Paper:** {c['paper']}")
+            if not_run and "scope" in c:
+                st.info(f"Not run on this world ({c['scope']}). Run `{c['grid']}` and write the report again.")
+                continue
+            if c.get("scope"):
+                st.caption(f"{c['scope']}; {c.get('coverage', '')}.")
             st.dataframe(report.table_frame(c["rows"]), hide_index=True, width="stretch")
             for line in c["analysis"]:
                 st.markdown(f"- {line}")
@@ -55,6 +77,3 @@ def render():
     if claims.get("grid"):
         st.subheader("Grid runs behind this report")
         st.dataframe(report.table_frame(claims["grid"]), hide_index=True, width="stretch")
-    notes = pick / "NOTES.md"
-    if notes.is_file():
-        st.markdown(notes.read_text(encoding="utf-8"))

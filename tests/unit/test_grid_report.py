@@ -105,42 +105,210 @@ def test_claims_follow_the_numbers(small_grid, small_spec):
     _, out, *_ = small_grid
     df = R.collect_results(out, small_spec.key)
     assert set(df["strategy"]) == {"tfs", "random"} and df["session"].nunique() == 4
+    assert set(df["preset"]) == {"fast"} and set(df["protocol"]) == {"label-honest"}
     claims = R.build_claims(out, last_round=1, world_key=small_spec.key)
     c1 = next(c for c in claims["claims"] if c["id"] == "rda_round0")
     pt = c1["rows"][0]
     w, wo = pt["demo with RDA"]["mean"], pt["demo without RDA"]["mean"]
     r0 = df[(df["round"] == 0) & (df["adaptation"] == "pt")]
     assert w == pytest.approx(r0[r0["rda"]]["acc"].mean(), abs=0.01)
-    assert pt["reproduces"].startswith("yes" if w > wo else "no")
+    # one seed per side: no verdict either way, and the table says so with the measured difference
+    assert pt["reproduces"] == "not enough seeds" and pt["RDA effect"] == f"not enough seeds ({w - wo:+.1f})"
     assert c1["rows"][3]["reproduces"] == "not run"  # no CT session in this grid
+    assert c1["verdict"] == "not enough seeds"
+    assert c1["scope"] == f"preset fast, protocol label-honest, demo world {small_spec.key}, 1 seed (1), round 0"
     c2 = next(c for c in claims["claims"] if c["id"] == "tfs_final")
-    tfs = next(r for r in c2["rows"] if r["method"] == "TFS w/ PT")
     rnd = next(r for r in c2["rows"] if r["method"] == "Random w/ PT")
-    assert tfs["reproduces"].startswith("yes" if tfs["demo acc"]["mean"] > rnd["demo acc"]["mean"] else "no")
+    tfs = next(r for r in c2["rows"] if r["method"] == "TFS w/ PT")
+    diff = tfs["demo acc"]["mean"] - rnd["demo acc"]["mean"]
+    assert rnd["TFS w/ PT vs this"] == f"not enough seeds ({diff:+.1f})" and tfs["TFS w/ PT vs this"] == "–"
+    assert next(r for r in c2["rows"] if r["method"] == "CoreSet w/ PT")["TFS w/ PT vs this"] == "not run"
+    assert c2["verdict"] == "not enough seeds"
     zs = next(c for c in claims["claims"] if c["id"] == "zero_shot")
-    below = {r["configuration"] for r in zs["rows"] if r["below zero-shot"]}
-    for r in zs["rows"]:
-        assert (r["configuration"] in below) == (r["round 1"]["mean"] < zs["zero_shot"]["mean"])
+    assert zs["verdict"] == "shown" and len(zs["rows"]) == 4
+    assert "0 are above zero-shot beyond two standard deviations, 0 below it and 4 within noise" in zs["analysis"][1]
+    # the showcase grid was not run: its LP/CT rows say so, the zero-shot row has the measured value
+    show = claims["showcase"]
+    assert show["rows"][0]["overall acc"]["mean"] == pytest.approx(df["zs_acc"].iloc[0])
+    assert list(R.table_frame(show["rows"])["overall acc"][1:]) == ["not run"] * 6
+    assert [f["outcome"] for f in show["findings"]] == ["not run"] * 6
+    assert claims["summary"][0]["finding"].startswith("Showcase:")
 
 
 def test_report_is_written_and_loads_back(small_grid, small_spec, tmp_path):
     _, out, *_ = small_grid
+    stale = tmp_path / "rep" / "figures" / "gone.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{}")
     md = R.write_report(out, tmp_path / "rep", last_round=1, world_key=small_spec.key, png=False)
     text = md.read_text()
-    for title in ("1. RDA raises round-0 accuracy", "2. With RDA, TFS beats every other strategy",
+    for title in ("## Summary", "1. RDA raises round-0 accuracy", "2. With RDA, TFS beats every other strategy",
                   "3. CT beats LP, FT and PT", "4. Zero-shot"):
         assert title in text
+    assert text.index("## Summary") < text.index("## Showcase") < text.index("## The paper's claims")
     assert "| TFS w/ PT | 63.52 |" in text  # the paper's figure sits next to the demo's
+    assert "population" not in text and "NOTES" not in text
     claims, figs = R.load_report(tmp_path / "rep")
-    assert {"round0", "curves_rda", "rda_rounds", "adapt_nordA"} <= set(figs)
+    # no baseline was run without RDA and no showcase cell: those figures are left out, the stale one removed
+    assert set(figs) == {"round0", "curves_rda", "rda_rounds"} and not stale.exists()
     assert len(figs["curves_rda"].data) == 2  # Random w/ PT and TFS w/ PT
-    assert claims["sessions"] == 4
+    assert claims["sessions"] == 4 and claims["world_key"] == small_spec.key
     frame = R.table_frame(claims["claims"][0]["rows"])
-    assert frame.loc[0, "adaptation"] == "PT" and "±" in frame.loc[0, "demo with RDA"]
+    assert frame.loc[0, "adaptation"] == "PT" and "(n=1)" in frame.loc[0, "demo with RDA"]
 
 
 def test_report_without_sessions_says_what_to_run(tmp_path):
-    with pytest.raises(DataError, match="no finished demo-world session.*grid --quick"):
+    with pytest.raises(DataError, match="no finished demo-world session.*grid --preset showcase"):
         R.build_claims(tmp_path / "empty")
     with pytest.raises(DataError, match="expected claims.json"):
         R.load_report(tmp_path / "nothing")
+
+
+# ---- verdicts and sentences from hand-made numbers (no training) ----------------------------------
+WORLD = "hand0world"
+WITHIN = ([61.0, 63.0, 59.0], [60.0, 61.0, 59.5])   # +0.8 points, noise 4.3: within noise
+BEYOND = ([70.0, 70.5, 69.5], [60.0, 60.5, 59.5])   # +10.0 points, noise 1.4: beyond noise
+
+
+def _frame(cells, zs=(57.0, 48.0), rounds=(0, 6)):
+    """A results frame as :func:`collect_results` returns it: ``cells`` maps (strategy, adaptation,
+    rda) to per-seed accuracies (and optionally tail-5 accuracies) used in every round listed."""
+    rows = []
+    for (s, a, rda), vals in cells.items():
+        accs, tails = vals if isinstance(vals, tuple) else (vals, vals)
+        for seed, (acc, tail) in enumerate(zip(accs, tails), start=1):
+            for r in rounds:
+                rows.append({"strategy": s, "adaptation": a, "rda": rda, "seed": seed, "round": r, "acc": acc,
+                             "f1": acc - 2, "tail_acc": tail, "zs_acc": zs[0], "zs_f1": zs[0] - 3,
+                             "zs_tail_acc": zs[1], "preset": "fast", "protocol": "label-honest",
+                             "session": f"out/demo_{s}_{a}_{'rda' if rda else 'nordA'}/seed{seed}"})
+    return pd.DataFrame(rows)
+
+
+CTX = {"world_key": WORLD, "preset": "fast", "protocol": "label-honest"}
+
+
+def test_a_claim_fed_numbers_within_noise_says_within_noise():
+    w, wo = WITHIN
+    df = _frame({("random", "pt", True): w, ("random", "pt", False): wo})
+    c = R.claim_round0(df, CTX)
+    pt = c["rows"][0]
+    assert c["verdict"] == "within noise" and pt["reproduces"] == "within noise"
+    assert pt["RDA effect"] == "within noise (+0.8)"
+    assert pt["demo with RDA"]["std"] == pytest.approx(2.0)  # sample std (ddof=1), not population (1.63)
+    assert R.table_frame(c["rows"]).loc[0, "demo with RDA"] == "61.0 ± 2.0 (n=3)"
+    assert c["coverage"] == "1 of 4 adaptations compared"
+    assert len(c["analysis"]) == 1 and "within noise" in c["analysis"][0] and "+0.8 points" in c["analysis"][0]
+    # the same numbers as the last round of claim 1b
+    c1b = R.claim_rda_final(df, 6, CTX)
+    assert c1b["verdict"] == "within noise"
+    assert c1b["analysis"] == ["RDA raises the accuracy beyond two standard deviations for 0 of 1; "
+                               "within noise: Random."]
+
+
+def test_a_claim_beyond_noise_in_one_configuration_of_two_says_partly():
+    df = _frame({("random", "pt", True): BEYOND[0], ("random", "pt", False): BEYOND[1],
+                 ("random", "lp", True): WITHIN[0], ("random", "lp", False): WITHIN[1]})
+    c = R.claim_round0(df, CTX)
+    assert [r["reproduces"] for r in c["rows"]] == ["yes", "within noise", "not run", "not run"]
+    assert c["verdict"] == "partly" and c["coverage"] == "2 of 4 adaptations compared"
+    assert c["analysis"][0].startswith("PT with RDA is 10.0 points above PT without RDA")
+    # beyond noise in the claimed direction everywhere it was run: yes; the opposite direction: no
+    assert R.claim_round0(_frame({("random", "pt", True): BEYOND[0], ("random", "pt", False): BEYOND[1]}),
+                          CTX)["verdict"] == "yes"
+    assert R.claim_round0(_frame({("random", "pt", True): BEYOND[1], ("random", "pt", False): BEYOND[0]}),
+                          CTX)["verdict"] == "no"
+    # two seeds a side: no verdict, however large the difference
+    two = _frame({("random", "pt", True): BEYOND[0][:2], ("random", "pt", False): BEYOND[1][:2]})
+    assert R.claim_round0(two, CTX)["verdict"] == "not enough seeds"
+
+
+def test_claim_verdict_rule():
+    assert R.claim_verdict(["yes", "yes", "not run"]) == "yes"
+    assert R.claim_verdict(["yes", "within noise"]) == "partly"
+    assert R.claim_verdict(["yes", "no"]) == "partly"
+    assert R.claim_verdict(["within noise", "no"]) == "no"
+    assert R.claim_verdict(["within noise", "not enough seeds"]) == "within noise"
+    assert R.claim_verdict(["not enough seeds", "not run"]) == "not enough seeds"
+    assert R.claim_verdict(["not run", "not run"]) == "not run"
+
+
+def test_tfs_claim_needs_every_baseline_beaten_beyond_noise():
+    # TFS w/ PT clearly above random, within noise of entropy: TFS does not beat *every* baseline
+    df = _frame({("tfs", "pt", True): BEYOND[0], ("random", "pt", True): BEYOND[1],
+                 ("entropy", "pt", True): [69.0, 71.5, 70.5]})
+    c = R.claim_tfs_final(df, 6, CTX)
+    rows = {r["method"]: r for r in c["rows"]}
+    assert rows["Random w/ PT"]["TFS w/ PT vs this"] == "higher (+10.0)"
+    assert rows["Entropy w/ PT"]["TFS w/ PT vs this"].startswith("within noise")
+    assert rows["TFS w/ CT (= ALOR)"]["demo acc"]["n"] == 0
+    assert c["verdict"] == "within noise" and c["coverage"] == "1 of 2 configurations compared"
+    assert "the best PT baseline (Entropy w/ PT)" in c["analysis"][0] and "within noise" in c["analysis"][0]
+
+
+def test_showcase_reports_missing_ct_cells_as_not_run():
+    lp = {("random", "lp", True): ([60.0, 61.0, 60.5], [50.0, 50.5, 49.5]),
+          ("entropy", "lp", True): ([61.0, 61.5, 60.5], [51.0, 51.5, 50.5]),
+          ("tfs", "lp", True): ([61.5, 61.0, 62.0], [58.0, 58.5, 57.5])}
+    show = R.showcase(_frame(lp), 6, CTX)
+    assert show["scope"].startswith(f"preset fast, protocol label-honest, demo world {WORLD}, 3 seeds (1, 2, 3), "
+                                    "round 6")
+    frame = R.table_frame(show["rows"]).set_index("method")
+    assert list(frame.index) == ["Zero-shot", "Random w/ LP", "Entropy w/ LP", "TFS w/ LP", "Random w/ CT",
+                                 "Entropy w/ CT", "TFS w/ CT"]
+    assert frame.loc["TFS w/ LP", "tail-5 acc"] == "58.0 ± 0.5 (n=3)"
+    assert frame.loc["TFS w/ LP", "tail-5 vs zero-shot"] == "higher (+10.0)"
+    for m in ("Random w/ CT", "Entropy w/ CT", "TFS w/ CT"):
+        assert list(frame.loc[m]) == ["not run"] * 4
+    outcome = {f["finding"]: f["outcome"] for f in show["findings"]}
+    assert outcome == {"RDA round 0 above zero-shot, LP, overall accuracy": "yes",
+                       "RDA round 0 above zero-shot, LP, tail-5 accuracy": "yes",
+                       "RDA round 0 above zero-shot, CT, overall accuracy": "not run",
+                       "RDA round 0 above zero-shot, CT, tail-5 accuracy": "not run",
+                       "TFS above random on tail-5 after round 6, LP": "yes",
+                       "TFS above random on tail-5 after round 6, CT": "not run"}
+    assert show["sentences"][4].startswith("TFS w/ LP is 8.0 points above Random w/ LP on tail-5 accuracy "
+                                           "after round 6")
+    assert show["sentences"][5] == ("TFS w/ CT vs Random w/ CT (tail-5 accuracy after round 6): not run on "
+                                    "this world.")
+
+
+def _session(root, strategy, adaptation, seed, acc, tail, world=WORLD, zs=(57.0, 48.0)):
+    """A finished 7-round grid session on disk, as the round loop writes it."""
+    path = root / f"demo_{strategy}_{adaptation}_rda" / f"seed{seed}"
+    path.mkdir(parents=True)
+    cfg = {"dataset": "demo", "strategy": strategy, "adaptation": adaptation, "rda": True, "seed": seed,
+           "rounds": 7, "budget": None, "k": 200, "preset": "fast", "protocol": "label-honest", "mode": "oracle",
+           "initial": "per_class", "labeled_weight": 0.0, "retrieval_source": None, "extra": {}, "spec_key": world}
+    (path / "config.json").write_text(json.dumps(cfg, indent=2))
+    lines = ["round,seed,strategy,adaptation,rda,n_labeled,n_retrieved,acc,f1,tail_acc"]
+    lines += [f"{r},{seed},{strategy},{adaptation},True,{10 * (r + 1)},1264,{acc + r / 10:.4f},{acc - 2:.4f},"
+              f"{tail + r / 10:.4f}" for r in range(7)]
+    (path / "results.csv").write_text("\n".join(lines) + "\n")
+    (path / "zeroshot.json").write_text(json.dumps({"acc": zs[0], "f1": zs[0] - 3, "tail_acc": zs[1]}))
+    return path
+
+
+def test_report_of_the_showcase_grid_on_disk_puts_it_first_and_marks_the_rest_not_run(tmp_path):
+    out = tmp_path / "output"
+    for seed in (1, 2, 3):
+        for s, base in (("random", 60.0), ("entropy", 60.5), ("tfs", 61.0)):
+            _session(out, s, "lp", seed, base + seed / 4, base - 10 + (6 if s == "tfs" else 0) + seed / 4)
+    # next to the good ones: a CT session cut off while writing its config, one of another world
+    bad = out / "demo_tfs_ct_rda" / "seed1"
+    bad.mkdir(parents=True)
+    (bad / "config.json").write_text('{"dataset": "demo", "strategy": "tf')
+    _session(out, "random", "ct", 2, 90.0, 90.0, world="otherworld")
+    md = R.write_report(out, tmp_path / "rep", world_key=WORLD, png=False)
+    text = md.read_text()
+    assert text.index("## Summary") < text.index("## Showcase") < text.index("## The paper's claims")
+    assert "| TFS w/ CT | not run | not run | not run | not run |" in text
+    assert "| Showcase: TFS above random on tail-5 after round 6, LP | yes | +7.0 points, noise 0.7 |" in text
+    assert ("### 1. RDA raises round-0 accuracy: not run\n\n**Paper:** Round 0, PT" in text
+            and f"_Not run on this world (preset fast, protocol label-honest, demo world {WORLD}, round 0). Run "
+                "`python -m alor_core grid --preset claims`" in text)
+    claims, figs = R.load_report(tmp_path / "rep")
+    assert claims["sessions"] == 9 and [c["verdict"] for c in claims["claims"]] == [
+        "not run", "not run", "not run", "not run", "shown"]
+    assert "showcase" in figs and len(figs["showcase"].data) == 2  # overall and tail-5 bars
+    assert figs["showcase"].data[0].x[0] == "Zero-shot" and len(figs["showcase"].data[0].x) == 4
