@@ -153,6 +153,8 @@ def _parser():
     rep.add_argument("--to", default="reports/demo", help="report folder (default reports/demo)")
     rep.add_argument("--grid", default=None, help="grid record to quote the timing of (default: the "
                                                   "largest finished one)")
+    rep.add_argument("--world-seed", type=int, default=None,
+                     help="report on the demo world of this seed (default 0; the sessions of its own --output)")
 
     sub.add_parser("strategies", help="list strategy and adaptation names")
     chk = sub.add_parser("check-data", help="what of a dataset folder, split file or benchmark is present / "
@@ -318,7 +320,11 @@ def main(argv=None):
         if args.command == "report":
             from .paths import output_dir
             from .report import write_report
-            path = write_report(args.output or output_dir(), args.to, grid=args.grid)
+            world_key = None
+            if args.world_seed is not None:
+                from .data import DemoWorldSpec
+                world_key = DemoWorldSpec(seed=args.world_seed).key
+            path = write_report(args.output or output_dir(), args.to, grid=args.grid, world_key=world_key)
             print(path)
             return 0
         if args.command == "strategies":

@@ -312,3 +312,19 @@ def test_report_of_the_showcase_grid_on_disk_puts_it_first_and_marks_the_rest_no
         "not run", "not run", "not run", "not run", "shown"]
     assert "showcase" in figs and len(figs["showcase"].data) == 2  # overall and tail-5 bars
     assert figs["showcase"].data[0].x[0] == "Zero-shot" and len(figs["showcase"].data[0].x) == 4
+
+
+def test_cli_report_on_another_world_seed(tmp_path, capsys):
+    from alor_core.cli import main
+    from alor_core.data import DemoWorldSpec
+    out, key = tmp_path / "output", DemoWorldSpec(seed=5).key
+    for seed in (1, 2, 3):
+        _session(out, "tfs", "lp", seed, 61.0 + seed / 4, 55.0, world=key)
+    # the default world (seed 0) has no session there: a clear message naming the world, no traceback
+    assert main(["report", "--output", str(out), "--to", str(tmp_path / "rep0")]) != 0
+    err = capsys.readouterr().err
+    assert f"world {DemoWorldSpec().key}" in err and "Traceback" not in err
+    assert main(["report", "--output", str(out), "--to", str(tmp_path / "rep5"), "--world-seed", "5"]) == 0
+    claims = json.loads((tmp_path / "rep5" / "claims.json").read_text())
+    assert claims["world_key"] == key and claims["sessions"] == 3
+    assert R.table_frame(claims["showcase"]["rows"]).loc[3, "overall acc"].startswith("62.1 ± ")
