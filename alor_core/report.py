@@ -199,15 +199,19 @@ def _word(eff):
 
 
 def _all_of(outcomes):
-    """The outcome of "higher than every one of these": ``yes`` only if every comparison is."""
+    """The outcome of "higher than every one of these".
+
+    ``yes`` only when every comparison was run and is beyond noise; refuted (``no``, then
+    ``within noise``) as soon as one run comparison says so; ``incomplete`` when every run
+    comparison holds but some were not run.
+    """
     run = [o for o in outcomes if o != NOT_RUN]
     if not run:
         return NOT_RUN
-    if "not enough seeds" in run:
-        return "not enough seeds"
-    if all(o == "yes" for o in run):
-        return "yes"
-    return "no" if "no" in run else "within noise"
+    for refuted in ("no", "within noise", "not enough seeds"):
+        if refuted in run:
+            return refuted
+    return "yes" if len(run) == len(outcomes) else "incomplete"
 
 
 def claim_verdict(outcomes):
@@ -217,18 +221,19 @@ def claim_verdict(outcomes):
     ----------
     outcomes : list of str
         One per configuration: ``yes`` (the claimed direction beyond two standard deviations),
-        ``no`` (the opposite beyond noise), ``within noise``, ``not enough seeds`` or ``not run``.
+        ``no`` (the opposite beyond noise), ``within noise``, ``not enough seeds``, ``incomplete``
+        (holds against every comparison run, but some were not run) or ``not run``.
 
     Returns
     -------
     str
         ``yes`` if every configuration compared says yes, ``partly`` if some do, ``no`` if none
-        does and one says the opposite, ``within noise`` otherwise; ``not enough seeds`` or
-        ``not run`` when no configuration could be compared.
+        does and one says the opposite, ``within noise`` otherwise; ``not enough seeds``,
+        ``incomplete`` or ``not run`` when no configuration could be compared.
     """
     run = [o for o in outcomes if o in ("yes", "no", "within noise")]
     if not run:
-        return "not enough seeds" if "not enough seeds" in outcomes else NOT_RUN
+        return next((o for o in ("not enough seeds", "incomplete") if o in outcomes), NOT_RUN)
     yes = sum(o == "yes" for o in run)
     if yes == len(run):
         return "yes"
@@ -341,11 +346,12 @@ def _setting(ctx, when):
     return f"preset {ctx['preset']}, protocol {ctx['protocol']}, demo world {ctx['world_key']}, {when}"
 
 
-def _claim(cid, title, paper, used, ctx, when, rows, outcomes, unit, analysis, figure, grid="claims"):
+def _claim(cid, title, paper, used, ctx, when, rows, outcomes, unit, analysis, figure, grid="claims",
+           coverage=None):
     verdict = claim_verdict(outcomes)
     scope = _scope(used, ctx, when) if verdict != NOT_RUN else _setting(ctx, when)
     return {"id": cid, "title": title, "paper": paper, "scope": scope, "rows": rows, "verdict": verdict,
-            "coverage": _coverage(outcomes, unit), "analysis": [a for a in analysis if a],
+            "coverage": coverage or _coverage(outcomes, unit), "analysis": [a for a in analysis if a],
             "figure": figure, "grid": f"python -m alor_core grid --preset {grid}"}
 
 
@@ -445,7 +451,10 @@ def claim_tfs_final(df, last, ctx):
                   "best baseline PCB + BADGE 63.26; baselines adapt with PT. Configurations: TFS w/ PT against "
                   "every PT baseline, ALOR against every other method.",
                   used, ctx, f"round {last}", rows, [out_tfs, out_alor], "configurations", analysis,
-                  "curves_rda")
+                  "curves_rda", coverage=(
+                      f"TFS w/ PT compared with {sum(e['outcome'] != NOT_RUN for e in vs_tfs.values())} of "
+                      f"{len(vs_tfs)} PT baselines, ALOR with {sum(e['outcome'] != NOT_RUN for e in vs_alor.values())} "
+                      f"of {len(vs_alor)} other methods"))
 
 
 def claim_ct_nordA(df, last, ctx):

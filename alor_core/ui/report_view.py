@@ -11,7 +11,8 @@ from . import state as K
 
 _VERDICT_ICON = {"yes": ":material/check_circle:", "no": ":material/cancel:", "partly": ":material/adjust:",
                  "shown": ":material/visibility:", "not run": ":material/hourglass_empty:",
-                 "within noise": ":material/drag_handle:", "not enough seeds": ":material/hourglass_empty:"}
+                 "within noise": ":material/drag_handle:", "not enough seeds": ":material/hourglass_empty:",
+                 "incomplete": ":material/hourglass_top:"}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -230,6 +230,8 @@ def test_claim_verdict_rule():
     assert R.claim_verdict(["within noise", "no"]) == "no"
     assert R.claim_verdict(["within noise", "not enough seeds"]) == "within noise"
     assert R.claim_verdict(["not enough seeds", "not run"]) == "not enough seeds"
+    assert R.claim_verdict(["incomplete", "not run"]) == "incomplete"
+    assert R.claim_verdict(["incomplete", "within noise"]) == "within noise"
     assert R.claim_verdict(["not run", "not run"]) == "not run"
 
 
@@ -242,8 +244,12 @@ def test_tfs_claim_needs_every_baseline_beaten_beyond_noise():
     assert rows["Random w/ PT"]["TFS w/ PT vs this"] == "higher (+10.0)"
     assert rows["Entropy w/ PT"]["TFS w/ PT vs this"].startswith("within noise")
     assert rows["TFS w/ CT (= ALOR)"]["demo acc"]["n"] == 0
-    assert c["verdict"] == "within noise" and c["coverage"] == "1 of 2 configurations compared"
+    assert c["verdict"] == "within noise"
+    assert c["coverage"] == "TFS w/ PT compared with 2 of 7 PT baselines, ALOR with 0 of 10 other methods"
     assert "the best PT baseline (Entropy w/ PT)" in c["analysis"][0] and "within noise" in c["analysis"][0]
+    # beyond noise above the one baseline run: not "yes" for "every", the claim is incomplete
+    one = R.claim_tfs_final(_frame({("tfs", "pt", True): BEYOND[0], ("random", "pt", True): BEYOND[1]}), 6, CTX)
+    assert one["verdict"] == "incomplete" and "higher (+10.0)" in R.table_frame(one["rows"]).iloc[0].tolist()
 
 
 def test_showcase_reports_missing_ct_cells_as_not_run():
