@@ -108,7 +108,7 @@ def command_for_session(session: Session) -> list[str]:
                                        "k", "preset", "mode", "data_root", "device", "initial", "protocol",
                                        "labeled_weight", "retrieval_source", "retrieval_mode",
                                        "retrieval_backend", "spark_master", "knn_threshold", "min_side",
-                                       "leakage_guard") if k in cfg}
+                                       "leakage_guard", "adapt_params") if k in cfg}
     config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
                        pretrained=None if demo else cfg.get("pretrained"),
                        extra={"name": session.path.parent.name})

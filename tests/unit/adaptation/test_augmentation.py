@@ -244,3 +244,17 @@ def test_cli_adapt_param_errors_exit_2(capsys, tmp_path):
     assert main(["run", "--adapt", "lp", "--adapt-param", "augment=sometimes", "--output", str(tmp_path)]) == 2
     assert "'augment' of LinearProbe must be one of none, epoch, views; got 'sometimes'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_dashboard_commands_carry_adapt_params(tmp_path):
+    # A background run (Run page) and its resume command keep the overrides, so a resumed
+    # session has the same identity.
+    from alor_core.loop import jobs
+    from alor_core.loop.session import Session
+    cfg = RunConfig(adaptation="pt", adapt_params={"epochs": "3", "augment": "views", "crop_scale": "0.5,1"},
+                    extra={"name": "pt_views"})
+    text = " ".join(jobs.cli_command(cfg, [1], tmp_path))
+    assert "--adapt-param epochs=3 --adapt-param augment=views --adapt-param crop_scale=0.5,1.0" in text
+    session = Session.open_or_create(tmp_path / "pt_views" / "seed1", cfg.to_dict())
+    again = " ".join(jobs.command_for_session(session))
+    assert "--adapt-param epochs=3" in again and "--adapt-param crop_scale=0.5,1.0" in again
