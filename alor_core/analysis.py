@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -26,12 +27,13 @@ from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
 
-__all__ = ["demo_control_table", "round_values", "mean_per_class", 
+__all__ = ["bias_table", "demo_control_table", "round_values", "mean_per_class", 
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
     "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "benchmark_table", "UMAP_LIMIT",
-    "picks_per_class",
+    "picks_per_class", "plotted_table", "count_bands", "count_window", "embedding_frame", "layout_2d", "layout_cache_path",
+    "HIDDEN_CLASS",
 ]
 
 UMAP_LIMIT = 20_000  # above this many points the map falls back to PCA (UMAP gets slow on 2 cores)
@@ -84,6 +86,54 @@ def benchmark_table(counts, n_tail=5):
     return pd.DataFrame({"class_id": np.arange(len(counts)), "class_name": counts["class_name"],
                          "matched": counts["count"], "kept": counts["count"], "zero_shot_acc": np.nan,
                          "tail": [i in tail for i in range(len(counts))]})
+
+
+def count_bands(table, value="matched", n_bands=3):
+    """Head / middle / tail summary of per-class counts: the classes ranked by count, split in thirds.
+
+    Parameters
+    ----------
+    table : DataFrame with ``class_name`` and ``value``
+    n_bands : int
+        3 (head, middle, tail) or 2 (head, tail).
+
+    Returns
+    -------
+    DataFrame with one row per band: ``band, first_rank, last_rank, n_classes, min, max, total,
+    share`` (of all counts) and ``zero`` (classes with a count of 0).
+    """
+    names = ("head", "middle", "tail") if n_bands == 3 else ("head", "tail")
+    counts = np.sort(table[value].to_numpy(float))[::-1]
+    rows = []
+    for name, part in zip(names, np.array_split(np.arange(len(counts)), len(names))):
+        if not len(part):
+            continue
+        c = counts[part]
+        rows.append({"band": name, "first_rank": int(part[0]) + 1, "last_rank": int(part[-1]) + 1,
+                     "n_classes": len(part), "min": int(c.min()), "max": int(c.max()), "total": int(c.sum()),
+                     "share": float(c.sum() / counts.sum()) if counts.sum() > 0 else 0.0,
+                     "zero": int((c == 0).sum())})
+    return pd.DataFrame(rows, columns=["band", "first_rank", "last_rank", "n_classes", "min", "max", "total",
+                                       "share", "zero"])
+
+
+def count_window(table, value="matched", end="bottom", n=25, query=""):
+    """The ``n`` least (``end="bottom"``) or most (``"top"``) counted classes, after a name search.
+
+    The search is case-insensitive and matches any part of the class name; the window keeps the
+    ranks of the full table (``rank``, 1 = most counted), so a found class shows where it stands.
+
+    Returns
+    -------
+    DataFrame: the rows of ``table`` plus ``rank``, most counted first.
+    """
+    df = table.sort_values(value, ascending=False, kind="stable").reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    q = str(query or "").strip().lower()
+    if q:
+        df = df[df["class_name"].astype(str).str.lower().str.contains(q, regex=False)]
+    df = df.tail(n) if end == "bottom" else df.head(n)
+    return df.reset_index(drop=True)
 
 
 # ---- discovery ----------------------------------------------------------------------------------
@@ -190,6 +240,17 @@ def mean_std(results, metric="acc", x="round"):
     return out.reset_index().sort_values(["run", x], kind="stable").reset_index(drop=True)
 
 
+def plotted_table(summary, x="round"):
+    """The numbers a learning-curve figure draws, one row per run and ``x``: ``run, <x>, mean,
+    std`` (None below two seeds: one seed has no spread), ``n_seeds`` and ``text`` ("61.2 ± 1.3 (n=3)")."""
+    from .effects import format_mean_std
+    df = summary[["run", x, "mean", "std", "n_seeds"]].copy()
+    df["std"] = df["std"].where(df["n_seeds"] >= 2)
+    df["text"] = [format_mean_std({"mean": m, "std": None if sd != sd else sd, "n": int(n)}, unit="")
+                  for m, sd, n in zip(df["mean"], df["std"], df["n_seeds"])]
+    return df.reset_index(drop=True)
+
+
 def curve_area(x, y):
     """Normalised area under a learning curve: trapezoid area / x-range (same unit as y).
 
@@ -209,6 +270,9 @@ def curve_area(x, y):
 def aulc(results, metric="acc", x="round"):
     """AULC per run: :func:`curve_area` per seed, then mean ± std over seeds; final-round too.
 
+    ``aulc_seeds`` and ``final_seeds`` hold the per-seed values (for
+    :func:`alor_core.effects.format_mean_std`, which shows no spread for one seed).
+
     Runs whose seeds cover different rounds are compared on the rounds every seed has.
     """
     rows = []
@@ -219,8 +283,9 @@ def aulc(results, metric="acc", x="round"):
         last = df[df[x] == df[x].max()][metric]
         rows.append({"run": run, "rounds": len(common), "n_seeds": len(per_seed),
                      "aulc": float(np.mean(per_seed)), "aulc_std": float(np.std(per_seed)),
-                     "final": float(last.mean()), "final_std": float(last.std(ddof=0))})
-    cols = ["run", "rounds", "n_seeds", "aulc", "aulc_std", "final", "final_std"]
+                     "final": float(last.mean()), "final_std": float(last.std(ddof=0)),
+                     "aulc_seeds": [float(v) for v in per_seed], "final_seeds": [float(v) for v in last]})
+    cols = ["run", "rounds", "n_seeds", "aulc", "aulc_std", "final", "final_std", "aulc_seeds", "final_seeds"]
     return pd.DataFrame(rows, columns=cols).sort_values("aulc", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -387,18 +452,71 @@ def project_2d(features, seed=0, limit=None):
         return reducer.fit_transform(x), "umap"
 
 
-def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000,
-                     seed=0):
-    """Embeddings of the session's images at round ``r``, projected to 2-D.
+HIDDEN_CLASS = ""  # class_name of a pool image no person has labeled: the map never shows the oracle's answer
 
-    Pool images are split into ``labeled`` (labels of rounds <= r), ``selected`` (round r's picks)
-    and ``unlabeled``; labeled and selected images are always kept, the rest is subsampled to
-    ``max_points`` in all (seeded).
+
+def layout_cache_path(features, method, seed=0):
+    """Where the 2-D layout of ``features`` by ``method`` is cached: keyed by the features' bytes."""
+    from .paths import cache_dir
+    x = np.ascontiguousarray(np.asarray(features, np.float32))
+    h = hashlib.sha1(f"{x.shape}|{method}|{seed}|{UMAP_LIMIT}".encode())
+    h.update(x.tobytes())
+    return cache_dir() / "layouts" / f"{h.hexdigest()[:20]}.npy"
+
+
+def layout_2d(features, method="pca", seed=0, cache=True):
+    """2-D coordinates of ``features`` by ``"pca"`` (fast: a first view in well under a second at
+    10,000 points) or ``"umap"`` (:func:`project_2d`, tens of seconds), cached on disk by content.
 
     Returns
     -------
-    points : DataFrame with ``x, y, source, role, label, class_name, id, path``
-    info : dict with ``method`` ("umap" | "pca"), ``n_total`` (before subsampling), ``seconds``
+    coords : ndarray of shape (n, 2)
+    info : dict with ``method`` (the one used: UMAP above :data:`UMAP_LIMIT` points is PCA),
+        ``cached`` (bool) and ``seconds``
+    """
+    if method not in ("pca", "umap"):
+        raise DataError(f"unknown map layout {method!r}; use 'pca' or 'umap'")
+    t0 = time.time()
+    path = layout_cache_path(features, method, seed)
+    if cache and path.is_file():
+        try:
+            coords = np.load(path)
+            if coords.shape == (len(features), 2):
+                return coords, {"method": method, "cached": True, "seconds": round(time.time() - t0, 3)}
+        except (OSError, ValueError):
+            pass  # a damaged cache file is recomputed and replaced
+    x = np.asarray(features, np.float32)
+    if method == "pca":
+        if len(x) >= 2:
+            from sklearn.decomposition import PCA
+            norm = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+            coords = PCA(2, random_state=seed, svd_solver="randomized").fit_transform(norm)
+        else:
+            coords = np.zeros((len(x), 2))
+        used = "pca"
+    else:
+        coords, used = project_2d(x, seed=seed)
+    coords = np.asarray(coords, np.float64)
+    if cache:
+        from .io import atomic_save_npy
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(path, coords)
+    return coords, {"method": used, "cached": False, "seconds": round(time.time() - t0, 3)}
+
+
+def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000, seed=0):
+    """The map's images at round ``r`` and their CLIP features (no projection yet).
+
+    Pool images are split into ``labeled`` (labels of rounds <= r), ``selected`` (round r's picks)
+    and ``unlabeled``; labeled and selected images are always kept, the rest is subsampled to
+    ``max_points`` in all (seeded). A pool image without a person's (or the run's) label has
+    ``label`` -1 and ``class_name`` :data:`HIDDEN_CLASS`: its true class never leaves this function.
+
+    Returns
+    -------
+    points : DataFrame with ``source, role, label, class_name, id, path``
+    features : ndarray (n, d), the rows of ``points``
+    info : dict with ``n_total`` (before subsampling), ``n_shown`` and ``seconds``
     """
     from .models.features import encode_images
     t0 = time.time()
@@ -412,8 +530,7 @@ def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "te
         ids = task.pool.ids
         role = np.array(["labeled" if s in labels.index else "selected" if s in picked else "unlabeled"
                          for s in ids], dtype=object)
-        lab = np.array([int(labels[s]) if s in labels.index else int(task.pool.labels[i])
-                        for i, s in enumerate(ids)], np.int64)
+        lab = np.array([int(labels[s]) if s in labels.index else -1 for s in ids], np.int64)
         parts.append(("pool", task.pool, role, lab))
     if "retrieved" in sources:
         items = retrieved_items(session, sort=False)
@@ -421,7 +538,7 @@ def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "te
             from .data.datasets import ImageSet
             root = Path(read_json(session.path / "retrieval" / "counts.json")["root"])
             rset = ImageSet(items["id"].tolist(), root, items["label"].to_numpy(np.int64),
-                            repeats=bool(items["id"].duplicated().any()))  # match rule 'swat
+                            repeats=bool(items["id"].duplicated().any()))  # match rule 'swat'
             parts.append(("retrieved", rset, np.full(len(rset), "retrieved", object), rset.labels))
     if "test" in sources:
         parts.append(("test", task.test, np.full(len(task.test), "test", object), task.test.labels))
@@ -442,11 +559,25 @@ def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "te
         rest = np.sort(np.random.default_rng(seed).choice(rest, room, replace=False))
     idx = np.sort(np.concatenate([np.flatnonzero(keep), rest]))
     df, x = df.iloc[idx].reset_index(drop=True), x[idx]
-    coords, method = project_2d(x, seed=seed)
+    df["class_name"] = [names[i] if 0 <= i < len(names) else HIDDEN_CLASS for i in df["label"]]
+    return df, x, {"n_total": n_total, "n_shown": len(df), "seconds": round(time.time() - t0, 2)}
+
+
+def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000,
+                     seed=0, method="umap"):
+    """:func:`embedding_frame` projected to 2-D by :func:`layout_2d` (cached on disk by content).
+
+    Returns
+    -------
+    points : DataFrame with ``x, y, source, role, label, class_name, id, path``
+    info : dict with ``method`` ("umap" | "pca"), ``n_total`` (before subsampling), ``n_shown``, ``seconds``
+    """
+    t0 = time.time()
+    df, x, info = embedding_frame(session, task, bundle, r, sources=sources, max_points=max_points, seed=seed)
+    coords, linfo = layout_2d(x, method=method, seed=seed)
     df.insert(0, "x", coords[:, 0].astype(float))
     df.insert(1, "y", coords[:, 1].astype(float))
-    df["class_name"] = [names[i] if 0 <= i < len(names) else "unknown" for i in df["label"]]
-    return df, {"method": method, "n_total": n_total, "n_shown": len(df), "seconds": round(time.time() - t0, 2)}
+    return df, {**info, "method": linfo["method"], "seconds": round(time.time() - t0, 2)}
 
 
 def picks_per_class(session, n_classes, after_round=0):
@@ -479,13 +610,43 @@ def mean_per_class(sessions, r=None):
 
 
 def demo_control_table(session):
-    """For a session on the demo world: :func:`~alor_core.data.demo_world.bias_table` of its world
+    """For a session on the demo world: :func:`bias_table` of its world
     (counts, zero-shot, balanced control); None for any other dataset or an unknown world."""
     spec = demo_spec_for(session.config.get("spec_key"))
     if spec is None:
         return None
-    from .data.demo_world import bias_table
     try:
         return bias_table(spec)
     except DataError:
         return None
+
+
+def bias_table(spec=None):
+    """Per class: corpus count, zero-shot test accuracy, and (when the balanced-corpus control world
+    of ``spec`` is built) the control's accuracy and what frequency cost the class.
+
+    Returns ``(rows, summary)``: ``rows`` is a list of dicts (``class_name, corpus_count, zero_shot,
+    control, kept``; ``kept`` = zero-shot - control, negative when the long tail cost the class
+    accuracy), ``summary`` has Spearman's ρ of count vs zero-shot accuracy (``rho_zero_shot``) and,
+    with the control, of count vs ``kept`` (``rho_kept``): with ten classes a class's own
+    difficulty can mask frequency in the first, the control removes it from the second.
+    """
+    from .data.demo_world import DemoWorldSpec, demo_world_status
+    from .effects import rank_correlation
+    spec = spec or DemoWorldSpec()
+    built, info = demo_world_status(spec)
+    if not built:
+        raise DataError(f"the demo world (seed {spec.seed}) is not built; run `python -m alor_core demo build`")
+    c_built, c_info = demo_world_status(spec.control())
+    zs = info["zero_shot"]["per_class_acc"]
+    ctrl = c_info["zero_shot"]["per_class_acc"] if c_built else [None] * len(zs)
+    rows = [{"class_name": n, "corpus_count": int(k), "zero_shot": a, "control": c,
+             "kept": None if a is None or c is None else a - c}
+            for n, k, a, c in zip(info["class_names"], info["corpus_counts"], zs, ctrl)]
+    counts = [r["corpus_count"] for r in rows]
+    summary = {"world_seed": spec.seed, "control_built": c_built,
+               "rho_zero_shot": rank_correlation(counts, zs),
+               "rho_kept": rank_correlation(counts, [r["kept"] for r in rows]) if c_built else None,
+               "zero_shot_acc": info["zero_shot"]["acc"],
+               "control_acc": c_info["zero_shot"]["acc"] if c_built else None}
+    return rows, summary

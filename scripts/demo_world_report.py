@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alor_core import effects  # noqa: E402
 from alor_core.data import DemoWorldSpec, demo_world_status  # noqa: E402
-from alor_core.data.demo_world import bias_table  # noqa: E402
+from alor_core.analysis import bias_table  # noqa: E402
 from alor_core.loop.session import Session  # noqa: E402
 
 STRATEGIES = ("random", "entropy", "tfs")

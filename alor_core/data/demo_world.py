@@ -38,7 +38,7 @@ from .fashion_mnist import load_split
 from .listfiles import read_list_file, write_list_file
 
 __all__ = ["DemoWorldSpec", "build_demo_world", "load_demo_world", "demo_world_dir",
-           "demo_world_status", "building_progress", "bias_table", "profile_shape", "format_seconds", "MODEL_NAME"]
+           "demo_world_status", "building_progress", "profile_shape", "format_seconds", "MODEL_NAME"]
 
 MODEL_NAME = "alor_tiny_fm"
 CLASSES_CSV = DATA_DIR / "demo_world" / "classes.csv"
@@ -447,36 +447,6 @@ def _build_locked(spec, classes, final, say, t0):
     atomic_write_json(final / "world.json", info)
     say(1.0, f"demo world ready in {info['build_seconds']:.0f} s")
     return final
-
-
-def bias_table(spec=None):
-    """Per class: corpus count, zero-shot test accuracy, and (when the balanced-corpus control world
-    of ``spec`` is built) the control's accuracy and what frequency cost the class.
-
-    Returns ``(rows, summary)``: ``rows`` is a list of dicts (``class_name, corpus_count, zero_shot,
-    control, kept``; ``kept`` = zero-shot - control, negative when the long tail cost the class
-    accuracy), ``summary`` has Spearman's ρ of count vs zero-shot accuracy (``rho_zero_shot``) and,
-    with the control, of count vs ``kept`` (``rho_kept``): with ten classes a class's own
-    difficulty can mask frequency in the first, the control removes it from the second.
-    """
-    from ..effects import rank_correlation
-    spec = spec or DemoWorldSpec()
-    built, info = demo_world_status(spec)
-    if not built:
-        raise DataError(f"the demo world (seed {spec.seed}) is not built; run `python -m alor_core demo build`")
-    c_built, c_info = demo_world_status(spec.control())
-    zs = info["zero_shot"]["per_class_acc"]
-    ctrl = c_info["zero_shot"]["per_class_acc"] if c_built else [None] * len(zs)
-    rows = [{"class_name": n, "corpus_count": int(k), "zero_shot": a, "control": c,
-             "kept": None if a is None or c is None else a - c}
-            for n, k, a, c in zip(info["class_names"], info["corpus_counts"], zs, ctrl)]
-    counts = [r["corpus_count"] for r in rows]
-    summary = {"world_seed": spec.seed, "control_built": c_built,
-               "rho_zero_shot": rank_correlation(counts, zs),
-               "rho_kept": rank_correlation(counts, [r["kept"] for r in rows]) if c_built else None,
-               "zero_shot_acc": info["zero_shot"]["acc"],
-               "control_acc": c_info["zero_shot"]["acc"] if c_built else None}
-    return rows, summary
 
 
 def load_demo_world(spec=None, build=False, progress=None):

@@ -120,7 +120,7 @@ def test_small_world_zero_shot_follows_caption_frequency(small_world, small_spec
     # The reduced world reaches Spearman rho = 0.43 (count vs zero-shot accuracy, world seed 0);
     # the floor 0.3 fails if the corpus stops shaping the model's bias. bias_table reports it, and
     # says the control world is not built rather than inventing numbers.
-    from alor_core.data.demo_world import bias_table
+    from alor_core.analysis import bias_table
     rows, summary = bias_table(small_spec)
     assert [r["corpus_count"] for r in rows] == small_spec.class_counts().tolist()
     assert summary["rho_zero_shot"] >= 0.3
