@@ -60,6 +60,10 @@ def _parser():
     demo.add_argument("action", choices=["build", "status"])
     demo.add_argument("--small", action="store_true", help="the reduced world used by tests")
     demo.add_argument("--force", action="store_true", help="rebuild even if built")
+    demo.add_argument("--seed", type=int, default=0, help="world seed (default 0, the shipped world)")
+    demo.add_argument("--control", action="store_true",
+                      help="also build the balanced-corpus control world; status then shows what "
+                           "caption frequency costs each class")
 
     def common(q):
         q.add_argument("--adapt", default="lp", help="lp | ft | ct | pt | zeroshot (default lp)")
@@ -136,7 +140,7 @@ def _parser():
     rnd.set_defaults(adapt="ct")
 
     grid = sub.add_parser("grid", help="run an experiment grid on the demo world (resumable)")
-    grid.add_argument("--preset", default="claims", choices=["quick", "claims", "full"],
+    grid.add_argument("--preset", default="claims", choices=["quick", "claims", "full", "showcase"],
                       help="quick: 1 seed, a subset touching every claim (~15 min on 2 cores); claims: "
                            "what the report needs, 3 seeds; full: 8 strategies x LP/FT/CT/PT x RDA on/off x 3 seeds")
     grid.add_argument("--quick", dest="preset", action="store_const", const="quick", help="same as --preset quick")
@@ -146,6 +150,9 @@ def _parser():
     grid.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
     grid.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     grid.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate only")
+    grid.add_argument("--adapt", nargs="+", default=None, help="keep only the cells of these adaptations")
+    grid.add_argument("--world-seed", type=int, default=None,
+                      help="run on the demo world of this seed (default 0; use its own --output)")
     grid.add_argument("--report", action="store_true", help="write the paper-claims report when done")
 
     rep = sub.add_parser("report", help="write the paper-claims report (markdown + figures)")
@@ -259,6 +266,20 @@ def _print_retrieval_summary(config, out, full=True):
     print(text, file=sys.stderr)
 
 
+def _bias_text(rows, summary):
+    """The per-class count / zero-shot / control table of ``demo status``."""
+    lines = [f"{'class':<14}{'corpus':>8}{'zero-shot':>11}{'control':>9}{'kept':>7}"]
+    for r in sorted(rows, key=lambda r: -r["corpus_count"]):
+        ctl = "-" if r["control"] is None else f"{r['control']:.1f}"
+        kept = "-" if r["kept"] is None else f"{r['kept']:+.1f}"
+        lines.append(f"{r['class_name']:<14}{r['corpus_count']:>8}{r['zero_shot']:>11.1f}{ctl:>9}{kept:>7}")
+    rz, rk = summary["rho_zero_shot"], summary["rho_kept"]
+    lines.append(f"Spearman rho(corpus count, zero-shot accuracy) = {rz:+.2f}" if rz is not None else "")
+    lines.append(f"Spearman rho(corpus count, accuracy kept vs the balanced control) = {rk:+.2f}" if rk is not None
+                 else "control world not built: `python -m alor_core demo build --control` shows what frequency costs")
+    return "\n".join(lines)
+
+
 def _grid(args):
     from tqdm import tqdm
 
@@ -270,7 +291,14 @@ def _grid(args):
         torch.set_num_threads(args.threads)
     out = args.output or output_dir()
     spec = G.preset(args.preset, seeds=args.seeds, rounds=args.rounds)
-    est = G.estimate(spec, out)
+    if args.adapt:
+        from dataclasses import replace
+        spec = replace(spec, triples=[t for t in spec.triples if t[1] in args.adapt])
+    world = None
+    if args.world_seed is not None:
+        from .data import DemoWorldSpec
+        world = DemoWorldSpec(seed=args.world_seed)
+    est = G.estimate(spec, out, world=world)
     print(G.format_estimate(spec, est), flush=True)
     if args.dry_run:
         return 0
@@ -283,7 +311,7 @@ def _grid(args):
     def inner(stage, fraction, message):
         bar.set_postfix_str(f"{stage} {message}"[:60], refresh=True)
 
-    rec = G.run_grid(spec, out, progress=outer, device=args.device, cell_progress=inner)
+    rec = G.run_grid(spec, out, progress=outer, device=args.device, cell_progress=inner, world=world)
     bar.close()
     failed = [c for c in rec["cells"] if c.get("error")]
     print(json.dumps({"grid": spec.name, "cells": len(rec["cells"]), "ran": rec["cells_run"],
@@ -294,7 +322,7 @@ def _grid(args):
         print(f"error: {c['cell']}: {c['error']}", file=sys.stderr)
     if args.report:
         from .report import write_report
-        print(write_report(out, "reports/demo"))
+        print(write_report(out, "reports/demo", world_key=world.key if world is not None else None))
     return 1 if failed else 0
 
 
@@ -305,15 +333,20 @@ def main(argv=None):
     try:
         if args.command == "demo":
             from .data import DemoWorldSpec, build_demo_world, demo_world_status
-            spec = DemoWorldSpec.small() if args.small else DemoWorldSpec()
+            spec = DemoWorldSpec.small(seed=args.seed) if args.small else DemoWorldSpec(seed=args.seed)
             if args.action == "status":
                 built, info = demo_world_status(spec)
                 print(json.dumps({"built": built, **{k: v for k, v in info.items() if k != "spec"}}, indent=2))
+                if built:
+                    from .analysis import bias_table
+                    rows, summary = bias_table(spec)
+                    print(_bias_text(rows, summary))
                 return 0
-            bars = _Bars()
-            d = build_demo_world(spec, progress=lambda f, m: bars("demo world", f, m), force=args.force)
-            bars.close()
-            print(d)
+            for s in ([spec, spec.control()] if args.control else [spec]):
+                bars = _Bars()
+                d = build_demo_world(s, progress=lambda f, m: bars("demo world", f, m), force=args.force)
+                bars.close()
+                print(d)
             return 0
         if args.command == "grid":
             return _grid(args)
