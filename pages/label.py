@@ -1,4 +1,5 @@
-"""Label queue: this round's picks, large, with why they were picked; keys 1–3 label, S skips, U undoes."""
+"""Label queue: this round's picks, large, with why they were picked; keys 1–3 label, S skips, U undoes,
+Z zooms. When the round's picks are done, the next round trains in the background and the queue refills."""
 
 import streamlit as st
 
@@ -21,11 +22,13 @@ with widgets.alor_errors():
 names = list(task.classes.names)
 stamp = labeling.queue_stamp(path, r)  # before reading: a change after the read shows up as a new stamp
 queue = analysis.label_queue(session, r)
-item = labeling.current_item(queue, path, r)  # moves off a pick someone else has just labeled
+ro = cfg["mode"] != "human"  # oracle sessions: browse only, the ground truth labeled the picks
+me = widgets.labeler_id()
+item = labeling.current_item(queue, path, r, claim=not ro)  # moves off a pick someone else labeled or holds
 n, n_lab, n_skip = len(queue), int((queue["state"] == "labeled").sum()), int((queue["state"] == "skipped").sum())
 st.caption(f"**{session.path.parent.name}** / {session.path.name} · picks of round {r} · every label is saved "
            f"at once (as a round-{r + 1} label) · "
-           + ("human mode" if cfg["mode"] == "human" else "oracle mode: the ground truth labeled these"))
+           + (f"human mode · you are labeler `{me}`" if not ro else "oracle mode: the ground truth labeled these"))
 st.progress((n_lab + n_skip) / max(n, 1),
             text=f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
 flash = labeling.pop_flash(path, r)
@@ -41,47 +44,92 @@ if conflict:
         c[1].button(f"Keep {names[conflict['existing']]}", key=K.LABEL_KEEP, on_click=labeling.resolve_conflict,
                     args=(False,))
 
-if n_lab + n_skip == n:
+nxt = session.metrics(r + 1)
+if n_lab + n_skip == n and nxt is not None:
+    st.success(f"Round {r + 1} is trained: accuracy **{nxt['acc']:.1f}%** "
+               f"({nxt['acc'] - session.metrics(r)['acc']:+.1f} vs round {r}).")
+    st.page_link(widgets.page_path("results"), label="See the Results page", icon=":material/show_chart:")
+elif n_lab + n_skip == n and not ro:  # the continuous loop: the next round trains by itself
+    tstamp = labeling.training_stamp(path)
     job = jobs.job_info(session.path.parent)
-    nxt = session.metrics(r + 1)
-    if nxt is not None:
-        st.success(f"Round {r + 1} is trained: accuracy **{nxt['acc']:.1f}%** "
-                   f"({nxt['acc'] - session.metrics(r)['acc']:+.1f} vs round {r}).")
-        st.page_link(widgets.page_path("results"), label="See the Results page", icon=":material/show_chart:")
+    if n_lab == 0:
+        st.warning(f"All {n} picks of round {r} were skipped: there is nothing new to train on. Undo a skip "
+                   "(**U**) to label a pick.", icon=":material/skip_next:")
     elif job and job["alive"]:
-        st.info(f"Training round {r + 1} in the background… ({job['message'][:100]})")
-        st.fragment(run_every=2)(widgets.rerun_when_done)(job["pid"])
-    elif cfg["mode"] == "human":
-        st.success(f"All {n} picks of round {r} are labeled or skipped.")
-        if st.button(f"Continue the run: train round {r + 1}", key=K.LABEL_CONTINUE, type="primary",
+        st.info(f"Training round {r + 1} in the background on {n_lab} new label(s); the queue fills itself "
+                f"when it is done… ({job['message'][:100]})", icon=":material/model_training:")
+        st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_training)(path, tstamp)
+    elif job and job["state"] == "failed" and labeling.started_here(path, r):
+        st.error(f"Training round {r + 1} failed: {job['message']}")
+        if st.button(f"Try again: train round {r + 1}", key=K.LABEL_CONTINUE, icon=":material/refresh:"):
+            with widgets.alor_errors():
+                labeling.start_next_round(path, r, force=True)
+            st.rerun()
+    elif job and job["state"] == "paused":
+        st.info(f"All {n} picks of round {r} are done; the run is paused (Run page).")
+        if st.button(f"Resume: train round {r + 1}", key=K.LABEL_CONTINUE, type="primary",
                      icon=":material/play_arrow:"):
             with widgets.alor_errors():
-                cmd = jobs.command_for_session(session)
-                jobs.resume(session.path.parent) if job else jobs.start(cmd, session.path.parent)
+                labeling.start_next_round(path, r, force=True)
             st.rerun()
+    else:
+        with widgets.alor_errors():
+            labeling.start_next_round(path, r)
+        st.info(f"All {n} picks of round {r} are done: training round {r + 1} in the background on {n_lab} "
+                "new label(s); the queue fills itself when it is done…", icon=":material/model_training:")
+        st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_training)(path, tstamp)
+elif not ro and n_lab > 0:
+    st.button(f"Train now with what I have ({n_lab} label(s); the {n - n_lab - n_skip} pick(s) left are skipped)",
+              key=K.LABEL_TRAIN_NOW, icon=":material/fast_forward:", on_click=labeling.train_now, args=(path, r),
+              help="Starts the next round without waiting for the rest of this queue. Picks on another labeler's "
+                   "screen are left to them.")
 
-ro = cfg["mode"] != "human"  # oracle sessions: browse only, the ground truth labeled the picks
 sid, seen = item["sample_id"], int(item["label"])  # a label is saved against the one seen (docs/LABELING.md)
 pos = task.pool.index_of()
+img_path = str(task.pool.path(pos[item["sample_id"]]))
+
+
+@st.dialog("Full resolution", width="large")
+def zoom(file):
+    """The pick as stored on disk, at its own size (no scaling by the page)."""
+    with widgets.alor_errors(stop=False):
+        w, h = labeling.image_size(file)
+        st.image(cache.display_image(file, 768))  # native size; a small image enlarged with square pixels
+        st.caption(f"{w} × {h} px" + (" (shown enlarged)" if max(w, h) < 768 else ""))
+
+
 img, info = st.columns([2, 3], gap="large")
 with img:
-    st.image(cache.display_image(str(task.pool.path(pos[item["sample_id"]])), 336), width=336)
-    st.caption(f"`{item['sample_id']}`")
+    st.image(cache.display_image(img_path, 384), width=384)
+    c = st.columns([1, 2])
+    c[0].button("Zoom", key=K.LABEL_ZOOM, shortcut="Z", icon=":material/zoom_in:", on_click=zoom, args=(img_path,),
+                help="The image at full resolution (Z)")
+    c[1].caption(f"`{item['sample_id']}`")
+    others = labeling.claimed_by_others(path, r) if not ro else {}
+    if others.get(sid):
+        st.caption(f":orange[:material/group:] labeler `{others[sid]}` has this pick on screen too")
+    elif others:
+        st.caption(f":material/group: {len(others)} other labeler(s) on this queue; each gets a different pick")
 with info:
     given = names[item["label"]] if item["label"] >= 0 else ""
     state = {"labeled": f":green-badge[labeled: {given} ({item['source']})]",
              "skipped": ":orange-badge[skipped]", "pending": ":blue-badge[to label]"}[item["state"]]
     st.subheader(f"Pick {int(item['rank']) + 1} of {n}")
     st.markdown(state)
-    st.markdown(f"**Why this image:** {item['reason']}  \n**Score:** {item['score']:.3f}")
-    st.markdown("**The model's top-3 guesses** — press **1**, **2** or **3**")
-    cols = st.columns(3)
-    for k, (name, p) in enumerate(item["top3_list"]):
-        cols[k].button(f"{name} ({p:.0%})", key=f"{K.LABEL_GUESS}{k}", shortcut=str(k + 1), width="stretch",
-                       on_click=labeling.save_label, args=(path, r, sid, names.index(name), seen),
-                       type="primary" if k == 0 else "secondary", disabled=ro)
+    guesses = st.toggle("Show the model's guesses", True, key=K.LABEL_GUESSES,
+                        help="Off: blind labeling. No guesses, probabilities or reasons that name a class; pick the "
+                             "class from the full list.")
+    if guesses:
+        st.markdown(f"**Why this image:** {item['reason']}  \n**Score:** {item['score']:.3f}")
+        st.markdown("**The model's guesses** (none is preselected) — press **1**, **2** or **3**")
+        cols = st.columns(3)
+        for k, (name, p) in enumerate(item["top3_list"]):
+            cols[k].button(f"{name} ({p:.0%})", key=f"{K.LABEL_GUESS}{k}", shortcut=str(k + 1), width="stretch",
+                           on_click=labeling.save_label, args=(path, r, sid, names.index(name), seen), disabled=ro)
+    else:
+        st.caption(f"Blind labeling: the model's guesses are hidden. **Score:** {item['score']:.3f}")
     other = f"{K.LABEL_OTHER}.{item['sample_id']}"
-    st.selectbox("Or any class (type to search)", names, index=None, key=other,
+    st.selectbox("Any class (type to search)" if not guesses else "Or any class (type to search)", names, index=None, key=other,
                  placeholder=f"type a class name… ({len(names)} classes)",
                  on_change=labeling.save_from_select, args=(path, r, sid, other, names, seen), disabled=ro)
     c = st.columns(4)
@@ -96,16 +144,15 @@ with info:
                      help=f"Every {labeling.REFRESH_S} s, refresh the queue when someone else labeled or skipped a "
                           "pick, and move off a pick they took. See docs/LABELING.md.")
 if live and not ro:
-    st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_queue)(path, r, stamp)
+    st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_queue)(path, r, stamp,
+                                                                    sid if item["state"] == "pending" else None)
 
 st.divider()
 st.markdown("**This round's queue**")
-icon = {"labeled": ":green[:material/check_circle:]", "skipped": ":orange[:material/skip_next:]",
-        "pending": ":blue[:material/hourglass_empty:]"}
 widgets.image_grid([task.pool.path(pos[s]) for s in queue["sample_id"]],
-                   [f"{icon[s]} #{k + 1} " + (names[lab] if lab >= 0 else f"model: {p}")
-                    for k, s, lab, p in zip(queue["rank"], queue["state"], queue["label"], queue["predicted"])],
-                   n_cols=10, size=84)
+                   [labeling.queue_caption(int(k), s, int(lab), names)
+                    for k, s, lab in zip(queue["rank"], queue["state"], queue["label"])],
+                   n_cols=8, size=128)
 with st.expander("Export labels"):
     c = st.columns(3)
     c[0].download_button("Labels CSV", analysis.labels_csv(session, names), "labels.csv", "text/csv")

@@ -28,7 +28,7 @@ from ..paths import PROJECT_DIR
 from .session import Session
 
 __all__ = ["JOB_FILE", "LOG_FILE", "cli_command", "command_for_session", "run_name", "start", "stop",
-           "resume", "job_info", "is_alive", "log_tail", "list_jobs"]
+           "resume", "job_info", "is_alive", "log_tail", "list_jobs", "continue_session"]
 
 JOB_FILE = "job.json"
 LOG_FILE = "job.log"
@@ -206,6 +206,41 @@ def resume(run_dir, env=None):
     if not job:
         raise AlorError(f"run folder {str(run_dir)!r} has no {JOB_FILE}; start the run from the Run page")
     return start(job["command"], run_dir, env=env)
+
+
+def continue_session(session: Session, env=None) -> tuple[dict | None, bool]:
+    """Train the next round of a human-mode ``session`` in the background, unless its run is running.
+
+    The run's own job is relaunched (:func:`resume`) when the dashboard started it, else the command
+    that continues this one session (:func:`command_for_session`). A lock file in the run folder
+    makes the check and the launch one step, so two labelers finishing a round together start one
+    job, not two.
+
+    Parameters
+    ----------
+    session : Session
+        A session waiting for labels.
+    env : dict, optional
+        Extra environment variables of the job.
+
+    Returns
+    -------
+    (dict or None, bool)
+        The job's :func:`job_info` (or what :func:`start` returned) and whether this call started it.
+    """
+    import fcntl
+    run_dir = session.path.parent
+    with open(run_dir / ".job.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            info = job_info(run_dir)
+            if info and info["alive"]:
+                return info, False
+            if info:
+                return resume(run_dir, env=env), True
+            return start(command_for_session(session), run_dir, env=env), True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _read_job(run_dir):

@@ -7,7 +7,9 @@ Layout of ``output/<run>/seed<k>/``::
     zeroshot.json            zero-shot metrics of the pretrained model
     retrieval/retrieved.csv  id, label, synonym, score, caption of every retrieved image
     retrieval/counts.json    per class: matched and kept (the imbalance), plus timings
-    labels.csv               sample_id, label, round, source (initial | oracle | human)
+    labels.csv               sample_id, label, round, source (initial | oracle | human), labeler
+                             (the id of the person who saved a human label; empty otherwise)
+    rounds/r00/claims.json   picks on a labeler's screen: sample id -> labeler id and expiry time
     rounds/r00/metrics.json  acc, macro-F1, per-class acc, training history
     rounds/r00/selected.csv  rank, sample_id, score, reason, predicted, top3 (picks for round 1)
     results.csv              one row per finished round (rebuilt from metrics.json files)
@@ -20,6 +22,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +32,11 @@ import pandas as pd
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 
-__all__ = ["Session", "LabelWrite", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS"]
+__all__ = ["Session", "LabelWrite", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS", "CLAIM_TTL_S"]
 
-LABEL_COLUMNS = ["sample_id", "label", "round", "source"]
+# ``labeler`` came later: a labels.csv without it reads as labeler "" (nobody in particular).
+LABEL_COLUMNS = ["sample_id", "label", "round", "source", "labeler"]
+CLAIM_TTL_S = 120.0  # a claim on a pick lasts this long unless renewed (the page renews it while shown)
 SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
 RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved",
                   "acc", "f1", "tail_acc"]
@@ -136,15 +141,18 @@ class Session:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def labels(self):
-        """DataFrame of labels (sample_id, label, round, source); empty if none yet."""
+        """DataFrame of labels (sample_id, label, round, source, labeler); empty if none yet."""
         f = self.path / "labels.csv"
         if not f.is_file():
-            return pd.DataFrame({c: pd.Series(dtype=object if c in ("sample_id", "source") else "int64")
+            return pd.DataFrame({c: pd.Series(dtype=object if c in ("sample_id", "source", "labeler") else "int64")
                                  for c in LABEL_COLUMNS})
-        return pd.read_csv(f, dtype={"sample_id": str, "source": str}, keep_default_na=False)
+        df = pd.read_csv(f, dtype={"sample_id": str, "source": str, "labeler": str}, keep_default_na=False)
+        if "labeler" not in df.columns:  # written before labels named their labeler
+            df["labeler"] = ""
+        return df
 
     def add_labels(self, rows, overwrite=False):
-        """Add ``(sample_id, label, round, source)`` rows; returns the number added or changed.
+        """Add ``(sample_id, label, round, source[, labeler])`` rows; returns the number added or changed.
 
         A sample already labeled keeps its label unless ``overwrite`` (last writer wins, for a
         person correcting a label); the write is atomic and serialised with a file lock.
@@ -154,8 +162,10 @@ class Session:
             have = dict(zip(df["sample_id"], range(len(df))))
             records = df.to_dict("records")
             changed = 0
-            for sid, lab, rnd, src in rows:
-                rec = {"sample_id": str(sid), "label": int(lab), "round": int(rnd), "source": src}
+            for row in rows:
+                sid, lab, rnd, src = row[:4]
+                rec = {"sample_id": str(sid), "label": int(lab), "round": int(rnd), "source": src,
+                       "labeler": str(row[4]) if len(row) > 4 else ""}
                 if sid in have:
                     if overwrite and records[have[sid]]["label"] != rec["label"]:
                         records[have[sid]] = rec
@@ -170,16 +180,17 @@ class Session:
 
     def _write_labels(self, records):
         """Replace ``labels.csv`` with ``records`` (dicts keyed by LABEL_COLUMNS); call under the lock."""
-        atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS, [[r[c] for c in LABEL_COLUMNS] for r in records])
+        atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS,
+                         [[r.get(c, "") for c in LABEL_COLUMNS] for r in records])
 
-    def set_label(self, sample_id, label, rnd, source, expected=-1):
+    def set_label(self, sample_id, label, rnd, source, expected=-1, labeler=""):
         """Save one label unless another writer got there first (compare-and-set); a :class:`LabelWrite`.
 
         ``expected`` is the label the caller last saw for the sample (-1: unlabeled). The label is
         written only when the file still holds ``expected``: a first label stays, and replacing a
         label needs the caller to have seen it (a correction, or an explicit "overwrite" after a
         conflict). Asking for the label already on disk writes nothing (``unchanged``), so a sample
-        never gets two rows.
+        never gets two rows. ``labeler`` names the person (the dashboard's labeler id).
         """
         sid, label = str(sample_id), int(label)
         with self._lock():
@@ -191,7 +202,7 @@ class Session:
                 return LabelWrite("unchanged", sid, label, *existing)
             if existing[0] != int(expected):
                 return LabelWrite("conflict", sid, label, *existing)
-            rec = {"sample_id": sid, "label": label, "round": int(rnd), "source": source}
+            rec = {"sample_id": sid, "label": label, "round": int(rnd), "source": source, "labeler": str(labeler)}
             records = df[LABEL_COLUMNS].to_dict("records")
             if cur is None:
                 records.append(rec)
@@ -200,14 +211,17 @@ class Session:
             self._write_labels(records)
             return LabelWrite("added" if cur is None else "changed", sid, label, *existing)
 
-    def remove_label(self, sample_id, label=None):
+    def remove_label(self, sample_id, label=None, labeler=None):
         """Undo a human label (only ``source == 'human'``, and only while it is still ``label`` when
-        given: an undo never removes a label someone else wrote since); True if one was removed."""
+        given, and still by ``labeler`` when given: an undo never removes a label someone else wrote
+        since); True if one was removed."""
         with self._lock():
             df = self.labels()
             m = (df["sample_id"] == str(sample_id)) & (df["source"] == "human")
             if label is not None:
                 m &= df["label"] == int(label)
+            if labeler is not None:
+                m &= df["labeler"] == str(labeler)
             if not m.any():
                 return False
             self._write_labels(df[~m].to_dict("records"))
@@ -269,6 +283,75 @@ class Session:
             if new != cur:
                 from ..io import atomic_write_text
                 atomic_write_text(self.round_dir(r) / "skipped.txt", "".join(f"{s}\n" for s in new))
+
+    # ---- claims: which pick is on whose screen ----------------------------------------------
+    def _claims_file(self, r):
+        return self.round_dir(r) / "claims.json"
+
+    def _read_claims(self, r, now):
+        """Unexpired claims of round ``r`` as ``{sample_id: {"labeler", "until"}}``.
+
+        The file is a hint shared by the labelers' pages, rewritten every few seconds: one that
+        cannot be read (a hand edit) counts as no claims and is replaced by the next claim.
+        """
+        try:
+            raw = read_json(self._claims_file(r))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        out = {}
+        for sid, c in raw.items():
+            if isinstance(c, dict) and isinstance(c.get("until"), (int, float)) and c["until"] > now:
+                out[str(sid)] = {"labeler": str(c.get("labeler", "")), "until": float(c["until"])}
+        return out
+
+    def claims(self, r, now=None):
+        """``{sample_id: labeler id}`` of round ``r``'s picks that are on someone's screen now."""
+        return {sid: c["labeler"] for sid, c in self._read_claims(r, time.time() if now is None else now).items()}
+
+    def claim(self, r, sample_id, labeler, ttl=CLAIM_TTL_S, now=None):
+        """Claim pick ``sample_id`` of round ``r`` for ``labeler`` for ``ttl`` seconds.
+
+        A labeler holds one claim at a time (claiming a pick releases their previous one). A pick
+        another labeler holds (unexpired) is not taken over. Written atomically, under the lock of
+        labels.csv.
+
+        Parameters
+        ----------
+        r : int
+            The round whose picks are labeled.
+        sample_id : str
+        labeler : str
+            The labeler's id.
+        ttl : float, default=CLAIM_TTL_S
+            Seconds until the claim lapses unless renewed (a closed tab frees its pick by itself).
+        now : float, optional
+            The current time (tests).
+
+        Returns
+        -------
+        bool
+            True when ``labeler`` holds the claim afterwards; False when someone else holds it.
+        """
+        now = time.time() if now is None else now
+        sid, who = str(sample_id), str(labeler)
+        with self._lock():
+            cur = self._read_claims(r, now)
+            if sid in cur and cur[sid]["labeler"] != who:
+                return False
+            new = {s: c for s, c in cur.items() if c["labeler"] != who}
+            new[sid] = {"labeler": who, "until": now + float(ttl)}
+            atomic_write_json(self._claims_file(r), new)
+            return True
+
+    def release_claims(self, r, labeler):
+        """Drop every claim of ``labeler`` on round ``r`` (they left the queue)."""
+        with self._lock():
+            cur = self._read_claims(r, time.time())
+            new = {s: c for s, c in cur.items() if c["labeler"] != str(labeler)}
+            if new != cur or self._claims_file(r).is_file():
+                atomic_write_json(self._claims_file(r), new)
 
     # ---- misc -------------------------------------------------------------------------------
     def write_status(self, **status):

@@ -11,20 +11,35 @@ while this person looked) is not written but kept as a conflict (``label.conflic
 shows with an explicit overwrite button; only corrections of one's own labels go straight through.
 The page watches the session files (:func:`queue_stamp`, :func:`watch_queue`) and moves off a pick
 that someone else labeled or skipped (:func:`current_item`).
+
+Each browser session has a labeler id (:func:`~alor_core.ui.widgets.labeler_id`, kept in the URL).
+Labels are saved with it (``labels.csv``'s ``labeler`` column), so undo after a refresh removes this
+person's latest label, never another's. The pick on screen is claimed for the labeler
+(``rounds/rNN/claims.json``, renewed while shown, lapsing after
+:data:`~alor_core.loop.session.CLAIM_TTL_S`): the next pick of each labeler is one nobody else has
+on screen. When a round's picks are all labeled or skipped, the next round trains in the
+background (:func:`start_next_round`) and the page fills the queue when it is done.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
 
 from .. import analysis
-from ..loop.session import Session
-from .state import LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_LIVE, LABEL_SHOWN
+from ..errors import AlorError
+from ..loop import jobs
+from ..loop.session import CLAIM_TTL_S, Session
+from .state import (LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_LIVE, LABEL_NAV,
+                    LABEL_RENEWED, LABEL_SHOWN, LABEL_STARTED)
+from .widgets import labeler_id
 
 __all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
-           "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S"]
+           "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S",
+           "train_now", "start_next_round", "started_here", "training_stamp", "watch_training", "claimed_by_others",
+           "queue_caption", "image_size"]
 
 REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
 
@@ -33,15 +48,22 @@ def _queue(path, r):
     return analysis.label_queue(Session(path), r)
 
 
-def _next_pending(queue, sid):
-    """The next pending pick after ``sid`` (wrapping), else ``sid``."""
+def claimed_by_others(path, r):
+    """``{sample_id: labeler}`` of the picks of round ``r`` on other labelers' screens now."""
+    me = labeler_id()
+    return {s: who for s, who in Session(path).claims(r).items() if who != me}
+
+
+def _next_pending(queue, sid, avoid=()):
+    """The next pending pick after ``sid`` (wrapping) that is not in ``avoid`` (picks on other
+    labelers' screens); else the next pending one; else ``sid``."""
     ids = queue["sample_id"].tolist()
     start = ids.index(sid) if sid in ids else -1
-    for k in range(1, len(ids) + 1):
-        j = (start + k) % len(ids)
-        if queue["state"].iloc[j] == "pending":
-            return ids[j]
-    return sid
+    order = [ids[(start + k) % len(ids)] for k in range(1, len(ids) + 1)]
+    states = dict(zip(ids, queue["state"]))
+    pending = [s for s in order if states[s] == "pending"]
+    free = [s for s in pending if s not in avoid]
+    return free[0] if free else (pending[0] if pending else sid)
 
 
 def _flash(path, r, kind, sid, label=-1):
@@ -49,16 +71,20 @@ def _flash(path, r, kind, sid, label=-1):
                                      "label": int(label)}
 
 
-def current_item(queue, path=None, r=None):
+def current_item(queue, path=None, r=None, claim=True):
     """The row on screen: the cursor if it is in this queue, else the first pending pick.
 
     While the person follows other labelers (``label.follow_others``, the default), a pick that was
     pending on screen at the last run and has since been labeled or skipped by someone else (no
     action of this person came in between) is left for the next pending pick, with a message.
+
+    The pick shown is claimed for this labeler (when ``claim``): a pick chosen for the person (not
+    by Prev/Next) that another labeler holds is left for the next free one.
     """
     if queue is None or not len(queue):
         return None
     ids = queue["sample_id"].tolist()
+    avoid = claimed_by_others(path, r) if claim and path is not None else {}
     cur = st.session_state.get(LABEL_CURSOR)
     conflict = st.session_state.get(LABEL_CONFLICT) or {}
     if (cur in ids and st.session_state.get(LABEL_LIVE, True)
@@ -66,20 +92,30 @@ def current_item(queue, path=None, r=None):
             and queue["state"].iloc[ids.index(cur)] != "pending" and conflict.get("sample_id") != cur):
         row = queue.iloc[ids.index(cur)]
         _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"])
-        cur = _next_pending(queue, cur)
+        cur = _next_pending(queue, cur, avoid)
         st.session_state[LABEL_CURSOR] = cur
     if cur not in ids:
         pending = queue.index[queue["state"] == "pending"]
-        cur = ids[pending[0]] if len(pending) else ids[0]
+        cur = _next_pending(queue, ids[pending[0] - 1], avoid) if len(pending) else ids[0]
         st.session_state[LABEL_CURSOR] = cur
+        st.session_state.pop(LABEL_NAV, None)
     item = queue.iloc[ids.index(cur)]
+    if claim and path is not None and item["state"] == "pending":
+        s, me = Session(path), labeler_id()
+        if not s.claim(r, cur, me) and not st.session_state.get(LABEL_NAV):
+            # someone else took this pick since we chose it (two pages at once): the next free one
+            nxt = _next_pending(queue, cur, {**claimed_by_others(path, r), cur: ""})
+            if nxt != cur and s.claim(r, nxt, me):
+                cur = st.session_state[LABEL_CURSOR] = nxt
+                item = queue.iloc[ids.index(cur)]
     st.session_state[LABEL_SHOWN] = (str(path), r, cur, item["state"])
     return item
 
 
 def _advance(path, r, sid):
-    """Move the cursor to the next pending pick after ``sid`` (wrapping); stay if none is left."""
-    st.session_state[LABEL_CURSOR] = _next_pending(_queue(path, r), sid)
+    """Move the cursor to the next pending pick after ``sid`` (wrapping) that nobody else has on
+    screen; stay if none is left."""
+    st.session_state[LABEL_CURSOR] = _next_pending(_queue(path, r), sid, claimed_by_others(path, r))
 
 
 def _push(entry):
@@ -90,6 +126,7 @@ def _acting():
     """A person's action: what was on screen no longer says what they have seen."""
     st.session_state.pop(LABEL_SHOWN, None)
     st.session_state.pop(LABEL_CONFLICT, None)
+    st.session_state.pop(LABEL_NAV, None)
 
 
 def _mine(path, sid, label):
@@ -111,7 +148,7 @@ def save_label(path, r, sid, label, seen=-1, confirmed=False):
     s = Session(path)
     seen = int(seen)
     expected = seen if seen < 0 or confirmed or _mine(path, sid, seen) else -1
-    res = s.set_label(sid, int(label), r + 1, "human", expected=expected)
+    res = s.set_label(sid, int(label), r + 1, "human", expected=expected, labeler=labeler_id())
     if res.outcome == "conflict":
         st.session_state[LABEL_CONFLICT] = {"path": str(path), "round": r, "sample_id": res.sample_id,
                                             "mine": res.label, "existing": res.existing,
@@ -178,7 +215,9 @@ def flash_text(f, names):
                      "moved on to the next pick.",
             "skipped": f"{sid} was just skipped by another labeler: moved on to the next pick.",
             "not_undone": f"Not undone: {sid} was relabeled **{_name(names, f['label'])}** by another labeler "
-                          "after your label."}[f["kind"]]
+                          "after your label.",
+            "nothing_to_undo": "Nothing of yours to undo in this round (undo never removes another labeler's "
+                               "label)."}[f["kind"]]
 
 
 def queue_stamp(path, r):
@@ -195,10 +234,27 @@ def queue_stamp(path, r):
     return tuple(out)
 
 
-def watch_queue(path, r, stamp):
-    """Fragment body (every :data:`REFRESH_S` s): rerun the page once the queue changed on disk."""
+def watch_queue(path, r, stamp, sid=None):
+    """Fragment body (every :data:`REFRESH_S` s): rerun the page once the queue changed on disk, and
+    keep the claim on the pick ``sid`` on screen alive."""
     if queue_stamp(path, r) != stamp:
         st.rerun()
+    if sid is not None:
+        _renew_claim(path, r, sid)
+
+
+def _renew_claim(path, r, sid):
+    """Renew this labeler's claim on ``sid`` once half its time is gone (a write per minute, not per poll)."""
+    key = (str(path), r, sid)
+    last = st.session_state.get(LABEL_RENEWED)
+    now = time.time()
+    if last and last[0] == key and now - last[1] < CLAIM_TTL_S / 2:
+        return
+    try:
+        Session(path).claim(r, sid, labeler_id())
+    except AlorError:
+        return
+    st.session_state[LABEL_RENEWED] = (key, now)
 
 
 def skip(path, r, sid):
@@ -209,9 +265,11 @@ def skip(path, r, sid):
 
 
 def undo(path, r):
-    """Undo the last label or skip of this session's round; returns the sample id, or None.
+    """Undo this person's last label or skip of this session's round; returns the sample id, or None.
 
-    A label someone else has changed since is left alone (and the page says so)."""
+    The undo history of the browser session comes first; without it (after a refresh) this
+    labeler's latest label of the round (``labels.csv``'s ``labeler`` column). Another person's
+    label is never undone, nor a label someone else has changed since (the page says so)."""
     _acting()
     hist = st.session_state.get(LABEL_HISTORY, [])
     s = Session(path)
@@ -220,7 +278,7 @@ def undo(path, r):
         if p == str(path) and rr == r:
             del hist[i]
             if action == "label":
-                if not s.remove_label(sid, label=label):
+                if not s.remove_label(sid, label=label, labeler=labeler_id()):
                     lab = s.labels().set_index("sample_id")["label"]
                     if sid in lab.index:
                         _flash(path, r, "not_undone", sid, int(lab[sid]))
@@ -229,12 +287,13 @@ def undo(path, r):
             st.session_state[LABEL_CURSOR] = sid
             return sid
     labels = s.labels()
-    human = labels[(labels["source"] == "human") & (labels["round"] == r + 1)]
-    if len(human):
-        sid = human["sample_id"].iloc[-1]
-        s.remove_label(sid)
+    mine = labels[(labels["source"] == "human") & (labels["round"] == r + 1) & (labels["labeler"] == labeler_id())]
+    if len(mine):
+        sid = mine["sample_id"].iloc[-1]
+        s.remove_label(sid, label=int(mine["label"].iloc[-1]), labeler=labeler_id())
         st.session_state[LABEL_CURSOR] = sid
         return sid
+    _flash(path, r, "nothing_to_undo", "")
     return None
 
 
@@ -245,3 +304,77 @@ def move(path, r, step):
     cur = st.session_state.get(LABEL_CURSOR)
     i = ids.index(cur) if cur in ids else 0
     st.session_state[LABEL_CURSOR] = ids[(i + step) % len(ids)]
+    st.session_state[LABEL_NAV] = True  # the person chose this pick: stay on it even if claimed
+
+
+def train_now(path, r):
+    """"Train now with what I have": the picks nobody has labeled are skipped (and the page then
+    starts the next round). Picks on another labeler's screen are left to them."""
+    _acting()
+    s = Session(path)
+    q = _queue(path, r)
+    others = claimed_by_others(path, r)
+    for sid in q.loc[q["state"] == "pending", "sample_id"]:
+        if sid not in others:
+            s.set_skipped(r, sid, True)
+
+
+def started_here(path, r):
+    """Did this browser session start the training that follows round ``r``'s picks?"""
+    return st.session_state.get(LABEL_STARTED) == (str(path), r)
+
+
+def start_next_round(path, r, force=False):
+    """Train the round after ``r`` in the background (once per browser session and round unless
+    ``force``); returns the job info, or None when this browser session had started it already.
+
+    Raises
+    ------
+    AlorError
+        The job could not be launched.
+    """
+    if started_here(path, r) and not force:
+        return None
+    st.session_state[LABEL_STARTED] = (str(path), r)
+    info, _ = jobs.continue_session(Session(path))
+    return info
+
+
+def training_stamp(path):
+    """Changes whenever the session's status or its run's job file changes (training progress)."""
+    p = Path(path)
+    out = []
+    for f in (p / "status.json", p.parent / jobs.JOB_FILE):
+        try:
+            st_ = f.stat()
+            out.append((st_.st_ino, st_.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def watch_training(path, stamp):
+    """Fragment body: rerun the page when the background training moved on (new picks, a failure)."""
+    if training_stamp(path) != stamp:
+        st.rerun()
+
+
+def queue_caption(rank, state, label, names):
+    """Caption of a pick in the queue grid: its class once labeled; never the model's guess."""
+    if state == "labeled":
+        return f":green[:material/check_circle:] #{rank + 1} {_name(names, label)}"
+    if state == "skipped":
+        return f":orange[:material/skip_next:] #{rank + 1} :orange-badge[skipped]"
+    return f":blue[:material/hourglass_empty:] #{rank + 1} :gray[to label]"
+
+
+def image_size(path) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the image at ``path``, decoded as the features are.
+
+    Raises
+    ------
+    AlorError
+        The file cannot be decoded (the message names it).
+    """
+    from ..data.images import open_image
+    return open_image(path).size

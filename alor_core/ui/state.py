@@ -8,6 +8,9 @@ and holds view settings; labels, picks and results always live in the session fo
 APP_SESSION = "app.session"
 APP_GOTO = "app.goto"  # page that asked app.py to open it (see widgets.require_app)
 APP_PICKER = "app.session_picker"
+# URL query parameters (a refresh keeps them; each browser tab has its own)
+URL_SESSION = "session"   # the current session, relative to the output folder
+URL_LABELER = "labeler"   # the labeler id of the Label queue
 
 # Home
 HOME_BUILD = "home.build_world"
@@ -70,6 +73,13 @@ LABEL_CONFLICT = "label.conflict"    # the conflict to resolve: someone else lab
 LABEL_FLASH = "label.flash"          # a message shown once after a rerun
 LABEL_OVERWRITE = "label.overwrite"  # conflict box: overwrite with my label
 LABEL_KEEP = "label.keep"            # conflict box: keep the first label
+LABEL_ID = "label.labeler"           # this browser session's labeler id (also in the URL: ?labeler=...)
+LABEL_GUESSES = "label.show_guesses" # list the model's guesses (off: blind labeling)
+LABEL_ZOOM = "label.zoom"            # open the pick at full resolution
+LABEL_TRAIN_NOW = "label.train_now"  # skip the picks left and train the next round now
+LABEL_STARTED = "label.started"      # (session path, round) whose next round this browser session started
+LABEL_NAV = "label.navigated"        # the cursor was moved by Prev/Next (stay even on a claimed pick)
+LABEL_RENEWED = "label.claim_renewed"  # (claim key, time) of the last renewal of the claim on screen
 
 # Results
 RESULTS_RUNS = "results.runs"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
@@ -15,12 +17,12 @@ from ..errors import AlorError
 from ..loop.session import Session
 from ..paths import PROJECT_DIR, output_dir
 from . import cache
-from .state import APP_GOTO, APP_PICKER, APP_SESSION
+from .state import APP_GOTO, APP_PICKER, APP_SESSION, LABEL_ID, URL_LABELER, URL_SESSION
 
 __all__ = ["demo_spec", "small_demo", "alor_errors", "sessions", "current_session", "session_picker",
            "require_session", "progress_callback", "image_grid", "state_text", "session_label",
            "set_session", "rerun_when_done", "page_path", "app_frame", "require_app",
-           "goto_requested_page"]
+           "goto_requested_page", "labeler_id", "pending_session", "session_from_url"]
 
 PAGES_DIR = PROJECT_DIR / "pages"
 _IN_APP: ContextVar[bool] = ContextVar("alor_in_app_frame", default=False)
@@ -56,8 +58,79 @@ def sessions():
     return analysis.find_sessions(output_dir())
 
 
-def set_session(path):
+def _url_value(path) -> str:
+    """How a session path is written in the URL: relative to the output folder when inside it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(output_dir().resolve()))
+    except (ValueError, OSError):
+        return str(p)
+
+
+def session_from_url() -> Path | None:
+    """The session named by the URL's ``?session=`` (relative to the output folder), or None.
+
+    A value that is not a session folder inside the output folder is ignored with a sidebar note
+    naming it (a URL from another server, a deleted run, or a path that tries to leave the folder).
+    """
+    raw = st.query_params.get(URL_SESSION)
+    if not raw:
+        return None
+    root = output_dir().resolve()
+    try:
+        p = (root / raw).resolve()
+    except (OSError, ValueError):
+        p = None
+    if p is None or not p.is_relative_to(root) or not (p / "config.json").is_file():
+        st.sidebar.caption(f"The link's session `{raw[:120]}` is not a session folder under {root}: "
+                           "showing another one.")
+        return None
+    return p
+
+
+def set_session(path) -> None:
+    """Make ``path`` the current session of this browser session: session state and the URL.
+
+    Each browser tab has its own session state and URL, so tabs never switch each other, and a
+    refresh (which keeps the URL) comes back to the same session.
+    """
     st.session_state[APP_SESSION] = str(path)
+    value = _url_value(path)
+    if st.query_params.get(URL_SESSION) != value:
+        st.query_params[URL_SESSION] = value
+    _keep_labeler_in_url()
+
+
+def labeler_id() -> str:
+    """This browser session's labeler id: kept in session state and the URL (``?labeler=``).
+
+    A refresh keeps it (the URL does), so undo still knows which labels are this person's; a new
+    tab without the parameter gets a new random id.
+    """
+    me = st.session_state.get(LABEL_ID)
+    if not me:
+        raw = st.query_params.get(URL_LABELER, "")
+        me = raw if re.fullmatch(r"[A-Za-z0-9_-]{1,32}", raw or "") else secrets.token_hex(4)
+        st.session_state[LABEL_ID] = me
+    _keep_labeler_in_url()
+    return me
+
+
+def _keep_labeler_in_url():
+    me = st.session_state.get(LABEL_ID)
+    if me and st.query_params.get(URL_LABELER) != me:
+        st.query_params[URL_LABELER] = me
+
+
+def pending_session() -> Path | None:
+    """The current session when it is still being created: a run just started whose session folder
+    has no ``config.json`` yet but whose background job is alive. None otherwise."""
+    path = st.session_state.get(APP_SESSION)
+    if not path or (Path(path) / "config.json").is_file():
+        return None
+    from ..loop.jobs import job_info
+    info = job_info(Path(path).parent)
+    return Path(path) if info and info["alive"] else None
 
 
 def session_label(row):
@@ -66,10 +139,19 @@ def session_label(row):
 
 
 def current_session():
-    """The session every page shows: the one picked in the sidebar, else the newest on disk."""
+    """The session every page shows: this browser session's (session state), else the URL's
+    (a refresh), else the newest on disk. None while none exists, or while the current one is
+    still being created (:func:`pending_session`)."""
     path = st.session_state.get(APP_SESSION)
     if path and (Path(path) / "config.json").is_file():
+        set_session(path)  # keeps the URL in step (a page switch may have dropped its parameters)
         return Session(path)
+    url = session_from_url() if not path else None
+    if url is not None:
+        set_session(url)
+        return Session(url)
+    if pending_session() is not None:
+        return None
     df = sessions()
     if len(df):
         set_session(df["path"].iloc[0])
@@ -80,6 +162,12 @@ def current_session():
 def require_session():
     """The current session, or an explanation of what to do next and ``st.stop()``."""
     s = current_session()
+    pending = pending_session() if s is None else None
+    if pending is not None:
+        st.info(f"Session **{pending.parent.name}** / {pending.name} is starting: this page shows it as soon as "
+                "its folder is ready.")
+        st.fragment(run_every=2)(_rerun_when_exists)(str(pending / "config.json"))
+        st.stop()
     if s is None:
         st.info("No session yet: start one on the **Run** page, or run the one-click demo on **Home**.")
         st.page_link(page_path("run"), label="Go to the Run page", icon=":material/play_arrow:")
@@ -87,13 +175,24 @@ def require_session():
     return s
 
 
+def _rerun_when_exists(path):
+    """Fragment body: rerun the page once ``path`` exists."""
+    if Path(path).exists():
+        st.rerun()
+
+
 def session_picker():
-    """Sidebar selectbox over the sessions on disk; writes the choice to ``app.session``."""
+    """Sidebar selectbox over the sessions on disk; writes the choice to ``app.session`` and the URL."""
+    _keep_labeler_in_url()
+    cur = current_session()
+    pending = pending_session() if cur is None else None
+    if pending is not None:  # a run just started: its session becomes current once its folder exists
+        st.sidebar.caption(f"Session: starting **{pending.parent.name}** / {pending.name}…")
+        return None
     df = sessions()
     if not len(df):
         st.sidebar.caption("No session yet.")
         return None
-    cur = current_session()
     paths = df["path"].tolist()
     labels = {p: session_label(r) for p, r in zip(paths, df.to_dict("records"))}
     # The picker follows app.session (which other pages set too); a choice here sets app.session.

@@ -82,8 +82,12 @@ def test_run_page_lists_sessions_to_open(app, demo_sessions):
     assert at.session_state[K.APP_SESSION] == str(demo_sessions["human"].path)
 
 
-def test_label_page_labels_skips_and_undoes(app, human_copy):
-    # Keyboard-bound buttons save labels at once, skip and undo work, and a full queue offers to continue.
+def test_label_page_labels_skips_and_undoes(app, human_copy, monkeypatch):
+    # Keyboard-bound buttons save labels at once, skip and undo work, and a full queue trains the next
+    # round by itself (the background job is faked here).
+    from alor_core.loop import jobs
+    launched = []
+    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append(cmd) or {"pid": 4242})
     at = app("label", human_copy)
     assert at.get("progress")[0].proto.text == "0 labeled · 0 skipped · 3 left of 3"
     assert [b.proto.shortcut for b in (at.button(key=f"{K.LABEL_GUESS}{k}") for k in range(3))] == ["1", "2", "3"]
@@ -102,8 +106,8 @@ def test_label_page_labels_skips_and_undoes(app, human_copy):
     assert labels.at[second, "label"] == 8 and labels.at[second, "source"] == "human"  # 8 = bag
     at.button(key=f"{K.LABEL_GUESS}0").click().run()
     assert at.get("progress")[0].proto.text == "2 labeled · 1 skipped · 0 left of 3"
-    assert any("All 3 picks of round 0" in s for s in _texts(at, "success"))
-    assert at.button(key=K.LABEL_CONTINUE).label == "Continue the run: train round 1"
+    assert any("All 3 picks of round 0 are done: training round 1" in s for s in _texts(at, "info"))
+    assert len(launched) == 1 and "--mode" in launched[0]
 
 
 def test_label_page_on_an_oracle_session(app, demo_sessions):
