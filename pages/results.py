@@ -3,7 +3,7 @@ per-class accuracy over rounds, AULC, CSV download; and the paper-claims report 
 
 import streamlit as st
 
-from alor_core import analysis, plots
+from alor_core import analysis, effects, plots
 from alor_core.loop.session import Session
 from alor_core.paths import output_dir
 from alor_core.ui import cache, report_view, widgets
@@ -62,16 +62,31 @@ if len(last):
 
 summary = analysis.mean_std(res, metric, x)
 st.plotly_chart(plots.learning_curves(summary, label, zero_shot, x=x, runs=picked), key="results.curves")
+for group in plots.overlap_groups(summary, x, picked):
+    st.caption(f":material/layers: {len(group)} runs overlap: " + ", ".join(f"**{g}**" for g in group)
+               + " have identical curves; they are drawn on top of each other with different dashes and markers.")
+drawn = set(summary["run"])
+missing = [p_ for p_ in picked if p_ not in drawn]
+if missing:
+    st.caption("No finished round to draw yet: " + ", ".join(f"**{m_}**" for m_ in missing))
+x_name = "round" if x == "round" else "labeled images"
+with st.expander("The plotted numbers"):
+    plotted = analysis.plotted_table(summary, x)
+    st.dataframe(plotted, hide_index=True, width="stretch", column_config={
+        x: x_name, "mean": st.column_config.NumberColumn(f"mean {label}", format="%.2f"),
+        "std": st.column_config.NumberColumn("std (≥ 2 seeds)", format="%.2f"),
+        "n_seeds": "n (seeds)", "text": "mean ± std (n)"})
 
 st.subheader("Area under the learning curve")
 table = analysis.aulc(res, metric, x)
-st.dataframe(table, hide_index=True, width="stretch", column_config={
-    "aulc": st.column_config.NumberColumn("AULC", format="%.2f"),
-    "aulc_std": st.column_config.NumberColumn("± std", format="%.2f"),
-    "final": st.column_config.NumberColumn("last round", format="%.2f"),
-    "final_std": st.column_config.NumberColumn("± std", format="%.2f")})
-st.caption("AULC: area under the curve divided by its x-range (same unit as the metric), per seed, then "
-           "mean ± std over seeds; runs are compared on the rounds all their seeds finished.")
+table = table.assign(aulc_text=[effects.format_mean_std(v, unit="") for v in table["aulc_seeds"]],
+                     final_text=[effects.format_mean_std(v, unit="") for v in table["final_seeds"]])
+st.dataframe(table[["run", "rounds", "n_seeds", "aulc_text", "final_text"]], hide_index=True, width="stretch",
+             column_config={"rounds": "points", "n_seeds": "seeds", "aulc_text": f"AULC ({label})",
+                            "final_text": f"last {x_name if x == 'round' else 'point'} ({label})"})
+st.caption(f"AULC: area under the curve over {x_name} divided by its x-range (same unit as the metric), per "
+           "seed, then mean ± std over seeds (the spread only with two or more seeds, n = seeds); runs are "
+           "compared on the points all their seeds finished.")
 
 st.subheader("Per-class accuracy over rounds")
 sess = df[df["run"].isin(picked)]

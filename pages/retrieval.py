@@ -94,8 +94,35 @@ with st.expander("The same bias in LAION-400M: the five benchmark datasets"):
                     "registry, data/benchmarks/laion400m_class_frequencies.csv).")
         else:
             bt = analysis.benchmark_table(counts)
+            zero = int((bt["matched"] == 0).sum())
             st.caption(f"{len(bt)} classes · most captioned **{bt.at[0, 'class_name']}** ({bt.at[0, 'matched']:,}) · "
                        f"least **{bt.iloc[-1]['class_name']}** ({bt.iloc[-1]['matched']:,}) · "
-                       f"{int((bt['matched'] < 100).sum())} classes under 100 captions (REAL / SWAT counts)")
-            st.plotly_chart(plots.retrieval_bar(bt, value="matched", title=f"{bench}: LAION-400M captions per class"),
-                            key="retrieval.bench")
+                       f"{int((bt['matched'] < 100).sum())} classes under 100 captions · "
+                       f"**{zero} with 0 captions** (REAL / SWAT counts)")
+            bands = analysis.count_bands(bt)
+            st.plotly_chart(plots.count_overview(bt, bands, title=f"{bench}: every class by LAION-400M caption count"),
+                            key="retrieval.bench_overview")
+            st.dataframe(bands.assign(share=100 * bands["share"]), hide_index=True, width="stretch", column_config={
+                "band": "band", "first_rank": "from rank", "last_rank": "to rank", "n_classes": "classes",
+                "min": st.column_config.NumberColumn("fewest", format="%d"),
+                "max": st.column_config.NumberColumn("most", format="%d"),
+                "total": st.column_config.NumberColumn("captions", format="%d"),
+                "share": st.column_config.NumberColumn("share of captions", format="%.1f%%"),
+                "zero": st.column_config.NumberColumn("with 0 captions", format="%d")})
+            c1, c2, c3 = st.columns([1.2, 1, 2])
+            end = c1.segmented_control("Window", ["bottom", "top"], default="bottom", key=K.RETRIEVAL_BENCH_END,
+                                       format_func={"bottom": "least captioned", "top": "most captioned"}.get) \
+                or "bottom"
+            n = c2.select_slider("Classes", [10, 25, 50, 100, 200], value=25, key=K.RETRIEVAL_BENCH_N)
+            query = c3.text_input("Search a class", key=K.RETRIEVAL_BENCH_QUERY, placeholder="e.g. warbler, Tesla")
+            win = analysis.count_window(bt, end=end, n=n, query=query)
+            if not len(win):
+                st.info(f"No class of {bench} has {query!r} in its name.")
+            else:
+                what = f"matching “{query}”" if query.strip() else ("least captioned" if end == "bottom"
+                                                                    else "most captioned")
+                st.plotly_chart(plots.retrieval_bar(win.assign(class_name=[f"#{k} {n_}" for k, n_ in
+                                                                           zip(win["rank"], win["class_name"])]),
+                                                    value="matched", horizontal=True,
+                                                    title=f"{bench}: {len(win)} {what} classes (rank #1 = most)"),
+                                key="retrieval.bench")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from alor_core.loop import jobs
 from alor_core.paths import output_dir
-from alor_core.ui import forms, skips_view, widgets
+from alor_core.ui import forms, run_view, skips_view, widgets
 from alor_core.ui.state import RUN_FLASH, RUN_OPEN, RUN_OPEN_PICK, RUN_START
 
 widgets.require_app("run")
@@ -44,7 +44,10 @@ with existing:
         paths = df["path"].tolist()
         labels = dict(zip(paths, (widgets.session_label(r) for r in df.to_dict("records"))))
         pick = st.selectbox("Session", paths, format_func=labels.get, key=RUN_OPEN_PICK)
-        st.dataframe(df.drop(columns=["path", "updated"]), hide_index=True, width="stretch")
+        shown = df.drop(columns=["path", "updated"]).assign(
+            strategy=[f"{run_view.strategy_name(c)} ({c})" for c in df["strategy"]],
+            adaptation=[f"{run_view.adapt_name(c)} ({c})" for c in df["adaptation"]])
+        st.dataframe(shown, hide_index=True, width="stretch")
         skips_view.skipped_expander(pick)  # images loaded / skipped (skipped.csv) of the picked session
         if st.button("Open this session", key=RUN_OPEN, icon=":material/folder_open:"):
             widgets.set_session(pick)

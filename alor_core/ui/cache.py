@@ -16,8 +16,8 @@ from .. import analysis
 from ..data.images import open_image
 from ..loop.session import Session
 
-__all__ = ["clip_bundle", "session_task", "embedding", "display_image", "available_models",
-           "pretrained_tags", "session_version"]
+__all__ = ["clip_bundle", "session_task", "embedding", "embedding_frame", "background_layout", "display_image",
+           "available_models", "pretrained_tags", "session_version"]
 
 
 @st.cache_resource(show_spinner="Loading the CLIP model…")
@@ -49,6 +49,43 @@ def embedding(path, r, sources, max_points, version):
     task = session_task(path)
     bundle = clip_bundle(cfg["model_name"], cfg.get("pretrained"))
     return analysis.embedding_points(session, task, bundle, r, sources=tuple(sources), max_points=max_points)
+
+
+@st.cache_data(show_spinner=False, max_entries=6)
+def embedding_frame(path, r, sources, max_points, version):
+    """The map's points and CLIP features at round ``r`` (no layout; features come from the disk
+    cache of :func:`~alor_core.models.features.encode_images` once encoded)."""
+    session = Session(path)
+    cfg = session.config
+    bundle = clip_bundle(cfg["model_name"], cfg.get("pretrained"))
+    return analysis.embedding_frame(session, session_task(path), bundle, r, sources=tuple(sources),
+                                    max_points=max_points)
+
+
+@st.cache_resource
+def _layout_jobs():
+    """One worker thread for slow layouts (UMAP) and their futures by cache file: shared by every
+    browser session of this server, so a layout is computed once however many people wait for it."""
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="alor-layout"), {}
+
+
+def background_layout(features, method="umap"):
+    """Start computing the ``method`` layout of ``features`` in the background (once); returns
+    ``(state, error)`` with state ``"ready"`` (on disk), ``"running"`` or ``"failed"``."""
+    target = analysis.layout_cache_path(features, method)
+    if target.is_file():
+        return "ready", None
+    pool, futures = _layout_jobs()
+    fut = futures.get(str(target))
+    if fut is None:
+        fut = futures[str(target)] = pool.submit(analysis.layout_2d, features.copy(), method)
+    if not fut.done():
+        return "running", None
+    err = fut.exception()
+    if err is not None:
+        return "failed", str(err)
+    return "ready", None
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)

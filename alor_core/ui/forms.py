@@ -14,7 +14,7 @@ from ..loop import jobs
 from ..loop.session import Session
 from ..paths import output_dir
 from ..safepath import safe_join
-from . import cache, state as K
+from . import cache, run_view, state as K
 from .widgets import STATE_TEXT, page_path, set_session, small_demo
 
 __all__ = ["run_config_form", "start_run", "jobs_panel"]
@@ -87,12 +87,14 @@ def run_config_form():
         model_name, pretrained = _model_widgets(dataset == "demo")
         names = strategies.available()
         strategy = st.selectbox("Strategy", names, index=names.index("tfs") if "tfs" in names else 0,
-                                key=K.RUN_STRATEGY, help="TFS = Tail First Sampling (ALOR).")
+                                key=K.RUN_STRATEGY, format_func=lambda c: f"{run_view.strategy_name(c)} · {c}",
+                                help="TFS = Tail First Sampling (ALOR).")
         if strategies.planned():
             st.caption("Not implemented yet: " + ", ".join(strategies.planned()))
         adapts = adaptation.available()
         adapt = st.selectbox("Adaptation", adapts, index=adapts.index("lp") if "lp" in adapts else 0,
-                             key=K.RUN_ADAPT, help="lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)")
+                             key=K.RUN_ADAPT, format_func=lambda c: f"{run_view.adapt_name(c)} · {c}",
+                             help="lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)")
     with right:
         c1, c2 = st.columns(2)
         rounds = c1.number_input("Rounds", 1, 50, 7, key=K.RUN_ROUNDS, help="rounds 0..N-1 (paper: 7)")
@@ -182,8 +184,12 @@ def _job_card(run_dir, info):
         badge = {"running": ":blue-badge[running]", "paused": ":orange-badge[paused]",
                  "finished": ":green-badge[finished]", "failed": ":red-badge[failed]",
                  "waiting": ":violet-badge[waiting for labels]"}[state]
+        cfg = next((s.config for s, *_ in _seed_rows(run_dir)), {})
+        names = " · ".join(run_view.name_with_code(f(cfg[k]), cfg[k]) for k, f in
+                           (("strategy", run_view.strategy_name), ("adaptation", run_view.adapt_name)) if cfg.get(k))
         head.markdown(f"**{Path(run_dir).name}** {badge} · started "
-                      f"{time.strftime('%H:%M:%S', time.localtime(info['started']))}")
+                      f"{time.strftime('%H:%M:%S', time.localtime(info['started']))}"
+                      + (f"  \n{names}" if names else ""))
         if info["state"] == "failed":
             st.error(info["message"])
         elif info["state"] == "running":
@@ -205,9 +211,12 @@ def _job_card(run_dir, info):
             st.rerun()
         if waiting is not None:
             c[2].page_link(page_path("label"), label="Label the picks", icon=":material/label:")
+        st.caption("Command (copy it to run the same in a terminal):")
+        st.code(info["command_text"], language="bash", wrap_lines=True)
         with st.expander("Log"):
-            st.code("\n".join(jobs.log_tail(run_dir, 25)) or "(empty)", language=None)
-            st.caption(info["command_text"])
+            raw = st.toggle("Raw log (every progress-bar redraw)", key=f"{K.RUN_RAW_LOG}.{key}")
+            lines = jobs.log_tail(run_dir, 60 if raw else 2000, n_bytes=32_000 if raw else 400_000)
+            st.code("\n".join(lines if raw else run_view.stage_log(lines)[-30:]) or "(empty)", language=None)
 
 
 def jobs_panel():

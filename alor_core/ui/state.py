@@ -47,6 +47,7 @@ RUN_START = "run.start"
 RUN_FLASH = "run.flash"  # message shown once after a rerun
 RUN_OPEN_PICK = "run.open_pick"
 RUN_OPEN = "run.open"
+RUN_RAW_LOG = "run.raw_log"  # + run folder name: show the raw log
 RUN_ALIVE = "run.jobs_seen"  # (any job alive, (session, state) pairs) at the last refresh
 
 # Retrieval & bias
@@ -55,6 +56,9 @@ RETRIEVAL_LOG = "retrieval.log"
 RETRIEVAL_CLASS = "retrieval.class"
 RETRIEVAL_N = "retrieval.n_images"
 RETRIEVAL_BENCH = "retrieval.benchmark"
+RETRIEVAL_BENCH_END = "retrieval.benchmark_end"      # top / bottom window
+RETRIEVAL_BENCH_N = "retrieval.benchmark_n"
+RETRIEVAL_BENCH_QUERY = "retrieval.benchmark_query"
 
 # Label queue
 LABEL_CURSOR = "label.cursor"        # sample id on screen
@@ -95,6 +99,7 @@ MAP_SOURCES = "map.sources"
 MAP_COLOR = "map.color_by"
 MAP_MAX = "map.max_points"
 MAP_CHART = "map.selection"  # the chart's selection state
+MAP_LAYOUT = "map.layout"    # "umap" or "pca"
 
 # Guided demo
 GUIDED_RUN = "guided.run"

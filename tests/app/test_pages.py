@@ -60,7 +60,9 @@ def test_run_page_builds_the_cli_command(app, demo_sessions, monkeypatch):
     monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir)
                         or {"pid": 4242})
     at = app("run")
-    assert at.selectbox(key=K.RUN_STRATEGY).options == strategies.available()
+    from alor_core.ui.run_view import strategy_name
+    assert at.selectbox(key=K.RUN_STRATEGY).options == [f"{strategy_name(c)} · {c}" for c in strategies.available()]
+    assert at.selectbox(key=K.RUN_STRATEGY).value == "tfs"
     at.radio(key=K.RUN_MODE).set_value("human")
     at.number_input(key=K.RUN_BUDGET).set_value(3)
     at.number_input(key=K.RUN_ROUNDS).set_value(2).run()
@@ -125,7 +127,8 @@ def test_results_page(app, demo_sessions):
     at = app("results", s)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Round 1 accuracy"] == f"{s.metrics(1)['acc']:.1f}%"
-    aulc, rounds = at.dataframe[0].value, at.dataframe[1].value
+    plotted, aulc, rounds = at.dataframe[0].value, at.dataframe[1].value, at.dataframe[2].value
+    assert "app_tfs" in set(plotted["run"]) and plotted["text"].str.endswith("(n=1)").all()
     assert "app_tfs" in set(aulc["run"])
     assert len(rounds[rounds["run"] == "app_tfs"]) == 2
     at.radio(key=K.RESULTS_METRIC).set_value("f1").run()
@@ -145,9 +148,9 @@ def test_retrieval_page(app, demo_sessions):
     assert any(c.startswith("200 classes · most captioned") for c in _texts(at, "caption"))  # semi_aves
 
 
-def test_embedding_page_pca_fallback_and_selection(app, demo_sessions, monkeypatch):
-    # With the UMAP limit forced below the point count, the page warns and uses PCA; a (faked) box
-    # selection lists the selected images.
+def test_embedding_page_pca_first_and_selection(app, demo_sessions, monkeypatch):
+    # The first view is PCA while UMAP is computed in the background (here: over the forced UMAP
+    # limit, so PCA too); a (faked) box selection lists the selected images next to the chart.
     from alor_core import analysis
     monkeypatch.setattr(analysis, "UMAP_LIMIT", 10)
     at = app("embeddings", demo_sessions["oracle"])

@@ -197,3 +197,86 @@ def test_benchmark_counts_hook(tmp_path):
     pd.DataFrame({"name": ["a"]}).to_csv(tmp_path / "pets.csv", index=False)
     with pytest.raises(DataError, match="class_name,count"):
         analysis.benchmark_counts("pets", tmp_path)
+
+
+# ---- issue 17: bias views that scale, the plotted numbers, the map's layout cache and privacy -------
+
+def _counts_200():
+    counts = np.r_[np.arange(10_000, 10_000 - 197 * 40, -40), [0, 0, 0]]
+    return pd.DataFrame({"class_id": np.arange(200), "class_name": [f"Warbler {i}" if i % 50 == 0 else f"bird {i}"
+                                                                    for i in range(200)],
+                         "matched": counts, "kept": counts, "zero_shot_acc": np.nan, "tail": False})
+
+
+def test_count_bands_split_200_classes_in_thirds_and_count_zeros():
+    # Head / middle / tail are rank thirds; the tail band counts the 3 zero-count classes; shares sum to 1.
+    bands = analysis.count_bands(_counts_200())
+    assert bands["band"].tolist() == ["head", "middle", "tail"]
+    assert bands["n_classes"].tolist() == [67, 67, 66] and bands["first_rank"].tolist() == [1, 68, 135]
+    assert bands["zero"].tolist() == [0, 0, 3] and bands["share"].sum() == pytest.approx(1.0)
+    assert bands["share"].iloc[0] > bands["share"].iloc[1] > bands["share"].iloc[2]
+
+
+def test_count_window_top_bottom_and_search_keep_ranks():
+    # Bottom-10 ends with the zeros; a search keeps each class's rank in the full table.
+    t = _counts_200()
+    bottom = analysis.count_window(t, end="bottom", n=10)
+    assert len(bottom) == 10 and bottom["rank"].tolist() == list(range(191, 201))
+    assert bottom["matched"].tolist()[-3:] == [0, 0, 0]
+    top = analysis.count_window(t, end="top", n=5)
+    assert top["rank"].tolist() == [1, 2, 3, 4, 5]
+    found = analysis.count_window(t, end="top", n=25, query="warbler")
+    assert found["class_name"].tolist() == ["Warbler 0", "Warbler 50", "Warbler 100", "Warbler 150"]
+    assert found["rank"].tolist() == [1, 51, 101, 151]
+    assert not len(analysis.count_window(t, query="penguin"))
+
+
+def test_plotted_table_has_no_spread_for_one_seed():
+    # The table under the curves: one seed has no std and reads "(n=1)", two seeds "± s (n=2)".
+    summary = pd.DataFrame({"run": ["a", "b"], "round": [0, 0], "mean": [61.25, 50.0], "std": [0.0, 1.5],
+                            "n_seeds": [1, 2]})
+    t = analysis.plotted_table(summary)
+    assert t["text"].tolist() == ["61.2 (n=1)", "50.0 ± 1.5 (n=2)"]
+    assert pd.isna(t.loc[0, "std"]) and t.loc[1, "std"] == 1.5
+
+
+def test_layout_2d_is_cached_on_disk_by_content(tmp_path, monkeypatch):
+    # The first PCA layout is computed and written; the same features are read back (cached); other
+    # features get another file; a damaged cache file is recomputed; an unknown method is named.
+    monkeypatch.setenv("ALOR_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    coords, info = analysis.layout_2d(x, "pca")
+    assert coords.shape == (300, 2) and info == {**info, "method": "pca", "cached": False}
+    again, info2 = analysis.layout_2d(x, "pca")
+    assert info2["cached"] and np.array_equal(coords, again)
+    other = analysis.layout_cache_path(x + 1, "pca")
+    assert other != analysis.layout_cache_path(x, "pca") and not other.is_file()
+    analysis.layout_cache_path(x, "pca").write_bytes(b"not a npy file")
+    fixed, info3 = analysis.layout_2d(x, "pca")
+    assert not info3["cached"] and np.allclose(fixed, coords)
+    with pytest.raises(DataError, match="unknown map layout 'tsne'"):
+        analysis.layout_2d(x, "tsne")
+
+
+def test_embedding_frame_hides_the_class_of_unlabeled_pool_images(tmp_path, monkeypatch):
+    # Pool images without a label (and this round's picks) leave embedding_frame with label -1 and no
+    # class name, although the pool knows their true class; labeled ones keep their label.
+    from alor_core.models import features
+    monkeypatch.setattr(features, "encode_images", lambda bundle, iset, **kw: np.eye(len(iset), 8, dtype=np.float32))
+    task = TaskData("t", ClassInfo(NAMES, [[n] for n in NAMES]),
+                    ImageSet([f"pool/{k}.png" for k in range(3)], tmp_path, np.array([0, 1, 2])),
+                    ImageSet(["test/0.png"], tmp_path, np.array([1])))
+    s = make_session(tmp_path / "out", accs=(50.0,))
+    s.add_labels([("pool/0.png", 0, 0, "initial")])
+    cols = s.selected(0)  # none yet: write round 0's pick of pool/1.png
+    from alor_core.loop.session import SELECTED_COLUMNS
+    s.write_selected(0, [["pool/1.png" if c == "sample_id" else 0 for c in SELECTED_COLUMNS]])
+    assert cols is None
+    df, x, info = analysis.embedding_frame(s, task, None, 0, sources=("pool", "test"))
+    by_id = df.set_index("id")
+    assert by_id.loc["pool/0.png", "class_name"] == "tee" and by_id.loc["pool/0.png", "role"] == "labeled"
+    for sid, role in (("pool/1.png", "selected"), ("pool/2.png", "unlabeled")):
+        assert by_id.loc[sid, "role"] == role and by_id.loc[sid, "label"] == -1
+        assert by_id.loc[sid, "class_name"] == analysis.HIDDEN_CLASS
+    assert not set(df.loc[df["source"] == "pool", "class_name"]) & {"bag", "boot"}
+    assert x.shape == (4, 8) and info["n_shown"] == 4

@@ -23,12 +23,13 @@ def test_class_colors_are_stable_and_distinct():
 
 
 def test_retrieval_bar_sorted_log_and_tail_hatched(table):
-    # Bars go from most to least matched, on a log axis, coloured by class, tail bars hatched and outlined.
+    # Bars go from most to least matched, on a log axis, in one colour (a count is not a class
+    # comparison), tail bars hatched and outlined.
     fig = plots.retrieval_bar(table)
     bar = fig.data[0]
     assert list(bar.x) == ["tee", "coat", "bag", "boot"]
     assert fig.layout.yaxis.type == "log"
-    assert list(bar.marker.color) == [plots.class_colors(4)[i] for i in (0, 3, 1, 2)]
+    assert bar.marker.color == plots.COUNT_COLOR
     assert list(bar.marker.pattern.shape) == ["", "", "/", "/"]
     assert list(bar.marker.line.color)[2:] == [plots.TAIL_COLOR] * 2
     assert "tail" in bar.text[2] and "tail" not in bar.text[0]
@@ -69,7 +70,7 @@ def test_learning_curves_band_zero_shot_and_range():
                             "n_seeds": [3, 3, 1, 1]})
     fig = plots.learning_curves(summary, "accuracy (%)", zero_shot=30.0, runs=["b", "a"])
     lines = [t for t in fig.data if t.mode == "lines+markers"]
-    assert [t.name for t in lines] == ["b", "a"]
+    assert [t.name for t in lines] == ["b (n=1)", "a (n=3)"]
     assert [t.line.color for t in lines] == [plots.run_color(0), plots.run_color(1)]
     bands = [t for t in fig.data if t.fill == "toself"]
     assert len(bands) == 1 and bands[0].legendgroup == "a"
@@ -136,3 +137,114 @@ def test_per_class_bars_groups():
     fig = plots.per_class_bars(["a", "b"], {"zero-shot": [10, 20], "round 0": [30, 40]})
     assert [t.name for t in fig.data] == ["zero-shot", "round 0"]
     assert fig.layout.barmode == "group" and tuple(fig.layout.yaxis.range) == (0, 100)
+
+
+# ---- issue 17: results that hide nothing, bias views that scale, a map that does not leak ----------
+
+def _summary(rows):
+    return pd.DataFrame(rows, columns=["run", "round", "mean", "std", "n_seeds"])
+
+
+def test_identical_curves_stay_visible_and_legend_says_they_overlap():
+    # Two runs with the same means per round (the issue's "4 runs, 2 visible") get different dashes
+    # and marker symbols, and both legend entries say "2 runs overlap"; a third, different run does not.
+    summary = _summary([("a", 0, 50.0, 0.0, 1), ("a", 1, 55.0, 0.0, 1), ("b", 0, 50.0, 0.0, 1),
+                        ("b", 1, 55.0, 0.0, 1), ("c", 0, 40.0, 0.0, 1), ("c", 1, 42.0, 0.0, 1)])
+    assert plots.overlap_groups(summary, runs=["a", "b", "c"]) == [["a", "b"]]
+    fig = plots.learning_curves(summary, runs=["a", "b", "c"])
+    by_run = {t.legendgroup: t for t in fig.data if t.fill != "toself"}
+    assert "2 runs overlap" in by_run["a"].name and "2 runs overlap" in by_run["b"].name
+    assert "overlap" not in by_run["c"].name
+    assert by_run["a"].line.dash != by_run["b"].line.dash
+    assert by_run["a"].marker.symbol != by_run["b"].marker.symbol
+
+
+def test_one_point_run_is_a_marker_and_one_seed_has_no_spread():
+    # A run with one finished round is drawn as a large marker; one seed shows no band and its hover
+    # says "(n=1)" with no "± 0.00"; two seeds get a band and "± s (n=2)".
+    summary = _summary([("one", 0, 61.25, 0.0, 1), ("two", 0, 50.0, 1.0, 2), ("two", 1, 60.0, 2.0, 2)])
+    fig = plots.learning_curves(summary, runs=["one", "two"])
+    one = next(t for t in fig.data if t.legendgroup == "one")
+    assert one.mode == "markers" and one.marker.size >= 12
+    assert one.hovertext[0].endswith("61.2% (n=1)") and "±" not in one.hovertext[0]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert [b.legendgroup for b in bands] == ["two"]
+    two = next(t for t in fig.data if t.legendgroup == "two" and t.fill != "toself")
+    assert "60.0 ± 2.0% (n=2)" in two.hovertext[1]
+
+
+def test_title_and_axis_follow_the_x_choice():
+    # With labeled images on the x axis the title no longer says "per round".
+    summary = pd.DataFrame({"run": ["a", "a"], "n_labeled": [10, 20], "mean": [50.0, 60.0], "std": [0.0, 0.0],
+                            "n_seeds": [1, 1]})
+    fig = plots.learning_curves(summary, x="n_labeled")
+    assert "per round" not in fig.layout.title.text and "labeled images" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "labeled images"
+    assert "no spread" in fig.layout.title.text
+    rounds = plots.learning_curves(summary.rename(columns={"n_labeled": "round"}).assign(round=[0, 1]))
+    assert "per round" in rounds.layout.title.text
+
+
+@pytest.fixture
+def laion_200():
+    """200 classes shaped like Semi-Aves' LAION counts: a long tail ending in zeros."""
+    rng = np.random.default_rng(3)
+    counts = np.sort((10 ** rng.uniform(0, 4.5, 200)).astype(int))[::-1]
+    counts[-3:] = 0
+    return pd.DataFrame({"class_id": np.arange(200), "class_name": [f"bird species {i}" for i in range(200)],
+                         "matched": counts, "kept": counts, "zero_shot_acc": np.nan,
+                         "tail": [i >= 195 for i in range(200)]})
+
+
+def test_zero_counts_drawn_at_the_axis_and_counted(laion_200):
+    # At 200 classes: horizontal bars (names readable), one colour, and the 3 zero-count classes as
+    # markers at the log axis floor, whose tick reads "0", counted in the legend.
+    fig = plots.retrieval_bar(laion_200)
+    bar, zero = fig.data
+    assert bar.orientation == "h" and bar.marker.color == plots.COUNT_COLOR
+    assert list(zero.y) == ["bird species 197", "bird species 198", "bird species 199"]
+    floor = fig.layout.xaxis.tickvals[0]
+    assert set(zero.x) == {floor} and fig.layout.xaxis.ticktext[0] == "0"
+    assert floor < laion_200.loc[laion_200["matched"] > 0, "matched"].min()
+    assert np.log10(floor) > fig.layout.xaxis.range[0]  # inside the drawn range
+    assert zero.name == "0 captions: 3 classes" and fig.layout.showlegend
+    assert fig.layout.height >= 200 * 20  # room for every name
+
+
+def test_count_overview_bands(laion_200):
+    # The rank view: every class once, the three bands shaded, the zeros as their own trace.
+    from alor_core import analysis
+    bands = analysis.count_bands(laion_200)
+    fig = plots.count_overview(laion_200, bands)
+    assert sum(len(t.x) for t in fig.data) == 200
+    assert len(fig.layout.shapes) == 3
+    assert [a.text.split("</b>")[0][3:] for a in fig.layout.annotations] == ["head", "middle", "tail"]
+    assert fig.data[-1].name == "0 captions: 3 classes"
+
+
+def test_scatter_labels_avoid_markers():
+    # Three classes stacked at the same count: "top center" for the lowest would sit on the next
+    # marker, so the placement moves it; no label box overlaps another marker.
+    pos = plots.label_positions([0.5, 0.5, 0.5], [0.40, 0.45, 0.50], ["a label", "b label", "c label"])
+    assert pos[0] != "top center"
+    table = pd.DataFrame({"class_id": [0, 1, 2, 3], "class_name": ["shirt", "tee", "top", "coat"],
+                          "matched": [100, 100, 100, 5], "kept": [100, 100, 100, 5],
+                          "zero_shot_acc": [50.0, 54.0, 58.0, 10.0], "tail": [False, False, False, True]})
+    fig = plots.count_accuracy_scatter(table)
+    positions = list(fig.data[0].textposition)
+    assert len(set(positions)) > 1  # the stacked head classes are not all labelled the same way
+
+
+def test_embedding_map_never_shows_the_class_of_an_unlabeled_pool_image(points):
+    # The hover text of unlabeled pool images and this round's picks names no class (the class
+    # name column holds the truth in this fixture on purpose), and they are grey, in WebGL traces.
+    fig = plots.embedding_scatter(points, color_by="class", n_classes=2)
+    assert all(t.type == "scattergl" for t in fig.data)
+    text = {int(i): h for t in fig.data for i, h in zip(t.customdata, t.hovertext)}
+    for i in (0, 3):  # unlabeled
+        assert text[i].startswith("unlabeled pool image") and "tee" not in text[i] and "bag" not in text[i]
+    assert "tee" not in text[2] and "not labeled" in text[2]  # the pick
+    assert text[1].startswith("labeled: bag") and text[4].startswith("retrieved for: bag")
+    unl = next(t for t in fig.data if t.name.startswith("unlabeled"))
+    assert unl.marker.color == plots.SOURCE_COLORS["unlabeled"]
+    assert "tee" not in [t.name for t in fig.data if 0 in list(t.customdata)]
