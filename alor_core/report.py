@@ -1,6 +1,6 @@
 """The paper-claims report: what the demo world shows, and whether it reproduces the ALOR paper.
 
-:func:`build_claims` reads the finished sessions under an output folder (the ones a grid writes,
+:func:`build_claims` reads the sessions under an output folder (the ones a grid writes,
 see :mod:`alor_core.grid`) and returns
 
 * a one-screen **summary** (every verdict of the report, one line each),
@@ -789,8 +789,8 @@ def render_markdown(claims, figure_files):
     str
     """
     lines = ["# What the demo world shows, and the paper's claims on it", "",
-             f"Generated {claims['generated']} by `python -m alor_core report` from {claims['sessions']} finished "
-             f"sessions (seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`: demo world "
+             f"Generated {claims['generated']} by `python -m alor_core report` from {claims['sessions']} sessions "
+             f"(seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`: demo world "
              f"`{claims.get('world_key', '?')}`, preset `{claims.get('preset', 'fast')}`, protocol "
              f"`{claims.get('protocol', 'label-honest')}`. Values are test accuracy in %, mean ± sample standard "
              "deviation over seeds (n = seeds). A difference counts only beyond two standard deviations of "

@@ -35,7 +35,7 @@ def render():
         return
     scope = (f"demo world `{claims['world_key']}`, preset `{claims.get('preset')}`, protocol "
              f"`{claims.get('protocol')}`; " if claims.get("world_key") else "")
-    st.caption(f"Written {claims['generated']} from {claims['sessions']} finished sessions "
+    st.caption(f"Written {claims['generated']} from {claims['sessions']} sessions "
                f"(seeds {', '.join(map(str, claims['seeds']))}); {scope}accuracy %, mean ± std over seeds; "
                "an effect counts only beyond two standard deviations. Paper figures: five real datasets; the "
                "demo world can only show the direction of each finding.")
