@@ -50,7 +50,7 @@ def _coerce(owner, key, value, current):
                           f"got {value!r}") from None
 
 
-def with_overrides(params, overrides, owner):
+def with_overrides(params, overrides: dict | None, owner: str):
     """Return a copy of a frozen hyperparameter dataclass with some fields replaced.
 
     This is how a run changes single hyperparameters of a preset (``RunConfig.adapt_params``,

@@ -132,7 +132,7 @@ def _normalisation_of(preprocess):
     return CLIP_MEAN, CLIP_STD
 
 
-def crop_flip_for(bundle, scale) -> CropFlip:
+def crop_flip_for(bundle, scale: tuple) -> CropFlip:
     """The :class:`CropFlip` for ``bundle``'s image tower: its input size and normalisation."""
     size = bundle.model.visual.image_size
     size = int(size[0] if isinstance(size, (tuple, list)) else size)
@@ -267,8 +267,8 @@ class TrainFeatures:
     progress : callable(fraction, message) or None
     """
 
-    def __init__(self, bundle, parts, plain, mode, aug=None, *, seed=0, n_views=8, views_seed=0,
-                 amp=None, progress=None):
+    def __init__(self, bundle, parts: list, plain: np.ndarray, mode: str, aug: CropFlip | None = None, *,
+                 seed: int = 0, n_views: int = 8, views_seed: int = 0, amp: bool | None = None, progress=None):
         self.bundle, self.parts, self.mode, self.aug = bundle, list(parts), mode, aug
         self.plain = torch.as_tensor(np.asarray(plain, np.float32))
         self.seed, self.amp = int(seed), amp
