@@ -262,6 +262,51 @@ def run_worker(kind, table, out=None, **kw):
 
 
 # ----------------------------------------------------------------------------- main
+def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
+    """Engine alone at each of ``args.engine_sizes`` rows; rows/s, peak RSS, load; 400M projection."""
+    lines = []
+
+    def say(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    cores = os.cpu_count()
+    say(f"bench_caption_match --engine-sizes {time.strftime('%Y-%m-%d %H:%M')} | python {platform.python_version()} | "
+        f"{cores} CPU cores | DuckDB threads {args.threads or 'all'} | memory_limit {args.memory_limit} | "
+        f"{N_CLASSES} classes x {N_SYN} synonyms")
+    say("")
+    say("| rows | seconds | rows/s | peak RSS (MB) | matches | load average (1/5/15 min) |")
+    say("|---|---|---|---|---|---|")
+    runs = []
+    for n in args.engine_sizes:
+        table, _ = ensure_data(data_dir, n, args.seed)
+        e = run_worker("engine", table, None, rows=n, threads=args.threads, memory_limit=args.memory_limit)
+        la = os.getloadavg()
+        rows = e["stats"]["rows"]
+        runs.append((rows, e["seconds"]))
+        say(f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
+            f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |")
+    (n0, t0), (n1, t1) = runs[0], runs[-1]
+    say("")
+    if n1 > n0:
+        exponent = np.log(t1 / t0) / np.log(n1 / n0)
+        say(f"scaling {n0:,} -> {n1:,} rows: time x{t1 / t0:.1f} for rows x{n1 / n0:.0f} "
+            f"(time ~ rows^{exponent:.2f})")
+    else:
+        exponent = 1.0
+    here = t1 * (target_rows / n1) ** max(1.0, exponent)
+    say(f"projection for {target_rows / 1e6:.0f}M captions: {here / 3600:.1f} h on this {cores}-core machine "
+        f"(from the {n1:,}-row run, time ~ rows^{max(1.0, exponent):.2f}); on {target_cores} cores, if the "
+        f"engine's throughput grows with cores as DuckDB's parallel scan and join do: "
+        f"{here * cores / target_cores / 60:.0f} min (linear in cores), "
+        f"{here * cores / target_cores / 0.6 / 60:.0f} min at 60% parallel efficiency")
+    out = Path(__file__).with_name("RESULTS_caption_scaling.md")
+    out.write_text("# Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)\n\n"
+                   f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n"
+                   + "\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the main comparison (default 1M)")
@@ -274,6 +319,10 @@ def main():
     ap.add_argument("--skip-reference", action="store_true", help="do not run the plain-regex reference")
     ap.add_argument("--data-dir", default=None, help="where the synthetic shards go (default <cache>/bench/captions)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--engine-sizes", type=int, nargs="+", default=None, metavar="ROWS",
+                    help="scaling mode: time the engine alone at each size (e.g. 1000000 10000000), print "
+                         "rows/s, peak RSS and the load average, project 400M captions on 16 cores, write "
+                         "bench/RESULTS_caption_scaling.md")
     ap.add_argument("--worker", choices=["engine", "pandas", "reference"], help=argparse.SUPPRESS)
     ap.add_argument("--table", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -292,6 +341,8 @@ def main():
     data_dir = Path(args.data_dir) if args.data_dir else cache_dir() / "bench" / "captions"
     tmp = data_dir / "results"
     tmp.mkdir(parents=True, exist_ok=True)
+    if args.engine_sizes:
+        return engine_scaling(args, data_dir)
     print(f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "
           f"cores={os.cpu_count()}  {platform.machine()}")
     import duckdb
