@@ -29,10 +29,15 @@ from ..io import atomic_save_npy, atomic_stream, atomic_write_json
 from ..paths import cache_dir
 from .images import ImageProblem, open_image
 
-__all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION"]
+__all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION",
+           "MIN_IMAGES"]
 
 #: Bumped whenever :func:`open_image` changes what it returns, so older stores are not reused.
 DECODER_VERSION = 1
+
+#: Smallest image set that gets a store. Smaller sets (a round's labeled images, re-encoded by a
+#: tuned tower every round) decode in moments and would only leave a trail of tiny stores behind.
+MIN_IMAGES = 256
 
 
 def _inside(path, folder):
@@ -205,9 +210,10 @@ def decoded_images(image_set, *, build=True, progress=None):
     -------
     DecodedImages or None
         None when the images are not inside the product's cache folder (user images are never
-        copied), or when there is no store and ``build`` is False.
+        copied), when there are fewer than :data:`MIN_IMAGES`, or when there is no store and
+        ``build`` is False.
     """
-    if not is_product_owned(image_set):
+    if len(image_set) < MIN_IMAGES or not is_product_owned(image_set):
         return None
     key = content_key(image_set)
     store = _load(key, image_set.ids)

@@ -35,8 +35,10 @@ def write_world(root, n=12, size=(28, 28), seed=0, mode="L"):
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
+    """A fresh product cache folder; stores for any set size (the real minimum is 256 images)."""
     path = tmp_path / "cache"
     monkeypatch.setenv("ALOR_CACHE_DIR", str(path))
+    monkeypatch.setattr(decoded_mod, "MIN_IMAGES", 1)
     return path
 
 
@@ -164,3 +166,13 @@ def test_every_input_path_gives_the_features_of_the_plain_decoder(cache, tmp_pat
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     batches = list(image_batches(user, random_bundle.preprocess, "cpu", 4, threads=threads))
     assert [len(x) for x, _ in batches] == [4, 4, 3]
+
+
+def test_small_sets_such_as_a_rounds_labeled_images_get_no_store(cache, monkeypatch):
+    # below MIN_IMAGES nothing is written: per-round subsets would leave a trail of tiny stores
+    images = write_world(cache / "demo_world-x", n=6)
+    monkeypatch.setattr(decoded_mod, "MIN_IMAGES", 7)
+    assert decoded_images(images) is None
+    assert store_files(cache) == []
+    monkeypatch.setattr(decoded_mod, "MIN_IMAGES", 6)
+    assert decoded_images(images) is not None
