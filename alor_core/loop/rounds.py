@@ -20,7 +20,7 @@ from .. import adaptation, strategies
 from ..adaptation import TrainData
 from ..config import RunConfig
 from ..data import load_task
-from ..data.skips import SkipReport, add_table_skips, write_skip_report
+from ..data.skips import SkipReport, add_table_skips, read_skip_report, write_skip_report
 from ..errors import AlorError, ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 from ..models.clip import load_clip
@@ -106,7 +106,7 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
         retrieved = step_retrieve(session, config, task, bundle, progress)
         timer.lap("retrieval")
         progress("features", 0.0, "encoding the unlabeled pool")
-        pool_features = _encode_usable(session, config, task, bundle, progress)
+        pool_features, retrieved = _encode_usable(session, config, task, bundle, progress, retrieved)
         timer.lap("pool_features")
         ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
         step_zero_shot(ctx)
@@ -131,10 +131,12 @@ def _failure_recorded(session):
         raise
 
 
-def _encode_usable(session, config, task, bundle, progress=_noop):
-    """Pool features; pool, test and val images whose pixels cannot be decoded are dropped from
-    the task and added to its skip report, which is written to the session (``skipped.csv``).
-    With ``config.strict`` the first such image stops the run instead."""
+def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None):
+    """``(pool features, retrieved)``: pool, test and val images whose pixels cannot be decoded
+    are dropped from the task, retrieved ones from ``retrieved`` (a pool used as it is, e.g. a
+    LAION-layout table, was not checked when loaded), and all are added to the task's skip report,
+    which is written to the session (``skipped.csv``). With ``config.strict`` the first such image
+    stops the run instead. The features computed here are the cached ones the round loop reads."""
     from ..data.images import ImageProblem
 
     report = task.meta.setdefault("skips", SkipReport(strict=config.strict))
@@ -157,8 +159,26 @@ def _encode_usable(session, config, task, bundle, progress=_noop):
             feats = feats[keep]
         if split == "pool":
             pool_features = feats
+    if retrieved is not None and len(retrieved.items):
+        failed = None if config.strict else []
+        encode_images(bundle, retrieved.image_set, skipped=failed)
+        ids = retrieved.items["id"].astype(str)
+        # a converted pool counts its images already (a resumed run finds its rows on disk); a pool
+        # used as it is (LAION layout, the demo corpus) is counted here, by its retrieved images
+        converted = "retrieval source" in report.found or "retrieval source" in read_skip_report(session.path)["sources"]
+        source = "retrieval source" if converted else "retrieved"
+        if not converted:
+            report.add_found(source, ids.nunique(), retrieved.root)
+        if failed:
+            bad = {}
+            for i, reason, detail in failed:
+                bad.setdefault(ids.iloc[i], (reason, detail))
+            if source in report.found:
+                for sid, (reason, detail) in bad.items():
+                    report.skip(source, ImageProblem(sid, reason, detail))
+            retrieved = dataclasses.replace(retrieved, items=retrieved.items[~ids.isin(bad)].reset_index(drop=True))
     write_skip_report(session.path, report)
-    return pool_features
+    return pool_features, retrieved
 
 
 def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_noop) -> RetrievedSet:

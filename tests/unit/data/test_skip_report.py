@@ -250,3 +250,44 @@ def test_dashboard_task_leaves_out_what_the_run_skipped(tmp_path):
     write_skip_report(sdir, report)
     again = session_task(Session(sdir))
     assert again.pool.ids == task.pool.ids[1:] and again.test.ids == task.test.ids
+
+
+def test_images_failing_while_encoding_are_dropped_and_reported(tmp_path, random_bundle):
+    # _encode_usable: a pool image damaged inside (passes the header check) leaves the pool and its
+    # feature row; a retrieved image of a pool used as it is (never checked: here zero bytes) leaves
+    # the retrieved set; both are in the session's skipped.csv; strict raises instead.
+    import dataclasses
+
+    import pandas as pd
+
+    from alor_core.config import RunConfig
+    from alor_core.data import ClassInfo, ImageSet, TaskData
+    from alor_core.loop.rounds import _encode_usable
+    from alor_core.retrieval.rda import RetrievedSet
+    from tests.unit.data.test_images import _corrupt_idat_png
+
+    (tmp_path / "img").mkdir()
+    for i in range(5):
+        _photo(i).save(tmp_path / "img" / f"{i}.png")
+    _corrupt_idat_png(tmp_path / "img" / "bad.png")
+    (tmp_path / "img" / "empty.png").write_bytes(b"")
+    pool = ImageSet(["img/0.png", "img/bad.png", "img/1.png"], tmp_path, np.array([0, 1, 1]))
+    test = ImageSet(["img/2.png", "img/3.png"], tmp_path, np.array([0, 1]))
+    task = TaskData("t", ClassInfo(["cat", "dog"], [["cat"], ["dog"]]), pool, test)
+    items = pd.DataFrame({"id": ["img/4.png", "img/empty.png"], "label": [0, 1], "synonym": "", "score": 1.0,
+                          "caption": ["a cat", "a dog"]})
+    retrieved = RetrievedSet(items, tmp_path, [{"name": n, "matched": 1, "kept": 1} for n in ("cat", "dog")], {})
+    session = tmp_path / "session"
+    config = RunConfig(dataset=str(tmp_path), model_name="alor_tiny_fm")
+    feats, kept = _encode_usable(type("S", (), {"path": session})(), config, task, random_bundle,
+                                 retrieved=dataclasses.replace(retrieved))
+    assert task.pool.ids == ["img/0.png", "img/1.png"] and feats.shape[0] == 2 and np.isfinite(feats).all()
+    assert kept.items["id"].tolist() == ["img/4.png"] and kept.kept_per_class(2).tolist() == [1, 0]
+    info = read_skip_report(session)
+    assert [(r["source"], r["path"], r["reason"]) for r in info["skipped_rows"]] == [
+        ("pool", "img/bad.png", "corrupt"), ("retrieved", "img/empty.png", "zero-bytes")]
+    assert info["sources"]["retrieved"]["found"] == 2 and info["loaded"] == 2 + 2 + 1
+    task.pool = pool
+    with pytest.raises(ImageProblem, match="bad.png"):
+        _encode_usable(type("S", (), {"path": session})(), dataclasses.replace(config, strict=True),
+                       TaskData("t", task.classes, pool, test), random_bundle)
