@@ -28,7 +28,7 @@ item = labeling.current_item(queue, path, r, claim=not ro)  # moves off a pick s
 n, n_lab, n_skip = len(queue), int((queue["state"] == "labeled").sum()), int((queue["state"] == "skipped").sum())
 st.caption(f"**{session.path.parent.name}** / {session.path.name} · picks of round {r} · every label is saved "
            f"at once (as a round-{r + 1} label) · "
-           + (f"human mode · you are labeler `{me}`" if not ro else "oracle mode: the ground truth labeled these"))
+           + (f"human mode · you are labeler **{me}**" if not ro else "oracle mode: the ground truth labeled these"))
 st.progress((n_lab + n_skip) / max(n, 1),
             text=f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
 flash = labeling.pop_flash(path, r)
@@ -79,10 +79,10 @@ elif n_lab + n_skip == n and not ro:  # the continuous loop: the next round trai
                 "new label(s); the queue fills itself when it is done…", icon=":material/model_training:")
         st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_training)(path, tstamp)
 elif not ro and n_lab > 0:
-    st.button(f"Train now with what I have ({n_lab} label(s); the {n - n_lab - n_skip} pick(s) left are skipped)",
+    st.button(f"Train now with what I have ({n_lab} label(s), {n - n_lab - n_skip} pick(s) unlabeled)",
               key=K.LABEL_TRAIN_NOW, icon=":material/fast_forward:", on_click=labeling.train_now, args=(path, r),
-              help="Starts the next round without waiting for the rest of this queue. Picks on another labeler's "
-                   "screen are left to them.")
+              help="Starts the next round without waiting for the rest of this queue: the unlabeled picks are "
+                   "marked skipped (picks on another labeler's screen are left to them).")
 
 sid, seen = item["sample_id"], int(item["label"])  # a label is saved against the one seen (docs/LABELING.md)
 pos = task.pool.index_of()
@@ -107,7 +107,7 @@ with img:
     c[1].caption(f"`{item['sample_id']}`")
     others = labeling.claimed_by_others(path, r) if not ro else {}
     if others.get(sid):
-        st.caption(f":orange[:material/group:] labeler `{others[sid]}` has this pick on screen too")
+        st.caption(f":orange[:material/group:] labeler **{others[sid]}** has this pick on screen too")
     elif others:
         st.caption(f":material/group: {len(others)} other labeler(s) on this queue; each gets a different pick")
 with info:

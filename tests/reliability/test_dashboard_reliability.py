@@ -41,6 +41,16 @@ def on_screen(page):
     return sid, names
 
 
+def go_to(page, sid, wait_idle):
+    """Step with Prev until ``sid`` is on screen (a pick on another labeler's screen is only reached so)."""
+    for _ in range(N_PICKS):
+        if on_screen(page)[0] == sid:
+            return
+        page.get_by_role("button", name="Prev").click()
+        wait_idle(page)
+    assert on_screen(page)[0] == sid, f"{sid} not reached with Prev"
+
+
 def press(page, key):
     """Press a label shortcut with the focus on the page, not on an input."""
     page.get_by_role("heading", name="Label queue").click()
@@ -165,7 +175,8 @@ def conflict_box(page):
 @pytest.mark.slow
 def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_queue_session, session_copy,
                                                               streamlit_server, wait_idle, small_world):
-    # Two browser contexts label the same queue. (1) B stops following, A labels a pick, B labels it
+    # Two browser contexts label the same queue. (0) Each starts on a different pick (the pick on A's
+    # screen is claimed), so B steps with Prev to A's pick for (1) and (2). (1) B stops following, A labels a pick, B labels it
     # differently: B sees a conflict naming the image, A's label and B's, nothing is overwritten
     # until B presses "Overwrite". (2) B follows again: when A labels the pick B is looking at, B's
     # page moves on by itself. (3) Both race through the rest (A presses 1, B presses 2, no waiting
@@ -184,7 +195,9 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
             open_page(p, server.url, "/label", "Label queue", wait_idle)
             expect(progress(p, 0)).to_be_visible()
         sid1, guesses = on_screen(a)
-        assert on_screen(b) == (sid1, guesses)  # both start on the first pick
+        assert on_screen(b)[0] != sid1  # (0) B is steered off the pick on A's screen
+        go_to(b, sid1, wait_idle)
+        assert on_screen(b) == (sid1, guesses)
 
         # (1) a conflict, then an explicit overwrite
         follow_b = b.get_by_role("switch", name="Follow other labelers")
@@ -212,7 +225,7 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
         expect(follow_b).to_be_checked()
         wait_idle(b)
         sid2 = on_screen(a)[0]
-        assert on_screen(b)[0] == sid2
+        go_to(b, sid2, wait_idle)
         press(a, "1")
         expect(progress(a, 2)).to_be_visible()
         expect(b.get_by_text("was just labeled")).to_contain_text(sid2, timeout=30_000)
