@@ -9,7 +9,10 @@ next round) is on disk. Two ways of continuing are timed in the same run:
   continues the round loop (``run_round_range`` on a prepared context): what a continuous loop in
   the dashboard waits for;
 * ``fresh run()``: a new ``rounds.run`` call (load the task and model, open the session, read the
-  cached retrieval and features, then the round), as a resumed CLI run does after its imports.
+  cached retrieval and features, then the round), as a resumed CLI run does after its imports;
+* ``CLI process``: the command the dashboard's continuous loop launches after the last label
+  (``jobs.command_for_session``: a new ``python -m alor_core run`` process), timed until it exits
+  with the next queue on disk: interpreter start and imports included.
 
 Per round it prints the split of the warm wait from ``rounds/rNN/timing.json`` (training,
 evaluation, selection, bookkeeping) and of ``run()``'s preparation (``timing.json``), next to the
@@ -22,6 +25,7 @@ Usage: ``python bench/bench_label_latency.py [--small] [--rounds 5] [--strategy 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +38,9 @@ import numpy as np  # noqa: E402
 
 from alor_core.config import RunConfig  # noqa: E402
 from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.loop.jobs import command_for_session  # noqa: E402
 from alor_core.loop.rounds import prepare, run, run_round_range  # noqa: E402
+from alor_core.loop.session import Session  # noqa: E402
 
 
 def label_queue(session, task, r):
@@ -86,7 +92,8 @@ def main():
         f"{args.strategy}, RDA k={args.k}, human mode | {os.cpu_count()} CPU cores | load "
         + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
-    with tempfile.TemporaryDirectory() as out_warm, tempfile.TemporaryDirectory() as out_fresh:
+    with tempfile.TemporaryDirectory() as out_warm, tempfile.TemporaryDirectory() as out_fresh, \
+            tempfile.TemporaryDirectory() as out_cli:
         cfg = RunConfig(dataset="demo", strategy=args.strategy, adaptation=args.adapt, rounds=args.rounds,
                         seed=1, rda=True, k=args.k, mode="human")
         t0 = time.perf_counter()
@@ -96,14 +103,15 @@ def main():
         run_round_range(ctx, 0)
         first_s = time.perf_counter() - t0
         session_f, _ = run(cfg, out_fresh, spec=spec, last_round=0)
+        session_c, _ = run(cfg, out_cli, spec=spec, last_round=0)
         say(f"session start (not a wait after a label): prepare {prep_s:.2f} s "
             f"({', '.join(f'{k} {v:.2f}' for k, v in stages(ctx.session.path / 'timing.json').items())}), "
             f"round 0 {first_s:.2f} s")
         say("")
         say("| wait after the last label of round r | warm loop (s) | training | evaluation | selection | "
-            "bookkeeping | fresh run() (s) | of it: prepare | load average (1 min) |")
-        say("|---|---|---|---|---|---|---|---|---|")
-        warm_all, fresh_all = [], []
+            "bookkeeping | fresh run() (s) | of it: prepare | CLI process (s) | load average (1 min) |")
+        say("|---|---|---|---|---|---|---|---|---|---|")
+        warm_all, fresh_all, cli_all = [], [], []
         for r in range(args.rounds - 1):
             label_queue(ctx.session, ctx.task, r)
             t0 = time.perf_counter()
@@ -117,17 +125,27 @@ def main():
             session_f, _ = run(cfg, out_fresh, spec=spec, last_round=r + 1)
             fresh = time.perf_counter() - t0
             pst = stages(session_f.path / "timing.json")
+
+            label_queue(session_c, ctx.task, r)
+            cmd = command_for_session(session_c)
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            cli = time.perf_counter() - t0
+            if proc.returncode:
+                raise RuntimeError(f"the CLI continuation failed: {proc.stderr[-2000:]}")
+            session_c = Session.open(session_c.path)
             warm_all.append(warm)
             fresh_all.append(fresh)
+            cli_all.append(cli)
             say(f"| {r} -> {r + 1} | {warm:.2f} | {st.get('adaptation', 0):.2f} | {st.get('evaluation', 0):.2f} | "
                 f"{st.get('selection', 0):.2f} | {st.get('bookkeeping', 0):.2f} | {fresh:.2f} | "
-                f"{sum(pst.values()):.2f} | {os.getloadavg()[0]:.2f} |")
+                f"{sum(pst.values()):.2f} | {cli:.2f} | {os.getloadavg()[0]:.2f} |")
         same = all(ctx.session.selected(r)["sample_id"].tolist() == session_f.selected(r)["sample_id"].tolist()
-                   for r in range(args.rounds - 1))
+                   == session_c.selected(r)["sample_id"].tolist() for r in range(args.rounds - 1))
         say("")
         say(f"warm loop: median {np.median(warm_all):.2f} s, max {max(warm_all):.2f} s; fresh run(): median "
-            f"{np.median(fresh_all):.2f} s, max {max(fresh_all):.2f} s (goal <= 3 s); both sessions picked the "
-            f"same queues: {same}")
+            f"{np.median(fresh_all):.2f} s, max {max(fresh_all):.2f} s; CLI process: median {np.median(cli_all):.2f} s, "
+            f"max {max(cli_all):.2f} s (goal <= 3 s); the sessions picked the same queues: {same}")
     Path(args.out).write_text("# Label -> next queue latency (`bench/bench_label_latency.py`)\n\n"
                               f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n"
                               + "\n".join(lines) + "\n", encoding="utf-8")
