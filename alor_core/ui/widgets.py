@@ -284,7 +284,8 @@ def require_app(name: str) -> None:
         return
     st.session_state[APP_GOTO] = name
     try:
-        st.switch_page(str(PROJECT_DIR / "app.py"))  # stops this run (a BaseException)
+        # stops this run (a BaseException); the URL's ?session= and ?labeler= come along
+        st.switch_page(str(PROJECT_DIR / "app.py"), query_params=st.query_params.to_dict())
     except Exception:  # app.py is not a page here: this file was started as the entry script
         st.session_state.pop(APP_GOTO, None)
         st.info("This is a page of ALOR Studio: start the dashboard with `streamlit run app.py` "
@@ -296,4 +297,4 @@ def goto_requested_page() -> None:
     """In ``app.py`` after ``st.navigation``: open the page that :func:`require_app` sent here."""
     name = st.session_state.pop(APP_GOTO, None)
     if name and (PAGES_DIR / f"{name}.py").is_file():
-        st.switch_page(page_path(name))
+        st.switch_page(page_path(name), query_params=st.query_params.to_dict())

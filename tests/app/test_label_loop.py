@@ -256,3 +256,17 @@ def test_no_preselected_guess_blind_mode_zoom_and_distinct_skips(app, human_copy
     at.selectbox(key=f"{K.LABEL_OTHER}.{sid}").set_value(names[3]).run()
     lab = human_copy.labels().set_index("sample_id")
     assert lab.at[sid, "label"] == 3 and lab.at[sid, "labeler"] == at.session_state[K.LABEL_ID]
+
+
+def test_a_link_to_a_page_of_a_fresh_server_keeps_its_session_and_labeler(app_env, human_copy, demo_sessions):
+    # A fresh server runs a requested page file on its own first and sends it back through app.py
+    # (widgets.require_app): the link's ?session= and ?labeler= survive both page switches.
+    from pathlib import Path
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120)
+    at.query_params.update(session=_rel(human_copy, app_env), labeler="zoe")
+    at.run()
+    at.switch_page("pages/label.py").run()
+    assert not at.exception, at.exception
+    assert at.session_state[K.APP_SESSION] == str(human_copy.path)
+    assert at.session_state[K.LABEL_ID] == "zoe"
+    assert at.query_params == {K.URL_SESSION: _rel(human_copy, app_env), K.URL_LABELER: "zoe"}
