@@ -64,22 +64,37 @@ def embedding_frame(path, r, sources, max_points, version):
 
 @st.cache_resource
 def _layout_jobs():
-    """One worker thread for slow layouts (UMAP) and their futures by cache file: shared by every
-    browser session of this server, so a layout is computed once however many people wait for it."""
-    from concurrent.futures import ThreadPoolExecutor
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="alor-layout"), {}
+    """Futures of slow layouts (UMAP) by cache file, shared by every browser session of this server,
+    so a layout is computed once however many people wait for it."""
+    import threading
+    return {}, threading.Lock()
 
 
 def background_layout(features, method="umap"):
     """Start computing the ``method`` layout of ``features`` in the background (once); returns
-    ``(state, error)`` with state ``"ready"`` (on disk), ``"running"`` or ``"failed"``."""
+    ``(state, error)`` with state ``"ready"`` (on disk), ``"running"`` or ``"failed"``.
+
+    The work runs in a daemon thread: a server that stops never waits for a layout (the next
+    visit starts it again; a finished one is on disk).
+    """
+    import threading
+    from concurrent.futures import Future
     target = analysis.layout_cache_path(features, method)
     if target.is_file():
         return "ready", None
-    pool, futures = _layout_jobs()
-    fut = futures.get(str(target))
-    if fut is None:
-        fut = futures[str(target)] = pool.submit(analysis.layout_2d, features.copy(), method)
+    futures, lock = _layout_jobs()
+    with lock:
+        fut = futures.get(str(target))
+        if fut is None:
+            fut = futures[str(target)] = Future()
+            data = features.copy()
+
+            def work():
+                try:
+                    fut.set_result(analysis.layout_2d(data, method))
+                except Exception as err:  # reported on the page by the next call
+                    fut.set_exception(err)
+            threading.Thread(target=work, name="alor-layout", daemon=True).start()
     if not fut.done():
         return "running", None
     err = fut.exception()

@@ -92,3 +92,22 @@ def test_run_page_names_full_command_and_one_line_per_stage(app, demo_sessions, 
     finally:
         jobs.stop(run_dir, timeout=5)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_map_one_point_shows_its_image_and_no_class_of_unlabeled(app, demo_sessions):
+    # A click (one selected point) shows that image large; a selection of unlabeled pool images
+    # captions them "unlabeled" and its count table names no class.
+    from alor_core import analysis
+    s = demo_sessions["oracle"]
+    at = app("embeddings", s)
+    at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
+    names = set(analysis.session_task(s).classes.names)
+    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 5}]}}
+    at.run()
+    assert _texts(at, "subheader") == ["Selected image"] and len(at.image) == 1
+    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": i} for i in range(0, 40)]}}
+    at.run()
+    assert not at.exception and _texts(at, "subheader")[-1].endswith("selected images")
+    table = at.dataframe[-1].value
+    assert "unlabeled" in set(table.index) and not set(table.index) & {f"{n} · unlabeled" for n in names}
+    assert all(not c.startswith(tuple(names)) for c in _texts(at, "caption") if "unlabeled" in c)
