@@ -98,13 +98,15 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     t0 = time.time()
     nav(page, "Embedding map", wait_idle, idle=False)
     chart = page.get_by_test_id("stPlotlyChart")
-    expect(chart.locator(".scatterlayer .point").first).to_be_attached(timeout=LONG)
+    drawn = ("() => { const g = document.querySelector('.js-plotly-plot'); "
+             "return g && g._fullData && g._fullData.length > 0; }")  # WebGL traces: no SVG points
+    page.wait_for_function(drawn, timeout=LONG)
     first = time.time() - t0
     page.reload()
     wait_idle(page)
     t0 = time.time()
     nav(page, "Embedding map", wait_idle, idle=False)
-    expect(chart.locator(".scatterlayer .point").first).to_be_attached(timeout=LONG)
+    page.wait_for_function(drawn, timeout=LONG)
     cached = time.time() - t0
     (shots / "timings.txt").write_text(f"embedding map first render {first:.1f} s, cached {cached:.1f} s\n")
     assert cached < first
