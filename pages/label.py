@@ -104,7 +104,7 @@ with img:
     c = st.columns([1, 2])
     c[0].button("Zoom", key=K.LABEL_ZOOM, shortcut="Z", icon=":material/zoom_in:", on_click=zoom, args=(img_path,),
                 help="The image at full resolution (Z)")
-    c[1].caption(f"`{item['sample_id']}`")
+    c[1].caption(f"`{labeling.display_id(item['sample_id'], names)}`")  # no class name from a folder
     others = labeling.claimed_by_others(path, r) if not ro else {}
     if others.get(sid):
         st.caption(f":orange[:material/group:] labeler **{others[sid]}** has this pick on screen too")

@@ -23,6 +23,7 @@ background (:func:`start_next_round`) and the page fills the queue when it is do
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from .widgets import labeler_id
 __all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
            "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S",
            "train_now", "start_next_round", "started_here", "training_stamp", "watch_training", "claimed_by_others",
-           "queue_caption", "image_size"]
+           "queue_caption", "image_size", "display_id"]
 
 REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
 
@@ -195,8 +196,41 @@ def _name(names, label):
     return names[label] if 0 <= label < len(names) else f"class {label}"
 
 
+def _norm(text):
+    return re.sub(r"[^a-z0-9]+", "", str(text).lower())
+
+
+def display_id(sample_id, names):
+    """The sample id as the Label queue shows it: a path part that names a class is hidden.
+
+    An ImageFolder-style id (``train/golden_retriever/img_1.jpg``, ``n02099601/x.JPEG``,
+    ``Abyssinian_100.jpg``) would tell the labeler the true class. Each ``/``-separated part that
+    contains a class name (letters and digits compared, case-insensitive; a name under 3 characters
+    only as a whole word) or a WordNet id (``n`` + 8 digits) becomes ``…``; other ids (``pool/000070.png``) are shown as they are.
+
+    Parameters
+    ----------
+    sample_id : str
+    names : sequence of str
+        The task's class names.
+
+    Returns
+    -------
+    str
+    """
+    normed = {_norm(n) for n in names}
+    long_keys = [k for k in normed if len(k) >= 3]
+    short_keys = {k for k in normed if 0 < len(k) < 3}  # "ox": only a whole word of the part
+
+    def names_a_class(part):
+        words = set(re.split(r"[^0-9a-z]+", part.lower()))
+        return (re.search(r"(^|[^0-9a-z])n\d{8}", part.lower()) is not None or bool(words & short_keys)
+                or any(k in _norm(part) for k in long_keys))
+    return "/".join("…" if names_a_class(part) else part for part in str(sample_id).split("/"))
+
+
 def conflict_text(c, names):
-    return (f"**Label conflict on `{c['sample_id']}`**: another labeler already labeled it "
+    return (f"**Label conflict on `{display_id(c['sample_id'], names)}`**: another labeler already labeled it "
             f"**{_name(names, c['existing'])}** ({c['existing_source']}); you chose **{_name(names, c['mine'])}**. "
             "Nothing was overwritten: keep the first label, or overwrite it with yours.")
 
@@ -208,7 +242,7 @@ def pop_flash(path, r):
 
 
 def flash_text(f, names):
-    sid = f"`{f['sample_id']}`"
+    sid = f"`{display_id(f['sample_id'], names)}`"
     return {"same": f"{sid} was already labeled **{_name(names, f['label'])}** by another labeler: same label, "
                     "nothing changed.",
             "taken": f"{sid} was just labeled **{_name(names, f['label'])}** by another labeler: "

@@ -270,3 +270,15 @@ def test_a_link_to_a_page_of_a_fresh_server_keeps_its_session_and_labeler(app_en
     assert at.session_state[K.APP_SESSION] == str(human_copy.path)
     assert at.session_state[K.LABEL_ID] == "zoe"
     assert at.query_params == {K.URL_SESSION: _rel(human_copy, app_env), K.URL_LABELER: "zoe"}
+
+
+def test_the_shown_id_hides_a_folder_or_file_name_that_names_the_class():
+    from alor_core.ui.labeling import display_id
+    names = ["golden retriever", "Abyssinian", "t-shirt", "ox"]
+    assert display_id("train/golden_retriever/img_1.jpg", names) == "train/…/img_1.jpg"
+    assert display_id("test/T-Shirt/0001.png", names) == "test/…/0001.png"
+    assert display_id("images/Abyssinian_100.jpg", names) == "images/…"
+    assert display_id("n02099601/x.JPEG", names) == "…/x.JPEG"  # a WordNet id names the class too
+    assert display_id("farm/ox_3.png", names) == "farm/…"
+    assert display_id("box/oxygen.png", names) == "box/oxygen.png"  # "ox" only as a whole word
+    assert display_id("pool/000070.png", names) == "pool/000070.png"  # the demo's ids stay as they are
