@@ -246,7 +246,7 @@ def plotted_table(summary, x="round"):
     from .effects import format_mean_std
     df = summary[["run", x, "mean", "std", "n_seeds"]].copy()
     df["std"] = df["std"].where(df["n_seeds"] >= 2)
-    df["text"] = [format_mean_std({"mean": m, "std": None if sd != sd else sd, "n": int(n)}, unit="")
+    df["text"] = [format_mean_std({"mean": m, "std": None if pd.isna(sd) else sd, "n": int(n)}, unit="")
                   for m, sd, n in zip(df["mean"], df["std"], df["n_seeds"])]
     return df.reset_index(drop=True)
 

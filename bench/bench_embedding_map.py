@@ -21,7 +21,6 @@ Usage: ``python bench/bench_embedding_map.py [--points 1000 2500 5000 10000] [--
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -109,7 +108,7 @@ def main():
     for n in args.points:
         df, x = fake_points(n)
         t = time.perf_counter()
-        coords, info = analysis.layout_2d(x, "pca")
+        coords, _ = analysis.layout_2d(x, "pca")
         cold = time.perf_counter() - t
         t = time.perf_counter()
         coords, info2 = analysis.layout_2d(x, "pca")

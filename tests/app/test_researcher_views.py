@@ -105,7 +105,7 @@ def test_map_one_point_shows_its_image_and_no_class_of_unlabeled(app, demo_sessi
     at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 5}]}}
     at.run()
     assert _texts(at, "subheader") == ["Selected image"] and len(at.image) == 1
-    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": i} for i in range(0, 40)]}}
+    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": i} for i in range(40)]}}
     at.run()
     assert not at.exception and _texts(at, "subheader")[-1].endswith("selected images")
     table = at.dataframe[-1].value
