@@ -282,3 +282,23 @@ def test_the_shown_id_hides_a_folder_or_file_name_that_names_the_class():
     assert display_id("farm/ox_3.png", names) == "farm/…"
     assert display_id("box/oxygen.png", names) == "box/oxygen.png"  # "ox" only as a whole word
     assert display_id("pool/000070.png", names) == "pool/000070.png"  # the demo's ids stay as they are
+
+
+def test_continue_session_relaunches_the_runs_job_once_and_never_while_it_runs(human_copy, launched):
+    from alor_core.io import atomic_write_json
+    from alor_core.loop import jobs
+    run_dir = human_copy.path.parent
+    info, started = jobs.continue_session(human_copy)  # no job.json: the command for this one session
+    assert started and launched[-1][1] == run_dir and "--seeds" in launched[-1][0]
+    job_cmd = ["python", "-m", "alor_core", "run", "--name", run_dir.name, "--seeds", "1", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "alor_core"])
+    try:
+        atomic_write_json(run_dir / jobs.JOB_FILE, {"command": job_cmd, "pid": proc.pid, "started": time.time(),
+                                                    "action": "running"})
+        info, started = jobs.continue_session(human_copy)  # the run's job is alive: nothing launched
+        assert not started and info["alive"] and len(launched) == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    info, started = jobs.continue_session(human_copy)  # it has exited: the run's own command again
+    assert started and launched[-1] == (job_cmd, run_dir) and len(launched) == 2
