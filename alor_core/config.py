@@ -49,10 +49,23 @@ class RunConfig:
     initial : {"per_class", "none"}
         Round-0 labeled set: one random image per class (the paper, uses ground truth), or none
         (cold start for human mode: round 0 trains on retrieved data only).
+    min_side : int, default=0
+        RDA drops open-data images whose longer side is below this many pixels (the CLI uses 81
+        for real data, docs/METHOD.md §4.7 step 8, and 0 for the demo world's 28-px images).
+    leakage_guard : bool, default=True
+        Drop retrieved images that copy (same bytes or pixels) or nearly duplicate a validation or
+        test image, and count copies of the unlabeled pool (:mod:`alor_core.retrieval.leakage`).
+        False (``--no-leakage-guard``) skips the check; the run's summary then says so.
     strict : bool, default=False
         Stop at the first image that cannot be read (dataset folder, split files, retrieval pool).
         Default: such images are skipped and listed in the session's ``skipped.csv``. Not part of
         the session identity: a run may be resumed with or without it.
+    match_rule : {"alor", "swat"} or None
+        Caption matching rule of RDA (docs/RETRIEVAL.md): ``alor`` keeps hyphens and apostrophes
+        inside words and gives an image matched by several classes to its best class; ``swat``
+        normalises captions as SWAT's full-text index (quotes dropped, ``-``/``_`` and other
+        punctuation as spaces) and keeps such an image for every class. None = ``swat`` under
+        ``protocol="paper"``, else ``alor``.
     retrieval_mode : {"caption", "knn"}
         RDA by caption matching (the paper) or by embedding kNN over the open images (no captions
         needed; ``knn_threshold`` is the cosine an image needs to its class query).
@@ -63,19 +76,6 @@ class RunConfig:
         ``yarn``); None = ``local[*]``.
     knn_threshold : float, default=0.25
         ``retrieval_mode="knn"`` only: minimum cosine between an image and its class query.
-    min_side : int, default=0
-        RDA drops open-data images whose longer side is below this many pixels (the CLI uses 81
-        for real data, docs/METHOD.md §4.7 step 8, and 0 for the demo world's 28-px images).
-    leakage_guard : bool, default=True
-        Drop retrieved images that copy (same bytes or pixels) or nearly duplicate a validation or
-        test image, and count copies of the unlabeled pool (:mod:`alor_core.retrieval.leakage`).
-        False (``--no-leakage-guard``) skips the check; the run's summary then says so.
-    match_rule : {"alor", "swat"} or None
-        Caption matching rule of RDA (docs/RETRIEVAL.md): ``alor`` keeps hyphens and apostrophes
-        inside words and gives an image matched by several classes to its best class; ``swat``
-        normalises captions as SWAT's full-text index (quotes dropped, ``-``/``_`` and other
-        punctuation as spaces) and keeps such an image for every class. None = ``swat`` under
-        ``protocol="paper"``, else ``alor``.
     adapt_params : dict
         Single hyperparameters of the adaptation that replace the preset's (name -> value,
         ``--adapt-param KEY=VALUE``), e.g. ``{"epochs": 20}`` or ``{"augment": "views",
@@ -102,8 +102,8 @@ class RunConfig:
     data_root: str | None = None
     device: str | None = None
     min_side: int = 0
-    strict: bool = False
     leakage_guard: bool = True
+    strict: bool = False
     retrieval_mode: str = "caption"
     retrieval_backend: str = "auto"
     spark_master: str | None = None

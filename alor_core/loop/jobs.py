@@ -70,8 +70,6 @@ def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: b
         cmd += ["--labeled-weight", str(config.labeled_weight)]
     if getattr(config, "retrieval_source", None):
         cmd += ["--retrieval-source", str(config.retrieval_source)]
-    for key, value in (getattr(config, "adapt_params", None) or {}).items():
-        cmd += ["--adapt-param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
     if getattr(config, "retrieval_mode", "caption") != "caption":
         cmd += ["--retrieval-mode", config.retrieval_mode, "--knn-threshold", str(config.knn_threshold)]
     if getattr(config, "retrieval_backend", "auto") != "auto":
