@@ -32,9 +32,8 @@ from alor_core.models.features import encode_images  # noqa: E402
 from alor_core.retrieval import retrieve  # noqa: E402
 
 CANDIDATES = {
-    "ft": [dict(lr=2e-5, head_lr=1e-3, scale_lr=1e-3), dict(lr=5e-5, head_lr=1e-2, scale_lr=1e-2),
-           dict(lr=1e-4, head_lr=1e-2, scale_lr=1e-2)],
-    "ct": [dict(lr=1e-5), dict(lr=2e-5), dict(lr=5e-5)],
+    "ft": [dict(lr=2e-5, head_lr=1e-3, scale_lr=1e-3), dict(lr=5e-5, head_lr=1e-2, scale_lr=1e-2)],
+    "ct": [dict(lr=2e-5), dict(lr=5e-5)],
     "pt": [dict(lr=0.002), dict(lr=0.02)],
 }
 

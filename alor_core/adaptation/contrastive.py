@@ -39,7 +39,7 @@ class CTParams:
     official FLYP loop keeps a reference to the live scale parameter, not a copy).
     """
 
-    lr: float = 2e-5
+    lr: float = 5e-5
     scale_lr: float = 1e-4
     weight_decay: float = 0.01
     epochs: int = 8
