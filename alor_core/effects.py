@@ -29,14 +29,15 @@ def summarize(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v))}
 
 
-def format_mean_std(values_or_summary, unit="%") -> str:
+def format_mean_std(values_or_summary, unit="%", show_n=True) -> str:
     """``61.2 ± 1.3% (n=3)``; a single value has no spread: ``61.2% (n=1)``."""
     s = values_or_summary if isinstance(values_or_summary, dict) else summarize(values_or_summary)
     if s["mean"] is None:
         return "–"
+    n = f" (n={s['n']})" if show_n else ""
     if s["std"] is None:
-        return f"{s['mean']:.1f}{unit} (n={s['n']})"
-    return f"{s['mean']:.1f} ± {s['std']:.1f}{unit} (n={s['n']})"
+        return f"{s['mean']:.1f}{unit}{n}"
+    return f"{s['mean']:.1f} ± {s['std']:.1f}{unit}{n}"
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ c = st.columns(4)
 for i, (k, m, title) in enumerate((("TFS", "acc", "TFS, last round"), ("random", "acc", "random, last round"),
                                    ("TFS", "tail_acc", "TFS, tail classes"),
                                    ("random", "tail_acc", "random, tail classes"))):
-    c[i].metric(title, effects.format_mean_std(final[(k, m)]))
+    c[i].metric(f"{title} (n={len(final[(k, m)])})", effects.format_mean_std(final[(k, m)], show_n=False))
 
 st.header("4 · Take-away")
 tail_eff = effects.compare(final[("TFS", "tail_acc")], final[("random", "tail_acc")])

@@ -181,7 +181,7 @@ def test_guided_demo_runs_and_rerenders_from_disk(app, demo_sessions, app_env):
     headers = _texts(at, "header")
     assert len(headers) == 4 and headers[0].startswith("1 ·")
     labels = {m.label for m in at.metric}
-    assert {"TFS, last round", "random, last round", "TFS, tail classes"} <= labels
+    assert {"TFS, last round (n=3)", "random, last round (n=3)", "TFS, tail classes (n=3)"} <= labels
     take_away = [t for t in _texts(at, "markdown") if t.startswith("After 2 rounds")]
     assert len(take_away) == 1 and ("within noise" in take_away[0] or "standard deviations" in take_away[0])
     assert not at.get("status") and K.GUIDED_RUN not in [b.key for b in at.button]
