@@ -45,28 +45,9 @@ _FILE_MODE = _file_mode()
 
 
 def atomic_write_bytes(path, data):
-    path = Path(path)
-    try:  # a full disk, a read-only folder or a file where a folder should be: name the file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise StorageError(path, err) from err
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _test_write_delay()
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(err, OSError) and not isinstance(err, StorageError):
-            raise StorageError(path, err) from err
-        raise
+    """Write ``data`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    with atomic_stream(path) as fh:
+        fh.write(data)
 
 
 @contextlib.contextmanager

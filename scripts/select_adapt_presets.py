@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from alor_core.loop.metrics import evaluate_predictions, tail_classes  # noqa: E
 from alor_core.models.clip import load_clip  # noqa: E402
 from alor_core.models.features import encode_images  # noqa: E402
 from alor_core.retrieval import retrieve  # noqa: E402
+from selection_log import Log, set_threads  # noqa: E402
 
 CANDIDATES = {
     "ft": [dict(lr=2e-5, head_lr=1e-3, scale_lr=1e-3), dict(lr=5e-5, head_lr=1e-2, scale_lr=1e-2)],
@@ -47,13 +47,8 @@ def main(argv=None):
     ap.add_argument("--out", default="bench/RESULTS_adapt_presets.md")
     ap.add_argument("--spec", default="{}", help="DemoWorldSpec overrides as JSON (default: the shipped world)")
     args = ap.parse_args(argv)
-    import torch
-    torch.set_num_threads(int(os.environ.get("ALOR_THREADS", "2")))
-    lines = []
-
-    def log(msg):
-        print(msg, flush=True)
-        lines.append(msg)
+    set_threads()
+    log = Log()
 
     t0 = time.time()
     task = load_demo_world(DemoWorldSpec(seed=args.world_seed, **json.loads(args.spec)), build=True)
@@ -80,9 +75,8 @@ def main(argv=None):
                 tails.append(m["tail_acc"])
             log(f"{name} {cand}: val acc {np.mean(accs):.1f} ± {np.std(accs, ddof=1) if len(accs) > 1 else 0:.1f}, "
                 f"tail-5 {np.mean(tails):.1f}  (seeds {args.seeds}; {time.time() - t0:.0f} s)")
-    Path(args.out).write_text("# `fast` learning rates of FT, CT, PT: validation-split selection\n\n"
-                              "Command: `python scripts/select_adapt_presets.py "
-                              + " ".join(argv or sys.argv[1:]) + "`\n\n```\n" + "\n".join(lines) + "\n```\n")
+    log.write(args.out, "`fast` learning rates of FT, CT, PT: validation-split selection",
+              "scripts/select_adapt_presets.py", argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import itertools
-import os
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from alor_core.loop.metrics import evaluate_predictions, tail_classes  # noqa: E
 from alor_core.models.clip import load_clip  # noqa: E402
 from alor_core.models.features import encode_images  # noqa: E402
 from alor_core.retrieval import retrieve  # noqa: E402
+from selection_log import Log, set_threads  # noqa: E402
 
 GRID = {
     "labeled_weight": (0.0, 1.0, 3.0),
@@ -100,13 +100,8 @@ def main(argv=None):
     ap.add_argument("--from-csv", default=None, help="re-rank the fits of an earlier run (its .csv) without refitting")
     args = ap.parse_args(argv)
     import pandas as pd
-    import torch
-    torch.set_num_threads(int(os.environ.get("ALOR_THREADS", "2")))
-    lines = []
-
-    def log(msg):
-        print(msg, flush=True)
-        lines.append(msg)
+    set_threads()
+    log = Log()
 
     SPEC.update(json.loads(args.spec))
     t0 = time.time()
@@ -161,9 +156,7 @@ def main(argv=None):
         "tail-5, then the highest round-0 tail-5): " + ", ".join(f"{k}={best[k]}" for k in keys)
         + f"; mean val acc {best['mean_acc']:.1f}, round-0 tail-5 {best['tail_r0']:.1f} "
         f"(zero-shot {zs_tail:.1f}); took {time.time() - t0:.0f} s")
-    Path(args.out).write_text("# LP `fast` preset: validation-split selection\n\n"
-                              "Command: `python scripts/select_demo_presets.py "
-                              + " ".join(argv or sys.argv[1:]) + "`\n\n```\n" + "\n".join(lines) + "\n```\n")
+    log.write(args.out, "LP `fast` preset: validation-split selection", "scripts/select_demo_presets.py", argv)
 
 
 if __name__ == "__main__":
