@@ -72,7 +72,9 @@ ANCHOR_INDEX = {a: i for i, a in enumerate(ANCHORS)}
 FILES_AT = {"preparing": ["retrieved.csv", "counts.json"], "adapting": ["metrics.json", "results.csv"],
             "selecting": ["selected.csv", "labels.csv"]}
 # Files rewritten on purpose during a run; every other session file never changes once written.
-MUTABLE = {"status.json", "timing.json", "labels.csv", "results.csv", "config.json", ".labels.lock"}
+# loaded.json / skipped.csv describe the images this run found and skipped: each (re)start rewrites them.
+MUTABLE = {"status.json", "timing.json", "labels.csv", "results.csv", "config.json", ".labels.lock",
+           "loaded.json", "skipped.csv"}
 METRIC_KEYS = ["acc", "f1", "per_class_acc", "tail_acc", "n_labeled", "n_retrieved", "labeled_per_class",
                "loss_first_last", "round"]
 
@@ -300,7 +302,7 @@ def check_session(sdir, ref, before, stats):
         assert name.startswith("."), rel
         assert _target_of_tmp(name) in {"config.json", "status.json", "timing.json", "zeroshot.json",
                                         "labels.csv", "results.csv", "metrics.json", "selected.csv",
-                                        "retrieved.csv", "counts.json", "skipped.txt"}, rel
+                                        "retrieved.csv", "counts.json", "skipped.txt", "loaded.json", "skipped.csv"}, rel
     # Every file parses: a half-written file would not.
     for rel in files:
         p = sdir / rel

@@ -55,7 +55,8 @@ def test_ft_head_starts_from_text_and_scale_from_1_over_007(fitted, world_bundle
     t_c = world_bundle.class_embeddings(small_world.classes.names, small_world.classes.templates)
     assert clf.weight_.shape == t_c.shape
     assert not np.allclose(clf.weight_, t_c)
-    assert np.all(np.sum(clf.weight_ * t_c, axis=1) > 0.9)  # 12 small steps from t_c
+    cos = np.sum(clf.weight_ * t_c, axis=1) / (np.linalg.norm(clf.weight_, axis=1) * np.linalg.norm(t_c, axis=1))
+    assert np.all(cos > 0.9)  # a few small steps from t_c: the direction barely turns (the norm may grow)
     assert clf.scale_ == pytest.approx(1 / 0.07, rel=0.2) and clf.scale_ != 1 / 0.07
     assert clf.history["logit_scale"] == pytest.approx(clf.scale_)
 
