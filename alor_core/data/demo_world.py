@@ -1,20 +1,23 @@
 """The embedded demo world: Fashion-MNIST + a long-tailed caption corpus + a tiny CLIP.
 
-It reproduces ALOR's situation offline (recipe: shared spec DEMO_WORLD.md, world "H_shiftC"):
+It models ALOR's setting offline (README "The demo world"; measured in bench/RESULTS_demo_world.md):
 
-* an open "pretraining" corpus drawn from the 60k train split with Zipf class frequencies
-  (ratio 100, head classes not label 0..k), captions from varied templates and synonyms, 15%
-  naming no class and 5% naming a wrong class drawn by popularity, and a canonical-name rate that
-  falls from head to tail (tail concepts are rarely called by their official name);
+* an open "pretraining" corpus drawn from the 60k train split whose class counts follow the shape
+  of a real LAION-400M head/tail curve (``profile``, rescaled to ``n_max`` and ``ratio``; head
+  classes not label 0..k), captions from varied templates and synonyms, 15% naming no class and
+  5% naming a wrong class drawn by popularity, and a canonical-name rate that falls from head to
+  tail (tail concepts are rarely called by their official name);
 * a tiny CLIP trained from scratch on that corpus with open_clip (config ``alor_tiny_fm``),
   saved as a checkpoint and loaded through the user route ``pretrained=<path>``;
-* a downstream task from the 10k test split (pool + test) with a mild photometric shift.
+* a downstream task from the 10k test split (pool + validation + test) with a mild photometric
+  shift; every preset value and world parameter is chosen on the validation split;
+* on request, the balanced-corpus control world (:meth:`DemoWorldSpec.control`).
 
 Everything lands in ``<cache>/demo_world-<key>/`` in the layouts real data uses: PNG files,
-split files (``ltrain.txt``, ``test.txt``), the corpus as a LAION-layout parquet
-(``SAMPLE_ID, URL, TEXT, HEIGHT, WIDTH, NSFW, similarity``) and a class table.
+split files (``ltrain.txt``, ``val.txt``, ``test.txt``), the corpus as a LAION-layout parquet
+(``SAMPLE_ID, URL, TEXT, HEIGHT, WIDTH, NSFW, similarity``) and a class table. One build runs at
+a time across processes (an ``flock``); others follow its progress.
 """
-
 from __future__ import annotations
 
 import hashlib
