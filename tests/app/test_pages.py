@@ -156,6 +156,9 @@ def test_embedding_page_pca_first_and_selection(app, demo_sessions, monkeypatch)
     monkeypatch.setattr(analysis, "UMAP_LIMIT", 10)
     at = app("embeddings", demo_sessions["oracle"])
     assert any("PCA" in i or "Click a point" in i for i in _texts(at, "info"))
+    # Pin the layout: a background UMAP finishing between two runs would replace the figure (and
+    # with it the chart's selection), which is right for a person and makes the test depend on timing.
+    at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
     at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 0}, {"customdata": 3},
                                                               {"customdata": 3}]}}
     at.run()
