@@ -36,7 +36,7 @@ from .config import RunConfig
 from .errors import AlorError, ConfigError
 from .io import atomic_write_json, read_json
 
-__all__ = ["estimate_configs", "measured_session_seconds", "STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
+__all__ = ["estimate_configs", "measured_session_seconds", "round_costs", "STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
            "cell_state", "estimate", "run_grid", "measured_round_seconds"]
 
 STRATEGIES = ("random", "entropy", "coreset", "badge", "badge_pcb", "logo", "alfa_mix", "tfs")
@@ -205,11 +205,7 @@ def estimate(spec, output_root, world=None):
     cell labels for the last two), ``rounds_left``, ``seconds`` (estimated time left) and
     ``cost`` (seconds per round used for each (adaptation, rda), with where it came from).
     """
-    measured = measured_round_seconds(output_root)
-    cost = {}
-    for key, default in DEFAULT_ROUND_SECONDS.items():
-        sec, n = measured.get(key, (None, 0))
-        cost[key] = (sec, f"median of {n} rounds on disk") if n >= 3 else (default, "default")
+    cost = round_costs(output_root)
     out = {"cells": 0, "done": 0, "partial": [], "missing": [], "conflict": [], "rounds_left": 0,
            "seconds": 0.0, "cost": {f"{a}/{'rda' if r else 'nordA'}": {"seconds_per_round": round(s, 1), "from": src}
                                     for (a, r), (s, src) in sorted(cost.items())}}
@@ -226,13 +222,8 @@ def estimate(spec, output_root, world=None):
         out["rounds_left"] += left
         per_round = cost.get((cell.adaptation, cell.rda), (10.0, "default"))[0]
         out["seconds"] += DEFAULT_SESSION_SECONDS + left * per_round
-    out["world_build_seconds"] = 0.0
-    if spec.dataset == "demo" and out["rounds_left"]:
-        from .data import demo_world_status
-        if not demo_world_status(world)[0]:
-            out["world_build_seconds"] = WORLD_BUILD_SECONDS
-            out["seconds"] += WORLD_BUILD_SECONDS
-    out["seconds"] = round(out["seconds"], 1)
+    out["world_build_seconds"] = _world_build_seconds(spec.dataset, out["rounds_left"], world)
+    out["seconds"] = round(out["seconds"] + out["world_build_seconds"], 1)
     return out
 
 
@@ -256,31 +247,45 @@ def estimate_configs(configs, output_root, world=None):
     2-core machine (``DEFAULT_*``). Returns ``{"seconds", "rounds_left", "source"}``.
     """
     from .loop.rounds import session_dir_for
-    measured = measured_round_seconds(output_root)
+    from .loop.session import Session
+    cost = round_costs(output_root)
     sess_s, n_sess = measured_session_seconds(output_root)
-    n_measured = sum(n for _, n in measured.values())
+    per_session = sess_s if n_sess >= 3 else DEFAULT_SESSION_SECONDS
     seconds, rounds_left = 0.0, 0
     for config in configs:
-        path = session_dir_for(config, output_root)
-        done = _finished_rounds(path)
-        left = max(0, config.rounds - done)
+        left = max(0, config.rounds - len(Session(session_dir_for(config, output_root)).finished_rounds()))
         if not left:
             continue
         rounds_left += left
-        sec, n = measured.get((config.adaptation, bool(config.rda)), (None, 0))
-        per_round = sec if n >= 3 else DEFAULT_ROUND_SECONDS.get((config.adaptation, bool(config.rda)), 10.0)
-        seconds += (sess_s if n_sess >= 3 else DEFAULT_SESSION_SECONDS) + left * per_round
-    if rounds_left and getattr(configs[0], "dataset", None) == "demo":
-        from .data import demo_world_status
-        if not demo_world_status(world)[0]:
-            seconds += WORLD_BUILD_SECONDS
+        seconds += per_session + left * cost.get((config.adaptation, bool(config.rda)), (10.0, "default"))[0]
+    if configs:
+        seconds += _world_build_seconds(configs[0].dataset, rounds_left, world)
+    n_measured = sum(n for _, n in measured_round_seconds(output_root).values())
     source = (f"measured on this machine: {n_measured} rounds, {n_sess} sessions" if n_measured >= 3
               else "reference timings of a 2-core machine; this machine's own replace them after a run")
     return {"seconds": round(seconds, 1), "rounds_left": rounds_left, "source": source}
 
 
-def _finished_rounds(session_path):
-    return len(list(Path(session_path).glob("rounds/r*/metrics.json")))
+def round_costs(output_root):
+    """Seconds per round for each (adaptation, rda): the median of this machine's measured rounds
+    (:func:`measured_round_seconds`) when there are at least 3, else ``DEFAULT_ROUND_SECONDS``.
+
+    Returns ``{(adaptation, rda): (seconds, where it came from)}``.
+    """
+    measured = measured_round_seconds(output_root)
+    cost = {}
+    for key, default in DEFAULT_ROUND_SECONDS.items():
+        sec, n = measured.get(key, (None, 0))
+        cost[key] = (sec, f"median of {n} rounds on disk") if n >= 3 else (default, "default")
+    return cost
+
+
+def _world_build_seconds(dataset, rounds_left, world=None):
+    """WORLD_BUILD_SECONDS when rounds on the demo world are left and the world is not built yet."""
+    if dataset != "demo" or not rounds_left:
+        return 0.0
+    from .data import demo_world_status
+    return 0.0 if demo_world_status(world)[0] else WORLD_BUILD_SECONDS
 
 
 # ---- running ----------------------------------------------------------------------------------

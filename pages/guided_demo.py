@@ -45,12 +45,10 @@ zs_v, r0_v = analysis.round_values(tfs, 0, "zs_acc"), analysis.round_values(tfs,
 zs_t, r0_t = analysis.round_values(tfs, 0, "zs_tail_acc"), analysis.round_values(tfs, 0, "tail_acc")
 c = st.columns(3)
 c[0].metric("Zero-shot", effects.format_mean_std(zs_v))
-for col, title, vals, ref in ((c[1], "Round 0", r0_v, zs_v), (c[2], "Round 0, tail classes", r0_t, zs_t)):
-    eff = effects.compare(vals, ref)
-    col.metric(title, effects.format_mean_std(vals), f"{eff.diff:+.1f} vs zero-shot"
-               + ("" if eff.beyond_noise else " (within noise)"), delta_color="normal" if eff.beyond_noise else "off")
+widgets.effect_metric(c[1], "Round 0", r0_v, zs_v, "zero-shot")
+tail_eff0 = widgets.effect_metric(c[2], "Round 0, tail classes", r0_t, zs_t, "zero-shot")
 st.markdown(f"Round 0 does not depend on the strategy (mean of {n_seeds} seeds, each with its own initial labels). "
-            + effects.compare(r0_t, zs_t).sentence("Round 0", "zero-shot", "tail-class accuracy"))
+            + tail_eff0.sentence("Round 0", "zero-shot", "tail-class accuracy"))
 st.plotly_chart(plots.per_class_bars(names, {"zero-shot": analysis.mean_per_class(tfs),
                                              "round 0": analysis.mean_per_class(tfs, 0)},
                                      title=f"Per-class accuracy after round 0 (mean of {n_seeds} seeds)"),

@@ -71,15 +71,11 @@ zs_v, r0_v, r1_v = (analysis.round_values(sessions, 0, "zs_acc"), analysis.round
 n0, n1 = sessions[0].metrics(0)["n_labeled"], sessions[0].metrics(1)["n_labeled"]
 c = st.columns(3)
 c[0].metric("Zero-shot", effects.format_mean_std(zs_v))
-for col, title, vals, ref, ref_name in ((c[1], f"Round 0 (retrieved + {n0} labels)", r0_v, zs_v, "zero-shot"),
-                                        (c[2], f"Round 1 (+{n1 - n0} TFS picks)", r1_v, r0_v, "round 0")):
-    eff = effects.compare(vals, ref)
-    col.metric(title, effects.format_mean_std(vals), f"{eff.diff:+.1f} vs {ref_name}"
-               + ("" if eff.beyond_noise else " (within noise)"),
-               delta_color="normal" if eff.beyond_noise else "off")
+r0_eff = widgets.effect_metric(c[1], f"Round 0 (retrieved + {n0} labels)", r0_v, zs_v, "zero-shot")
+widgets.effect_metric(c[2], f"Round 1 (+{n1 - n0} TFS picks)", r1_v, r0_v, "round 0")
 tail_eff = effects.compare(analysis.round_values(sessions, 0, "tail_acc"),
                            analysis.round_values(sessions, 0, "zs_tail_acc"))
-st.markdown(effects.compare(r0_v, zs_v).sentence("Round 0", "zero-shot") + " "
+st.markdown(r0_eff.sentence("Round 0", "zero-shot") + " "
             + tail_eff.sentence("Round 0", "zero-shot", "the 5 rarest classes' accuracy"))
 task = cache.session_task(str(sessions[0].path))
 names = list(task.classes.names)

@@ -230,6 +230,22 @@ def image_grid(paths, captions, n_cols=6, size=112, width=None):
                 st.caption(cap)
 
 
+def effect_metric(col, title: str, values, reference, reference_name: str):
+    """``col.metric`` of ``values`` (mean ± std, n) with its difference to ``reference`` as the delta,
+    coloured only when the difference is beyond noise (:func:`alor_core.effects.compare`).
+
+    Returns the :class:`~alor_core.effects.Effect`, so a page can word its sentence from the same
+    comparison.
+    """
+    from .. import effects
+    eff = effects.compare(values, reference)
+    delta = None if eff.diff is None else (f"{eff.diff:+.1f} vs {reference_name}"
+                                           + ("" if eff.beyond_noise else " (within noise)"))
+    col.metric(title, effects.format_mean_std(values), delta,
+               delta_color="normal" if eff.beyond_noise else "off")
+    return eff
+
+
 def rerun_after(seconds: float) -> None:
     """Rerun the page after ``seconds`` (a page that follows work done by another process)."""
     import time
