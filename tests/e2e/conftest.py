@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,14 +27,16 @@ def e2e_output(tmp_path_factory):
     return tmp_path_factory.mktemp("e2e_output")
 
 
-@pytest.fixture(scope="session")
-def base_url(tmp_path_factory, e2e_output, small_world):  # overrides pytest-playwright's
+@contextmanager
+def _streamlit_server(output_dir, log):
+    """A Streamlit server of app.py on a free port, writing sessions to ``output_dir`` and its output
+    to ``log`` (never an unread PIPE); yields its URL once /_stcore/health answers, then stops it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url, log = f"http://127.0.0.1:{port}", tmp_path_factory.mktemp("st") / "log"
-    env = {**os.environ, "ALOR_OUTPUT_DIR": str(e2e_output), "ALOR_DEMO_SMALL": "1", "HF_HUB_OFFLINE": "1"}
-    with open(log, "wb") as out:  # never an unread PIPE
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ALOR_OUTPUT_DIR": str(output_dir), "ALOR_DEMO_SMALL": "1", "HF_HUB_OFFLINE": "1"}
+    with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
                                  "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
                                  "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"],
@@ -52,6 +55,20 @@ def base_url(tmp_path_factory, e2e_output, small_world):  # overrides pytest-pla
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server():
+    """``with streamlit_server(output_dir, log_path) as url:`` a server of its own (see _streamlit_server)."""
+    return _streamlit_server
+
+
+@pytest.fixture(scope="session")
+def base_url(tmp_path_factory, e2e_output, small_world):  # overrides pytest-playwright's
+    try:
+        with _streamlit_server(e2e_output, tmp_path_factory.mktemp("st") / "log") as url:
+            yield url
+    finally:  # after the server stopped: the background jobs it started
         from alor_core.loop import jobs
         for run_dir, info in jobs.list_jobs(e2e_output):
             if info["alive"]:

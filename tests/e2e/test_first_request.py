@@ -2,12 +2,6 @@
 first st.navigation call, so the page goes back through app.py (widgets.require_app) and renders
 inside the frame: app.py's navigation (its titles and sections) and the page's own content."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,31 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fresh_server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url, log = f"http://127.0.0.1:{port}", tmp_path / "log"
-    env = {**os.environ, "ALOR_OUTPUT_DIR": str(tmp_path / "out"), "ALOR_DEMO_SMALL": "1", "HF_HUB_OFFLINE": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-                                 "--server.address=127.0.0.1", f"--server.port={port}",
-                                 "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        for _ in range(300):
-            assert proc.poll() is None, log.read_text()
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health").read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise TimeoutError(log.read_text())
+def fresh_server(tmp_path, streamlit_server):
+    log = tmp_path / "log"
+    with streamlit_server(tmp_path / "out", log) as url:
         yield url, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_page_url_as_first_request_renders_inside_the_frame(page, fresh_server):
