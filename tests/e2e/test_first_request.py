@@ -2,13 +2,11 @@
 first st.navigation call, so the page goes back through app.py (widgets.require_app) and renders
 inside the frame: app.py's navigation (its titles and sections) and the page's own content."""
 
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
