@@ -196,14 +196,16 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
             expect(progress(p, 0)).to_be_visible()
         sid1, guesses = on_screen(a)
         assert on_screen(b)[0] != sid1  # (0) B is steered off the pick on A's screen
-        go_to(b, sid1, wait_idle)
-        assert on_screen(b) == (sid1, guesses)
-
-        # (1) a conflict, then an explicit overwrite
+        # B stops following before stepping onto A's pick: with "Follow" on, the 2 s refresh steers B
+        # off a pick another labeler holds, which races the Prev clicks.
         follow_b = b.get_by_role("switch", name="Follow other labelers")
         b.get_by_text("Follow other labelers").click()  # the input itself is covered by its label
         expect(follow_b).not_to_be_checked()
         wait_idle(b)
+        go_to(b, sid1, wait_idle)
+        assert on_screen(b) == (sid1, guesses)
+
+        # (1) a conflict, then an explicit overwrite (B does not follow)
         press(a, "1")
         expect(progress(a, 1)).to_be_visible()
         wait_for(lambda: sid1 in set(human_labels(session)["sample_id"]), what="A's label on disk")
