@@ -31,14 +31,27 @@ def progress(page, n_lab, n_skip=0, n=N_PICKS):
     return page.get_by_text(f"{n_lab} labeled · {n_skip} skipped · {n - n_lab - n_skip} left of {n}")
 
 
-def on_screen(page):
-    """(sample id, top-3 class names) of the pick on screen, once its buttons are there."""
+def _read_pick(page):
     expect(page.get_by_role("button", name="Skip")).to_be_visible()
     expect(page.get_by_role("button", name=GUESS)).to_have_count(3)
     sid = page.get_by_test_id("stCaptionContainer").locator("code").first.inner_text().strip()
     names = [GUESS.match(t.strip()).group(1) for t in page.get_by_role("button", name=GUESS).all_inner_texts()]
     assert len(names) == 3, names
     return sid, names
+
+
+def on_screen(page):
+    """(sample id, top-3 class names) of the pick on screen, once its buttons are there and the screen
+    has settled: during a rerun the id can already be the new pick's while the guess buttons are still
+    the previous pick's, so two reads 0.3 s apart must agree."""
+    last = _read_pick(page)
+    for _ in range(40):
+        page.wait_for_timeout(300)
+        now = _read_pick(page)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def go_to(page, sid, wait_idle):
