@@ -110,6 +110,12 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     cached = time.time() - t0
     (shots / "timings.txt").write_text(f"embedding map first render {first:.1f} s, cached {cached:.1f} s\n")
     assert cached < first
+    # Select only once UMAP has replaced the PCA stand-in: that switch reruns the page and draws a new
+    # chart, which drops a selection made on the old one (CI failed here when UMAP's first compile was slow).
+    umap = ("() => { const g = document.querySelector('.js-plotly-plot'); "
+            "return g && g.layout && String(g.layout.title && g.layout.title.text).includes('UMAP'); }")
+    page.wait_for_function(umap, timeout=LONG)
+    wait_idle(page)
 
     chart.scroll_into_view_if_needed()
     chart.hover()
