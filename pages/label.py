@@ -58,7 +58,7 @@ elif n_lab + n_skip == n and not ro:  # the continuous loop: the next round trai
     elif job and job["alive"]:
         st.info(f"Training round {r + 1} in the background on {n_lab} new label(s); the queue fills itself "
                 f"when it is done… ({job['message'][:100]})", icon=":material/model_training:")
-        st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_training)(path, tstamp)
+        st.fragment(run_every=labeling.TRAINING_REFRESH_S)(labeling.watch_training)(path, tstamp)
     elif job and job["state"] == "failed" and labeling.started_here(path, r):
         st.error(f"Training round {r + 1} failed: {job['message']}")
         if st.button(f"Try again: train round {r + 1}", key=K.LABEL_CONTINUE, icon=":material/refresh:"):
@@ -77,7 +77,7 @@ elif n_lab + n_skip == n and not ro:  # the continuous loop: the next round trai
             labeling.start_next_round(path, r)
         st.info(f"All {n} picks of round {r} are done: training round {r + 1} in the background on {n_lab} "
                 "new label(s); the queue fills itself when it is done…", icon=":material/model_training:")
-        st.fragment(run_every=labeling.REFRESH_S)(labeling.watch_training)(path, tstamp)
+        st.fragment(run_every=labeling.TRAINING_REFRESH_S)(labeling.watch_training)(path, tstamp)
 elif not ro and n_lab > 0:
     st.button(f"Train now with what I have ({n_lab} label(s), {n - n_lab - n_skip} pick(s) unlabeled)",
               key=K.LABEL_TRAIN_NOW, icon=":material/fast_forward:", on_click=labeling.train_now, args=(path, r),

@@ -8,10 +8,17 @@ A job lives in its run folder ``<output>/<run name>/`` (the parent of the ``seed
 Pause stops the process (SIGINT, which the CLI turns into a clean exit; every session file is
 written atomically, so a stop at any point is safe). Resume launches the same command again, and
 the run continues from the session on disk (``rounds.run`` is resumable and idempotent).
+
+A human-mode job of one seed stays alive when its picks wait for labels (``$ALOR_LABEL_WAIT_S`` =
+:data:`LABEL_WAIT_S`, :func:`alor_core.loop.rounds.wait_for_labels`): it trains the next round as
+soon as the last pick is labeled, about a second later, instead of a new process that first spends
+10-25 s on its start, imports and loading. After :data:`LABEL_WAIT_S` seconds without a label it
+hands the job over (:func:`hand_over`) and exits; :func:`continue_session` then relaunches it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,10 +35,13 @@ from ..paths import PROJECT_DIR
 from .session import Session
 
 __all__ = ["JOB_FILE", "LOG_FILE", "cli_command", "command_for_session", "run_name", "start", "stop",
-           "resume", "job_info", "is_alive", "log_tail", "list_jobs", "continue_session"]
+           "resume", "job_info", "is_alive", "log_tail", "list_jobs", "continue_session", "hand_over",
+           "LABEL_WAIT_S"]
 
 JOB_FILE = "job.json"
 LOG_FILE = "job.log"
+LOCK_FILE = ".job.lock"
+LABEL_WAIT_S = 600.0  # a human-mode job waits this long for the next label before it exits
 
 
 def run_name(config) -> str:
@@ -157,6 +167,11 @@ def start(command, run_dir, env=None):
     run_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.setdefault("HF_HUB_OFFLINE", "1")
+    from .rounds import LABEL_WAIT_ENV
+    if _waits_for_labels(command):
+        full_env.setdefault(LABEL_WAIT_ENV, str(LABEL_WAIT_S))
+    elif LABEL_WAIT_ENV not in (env or {}):  # not inherited from the dashboard's own environment
+        full_env.pop(LABEL_WAIT_ENV, None)
     with open(run_dir / LOG_FILE, "ab") as log:
         log.write(f"\n$ {shlex.join(command)}  # {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         log.flush()
@@ -226,19 +241,64 @@ def continue_session(session: Session, env=None) -> tuple[dict | None, bool]:
     (dict or None, bool)
         The job's :func:`job_info` (or what :func:`start` returned) and whether this call started it.
     """
-    import fcntl
     run_dir = session.path.parent
-    with open(run_dir / ".job.lock", "w") as fh:
+    with _job_lock(run_dir):
+        info = job_info(run_dir)
+        if info and info["alive"]:
+            return info, False
+        if info:
+            return resume(run_dir, env=env), True
+        return start(command_for_session(session), run_dir, env=env), True
+
+
+def hand_over(run_dir, done, pid=None) -> bool:
+    """A waiting human-mode job at its idle timeout: go on, or stop being the run's job, atomically.
+
+    Under the lock that :func:`continue_session` holds while it decides whether to launch, ``done()``
+    is asked once more: True -> the labels are complete, the job trains the next round (returns
+    True). Otherwise, when ``job.json`` names this process (``pid``, default ``os.getpid()``), its
+    ``pid`` is cleared, so the next :func:`continue_session` launches a new job even while this one
+    is still exiting, and False is returned. Either a last label is seen here, or the dashboard that
+    saved it finds no live job: a round is never left untrained.
+    """
+    run_dir = Path(run_dir)
+    pid = os.getpid() if pid is None else pid
+    with _job_lock(run_dir):
+        if done():
+            return True
+        job = _read_job(run_dir)
+        if job and job.get("pid") == pid:
+            atomic_write_json(run_dir / JOB_FILE, {**job, "pid": None, "handed_over": time.time()})
+        return False
+
+
+@contextlib.contextmanager
+def _job_lock(run_dir):
+    """The run folder's launch lock (``.job.lock``): one launch decision at a time, across processes."""
+    import fcntl
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / LOCK_FILE, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            info = job_info(run_dir)
-            if info and info["alive"]:
-                return info, False
-            if info:
-                return resume(run_dir, env=env), True
-            return start(command_for_session(session), run_dir, env=env), True
+            yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _waits_for_labels(command) -> bool:
+    """Does ``command`` run one human-mode seed (a job that may wait for labels in memory)? A job of
+    several seeds would hold the later seeds back while it waits, so it exits as before."""
+    cmd = [str(c) for c in command]
+    if "--mode" not in cmd or cmd[cmd.index("--mode") + 1:cmd.index("--mode") + 2] != ["human"]:
+        return False
+    if "--seeds" not in cmd:
+        return True
+    seeds = []
+    for c in cmd[cmd.index("--seeds") + 1:]:
+        if c.startswith("--"):
+            break
+        seeds.append(c)
+    return len(seeds) <= 1
 
 
 def _read_job(run_dir):

@@ -31,9 +31,11 @@ from .metrics import evaluate_predictions, tail_classes
 from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
 from .session import Session
 
-__all__ = ["RunContext", "prepare", "run", "run_round_range", "session_dir_for"]
+__all__ = ["RunContext", "prepare", "run", "run_round_range", "session_dir_for", "wait_for_labels",
+           "label_wait_seconds", "LABEL_WAIT_ENV"]
 
 DEFAULT_REAL_MODEL = ("ViT-B-32-quickgelu", "laion400m_e32")
+LABEL_WAIT_ENV = "ALOR_LABEL_WAIT_S"  # see label_wait_seconds
 
 
 def _noop(stage, fraction, message):
@@ -560,11 +562,102 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
     return s.status()
 
 
-def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None):
-    """Run (or resume) one seed of an ALOR run; returns ``(session, status)``."""
+def label_wait_seconds():
+    """Seconds a human-mode run waits for its picks' labels before it exits: ``$ALOR_LABEL_WAIT_S``
+    (0, the default, or unset: it exits at once; the dashboard sets it for the jobs it starts)."""
+    import os
+    try:
+        return max(0.0, float(os.environ.get(LABEL_WAIT_ENV) or 0))
+    except ValueError:
+        raise ConfigError(f"${LABEL_WAIT_ENV} must be a number of seconds; got "
+                          f"{os.environ.get(LABEL_WAIT_ENV)!r}") from None
+
+
+def _labels_stamp(session, r):
+    """Changes whenever a label or a skip of round ``r`` is written (two stat calls: cheap to poll)."""
+    out = []
+    for f in (session.path / "labels.csv", session.round_dir(r) / "skipped.txt"):
+        try:
+            st = f.stat()
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_idle=None):
+    """Human mode: wait, in this process, until every pick of round ``r`` is labeled or skipped.
+
+    The session's ``labels.csv`` and ``rounds/rNN/skipped.txt`` are polled with ``stat`` every
+    ``poll_s`` seconds; the queue is read again only when one of them changed. The wait ends
+    without the labels after ``idle_s`` seconds in which nothing of the round was written, on
+    ``should_stop()`` or on Ctrl-C (SIGINT: the dashboard's *Pause*).
+
+    Parameters
+    ----------
+    ctx : RunContext
+    r : int
+        The round whose picks wait for labels.
+    idle_s : float
+        Seconds without a label or skip after which the wait gives up.
+    should_stop : callable, optional
+    poll_s : float, default=0.1
+    on_idle : callable, optional
+        ``on_idle(done)`` at the idle timeout, where ``done()`` tells whether the round's picks are
+        all labeled now; True: go on (the labels are complete), False: give up. The dashboard's
+        jobs use it to hand the round over to a relaunch atomically (:func:`jobs.hand_over`).
+
+    Returns
+    -------
+    bool
+        True when the round's picks are all labeled or skipped (train the next round now).
+    """
+    def done():
+        return not _awaiting(ctx, r)
+
+    stamp, last = None, time.monotonic()
+    try:
+        while True:
+            now = _labels_stamp(ctx.session, r)
+            if now != stamp:
+                stamp, last = now, time.monotonic()
+                if done():
+                    return True
+            if should_stop():
+                return False
+            if time.monotonic() - last > idle_s:
+                return bool(on_idle(done)) if on_idle is not None else done()
+            time.sleep(poll_s)
+    except KeyboardInterrupt:  # Pause while waiting: the session stays waiting_for_labels, as it was
+        return False
+
+
+def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None,
+        label_wait_s=None):
+    """Run (or resume) one seed of an ALOR run; returns ``(session, status)``.
+
+    In human mode, with ``label_wait_s`` (default :func:`label_wait_seconds`) > 0 and no
+    ``last_round``, the run does not exit when a round's picks wait for labels: it keeps the model,
+    the features and the retrieved set in memory, waits (:func:`wait_for_labels`) and trains the
+    next round as soon as the picks are labeled, so the next queue comes in about a second instead
+    of a process start. After ``label_wait_s`` seconds without a label it returns as before.
+    """
     if not isinstance(config, RunConfig):
         raise ConfigError(f"'config' must be a RunConfig; got {type(config).__name__}")
+    wait = label_wait_seconds() if label_wait_s is None else float(label_wait_s)
     ctx = prepare(config, output_root, progress, spec=spec)  # checks the budget against the pool
     with _failure_recorded(ctx.session):
         status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
+        while (wait > 0 and last_round is None and status.get("state") == "waiting_for_labels"
+               and wait_for_labels(ctx, int(status["round"]), wait, should_stop, on_idle=_job_hand_over(ctx))):
+            status = run_round_range(ctx, config.rounds - 1, should_stop)
     return ctx.session, status
+
+
+def _job_hand_over(ctx):
+    """The idle-timeout step of a run the dashboard started: see :func:`alor_core.loop.jobs.hand_over`."""
+    from . import jobs
+
+    def on_idle(done):
+        return jobs.hand_over(ctx.session.path.parent, done)
+    return on_idle

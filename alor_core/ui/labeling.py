@@ -40,9 +40,10 @@ from .widgets import labeler_id
 __all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
            "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S",
            "train_now", "start_next_round", "started_here", "training_stamp", "watch_training", "claimed_by_others",
-           "queue_caption", "image_size", "display_id"]
+           "queue_caption", "image_size", "display_id", "TRAINING_REFRESH_S"]
 
 REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
+TRAINING_REFRESH_S = 0.5  # how often it looks for the next round's picks while they train (two stat calls)
 
 
 def _queue(path, r):
