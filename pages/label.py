@@ -25,6 +25,7 @@ queue = analysis.label_queue(session, r)
 ro = cfg["mode"] != "human"  # oracle sessions: browse only, the ground truth labeled the picks
 me = widgets.labeler_id()
 item = labeling.current_item(queue, path, r, claim=not ro)  # moves off a pick someone else labeled or holds
+skip_by = labeling.skipped_by(path, r)
 n, n_lab, n_skip = len(queue), int((queue["state"] == "labeled").sum()), int((queue["state"] == "skipped").sum())
 st.caption(f"**{session.path.parent.name}** / {session.path.name} · picks of round {r} · every label is saved "
            f"at once (as a round-{r + 1} label) · "
@@ -113,7 +114,7 @@ with img:
 with info:
     given = names[item["label"]] if item["label"] >= 0 else ""
     state = {"labeled": f":green-badge[labeled: {given} ({item['source']})]",
-             "skipped": ":orange-badge[skipped]", "pending": ":blue-badge[to label]"}[item["state"]]
+             "skipped": labeling.skip_badge(skip_by.get(sid, "")), "pending": ":blue-badge[to label]"}[item["state"]]
     st.subheader(f"Pick {int(item['rank']) + 1} of {n}")
     st.markdown(state)
     guesses = st.toggle("Show the model's guesses", True, key=K.LABEL_GUESSES,
@@ -150,8 +151,8 @@ if live and not ro:
 st.divider()
 st.markdown("**This round's queue**")
 widgets.image_grid([task.pool.path(pos[s]) for s in queue["sample_id"]],
-                   [labeling.queue_caption(int(k), s, int(lab), names)
-                    for k, s, lab in zip(queue["rank"], queue["state"], queue["label"])],
+                   [labeling.queue_caption(int(k), s, int(lab), names, skip_by.get(i, ""))
+                    for k, s, lab, i in zip(queue["rank"], queue["state"], queue["label"], queue["sample_id"])],
                    n_cols=8, size=128)
 with st.expander("Export labels"):
     c = st.columns(3)

@@ -10,6 +10,7 @@ Layout of ``output/<run>/seed<k>/``::
     labels.csv               sample_id, label, round, source (initial | oracle | human), labeler
                              (the id of the person who saved a human label; empty otherwise)
     rounds/r00/claims.json   picks on a labeler's screen: sample id -> labeler id and expiry time
+    rounds/r00/skipped.txt   picks a labeler skipped: one per line, ``<sample id>[TAB<labeler id>]``
     rounds/r00/metrics.json  acc, macro-F1, per-class acc, training history
     rounds/r00/selected.csv  rank, sample_id, score, reason, predicted, top3 (picks for round 1)
     results.csv              one row per finished round (rebuilt from metrics.json files)
@@ -272,17 +273,40 @@ class Session:
 
     def skipped(self, r):
         """Sample ids of round ``r``'s picks that a labeler skipped (human mode)."""
-        f = self.round_dir(r) / "skipped.txt"
-        return [ln for ln in f.read_text(encoding="utf-8").splitlines() if ln] if f.is_file() else []
+        return list(self.skipped_by(r))
 
-    def set_skipped(self, r, sample_id, skipped=True):
+    def skipped_by(self, r):
+        """``{sample_id: labeler id}`` of round ``r``'s skipped picks, in skip order (labeler ""
+        for a skip saved without one, e.g. before skips named their labeler)."""
+        f = self.round_dir(r) / "skipped.txt"
+        if not f.is_file():
+            return {}
+        out = {}
+        for ln in f.read_text(encoding="utf-8").splitlines():
+            sid, _, who = ln.partition("\t")  # "<sample id>" or "<sample id>\t<labeler>"
+            if sid:
+                out.setdefault(sid, who)
+        return out
+
+    def set_skipped(self, r, sample_id, skipped=True, labeler=""):
+        """Skip pick ``sample_id`` of round ``r`` for ``labeler`` (or undo the skip: ``skipped=False``).
+
+        ``skipped.txt`` has one line per skip, ``<sample id>`` or ``<sample id><TAB><labeler>``;
+        written atomically, under the lock of labels.csv. A pick already skipped keeps its first
+        skipper.
+        """
+        sid, who = str(sample_id), str(labeler or "")
+        if any(c in sid + who for c in "\t\r\n"):
+            raise DataError(f"a skipped sample id or labeler cannot contain a tab or a line break; got {sid!r}, "
+                            f"{who!r}")
         with self._lock():
-            cur = self.skipped(r)
-            new = ([*cur, str(sample_id)] if str(sample_id) not in cur else cur) if skipped else \
-                [s for s in cur if s != str(sample_id)]
+            cur = self.skipped_by(r)
+            new = ({**cur, sid: who} if sid not in cur else cur) if skipped else \
+                {s: w for s, w in cur.items() if s != sid}
             if new != cur:
                 from ..io import atomic_write_text
-                atomic_write_text(self.round_dir(r) / "skipped.txt", "".join(f"{s}\n" for s in new))
+                atomic_write_text(self.round_dir(r) / "skipped.txt",
+                                  "".join(f"{s}\t{w}\n" if w else f"{s}\n" for s, w in new.items()))
 
     # ---- claims: which pick is on whose screen ----------------------------------------------
     def _claims_file(self, r):

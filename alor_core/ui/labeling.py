@@ -40,7 +40,7 @@ from .widgets import labeler_id
 __all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
            "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S",
            "train_now", "start_next_round", "started_here", "training_stamp", "watch_training", "claimed_by_others",
-           "queue_caption", "image_size", "display_id", "TRAINING_REFRESH_S"]
+           "queue_caption", "image_size", "display_id", "TRAINING_REFRESH_S", "skipped_by", "skip_badge"]
 
 REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
 TRAINING_REFRESH_S = 0.5  # how often it looks for the next round's picks while they train (two stat calls)
@@ -68,9 +68,9 @@ def _next_pending(queue, sid, avoid=()):
     return free[0] if free else (pending[0] if pending else sid)
 
 
-def _flash(path, r, kind, sid, label=-1):
+def _flash(path, r, kind, sid, label=-1, by=""):
     st.session_state[LABEL_FLASH] = {"path": str(path), "round": r, "kind": kind, "sample_id": sid,
-                                     "label": int(label)}
+                                     "label": int(label), "by": str(by or "")}
 
 
 def current_item(queue, path=None, r=None, claim=True):
@@ -93,7 +93,8 @@ def current_item(queue, path=None, r=None, claim=True):
             and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
             and queue["state"].iloc[ids.index(cur)] != "pending" and conflict.get("sample_id") != cur):
         row = queue.iloc[ids.index(cur)]
-        _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"])
+        _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"],
+               by=Session(path).skipped_by(r).get(cur, "") if row["state"] == "skipped" else "")
         cur = _next_pending(queue, cur, avoid)
         st.session_state[LABEL_CURSOR] = cur
     if cur not in ids:
@@ -248,7 +249,7 @@ def flash_text(f, names):
                     "nothing changed.",
             "taken": f"{sid} was just labeled **{_name(names, f['label'])}** by another labeler: "
                      "moved on to the next pick.",
-            "skipped": f"{sid} was just skipped by another labeler: moved on to the next pick.",
+            "skipped": f"{sid} was just skipped by {_who(f.get('by'))}: moved on to the next pick.",
             "not_undone": f"Not undone: {sid} was relabeled **{_name(names, f['label'])}** by another labeler "
                           "after your label.",
             "nothing_to_undo": "Nothing of yours to undo in this round (undo never removes another labeler's "
@@ -294,7 +295,7 @@ def _renew_claim(path, r, sid):
 
 def skip(path, r, sid):
     _acting()
-    Session(path).set_skipped(r, sid, True)
+    Session(path).set_skipped(r, sid, True, labeler=labeler_id())
     _push((str(path), r, sid, "skip", -1))
     _advance(path, r, sid)
 
@@ -351,7 +352,7 @@ def train_now(path, r):
     others = claimed_by_others(path, r)
     for sid in q.loc[q["state"] == "pending", "sample_id"]:
         if sid not in others:
-            s.set_skipped(r, sid, True)
+            s.set_skipped(r, sid, True, labeler=labeler_id())
 
 
 def started_here(path, r):
@@ -394,12 +395,33 @@ def watch_training(path, stamp):
         st.rerun()
 
 
-def queue_caption(rank, state, label, names):
-    """Caption of a pick in the queue grid: its class once labeled; never the model's guess."""
+def _who(labeler):
+    """A labeler id as the page names it: "you" for this tab's labeler, "another labeler" for none."""
+    if not labeler:
+        return "another labeler"
+    return "you" if labeler == labeler_id() else f"labeler **{labeler}**"
+
+
+def skipped_by(path, r):
+    """``{sample_id: labeler id}`` of round ``r``'s skipped picks (``""``: skipped before skips named
+    their labeler)."""
+    return Session(path).skipped_by(r)
+
+
+def skip_badge(by=""):
+    """The *skipped* badge of a pick, naming who skipped it ("by you", "by <id>")."""
+    if not by:
+        return ":orange-badge[skipped]"
+    return f":orange-badge[skipped by {'you' if by == labeler_id() else by}]"
+
+
+def queue_caption(rank, state, label, names, by=""):
+    """Caption of a pick in the queue grid: its class once labeled, the *skipped* badge with who
+    skipped it (``by``); never the model's guess."""
     if state == "labeled":
         return f":green[:material/check_circle:] #{rank + 1} {_name(names, label)}"
     if state == "skipped":
-        return f":orange[:material/skip_next:] #{rank + 1} :orange-badge[skipped]"
+        return f":orange[:material/skip_next:] #{rank + 1} {skip_badge(by)}"
     return f":blue[:material/hourglass_empty:] #{rank + 1} :gray[to label]"
 
 

@@ -173,6 +173,36 @@ def test_all_picks_skipped_trains_nothing(app, human_copy, launched):
     assert K.LABEL_CONTINUE not in [b.key for b in at.button]
 
 
+def test_a_skip_records_its_labeler_and_the_queue_names_them(tab, human_copy, app_env, launched):
+    url = _rel(human_copy, app_env)
+    alice = tab("label", session=url, labeler="alice")
+    bob = tab("label", session=url, labeler="bob")
+    a_pick = alice.session_state[K.LABEL_CURSOR]
+    alice.button(key=K.LABEL_SKIP).click().run()
+    assert human_copy.skipped_by(0) == {a_pick: "alice"}
+    assert human_copy.skipped(0) == [a_pick]
+    assert any("skipped by you]" in c for c in _texts(alice, "caption"))
+    bob.run()  # bob's page lists alice's skip under her id, never as his
+    captions = _texts(bob, "caption")
+    assert sum("skipped by alice]" in c for c in captions) == 1 and not any("by you]" in c for c in captions)
+    bob.button(key=K.LABEL_SKIP).click().run()
+    assert set(human_copy.skipped_by(0).values()) == {"alice", "bob"}
+
+
+def test_skipped_txt_of_older_sessions_reads_without_labelers(tmp_path):
+    s = Session(tmp_path)
+    s.round_dir(0).mkdir(parents=True)
+    (s.round_dir(0) / "skipped.txt").write_text("a.png\nb.png\tbob\n")
+    assert s.skipped_by(0) == {"a.png": "", "b.png": "bob"} and s.skipped(0) == ["a.png", "b.png"]
+    s.set_skipped(0, "c.png", labeler="carol")
+    s.set_skipped(0, "c.png", labeler="dave")  # the first skipper stays
+    assert s.skipped_by(0) == {"a.png": "", "b.png": "bob", "c.png": "carol"}
+    s.set_skipped(0, "b.png", False)
+    assert s.skipped(0) == ["a.png", "c.png"]
+    with pytest.raises(Exception, match="tab or a line break"):
+        s.set_skipped(0, "x\ty.png", labeler="z")
+
+
 # ---- undo per person, claims ---------------------------------------------------------------------
 def test_two_labelers_get_different_picks_and_undo_only_their_own(tab, human_copy, app_env, launched):
     url = _rel(human_copy, app_env)
@@ -244,7 +274,7 @@ def test_no_preselected_guess_blind_mode_zoom_and_distinct_skips(app, human_copy
     at.button(key=K.LABEL_SKIP).click().run()
     captions = _texts(at, "caption")
     assert not any("model:" in c for c in captions)
-    assert sum("skipped]" in c for c in captions) == 1  # the skipped pick, as a badge
+    assert sum("skipped by you]" in c for c in captions) == 1  # the skipped pick, as a badge naming who
     assert sum("to label" in c for c in captions) == 2
     at.toggle(key=K.LABEL_GUESSES).set_value(False).run()  # blind labeling
     assert not at.exception
