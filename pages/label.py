@@ -5,7 +5,7 @@ import streamlit as st
 
 from alor_core import analysis
 from alor_core.loop import jobs
-from alor_core.ui import cache, labeling, widgets
+from alor_core.ui import cache, clickable, labeling, widgets
 from alor_core.ui import state as K
 
 widgets.require_app("label")
@@ -101,7 +101,9 @@ def zoom(file):
 
 img, info = st.columns([2, 3], gap="large")
 with img:
-    st.image(cache.display_image(img_path, 384), width=384)
+    clickable.clickable_image(cache.display_image(img_path, 384), 384, key=K.LABEL_IMAGE, on_click=zoom,
+                              args=(img_path,), alt=f"pick {int(item['rank']) + 1}",
+                              title="Click (or press Z) for the full resolution")
     c = st.columns([1, 2])
     c[0].button("Zoom", key=K.LABEL_ZOOM, shortcut="Z", icon=":material/zoom_in:", on_click=zoom, args=(img_path,),
                 help="The image at full resolution (Z)")

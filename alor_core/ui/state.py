@@ -80,6 +80,7 @@ LABEL_KEEP = "label.keep"            # conflict box: keep the first label
 LABEL_ID = "label.labeler"           # this browser session's labeler id (also in the URL: ?labeler=...)
 LABEL_GUESSES = "label.show_guesses" # list the model's guesses (off: blind labeling)
 LABEL_ZOOM = "label.zoom"            # open the pick at full resolution
+LABEL_IMAGE = "label.image"          # the pick's image: a click zooms (ui/clickable.py)
 LABEL_TRAIN_NOW = "label.train_now"  # skip the picks left and train the next round now
 LABEL_STARTED = "label.started"      # (session path, round) whose next round this browser session started
 LABEL_NAV = "label.navigated"        # the cursor was moved by Prev/Next (stay even on a claimed pick)
