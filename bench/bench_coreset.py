@@ -1,13 +1,17 @@
-"""CoreSet at Food101 scale: blocked torch matmul (``alor_core``) against the former numpy blocks.
+"""CoreSet at Food101 scale: ``alor_core``'s lazy k-center against the full-pass implementations.
 
 Run ``python bench/bench_coreset.py`` (75,750 unlabeled x 50,220 reference x 512-d, 101 picks).
-The former implementation (numpy 4096 x 2048 blocks with four element-wise passes per block and a
-numpy greedy loop, kept below as ``numpy_coreset``) takes minutes at full scale on 2 shared cores,
-so by default it runs at reduced reference sets (``--old-ref-scales``, default 0.1 and 0.2) and its
-full-scale time is extrapolated linearly in the reference size (the first ``N x M x D`` pass is
-linear in ``M``; the greedy part does not depend on it), which the script states in its output.
-The new implementation runs at the same reduced scales (same data, so picks are compared one by
-one) and at full scale. ``--old-full`` runs the former one at full scale too.
+Three implementations on the same data, picks compared one by one:
+
+- ``alor_core`` (``CoreSet``): lazy k-center greedy, each pool row compared with a 1/16 subset of
+  the reference first and with the rest only while its distance bound could still win a pick;
+- the previous ``alor_core`` version, kept below as ``full_pass_coreset``: every pool x reference
+  distance as blocked torch ``addmm`` (the ``N x M x D`` pass, ~2e12 multiply-adds), then the
+  greedy loop with one matrix-vector product over the whole pool per pick. It runs at full scale
+  in the same run as the new one (``--no-full-pass`` skips it);
+- the pre-issue-19 numpy blocks (``numpy_coreset``): minutes at full scale on 2 shared cores, so it
+  runs only at reduced reference sets (``--old-ref-scales``, default none; the committed run of
+  2026-12-01 03:06 used 0.1 and 0.2), next to the new implementation on the same subsets.
 
 Printed per run: seconds, peak extra resident memory (RSS sampled every 2 ms by a thread, inputs
 excluded), picks identical to the other implementation, and the machine's load average.
@@ -31,9 +35,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from alor_core.strategies import CoreSet  # noqa: E402
-from bench_badge import N_CLASSES, N_FOOD101, N_REF_FOOD101, DIM, synthetic  # noqa: E402
+from bench_badge import DIM, N_CLASSES, N_FOOD101, N_REF_FOOD101, synthetic
 
+from alor_core.strategies import CoreSet
 
 # --- the former implementation (numpy blocks), for the side-by-side timing -----------------------
 
@@ -84,6 +88,24 @@ def numpy_coreset(features, reference, n):
     return picks
 
 
+def full_pass_coreset(features, reference, n):
+    """The previous alor_core CoreSet (reference set not empty): full blocked pass, then greedy updates."""
+    from alor_core.strategies.diversity import _device, _Distances, min_distances
+    dev = _device(None)
+    dist, _ = min_distances(features, reference, device=dev)
+    with torch.no_grad():
+        to = _Distances(features, dev)
+        dist_t = torch.from_numpy(dist).to(dev)
+        picks = []
+        for _ in range(n):
+            i = int(torch.argmax(dist_t))
+            picks.append(i)
+            new = to.to(np.asarray(features[i]))
+            dist_t = torch.where(new < dist_t, new, dist_t)
+            dist_t[i] = -float("inf")
+    return picks
+
+
 # --- measuring -------------------------------------------------------------------------------------
 
 def _rss():
@@ -127,9 +149,10 @@ def main(argv=None):
                   {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=1.0, help="fraction of Food101's 75,750 unlabeled")
-    p.add_argument("--old-ref-scales", type=float, nargs="+", default=[0.1, 0.2],
-                   help="reference-set fractions at which both implementations run")
-    p.add_argument("--old-full", action="store_true", help="also run the former implementation at full scale")
+    p.add_argument("--old-ref-scales", type=float, nargs="*", default=[],
+                   help="reference-set fractions at which the pre-issue-19 numpy blocks run next to alor_core")
+    p.add_argument("--no-full-pass", action="store_true",
+                   help="skip the previous alor_core implementation (full N x M pass) at full scale")
     p.add_argument("--budget", type=int, default=N_CLASSES, help="picks (ALOR: B = C = 101)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: CUDA when present)")
     p.add_argument("--seed", type=int, default=0)
@@ -150,13 +173,13 @@ def main(argv=None):
     view = synthetic(n, N_CLASSES, DIM, n_ref, seed=args.seed)
     say(f"data: {n:,} unlabeled x {n_ref:,} reference x {DIM}-d float32, L2-normalised, {args.budget} picks")
     say("")
-    say(f"| implementation | reference set | seconds | peak extra RSS | same picks | load average (1/5/15 min) |")
+    say("| implementation | reference set | seconds | peak extra RSS | same picks | load average (1/5/15 min) |")
     say("|---|---|---|---|---|---|")
     warm = dataclasses.replace(view, features=view.features[:500], probs=view.probs[:500],
                                train_features=view.train_features[:300], train_labels=view.train_labels[:300])
     numpy_coreset(warm.features, warm.train_features, 5)          # warm-up: BLAS threads, allocators
+    full_pass_coreset(warm.features, warm.train_features, 5)
     CoreSet(device=dev).query(warm, 5, rng=np.random.default_rng(0))
-    old_points = []
     for rs in args.old_ref_scales:
         m = max(100, int(n_ref * rs))
         sub = dataclasses.replace(view, train_features=view.train_features[:m],
@@ -165,28 +188,22 @@ def main(argv=None):
         new, s_new, pk_new, la_new = measured(
             lambda: CoreSet(device=dev).query(sub, args.budget, rng=np.random.default_rng(0)).tolist())
         same = old == new
-        old_points.append((m, s_old))
-        say(f"| former numpy blocks | {m:,} | {s_old:.2f} | {mb(pk_old)} | {same} | {load(la_old)} |")
-        say(f"| torch addmm blocks | {m:,} | {s_new:.2f} | {mb(pk_new)} | {same} | {load(la_new)} |")
+        say(f"| pre-issue-19 numpy blocks | {m:,} | {s_old:.2f} | {mb(pk_old)} | {same} | {load(la_old)} |")
+        say(f"| alor_core lazy k-center | {m:,} | {s_new:.2f} | {mb(pk_new)} | {same} | {load(la_new)} |")
     new, s_new, pk_new, la_new = measured(
         lambda: CoreSet(device=dev).query(view, args.budget, rng=np.random.default_rng(0)).tolist())
     same_full = "–"
-    if args.old_full:
-        old, s_old, pk_old, la_old = measured(lambda: numpy_coreset(view.features, view.train_features, args.budget))
+    if not args.no_full_pass:
+        old, s_old, pk_old, la_old = measured(lambda: full_pass_coreset(view.features, view.train_features,
+                                                                          args.budget))
         same_full = str(old == new)
-        say(f"| former numpy blocks | {n_ref:,} | {s_old:.2f} | {mb(pk_old)} | {same_full} | {load(la_old)} |")
-        old_full = s_old
-    say(f"| torch addmm blocks | {n_ref:,} | {s_new:.2f} | {mb(pk_new)} | {same_full} | {load(la_new)} |")
-    if not args.old_full:
-        (m1, t1), (m2, t2) = old_points[0], old_points[-1]
-        slope = (t2 - t1) / (m2 - m1) if m2 != m1 else t1 / m1
-        old_full = t1 + slope * (n_ref - m1)
-        say(f"| former numpy blocks (extrapolated) | {n_ref:,} | {old_full:.1f} | – | – | linear fit through "
-            f"{m1:,} and {m2:,} references |")
+        say(f"| previous alor_core: full torch addmm pass | {n_ref:,} | {s_old:.2f} | {mb(pk_old)} | {same_full} | "
+            f"{load(la_old)} |")
+    say(f"| alor_core lazy k-center | {n_ref:,} | {s_new:.2f} | {mb(pk_new)} | {same_full} | {load(la_new)} |")
     say("")
-    say(f"full scale: torch {s_new:.1f} s vs former {old_full:.1f} s "
-        f"({'measured' if args.old_full else 'extrapolated'}): {old_full / s_new:.2f}x faster "
-        f"(goal <= 45 s on 2 cores); first pass = {n * n_ref * DIM / 1e12:.2f}e12 multiply-adds")
+    ratio = "" if args.no_full_pass else f"; previous full pass {s_old:.1f} s, {s_old / s_new:.2f}x the new time"
+    say(f"full scale: alor_core {s_new:.1f} s (goal <= 45 s on 2 cores){ratio}; "
+        f"a full pass = {n * n_ref * DIM / 1e12:.2f}e12 multiply-adds")
     Path(args.out).write_text("# CoreSet at Food101 scale (`bench/bench_coreset.py`)\n\n"
                               f"Command: `python bench/bench_coreset.py {' '.join(argv or sys.argv[1:])}`\n\n"
                               "```\n" + "\n".join(lines[:2]) + "\n```\n\n" + "\n".join(lines[3:]) + "\n",

@@ -8,6 +8,8 @@ of docs/METHOD.md §6.4 and keeps one ``N``-vector of current distances).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -42,6 +44,55 @@ def _block(array, r0, r1, dtype, device):
     return torch.from_numpy(a).to(device, non_blocking=True)
 
 
+def _nearest_in(x, ref, buffers, dev, cells):
+    """Smallest ``||b||^2 - 2 a.b`` over the rows ``b`` of ``ref`` for every row ``a`` of ``x``, and its row.
+
+    ``ref`` is ``(rows, ||b||^2)``, taken in column blocks of ``cells // len(x)`` rows (so a block
+    of distances holds at most ``cells`` numbers whatever the number of rows of ``x``). The first
+    row of ``ref`` wins ties (within a block by ``argmin``, across blocks by the strict
+    comparison). ``buffers`` keeps one reused output block between calls. Returns ``(value, row)``
+    tensors of shape ``(len(x),)``.
+    """
+    m = len(x)
+    ref_t, ref_sq = ref
+    cols = max(1, cells // max(m, 1))
+    run_val = torch.full((m,), float("inf"), dtype=x.dtype, device=dev)
+    run_idx = torch.full((m,), -1, dtype=torch.int64, device=dev)
+    for c0 in range(0, len(ref_t), cols):
+        r, r_sq = ref_t[c0:c0 + cols], ref_sq[c0:c0 + cols]
+        shape = (m, len(r))
+        if shape not in buffers:
+            buffers.clear()                    # at most one block buffer alive
+            buffers[shape] = torch.empty(shape, dtype=x.dtype, device=dev)
+        d = torch.addmm(r_sq.unsqueeze(0), x, r.T, beta=1.0, alpha=-2.0, out=buffers[shape])
+        if dev.type == "cpu":                  # numpy's SIMD argmin is ~10x torch's on CPU
+            dn = d.numpy()
+            j = dn.argmin(axis=1)              # first column wins ties within a block
+            val = torch.from_numpy(dn[np.arange(m), j])
+            j = torch.from_numpy(j)
+        else:
+            val, j = d.min(dim=1)              # first column wins ties (documented)
+        closer = val < run_val                 # strict: earlier blocks win ties
+        run_val = torch.where(closer, val, run_val)
+        run_idx = torch.where(closer, j + c0, run_idx)
+    return run_val, run_idx
+
+
+def _reference_rows(reference, dtype, dev, rows=None):
+    """``(rows of reference, their squared norms)`` on ``dev``: all of them, or the sorted index array ``rows``."""
+    if rows is None:
+        ref_t = _block(reference, 0, len(reference), dtype, dev)     # no copy for float32 ndarrays on the CPU
+    else:                                      # a subset: one contiguous copy
+        ref_t = torch.from_numpy(np.ascontiguousarray(np.asarray(reference[rows]), dtype=dtype)).to(dev)
+    ref_sq = torch.cat([(b * b).sum(dim=1) for b in ref_t.split(_ROW_CHUNK)])
+    return ref_t, ref_sq
+
+
+def _block_sizes(dev, row_chunk=None, ref_chunk=None):
+    default_rows, default_cols = _BLOCK_CUDA if dev.type == "cuda" else _BLOCK_CPU
+    return int(row_chunk or default_rows), int(ref_chunk or default_cols)
+
+
 def min_distances(features, reference, *, row_chunk=None, ref_chunk=None, device=None):
     """Euclidean distance from each row of ``features`` to its nearest row of ``reference``.
 
@@ -74,40 +125,142 @@ def min_distances(features, reference, *, row_chunk=None, ref_chunk=None, device
         return best2, nearest
     dev = _device(device)
     dtype = _work_dtype(features)
-    default_rows, default_cols = _BLOCK_CUDA if dev.type == "cuda" else _BLOCK_CPU
-    row_chunk, ref_chunk = int(row_chunk or default_rows), int(ref_chunk or default_cols)
+    row_chunk, ref_chunk = _block_sizes(dev, row_chunk, ref_chunk)
     with torch.no_grad():
-        refs = []                                      # (first column, block, ||b||^2) per column block
-        for c0 in range(0, len(reference), ref_chunk):
-            r = _block(reference, c0, c0 + ref_chunk, dtype, dev)
-            refs.append((c0, r, (r * r).sum(dim=1)))
-        buffers = {}
+        ref, buffers = _reference_rows(reference, dtype, dev), {}
         for r0 in range(0, n, row_chunk):
             x = _block(features, r0, r0 + row_chunk, dtype, dev)
-            m = len(x)
-            run_val = torch.full((m,), float("inf"), dtype=x.dtype, device=dev)
-            run_idx = torch.full((m,), -1, dtype=torch.int64, device=dev)
-            for c0, r, r_sq in refs:
-                shape = (m, len(r))
-                if shape not in buffers:
-                    buffers.clear()                    # at most one block buffer alive
-                    buffers[shape] = torch.empty(shape, dtype=x.dtype, device=dev)
-                d = torch.addmm(r_sq.unsqueeze(0), x, r.T, beta=1.0, alpha=-2.0, out=buffers[shape])
-                if dev.type == "cpu":                  # numpy's SIMD argmin is ~10x torch's on CPU
-                    dn = d.numpy()
-                    j = dn.argmin(axis=1)              # first column wins ties within a block
-                    val = torch.from_numpy(dn[np.arange(m), j])
-                    j = torch.from_numpy(j)
-                else:
-                    val, j = d.min(dim=1)              # first column wins ties (documented)
-                closer = val < run_val                 # strict: earlier blocks win ties
-                run_val = torch.where(closer, val, run_val)
-                run_idx = torch.where(closer, j + c0, run_idx)
+            run_val, run_idx = _nearest_in(x, ref, buffers, dev, cells=len(x) * ref_chunk)
             x_sq = (x * x).sum(dim=1)
-            best2[r0:r0 + m] = (run_val.double() + x_sq.double()).cpu().numpy()
-            nearest[r0:r0 + m] = run_idx.cpu().numpy()
+            best2[r0:r0 + len(x)] = (run_val.double() + x_sq.double()).cpu().numpy()
+            nearest[r0:r0 + len(x)] = run_idx.cpu().numpy()
     best = np.sqrt(np.maximum(best2, 0.0))
     return best, nearest
+
+
+# CoreSet's lazy k-center greedy. The reference rows are dealt round-robin into _SLOTS slots (fewer
+# when the reference is small: at least _LEVEL_COLS rows per slot), and the slots are grouped into
+# levels of doubling size: slot 0, slot 1, slots 2-3, 4-7, ... Every pool row is compared with level 0
+# only at first; the next levels are computed only for rows whose distance bound could still win
+# the next pick, best bound first, at most _REFINE_ROWS rows
+# (_REFINE_ROWS_CUDA on a GPU) per matrix product and, for the levels, at least _MIN_ROWS
+# (_MIN_ROWS_CUDA): the next best bounds join the rows that need a level now, since a product with
+# a few rows reads the whole level for little work. Doubling levels keep the number of products per
+# refinement small (each is a thread-pool round trip, which costs milliseconds on a loaded machine).
+_SLOTS = 16
+_LEVEL_COLS = 1024
+_REFINE_ROWS = 2048
+_REFINE_ROWS_CUDA = 16384
+_MIN_ROWS = 1024
+_MIN_ROWS_CUDA = 4096
+
+
+def _levels(n_ref):
+    """Sorted reference rows of each level (see above); a single level for a small reference."""
+    slots = 1
+    while slots * 2 <= min(_SLOTS, n_ref // _LEVEL_COLS):
+        slots *= 2
+    if slots == 1:
+        return [None]                          # the whole reference, no copy
+    slot = np.arange(n_ref) % slots
+    bounds = [0, 1] + [2 ** k for k in range(1, slots.bit_length())]
+    return [np.flatnonzero((slot >= lo) & (slot < hi)) for lo, hi in itertools.pairwise(bounds)]
+
+
+class _LazyKCenter:
+    """k-center greedy state with each pool row's distance exact only where a pick needs it.
+
+    The levels deal the reference rows round-robin (so a reference sorted by class cannot make the
+    early levels one-sided). For every pool row, ``to_ref`` is the distance to the nearest
+    reference row among the levels done so far and ``to_picks`` the distance to the nearest pick
+    (every row is compared with each pick as it is made: one matrix-vector product over the pool,
+    as in the full computation); their minimum bounds the row's true k-center distance from
+    above, and is exact once every level is done. Each (pool row, reference row) distance is
+    computed exactly once, so a bound and the exact value are built from the same float numbers:
+    a bound never falls below the exact value, not even by a rounding error, and a row whose
+    bound is below an exactly known candidate can be left as it is. Ties follow the full computation: the first reference row is
+    the nearest, the first pick among equally near picks, the reference before any pick (a pick
+    replaces the distance only if strictly closer), and the first position is the farthest.
+    """
+
+    def __init__(self, feats_t, sq, reference, dev):
+        self.feats, self.sq, self.dev = feats_t, sq, dev
+        n, n_ref, np_dtype = len(feats_t), len(reference), _np_dtype(feats_t.dtype)
+        self.row_chunk, ref_chunk = _block_sizes(dev)
+        self.cells = self.row_chunk * ref_chunk       # numbers in one block of distances
+        self.refine_rows = _REFINE_ROWS_CUDA if dev.type == "cuda" else _REFINE_ROWS
+        self.min_rows = _MIN_ROWS_CUDA if dev.type == "cuda" else _MIN_ROWS
+        self.level_rows = _levels(n_ref)      # reference rows of each level (None: all of them)
+        self.n_levels = len(self.level_rows)
+        self.levels = [_reference_rows(reference, np_dtype, dev, rows=r) for r in self.level_rows]
+        self.best = np.full(n, np.inf, dtype=np_dtype)   # min ||b||^2 - 2 a.b over the levels done
+        self.nearest = np.full(n, -1, dtype=np.int64)    # its reference row
+        self.levels_done = np.zeros(n, dtype=np.int64)
+        self.to_ref = np.full(n, np.inf)
+        self.to_picks = np.full(n, np.inf)
+        self.pick_src = np.full(n, -1, dtype=np.int64)   # the nearest pick (its number)
+        self.picked = np.zeros(n, dtype=bool)
+        self.n_picked = 0
+        self.sq_np = sq.cpu().numpy()
+        self._buffers = {}
+        for r0 in range(0, n, self.row_chunk):
+            self._next_level(np.arange(r0, min(r0 + self.row_chunk, n)))
+
+    def _next_level(self, rows):
+        """Compare ``rows`` (sorted indices) with the next level of the reference each."""
+        for level in np.unique(self.levels_done[rows]):
+            sel = rows[self.levels_done[rows] == level]
+            val, col = _nearest_in(self._rows(sel), self.levels[level], self._buffers, self.dev, self.cells)
+            val, col = val.cpu().numpy(), col.cpu().numpy()
+            if self.level_rows[level] is not None:                        # row of the whole reference
+                col = self.level_rows[level][col]
+            best, near = self.best[sel], self.nearest[sel]
+            closer = (val < best) | ((val == best) & (col < near))        # first reference row on ties
+            self.best[sel] = np.where(closer, val, best)
+            self.nearest[sel] = np.where(closer, col, near)
+            self.levels_done[sel] += 1
+            d2 = self.best[sel].astype(np.float64) + self.sq_np[sel]
+            self.to_ref[sel] = np.sqrt(np.maximum(d2, 0.0))
+
+    def _rows(self, rows):
+        """Feature rows ``rows`` (sorted indices) as a tensor on the device."""
+        if self.dev.type == "cpu":            # numpy's gather: no thread-pool round trip for a copy
+            return torch.from_numpy(self.feats.numpy()[rows])
+        return self.feats.index_select(0, torch.from_numpy(rows).to(self.dev))
+
+    def farthest(self):
+        """``(position, distance)`` of the next pick: the first farthest row, its distance made exact."""
+        while True:
+            cur = np.minimum(self.to_ref, self.to_picks)
+            cur[self.picked] = -np.inf
+            exact = self.levels_done == self.n_levels
+            top = cur[exact].max() if exact.any() else -np.inf
+            # a bound equal to the best exact value may hide a tie at an earlier position
+            need = np.flatnonzero(~exact & (cur >= top))
+            if need.size == 0:
+                i = int(np.argmax(np.where(exact, cur, -np.inf)))        # the first position on ties
+                return i, float(cur[i])
+            if need.size > self.refine_rows:                              # best bounds first
+                need = np.sort(need[np.argpartition(-cur[need], self.refine_rows - 1)[:self.refine_rows]])
+            if need.size < self.min_rows:     # a few rows cost nearly as much as min_rows: take the
+                more = np.flatnonzero((self.levels_done < self.n_levels) & ~self.picked)   # next best too
+                if more.size > self.min_rows:  # (they include ``need``: every other bound is below top)
+                    more = more[np.argpartition(-cur[more], self.min_rows - 1)[:self.min_rows]]
+                need = np.sort(more)
+            self._next_level(need)
+
+    def pick(self, i, to):
+        """Take row ``i``; every row's distance to the picks is updated (``to``: a :class:`_Distances`)."""
+        self.picked[i] = True
+        new = to.to(np.asarray(self.feats[i].cpu())).cpu().numpy()
+        closer = new < self.to_picks                  # strict: the first of equally near picks
+        self.to_picks[closer] = new[closer]
+        self.pick_src[closer] = self.n_picked
+        self.n_picked += 1
+
+
+def _np_dtype(torch_dtype):
+    return np.float64 if torch_dtype == torch.float64 else np.float32
 
 
 class _Distances:
@@ -141,10 +294,14 @@ class CoreSet(Strategy):
     ties, so the result is deterministic) and then updates ``d <- min(d, ||f(.) - f(pick)||)``.
     ``scores_`` holds ``d`` at the time of each pick.
 
-    Distances to the reference set are blocked torch matrix products (:func:`min_distances`), on
-    the GPU when there is one, so memory grows with ``n_unlabeled + n_reference``, never with
-    their product. Float64 features are handled in float64; anything else in float32, with
-    distances accumulated in float64.
+    Distances to the reference set are blocked torch matrix products, on the GPU when there is
+    one, so memory grows with ``n_unlabeled + n_reference``, never with their product. They are
+    computed lazily (:class:`_LazyKCenter`): every row against an interleaved subset of the
+    reference first, which bounds its distance from above, and against the rest only while that
+    bound could still win a pick (a row whose bound is below an exactly known candidate cannot be
+    the farthest). The picks are those of the full computation; at Food101 scale most of the
+    ``N x M`` products are never needed. Float64 features are handled in float64; anything else in
+    float32, with distances accumulated in float64.
 
     When the training set is empty (no RDA, nothing labeled yet), the first pick is the sample
     farthest from the pool's mean embedding; the rest follow the greedy rule.
@@ -170,31 +327,50 @@ class CoreSet(Strategy):
         self.device = device
 
     def _query(self, pool, n, rng):
+        ref = pool.train_features
+        if ref is None or len(ref) == 0:
+            return self._query_without_reference(pool, n)
         dev = _device(self.device)
         feats = pool.features
-        ref = pool.train_features
-        n_ref = 0 if ref is None else len(ref)
-        dist, nearest = min_distances(feats, ref, device=dev)
+        n_ref = len(ref)
         labels = None if pool.train_labels is None else np.asarray(pool.train_labels)
         pred, names = pool.predictions, pool.class_names
-        source = np.where(nearest >= 0, -1, -2)   # -1: a training item, -2: none yet, k>=0: pick k
         with torch.no_grad():
             to = _Distances(feats, dev)
-            if n_ref == 0:
-                dist_t = to.to(np.asarray(feats).mean(axis=0, dtype=np.float64))
-            else:
-                dist_t = torch.from_numpy(dist).to(dev)
+            state = _LazyKCenter(to.feats, to.sq, ref, dev)
+            picks, scores, reasons = [], [], []
+            for k in range(n):
+                i, d = state.farthest()
+                if state.to_ref[i] <= state.to_picks[i]:   # a pick replaces it only if strictly closer
+                    near = state.nearest[i]
+                    cls = (f" (class '{names[int(labels[near])]}')"
+                           if labels is not None and near < len(labels) else "")
+                    why = (f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
+                           f"distance {d:.2f} to its nearest training sample{cls}")
+                else:
+                    why = (f"farthest from the training set and earlier picks, distance {d:.2f} "
+                           f"to pick {state.pick_src[i] + 1}")
+                reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")
+                picks.append(i)
+                scores.append(d)
+                state.pick(i, to)
+        return picks, scores, reasons
+
+    def _query_without_reference(self, pool, n):
+        """No training set: the pool's mean embedding stands in for the reference until the first pick."""
+        dev = _device(self.device)
+        feats = pool.features
+        pred, names = pool.predictions, pool.class_names
+        with torch.no_grad():
+            to = _Distances(feats, dev)
+            dist_t = to.to(np.asarray(feats).mean(axis=0, dtype=np.float64))
+            source = np.full(len(feats), -2)         # -2: the mean stand-in, k>=0: pick k
             picks, scores, reasons = [], [], []
             for k in range(n):
                 i = int(torch.argmax(dist_t))      # first argmax wins ties (documented)
                 d = float(dist_t[i])
                 if source[i] == -2:
                     why = f"farthest from the pool's mean embedding (empty training set), distance {d:.2f}"
-                elif source[i] == -1:
-                    cls = (f" (class '{names[int(labels[nearest[i]])]}')"
-                           if labels is not None and nearest[i] < len(labels) else "")
-                    why = (f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
-                           f"distance {d:.2f} to its nearest training sample{cls}")
                 else:
                     why = f"farthest from the training set and earlier picks, distance {d:.2f} to pick {source[i] + 1}"
                 reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")

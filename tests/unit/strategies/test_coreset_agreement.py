@@ -43,11 +43,22 @@ def pool_with(feats, ref):
     return dataclasses.replace(view, features=feats, train_features=ref, train_labels=labels)
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 7 rows x 5 reference columns, so every input spans many blocks."""
+def tiny_levels(monkeypatch):
+    """CoreSet's lazy levels at toy size: 8 slots of >= 2 reference rows, refinements of 3-5 rows."""
+    monkeypatch.setattr(diversity, "_LEVEL_COLS", 2)
+    monkeypatch.setattr(diversity, "_SLOTS", 8)
+    monkeypatch.setattr(diversity, "_REFINE_ROWS", 5)
+    monkeypatch.setattr(diversity, "_MIN_ROWS", 3)
+
+
+@pytest.fixture(params=["one level", "lazy levels"])
+def small_blocks(request, monkeypatch):
+    """Blocks of 7 rows x 5 reference columns, so every input spans many blocks; with CoreSet's
+    reference either one level (every distance computed up front) or toy-sized lazy levels."""
     monkeypatch.setattr(diversity, "_BLOCK_CPU", (7, 5))
     monkeypatch.setattr(diversity, "_BLOCK_CUDA", (7, 5))
+    if request.param == "lazy levels":
+        tiny_levels(monkeypatch)
 
 
 def query(view, n):
@@ -119,3 +130,51 @@ def test_default_block_sizes_give_the_same_picks_as_tiny_blocks(monkeypatch):
     small = query(pool_with(x, ref), 10)
     assert big[0] == small[0]
     np.testing.assert_allclose(big[1], small[1], rtol=1e-6)
+
+
+def test_lazy_levels_give_the_picks_scores_and_reasons_of_one_level(monkeypatch):
+    # clustered data (the bounds of the first level are loose), a reference sorted by class, many
+    # picks: the lazy path (toy levels) and the all-up-front path agree on everything they report
+    rng = np.random.default_rng(9)
+    centres = rng.normal(size=(6, 12))
+    ref_cls = np.sort(rng.integers(6, size=150))
+    ref = (centres[ref_cls] + 0.8 * rng.normal(size=(150, 12))).astype(np.float32)
+    x = (centres[rng.integers(6, size=500)] + 0.8 * rng.normal(size=(500, 12))).astype(np.float32)
+    view = pool_with(x, ref)
+
+    def run():
+        s = strategies.create("coreset", device="cpu")
+        return s.query(view, 60, rng=np.random.default_rng(0)).tolist(), s.scores_, s.reasons_
+
+    full = run()
+    tiny_levels(monkeypatch)
+    assert diversity._levels(len(ref))[0] is not None      # the lazy path did run in levels
+    lazy = run()
+    assert lazy[0] == full[0] == reference_kcenter(x, ref, 60)[0]
+    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-6)   # float32 products batched differently
+    assert lazy[2] == full[2]
+
+
+def test_nearest_training_sample_is_the_first_of_tied_rows_across_levels(monkeypatch):
+    # the pick's nearest reference row appears at positions 3, 12 and 21 (different slots, so
+    # different levels): its reason names the class of row 3
+    tiny_levels(monkeypatch)
+    rng = np.random.default_rng(4)
+    ref = rng.integers(-4, 5, size=(24, 3)).astype(np.float32)
+    ref[[3, 12, 21]] = 40.0                                  # one far reference point, three times
+    x = np.concatenate([np.full((1, 3), 60.0, np.float32), ref + np.float32(0.5)])   # row 0: far from all
+    view = pool_with(x, ref)
+    view = dataclasses.replace(view, train_labels=np.arange(24) % 5, class_names=[f"c{i}" for i in range(5)])
+    s = strategies.create("coreset", device="cpu")
+    assert s.query(view, 1, rng=np.random.default_rng(0)).tolist() == [0]
+    assert "(class 'c3')" in s.reasons_[0]
+
+
+def test_levels_deal_the_reference_round_robin_in_doubling_groups(monkeypatch):
+    tiny_levels(monkeypatch)
+    assert diversity._levels(3) == [None]                  # fewer than 2 x 2 rows: a single level
+    levels = diversity._levels(40)                         # 8 slots: slot 0, 1, 2-3, 4-7
+    assert [len(r) for r in levels] == [5, 5, 10, 20]
+    assert levels[0].tolist() == [0, 8, 16, 24, 32]
+    assert levels[2].tolist()[:4] == [2, 3, 10, 11]
+    np.testing.assert_array_equal(np.sort(np.concatenate(levels)), np.arange(40))
