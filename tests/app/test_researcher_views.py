@@ -111,3 +111,40 @@ def test_map_one_point_shows_its_image_and_no_class_of_unlabeled(app, demo_sessi
     table = at.dataframe[-1].value
     assert "unlabeled" in set(table.index) and not set(table.index) & {f"{n} · unlabeled" for n in names}
     assert all(not c.startswith(tuple(names)) for c in _texts(at, "caption") if "unlabeled" in c)
+
+
+def test_results_open_with_a_one_screen_summary_and_details_in_expanders(app, demo_sessions, twin_run):
+    # The summary comes first: headline numbers as mean ± std with n, and a generated sentence that says
+    # one seed per run is no evidence either way; the tables and the heatmap are behind expanders.
+    at = app("results", demo_sessions["oracle"])
+    at.multiselect(key=K.RESULTS_RUNS).set_value(["app_tfs", twin_run]).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Round 1 accuracy"].endswith("(n=1)") and metrics["Seeds"] == "1"
+    assert metrics["AULC"].endswith("(n=1)") and "±" not in metrics["AULC"]
+    said = " ".join(_texts(at, "markdown"))
+    assert "**Summary**" in said and "no evidence either way" in said
+    heads = next(d.value for d in at.dataframe if "aulc" in d.value.columns and "last" in d.value.columns)
+    assert heads["run"].tolist() == ["app_tfs", twin_run] and heads["seeds"].tolist() == [1, 1]
+    labels = [e.label for e in at.expander]
+    assert labels[:4] == ["The plotted numbers", "Area under the learning curve", "Per-class accuracy over rounds",
+                          "All rounds"]
+
+
+def test_headline_sentences_follow_the_noise_rule():
+    import pandas as pd
+
+    from alor_core.ui.results_summary import headline_sentences, headline_table
+    rows = []
+    for run, accs in (("a", [70.0, 71.0, 72.0]), ("b", [60.0, 61.0, 62.0]), ("c", [68.0, 72.0, 70.5])):
+        for seed, acc in enumerate(accs):
+            rows += [{"run": run, "seed": seed, "round": 0, "acc": acc - 10}, {"run": run, "seed": seed, "round": 1,
+                                                                                "acc": acc}]
+    table = headline_table(pd.DataFrame(rows), "acc", "round", runs=["b", "a", "c"])
+    assert table["run"].tolist() == ["b", "a", "c"] and table["last"].iloc[1] == "71.0 ± 1.0% (n=3)"
+    lines = headline_sentences(table, "accuracy")
+    assert len(lines) == 2
+    assert "**a** is 10.0 points above **b**" in lines[0] and "beyond two standard deviations" in lines[0]
+    assert "within noise" in lines[1]
+    one = headline_sentences(table.iloc[[1]], "accuracy", zero_shot=65.0)
+    assert "+6.0 points against zero-shot" in one[0] and len(one) == 1
