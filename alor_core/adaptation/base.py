@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from ..data.datasets import ImageSet
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
+from .training import train_loop
 
-__all__ = ["TrainData", "AdaptedClassifier", "concat_image_sets", "seed_everything", "with_overrides"]
+__all__ = ["TrainData", "AdaptedClassifier", "Adapter", "AdapterParams", "concat_image_sets", "check_labels",
+           "seed_everything", "with_overrides", "SELECTIONS", "PRECISIONS"]
+
+# Which epoch a fit keeps (docs/METHOD.md §10.3): the last, or the best on the validation split.
+SELECTIONS = ("last", "best-val")
+# On CUDA: fp16 autocast with a gradient scaler, or plain fp32 (the official numerics, §11).
+PRECISIONS = ("amp", "fp32")
 
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
@@ -157,3 +165,126 @@ class AdaptedClassifier:
     def predict_proba(self, features):
         z = torch.as_tensor(self.logits(features), dtype=torch.float64)
         return torch.softmax(z, dim=1).numpy()
+
+
+def check_labels(owner: str, labels, n_classes: int) -> None:
+    """Raise DataError unless every training label is a class index in [0, n_classes)."""
+    labels = np.asarray(labels)
+    bad = labels[(labels < 0) | (labels >= n_classes)]
+    if len(bad):
+        raise DataError(f"{owner} training labels must lie in [0, {n_classes}); got {int(bad[0])} "
+                        f"({len(bad)} bad labels)")
+
+
+class AdapterParams:
+    """Mixin of the adapters' frozen hyperparameter dataclasses: presets by name and one validation.
+
+    A subclass sets ``OWNER`` (the adapter's class name, for messages), ``SHORT`` (``"LP"``, ...),
+    ``PRESETS`` (preset name -> the fields that differ from the dataclass defaults) and may
+    tighten ``AT_LEAST`` (field -> smallest accepted value). :meth:`validate` checks every field
+    it knows by name (``epochs``, ``batch_size``, the learning rates, ``selection``,
+    ``precision``, ``augment``, ...) and a subclass extends it for its own fields.
+    """
+
+    OWNER: ClassVar[str] = "adapter"
+    SHORT: ClassVar[str] = "adapter"
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"fast": {}}
+    # Integer fields first (they must be whole numbers), then real-valued ones.
+    INTEGERS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "warmup", "warmup_epochs", "n_ctx")
+    AT_LEAST: ClassVar[dict[str, float]] = {
+        "epochs": 1, "batch_size": 1, "warmup": 0, "warmup_epochs": 0, "n_ctx": 1,
+        "lr": 0.0, "head_lr": 0.0, "scale_lr": 0.0, "weight_decay": 0.0, "warmup_lr": 0.0, "momentum": 0.0}
+
+    @classmethod
+    def preset(cls, name: str):
+        """The named preset (``fast`` or ``paper``, docs/METHOD.md §5.5); ConfigError for another name."""
+        if name not in cls.PRESETS:
+            raise ConfigError(f"{cls.SHORT} preset must be {' or '.join(map(repr, cls.PRESETS))}; got {name!r}")
+        return cls(**cls.PRESETS[name])
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the field, what was found and what is accepted."""
+        from ..models.augment import check_augment
+
+        for key, low in self.AT_LEAST.items():
+            if not hasattr(self, key):
+                continue
+            value = getattr(self, key)
+            whole = key in self.INTEGERS
+            try:
+                ok = float(value) >= low and (not whole or float(value) == int(value)) and not isinstance(value, bool)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                kind = f"an int >= {int(low)}" if whole else f"a number >= {low:g}"
+                raise ConfigError(f"{key!r} of {self.OWNER} must be {kind}; got {value!r}")
+        for key, choices in (("selection", SELECTIONS), ("precision", PRECISIONS)):
+            if hasattr(self, key) and getattr(self, key) not in choices:
+                raise ConfigError(f"{key!r} of {self.OWNER} must be one of {', '.join(choices)}; "
+                                  f"got {getattr(self, key)!r}")
+        if hasattr(self, "augment"):
+            check_augment(self.OWNER, self.augment, self.n_views, self.crop_scale)
+
+
+class Adapter:
+    """Base of the trained adaptations (LP, FT, CT, PT): one ``fit`` around one training loop.
+
+    ``fit`` validates the parameters, seeds torch (docs/METHOD.md §10.5), checks the training
+    labels, and hands a fresh ``torch.Generator`` (seeded with ``seed``: the data order) to
+    :meth:`prepare`, which each method implements: it builds the model copy, the parameters that
+    train, the loss and the batches as a :class:`~alor_core.adaptation.training.Training`.
+    :func:`~alor_core.adaptation.training.train_loop` runs the epochs (schedule, AMP, best
+    validation epoch, progress), and :meth:`finish` turns the result into the classifier.
+    Validation images reach :meth:`prepare` only when the parameters ask for best-epoch
+    selection (``selection="best-val"``).
+    """
+
+    name: ClassVar[str] = "base"
+    Params: ClassVar[type] = AdapterParams
+
+    def __init__(self, params=None):
+        self.params = params if params is not None else self.Params()
+
+    def fit(self, bundle, classes, data: TrainData, *, seed: int = 0, val: ImageSet | None = None,
+            progress=None) -> AdaptedClassifier:
+        """Train on ``data`` (a fresh copy of ``bundle``'s model where the method tunes weights).
+
+        Parameters
+        ----------
+        bundle : ClipBundle
+            The shared pretrained CLIP; never modified.
+        classes : ClassInfo
+        data : TrainData
+        seed : int, default=0
+            Seeds torch's RNG and the data order.
+        val : ImageSet or None
+            Labeled validation images, used only when ``selection == "best-val"``.
+        progress : callable(fraction, message) or None
+
+        Raises
+        ------
+        ConfigError
+            Invalid parameters, or no training image.
+        DataError
+            A training label outside ``[0, len(classes))``.
+        """
+        p = self.params
+        p.validate()
+        seed_everything(seed)
+        labels = np.concatenate([data.labeled.labels, data.retrieved.labels])
+        if len(labels) == 0:
+            raise ConfigError(f"{self.name.upper()} needs at least one training image; got an empty training set")
+        check_labels(self.name.upper(), labels, len(classes.names))
+        use_val = val is not None and getattr(p, "selection", "last") == "best-val"
+        generator = torch.Generator().manual_seed(int(seed))
+        training, finish = self.prepare(bundle, classes, data, seed=seed, generator=generator,
+                                        val=val if use_val else None, progress=progress)
+        return finish(train_loop(training, p.epochs, self.name.upper(), progress))
+
+    def prepare(self, bundle, classes, data: TrainData, *, seed: int, generator: torch.Generator,
+                val: ImageSet | None, progress=None):
+        """Return ``(training, finish)``: the :class:`Training` to run and a function that turns the
+        loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``val`` is None unless the
+        fit selects its epoch on validation."""
+        raise NotImplementedError  # abstract
+

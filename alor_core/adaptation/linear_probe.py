@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..models.augment import TrainFeatures, check_augment, crop_flip_for
+from ..models.augment import TrainFeatures, crop_flip_for
 from ..models.features import encode_images
-from .base import seed_everything
+from .base import Adapter, AdapterParams
 from .schedule import warmup_cosine
+from .training import Training, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 
 __all__ = ["LinearProbe", "LPParams"]
 
 
 @dataclass(frozen=True)
-class LPParams:
+class LPParams(AdapterParams):
     """LP hyperparameters. ``paper`` = docs/METHOD.md §5.5 (plain union of labeled and retrieved data).
 
     ``fast`` (the default) keeps the scale, learning rate and length of the demo-world recipe and
@@ -50,23 +52,19 @@ class LPParams:
     crop_scale: tuple = (0.9, 1.0)  # the official LP/FT/CT RandomResizedCrop area range
     views_seed: int = 0
 
-    @classmethod
-    def preset(cls, name):
-        if name == "fast":
-            return cls()
-        if name == "paper":
-            return cls(scale=100.0, lr=1e-4, weight_decay=0.01, epochs=50, batch_size=128,
-                       bias=False, warmup=50, selection="best-val", augment="epoch",
-                       labeled_weight=0.0, retrieved_balance=False, anchor=1.0)
-        raise ConfigError(f"LP preset must be 'fast' or 'paper'; got {name!r}")
+    OWNER: ClassVar[str] = "LinearProbe"
+    SHORT: ClassVar[str] = "LP"
+    PRESETS: ClassVar[dict] = {"fast": {}, "paper": dict(
+        scale=100.0, lr=1e-4, weight_decay=0.01, epochs=50, batch_size=128, bias=False, warmup=50,
+        selection="best-val", augment="epoch", labeled_weight=0.0, retrieved_balance=False, anchor=1.0)}
+    AT_LEAST: ClassVar[dict] = {**AdapterParams.AT_LEAST, "batch_size": 0, "labeled_weight": 0.0}
 
     def validate(self):
-        check_augment("LinearProbe", self.augment, self.n_views, self.crop_scale)
+        """The shared checks (:meth:`AdapterParams.validate`), then ``anchor`` in [0, 1]."""
+        super().validate()
         if not 0.0 <= float(self.anchor) <= 1.0:
             raise ConfigError(f"'anchor' of LinearProbe must be in [0, 1] (0 = zero-shot head, 1 = learned "
                               f"head only); got {self.anchor!r}")
-        if float(self.labeled_weight) < 0:
-            raise ConfigError(f"'labeled_weight' of LinearProbe must be >= 0; got {self.labeled_weight!r}")
 
 
 def combine_weights(labeled_labels, retrieved_labels, n_classes, labeled_weight=0.0, retrieved_balance=False):
@@ -94,7 +92,7 @@ def combine_weights(labeled_labels, retrieved_labels, n_classes, labeled_weight=
     return torch.as_tensor(np.concatenate([w_lab, w_ret]), dtype=torch.float32)
 
 
-class LinearProbe:
+class LinearProbe(Adapter):
     """Linear probe on frozen CLIP features.
 
     ``augment`` says which: cached un-augmented features (``"none"``, the ``fast`` preset), a
@@ -107,14 +105,11 @@ class LinearProbe:
     """
 
     name = "lp"
+    Params = LPParams
 
-    def __init__(self, params=None):
-        self.params = params or LPParams()
-
-    def fit(self, bundle, classes, data, *, seed=0, val=None, progress=None):
+    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+        """A text-initialised head (and bias) trains with weighted CE on the frozen features."""
         p = self.params
-        p.validate()
-        seed_everything(seed)
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)
         f_ret = data.retrieved_features if data.retrieved_features is not None else encode_images(bundle, data.retrieved)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
@@ -129,46 +124,46 @@ class LinearProbe:
         init = torch.as_tensor(bundle.class_embeddings(classes.names, classes.templates))
         weight = torch.nn.Parameter(init.clone())
         bias = torch.nn.Parameter(torch.zeros(len(init))) if p.bias else None
-        params = [weight] + ([bias] if bias is not None else [])
-        opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
+        opt = torch.optim.AdamW([weight] + ([bias] if bias is not None else []), lr=p.lr,
+                                weight_decay=p.weight_decay)
         bs = p.batch_size or len(y)
-        steps_per_epoch = max(1, -(-len(y) // bs))
-        sched = warmup_cosine(opt, p.epochs * steps_per_epoch, warmup_steps=p.warmup) if p.warmup else None
-        gen = torch.Generator().manual_seed(int(seed))
-        val_feats = encode_images(bundle, val) if (val is not None and p.selection == "best-val") else None
-        best, losses, val_curve = (-1.0, None, 0), [], []
-        for epoch in range(p.epochs):
-            order = torch.randperm(len(y), generator=gen) if bs < len(y) else torch.arange(len(y))
+        steps = steps_of(len(y), bs, drop_last=False)
+        val_feats = torch.as_tensor(encode_images(bundle, val)) if val is not None else None
+
+        def batches(epoch):
+            order = list(index_batches(len(y), bs, generator, drop_last=False, shuffle_single=False))
             x_epoch = train.epoch(epoch)  # x itself unless augmenting
-            for b in range(steps_per_epoch):
-                idx = order[b * bs:(b + 1) * bs]
-                z = p.scale * x_epoch[idx] @ weight.T + (bias if bias is not None else 0)
-                loss = (torch.nn.functional.cross_entropy(z, y[idx], reduction="none") * w_sample[idx]).sum() / w_sample[idx].sum()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if sched:
-                    sched.step()
-            losses.append(float(loss.detach()))
-            if val_feats is not None:
-                with torch.no_grad():
-                    zv = p.scale * torch.as_tensor(val_feats) @ weight.T
-                    acc = float((zv.argmax(1).numpy() == val.labels).mean() * 100)
-                val_curve.append(acc)
-                if acc >= best[0]:  # '>=' : the later epoch wins a tie, as the official code
-                    best = (acc, (weight.detach().clone(), None if bias is None else bias.detach().clone()), epoch)
-            if progress:
-                progress((epoch + 1) / p.epochs, f"LP epoch {epoch + 1}/{p.epochs}, loss {losses[-1]:.3f}")
-        if best[1] is not None:
-            w_final, b_final = best[1]
-            kept = best[2]
-        else:
-            w_final, b_final, kept = weight.detach(), (None if bias is None else bias.detach()), p.epochs - 1
-        if p.anchor < 1.0:  # zero-shot anchoring: interpolate the head with the text head (WiSE-FT style)
-            w_final = (1.0 - p.anchor) * init + p.anchor * w_final
-            b_final = None if b_final is None else p.anchor * b_final
-        history = {"loss": losses, "val_acc": val_curve, "kept_epoch": kept, "anchor": p.anchor,
-                   "selection": p.selection if val_feats is not None else "last",
-                   "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
-        return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,
-                                    None if b_final is None else b_final.numpy(), method="lp", history=history)
+            for idx in order:
+                yield x_epoch[idx], y[idx], w_sample[idx]
+
+        def loss(batch):
+            xb, yb, wb = batch
+            z = p.scale * xb @ weight.T + (bias if bias is not None else 0)
+            return (torch.nn.functional.cross_entropy(z, yb, reduction="none") * wb).sum() / wb.sum()
+
+        def validate():
+            with torch.no_grad():
+                zv = p.scale * val_feats @ weight.T
+            return float((zv.argmax(1).numpy() == val.labels).mean() * 100)
+
+        def finish(result):
+            if result.best is not None:
+                w_final, b_final = result.best
+            else:
+                w_final, b_final = weight.detach(), (None if bias is None else bias.detach())
+            if p.anchor < 1.0:  # zero-shot anchoring: interpolate the head with the text head (WiSE-FT style)
+                w_final = (1.0 - p.anchor) * init + p.anchor * w_final
+                b_final = None if b_final is None else p.anchor * b_final
+            history = {"loss": result.losses[steps - 1::steps], "val_acc": result.val_acc,
+                       "kept_epoch": result.kept_epoch, "anchor": p.anchor,
+                       "selection": p.selection if val is not None else "last",
+                       "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
+            return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,
+                                        None if b_final is None else b_final.numpy(), method="lp", history=history)
+
+        training = Training(
+            opt, batches, loss, steps,
+            schedule=warmup_cosine(opt, p.epochs * steps, warmup_steps=p.warmup) if p.warmup else None,
+            validate=validate if val is not None else None,
+            snapshot=lambda: (weight.detach().clone(), None if bias is None else bias.detach().clone()))
+        return training, finish

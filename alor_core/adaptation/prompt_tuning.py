@@ -16,17 +16,18 @@ set of ``n_views`` cached views per image (the CPU variant). See :mod:`alor_core
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..models.augment import TrainFeatures, check_augment, crop_flip_for
+from ..models.augment import TrainFeatures, crop_flip_for
 from ..models.features import encode_images
-from .base import seed_everything
-from .finetune import check_labels
+from .base import Adapter, AdapterParams
+from .schedule import coop_schedule
+from .training import Training, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 
 __all__ = ["PromptTuning", "PTParams", "PromptLearner", "PromptTunedClassifier", "coop_schedule"]
@@ -35,7 +36,7 @@ PLACEHOLDER = "X"
 
 
 @dataclass(frozen=True)
-class PTParams:
+class PTParams(AdapterParams):
     """PT hyperparameters.
 
     ``paper`` follows docs/METHOD.md §5.4/§5.5 (CoOp/PCB configs): 16 class-specific context tokens from
@@ -88,40 +89,9 @@ class PTParams:
     crop_scale: tuple = (0.08, 1.0)
     views_seed: int = 0
 
-    @classmethod
-    def preset(cls, name):
-        if name == "fast":
-            return cls()
-        if name == "paper":
-            return cls(n_ctx=16, epochs=200, augment="epoch", lr=0.002)
-        raise ConfigError(f"PT preset must be 'fast' or 'paper'; got {name!r}")
-
-    def validate(self):
-        for key in ("n_ctx", "epochs", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ConfigError(f"{key!r} of PromptTuning must be an int >= 1; got {getattr(self, key)!r}")
-        if self.warmup_epochs < 0:
-            raise ConfigError(f"'warmup_epochs' of PromptTuning must be an int >= 0; got {self.warmup_epochs!r}")
-        check_augment("PromptTuning", self.augment, self.n_views, self.crop_scale)
-
-
-def coop_schedule(optimizer, epochs, warmup_epochs=1, warmup_lr=1e-5):
-    """Dassl's per-epoch schedule: ``warmup_epochs`` at a constant ``warmup_lr``, then cosine.
-
-    Epoch ``e >= warmup_epochs`` uses ``lr · ½(1 + cos(π (e − warmup_epochs) / epochs))``, as
-    Dassl's ``ConstantWarmupScheduler`` around ``CosineAnnealingLR(T_max=epochs)`` does. Step it
-    once per epoch.
-    """
-    bases = [g["lr"] for g in optimizer.param_groups]
-
-    def factor(base):
-        def f(epoch):
-            if epoch < warmup_epochs:
-                return warmup_lr / base
-            return 0.5 * (1 + math.cos(math.pi * (epoch - warmup_epochs) / epochs))
-        return f
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(b) for b in bases])
+    OWNER: ClassVar[str] = "PromptTuning"
+    SHORT: ClassVar[str] = "PT"
+    PRESETS: ClassVar[dict] = {"fast": {}, "paper": dict(n_ctx=16, epochs=200, augment="epoch", lr=0.002)}
 
 
 def _text_tower(model):
@@ -225,8 +195,11 @@ class PromptTunedClassifier(LinearHeadClassifier):
         self.ctx_ = np.asarray(ctx, dtype=np.float32)
 
 
-class PromptTuning:
+class PromptTuning(Adapter):
     """CoOp prompt tuning with class-specific contexts (CSC), class token at the end.
+
+    ``fit``'s ``val`` is accepted for the common interface and ignored: PT keeps the last epoch,
+    as in the paper (docs/METHOD.md §5.4, §10.17).
 
     References
     ----------
@@ -236,26 +209,14 @@ class PromptTuning:
     """
 
     name = "pt"
+    Params = PTParams
 
-    def __init__(self, params=None):
-        self.params = params or PTParams()
-
-    def fit(self, bundle, classes, data, *, seed=0, val=None, progress=None):
-        """Learn the contexts on ``data``; return a :class:`PromptTunedClassifier`.
-
-        ``val`` is accepted for the common interface and ignored: PT keeps the last epoch, as in
-        the paper (docs/METHOD.md §5.4, §10.17).
-        """
+    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+        """The class contexts train with CE through the frozen text tower on the frozen image features."""
         p = self.params
-        p.validate()
-        seed_everything(seed)
         f_lab, f_ret = data.labeled_features, data.retrieved_features
         f_lab = encode_images(bundle, data.labeled) if f_lab is None else f_lab
         f_ret = encode_images(bundle, data.retrieved) if f_ret is None else f_ret
-        y_np = np.concatenate([data.labeled.labels, data.retrieved.labels]).astype(np.int64)
-        if len(y_np) == 0:
-            raise ConfigError("PT needs at least one training image; got an empty training set")
-        check_labels("PT", y_np, len(classes))
         # A frozen private copy: gradients flow through the text tower to the contexts, and must
         # not land in the shared bundle's parameters (.grad) while another user reads them.
         frozen = bundle.copy()
@@ -263,8 +224,7 @@ class PromptTuning:
         model.eval()
         for q in model.parameters():
             q.requires_grad_(False)
-        gen = torch.Generator().manual_seed(int(seed))
-        learner = PromptLearner(model, frozen.tokenizer, list(classes.names), p.n_ctx, p.init_std, gen)
+        learner = PromptLearner(model, frozen.tokenizer, list(classes.names), p.n_ctx, p.init_std, generator)
         scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (docs/METHOD.md §5.4)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         # Views through the frozen image tower in fp16 on CUDA, as CoOp's half-precision model.
@@ -273,38 +233,32 @@ class PromptTuning:
                               seed=seed, n_views=p.n_views, views_seed=p.views_seed,
                               progress=(lambda f, m: progress(0.0, m)) if progress else None)
         x = x.to(dev)
-        y = torch.as_tensor(y_np).to(dev)
-        n, bs = len(y), p.batch_size
-        # Dassl drops the last partial batch when there is at least one full batch.
-        steps = n // bs if n >= bs else 1
+        y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]).astype(np.int64)).to(dev)
         opt = torch.optim.SGD([learner.ctx], lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
-        sched = coop_schedule(opt, p.epochs, p.warmup_epochs, p.warmup_lr)
-        cuda = dev.type == "cuda"
-        scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-        losses, epoch_losses = [], []
-        for epoch in range(p.epochs):
-            order = torch.randperm(n, generator=gen).to(dev)
+
+        def batches(epoch):
+            # Dassl drops the last partial batch when there is at least one full batch.
+            order = list(index_batches(len(y), p.batch_size, generator, drop_last=True, device=dev))
             x_epoch = x if p.augment == "none" else train.epoch(epoch).to(dev)
-            for b in range(steps):
-                idx = order[b * bs:(b + 1) * bs]
-                with torch.autocast(dev.type, enabled=cuda):
-                    text = torch.nn.functional.normalize(learner().float(), dim=-1)
-                    z = scale * x_epoch[idx] @ text.T
-                    loss = torch.nn.functional.cross_entropy(z, y[idx])
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                losses.append(float(loss.detach()))
-            sched.step()
-            epoch_losses.append(float(np.mean(losses[-steps:])))
-            if progress:
-                progress((epoch + 1) / p.epochs, f"PT epoch {epoch + 1}/{p.epochs}, loss {epoch_losses[-1]:.3f}")
-        with torch.no_grad():
-            weight = torch.nn.functional.normalize(learner().float(), dim=-1).cpu().numpy()
-        history = {"loss": losses, "epoch_loss": epoch_losses, "kept_epoch": p.epochs - 1,
-                   "selection": "last", "logit_scale": scale, "n_ctx": p.n_ctx,
-                   "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
-        # Features are the frozen model's, so the classifier embeds through the shared bundle
-        # (and its feature cache); the private copy is dropped.
-        return PromptTunedClassifier(bundle, weight, scale, learner.ctx.detach().cpu().numpy(), history)
+            for idx in order:
+                yield x_epoch[idx], y[idx]
+
+        def loss(batch):
+            xb, yb = batch
+            text = torch.nn.functional.normalize(learner().float(), dim=-1)
+            return torch.nn.functional.cross_entropy(scale * xb @ text.T, yb)
+
+        def finish(result):
+            with torch.no_grad():
+                weight = torch.nn.functional.normalize(learner().float(), dim=-1).cpu().numpy()
+            history = {"loss": result.losses, "epoch_loss": result.epoch_losses, "kept_epoch": p.epochs - 1,
+                       "selection": "last", "logit_scale": scale, "n_ctx": p.n_ctx,
+                       "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
+            # Features are the frozen model's, so the classifier embeds through the shared bundle
+            # (and its feature cache); the private copy is dropped.
+            return PromptTunedClassifier(bundle, weight, scale, learner.ctx.detach().cpu().numpy(), history)
+
+        training = Training(opt, batches, loss, steps_of(len(y), p.batch_size, drop_last=True),
+                            schedule=coop_schedule(opt, p.epochs, p.warmup_epochs, p.warmup_lr),
+                            schedule_every="epoch", amp=dev.type == "cuda", device_type=dev.type)
+        return training, finish
