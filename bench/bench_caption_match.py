@@ -33,6 +33,7 @@ import re
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -196,7 +197,23 @@ def worker_engine(args, synonyms):
     sec = time.perf_counter() - t
     if args.out:
         m[["row", "label", "synonym"]].to_parquet(args.out)
-    return {"seconds": sec, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m), "stats": stats}
+    counts = np.bincount(m["label"].to_numpy(), minlength=N_CLASSES).tolist()
+    return {"seconds": sec, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m), "stats": stats, "counts": counts}
+
+
+def worker_spark(args, synonyms):
+    from alor_core.retrieval.spark_match import local_spark, match_captions_spark
+
+    t = time.perf_counter()
+    spark = local_spark(master=args.spark_master, driver_memory=args.spark_driver_memory)
+    start = time.perf_counter() - t
+    t = time.perf_counter()
+    m, stats = match_captions_spark(args.table, synonyms, spark=spark)
+    sec = time.perf_counter() - t
+    counts = np.bincount(m["label"].to_numpy(), minlength=N_CLASSES).tolist()
+    spark.stop()
+    return {"seconds": sec, "start_seconds": start, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m),
+            "stats": stats, "counts": counts}
 
 
 def re2_pattern(synonyms):
@@ -249,16 +266,52 @@ def worker_reference(args, synonyms):
     return {"seconds": sec, "n_matches": len(m), "peak_rss_mb": _peak_rss_mb()}
 
 
+def _tree_rss_mb(pid):
+    """Resident memory of ``pid`` and all its descendants (MB), from /proc."""
+    children, rss = {}, {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(d.name))
+            rss[int(d.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        q = todo.pop()
+        total += rss.get(q, 0)
+        todo.extend(children.get(q, []))
+    return total / 2**20
+
+
 def run_worker(kind, table, out=None, **kw):
+    """Run one worker in a fresh process; its JSON result plus ``tree_peak_rss_mb`` (the worker and
+    every process it started, e.g. Spark's JVM, sampled every 0.2 s)."""
     cmd = [sys.executable, __file__, "--worker", kind, "--table", str(table)]
     if out:
         cmd += ["--out", str(out)]
     for k, v in kw.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode:
-        raise RuntimeError(f"worker {kind} failed:\n{res.stderr[-3000:]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, stop = [0.0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    stop.set()
+    sampler.join()
+    if proc.returncode:
+        raise RuntimeError(f"worker {kind} failed:\n{stderr[-3000:]}")
+    res = json.loads(stdout.strip().splitlines()[-1])
+    res["tree_peak_rss_mb"] = peak[0]
+    return res
 
 
 # ----------------------------------------------------------------------------- main
@@ -277,13 +330,14 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
     say("")
     say("| rows | seconds | rows/s | peak RSS (MB) | matches | load average (1/5/15 min) |")
     say("|---|---|---|---|---|---|")
-    runs = []
+    runs, engine_counts = [], {}
     for n in args.engine_sizes:
         table, _ = ensure_data(data_dir, n, args.seed)
         e = run_worker("engine", table, None, rows=n, threads=args.threads, memory_limit=args.memory_limit)
         la = os.getloadavg()
         rows = e["stats"]["rows"]
         runs.append((rows, e["seconds"]))
+        engine_counts[n] = e["counts"]
         say(f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
             f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |")
     (n0, t0), (n1, t1) = runs[0], runs[-1]
@@ -300,6 +354,32 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         f"engine's throughput grows with cores as DuckDB's parallel scan and join do: "
         f"{here * cores / target_cores / 60:.0f} min (linear in cores), "
         f"{here * cores / target_cores / 0.6 / 60:.0f} min at 60% parallel efficiency")
+    if args.spark_sizes:
+        say("")
+        say(f"Spark backend (`match_captions_spark`), master {args.spark_master}, spark.driver.memory "
+            f"{args.spark_driver_memory}; peak RSS is the worker process and its JVM together")
+        say("")
+        say("| rows | seconds (match) | session start (s) | rows/s | peak RSS (MB) | matches | per-class counts "
+            "= engine's | load average (1/5/15 min) |")
+        say("|---|---|---|---|---|---|---|---|")
+        spark_runs = []
+        for n in args.spark_sizes:
+            table, _ = ensure_data(data_dir, n, args.seed)
+            r = run_worker("spark", table, None, spark_master=args.spark_master,
+                           spark_driver_memory=args.spark_driver_memory)
+            la = os.getloadavg()
+            rows = r["stats"]["rows"]
+            spark_runs.append((rows, r["seconds"]))
+            same = str(r["counts"] == engine_counts[n]) if n in engine_counts else "– (engine not run at this size)"
+            say(f"| {rows:,} | {r['seconds']:.2f} | {r['start_seconds']:.1f} | {rows / r['seconds']:,.0f} | "
+                f"{r['tree_peak_rss_mb']:.0f} | {r['n_matches']:,} | {same} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |")
+        rs, ts = spark_runs[-1]
+        spark_rate, engine_rate = rs / ts, n1 / t1
+        say("")
+        say(f"throughput on this machine: engine {engine_rate:,.0f} rows/s ({n1:,} rows), Spark "
+            f"{spark_rate:,.0f} rows/s ({rs:,} rows, {args.spark_master}): the engine is "
+            f"{engine_rate / spark_rate:.1f}x Spark per machine, so a Spark cluster matches one engine machine "
+            f"of the same size at ~{engine_rate / spark_rate:.1f} machines (linear scaling assumed)")
     out = Path(__file__).with_name("RESULTS_caption_scaling.md")
     out.write_text("# Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)\n\n"
                    f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n"
@@ -323,7 +403,11 @@ def main():
                     help="scaling mode: time the engine alone at each size (e.g. 1000000 10000000), print "
                          "rows/s, peak RSS and the load average, project 400M captions on 16 cores, write "
                          "bench/RESULTS_caption_scaling.md")
-    ap.add_argument("--worker", choices=["engine", "pandas", "reference"], help=argparse.SUPPRESS)
+    ap.add_argument("--spark-sizes", type=int, nargs="+", default=None, metavar="ROWS",
+                    help="also time the Spark backend at these sizes (with --engine-sizes; --spark-master)")
+    ap.add_argument("--spark-master", default="local[2]", help="Spark master for --spark-sizes (default local[2])")
+    ap.add_argument("--spark-driver-memory", default="1g", help="spark.driver.memory (default 1g, local_spark's)")
+    ap.add_argument("--worker", choices=["engine", "pandas", "reference", "spark"], help=argparse.SUPPRESS)
     ap.add_argument("--table", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="A", help=argparse.SUPPRESS)
@@ -332,7 +416,8 @@ def main():
     if args.worker:
         synonyms = json.loads((Path(args.table).resolve() / "part-00000.parquet").resolve()
                               .with_name("synonyms.json").read_text())
-        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference}[args.worker]
+        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference,
+              "spark": worker_spark}[args.worker]
         print(json.dumps(fn(args, synonyms), default=str))
         return
 
