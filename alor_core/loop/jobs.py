@@ -45,15 +45,20 @@ LABEL_WAIT_S = 600.0  # a human-mode job waits this long for the next label befo
 
 
 def run_name(config) -> str:
-    """Folder name of a run: ``extra['name']`` or ``<dataset>_<strategy>_<adapt>_<rda|nordA>``."""
-    from .rounds import session_dir_for
+    """Folder name of a run: :meth:`RunConfig.run_name` (``extra['name']`` or the automatic rule)."""
+    from ..safepath import safe_join
+    name = config.run_name()
     # Only the name's own checks ('..', absolute) here: symlinks are checked against the real
     # output folder where the run folder is made (forms.start_run, rounds.prepare), not the cwd.
-    return session_dir_for(config, "/").parent.name
+    safe_join("/", name, what="run name")
+    return name
 
 
 def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: bool = False) -> list[str]:
     """The ``python -m alor_core run ...`` command (list of str) for a :class:`RunConfig`.
+
+    The options come from the config's own table (:meth:`RunConfig.to_cli_args`), so every setting
+    the command line knows is carried; ``--name`` is always spelled out.
 
     Parameters
     ----------
@@ -66,41 +71,8 @@ def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: b
     """
     if not seeds:
         raise ConfigError("'seeds' of a run must list at least one seed; got none")
-    cmd = [sys.executable, "-m", "alor_core", "run", "--dataset", str(config.dataset),
-           "--strategy", config.strategy, "--adapt", config.adaptation, "--rounds", str(config.rounds),
-           "--seeds", *[str(int(s)) for s in seeds], "--k", str(config.k), "--preset", config.preset,
-           "--mode", config.mode, "--output", str(output_root), "--name", run_name(config)]
-    if config.budget:
-        cmd += ["--budget", str(config.budget)]
-    if config.initial != "per_class":
-        cmd += ["--initial", config.initial]
-    if getattr(config, "protocol", "label-honest") != "label-honest":
-        cmd += ["--protocol", config.protocol]
-    if getattr(config, "labeled_weight", 0.0):
-        cmd += ["--labeled-weight", str(config.labeled_weight)]
-    if getattr(config, "retrieval_source", None):
-        cmd += ["--retrieval-source", str(config.retrieval_source)]
-    if getattr(config, "retrieval_mode", "caption") != "caption":
-        cmd += ["--retrieval-mode", config.retrieval_mode, "--knn-threshold", str(config.knn_threshold)]
-    if getattr(config, "retrieval_backend", "auto") != "auto":
-        cmd += ["--retrieval-backend", config.retrieval_backend]
-    if getattr(config, "spark_master", None):
-        cmd += ["--spark-master", config.spark_master]
-    cmd += ["--min-side", str(int(getattr(config, "min_side", 0) or 0))]
-    if not getattr(config, "leakage_guard", True):
-        cmd.append("--no-leakage-guard")
-    for key, value in (getattr(config, "adapt_params", None) or {}).items():
-        cmd += ["--adapt-param", f"{key}={','.join(map(str, value)) if isinstance(value, list) else value}"]
-    if not config.rda:
-        cmd.append("--no-rda")
-    if config.model_name:
-        cmd += ["--model", config.model_name]
-    if config.pretrained:
-        cmd += ["--checkpoint" if os.path.isfile(config.pretrained) else "--pretrained", config.pretrained]
-    if config.data_root:
-        cmd += ["--data-root", str(config.data_root)]
-    if config.device:
-        cmd += ["--device", config.device]
+    cmd = [sys.executable, "-m", "alor_core", "run", *config.to_cli_args(seeds=[int(s) for s in seeds]),
+           "--output", str(output_root), "--name", run_name(config)]
     if small_demo:
         cmd.append("--small-demo")
     return cmd
@@ -112,14 +84,9 @@ def command_for_session(session: Session) -> list[str]:
     from ..data import DemoWorldSpec
     cfg = session.config
     demo = cfg.get("dataset") == "demo"
-    known = {k: cfg.get(k) for k in ("dataset", "strategy", "adaptation", "rounds", "budget", "seed", "rda",
-                                       "k", "preset", "mode", "data_root", "device", "initial", "protocol",
-                                       "labeled_weight", "retrieval_source", "retrieval_mode",
-                                       "retrieval_backend", "spark_master", "knn_threshold", "min_side",
-                                       "leakage_guard", "adapt_params") if k in cfg}
-    config = RunConfig(**known, model_name=None if demo else cfg.get("model_name"),
-                       pretrained=None if demo else cfg.get("pretrained"),
-                       extra={"name": session.path.parent.name})
+    # The demo world's model is the world's own (its path is resolved again on every run).
+    config = RunConfig.from_dict(cfg, extra={"name": session.path.parent.name},
+                                 **({"model_name": None, "pretrained": None} if demo else {}))
     small = demo and cfg.get("spec_key") == DemoWorldSpec.small().key
     return cli_command(config, [cfg["seed"]], session.path.parents[1], small_demo=small)
 

@@ -64,14 +64,27 @@ class RunContext:
 
 
 def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
-    """``<output>/<dataset>_<strategy>_<adapt>_<rda|nordA>/seed<k>`` unless ``extra['name']``."""
-    from pathlib import Path
-    name = config.extra.get("name") or (
-        f"{Path(str(config.dataset)).name}_{strategies.canonical_name(config.strategy)}_"
-        f"{config.adaptation}_{'rda' if config.rda else 'nordA'}"
-        f"{'_knn' if config.rda and getattr(config, 'retrieval_mode', 'caption') == 'knn' else ''}")
+    """``<output>/<config.run_name()>/seed<k>`` (:meth:`RunConfig.run_name`, the one naming rule).
+
+    A session an earlier version put under another automatic name (:meth:`RunConfig.legacy_run_names`:
+    the CLI's and the dashboard's old rules) is found there when the folder of the current name has
+    no such session and the old one was run with the same labels source and labeled-set weight (the
+    settings the current name adds), so that it resumes instead of starting over.
+    """
     from ..safepath import safe_join  # a run name never leaves the output folder
-    return safe_join(output_root, name, what="run name") / f"seed{config.seed}"
+    seed_dir = f"seed{config.seed}"
+    path = safe_join(output_root, config.run_name(), what="run name") / seed_dir
+    if not (path / "config.json").is_file():
+        for name in config.legacy_run_names():
+            old = safe_join(output_root, name, what="run name") / seed_dir
+            try:
+                found = read_json(old / "config.json") if (old / "config.json").is_file() else None
+            except (OSError, ValueError, AlorError):
+                found = None
+            if found and (found.get("mode", "oracle"), float(found.get("labeled_weight") or 0.0)) == (
+                    config.mode, float(config.labeled_weight)):
+                return old
+    return path
 
 
 def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=None) -> RunContext:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..config import identity_keys
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
 
@@ -41,10 +42,10 @@ CLAIM_TTL_S = 120.0  # a claim on a pick lasts this long unless renewed (the pag
 SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
 RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved",
                   "acc", "f1", "tail_acc"]
-# Settings that change results: a resumed session must agree on all of them.
-_IDENTITY_KEYS = ("dataset", "strategy", "adaptation", "rda", "seed", "budget", "preset", "match_rule",
-                  "model_name", "pretrained", "k", "initial", "selection", "spec_key", "protocol", "labeled_weight", "retrieval_source",
-                  "retrieval_mode", "knn_threshold", "adapt_params", "min_side", "leakage_guard")
+# Settings that change results: a resumed session must agree on all of them. The RunConfig fields
+# are marked in its table (config.identity_keys); ``selection`` and ``spec_key`` are written by
+# rounds.prepare (the epoch-selection rule and the demo world the run used).
+_IDENTITY_KEYS = (*identity_keys(), "selection", "spec_key")
 
 
 @dataclass(frozen=True)
