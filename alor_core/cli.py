@@ -65,69 +65,22 @@ def _parser():
                       help="also build the balanced-corpus control world; status then shows what "
                            "caption frequency costs each class")
 
-    def common(q):
-        q.add_argument("--adapt", default="lp", help="lp | ft | ct | pt | zeroshot (default lp)")
-        q.add_argument("--rounds", type=int, default=7, help="rounds 0..N-1 (default 7, as the paper)")
-        q.add_argument("--budget", type=int, default=None, help="labels per round (default: number of classes)")
-        q.add_argument("--no-rda", dest="rda", action="store_false", help="train without retrieved data")
-        q.add_argument("--k", type=int, default=None, help="retrieval cap per class (demo 200, else 500)")
-        q.add_argument("--preset", default="fast", choices=["fast", "paper"])
-        q.add_argument("--protocol", default="label-honest", choices=["label-honest", "paper"],
-                       help="paper = official protocol: preset paper (batch 128, best-val epoch), "
-                            "7 rounds, budget = #classes, seeds 666 777 888")
-        q.add_argument("--mode", default="oracle", choices=["oracle", "human"])
-        q.add_argument("--match-rule", default=None, choices=["alor", "swat"],
-                       help="RDA caption matching: alor (hyphen/apostrophe inside words, an image goes to "
-                            "its best class) or swat (SWAT's normalisation, an image kept for every class "
-                            "that matched); default swat under --protocol paper, else alor")
-        q.add_argument("--initial", default="per_class", choices=["per_class", "none"],
-                       help="round-0 labels: one random image per class (paper, uses ground truth) "
-                            "or none (cold start: round 0 trains on retrieved data only)")
-        q.add_argument("--model", dest="model_name", default=None, help="open_clip model name")
-        q.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
-        q.add_argument("--checkpoint", default=None, help="local checkpoint file (instead of a tag)")
-        q.add_argument("--data-root", default=None)
-        q.add_argument("--retrieval-source", default=None,
-                       help="open data for RDA: LAION-layout parquet, CSV/parquet of (path, caption), "
-                            "a folder of images with .txt captions, or webdataset .tar shards")
-        q.add_argument("--retrieval-mode", default="caption", choices=["caption", "knn"],
-                       help="RDA by caption matching (paper) or by embedding kNN over the open images "
-                            "(no captions needed; FAISS index from 10^6 images when faiss-cpu is installed)")
-        q.add_argument("--retrieval-backend", default="auto", choices=["auto", "python", "duckdb", "spark"],
-                       help="caption-matching engine, all give the same matches (auto: Python below "
-                            "200,000 rows, DuckDB above; spark: pip install '.[spark]', Java 17+)")
-        q.add_argument("--spark-master", default=None, metavar="URL",
-                       help="Spark master for --retrieval-backend spark (default local[*]; e.g. local[2], "
-                            "spark://host:7077, yarn); see docs/RETRIEVAL.md")
-        q.add_argument("--min-side", type=int, default=None, metavar="PX",
-                       help="RDA drops open-data images whose longer side is below PX pixels "
-                            "(default 81 for real data, as the paper's pipeline; 0 for the demo world)")
-        q.add_argument("--no-leakage-guard", dest="leakage_guard", action="store_false",
-                       help="do not drop retrieved copies / near-duplicates of validation and test images "
-                            "(on by default; the run's summary then says the guard is OFF)")
-        q.add_argument("--knn-threshold", type=float, default=0.25,
-                       help="--retrieval-mode knn: minimum cosine of an image to its class query (default 0.25)")
-        q.add_argument("--device", default=None, help="cuda | cpu (default: CUDA when present)")
+    def common(q, skip=(), **defaults):
+        """The run options: one per RunConfig setting (its table, config.py), then the command's own."""
+        from .config import add_run_arguments
+        add_run_arguments(q, skip=skip, defaults=defaults)
         q.add_argument("--output", default=None, help="output folder (default ./output or $ALOR_OUTPUT_DIR)")
-        q.add_argument("--name", default=None, help="run name (folder under output/)")
+        q.add_argument("--name", default=None, help="run name (folder under output/; default: "
+                                                    "<dataset>_<strategy>_<adapt>_<rda|nordA>[_knn][_human][_lw<w>])")
         q.add_argument("--small-demo", action="store_true", help="use the reduced demo world")
-        q.add_argument("--labeled-weight", type=float, default=0.0,
-                       help="0 = plain CE (paper); w > 0: labeled set weighs w x the retrieved set (LP)")
-        q.add_argument("--adapt-param", dest="adapt_params", action="append", default=[], metavar="KEY=VALUE",
-                       help="replace one hyperparameter of the adaptation's preset (repeatable), e.g. "
-                            "epochs=20, or augment=views n_views=8 for LP/PT on a CPU (docs in "
-                            "alor_core/models/augment.py)")
         q.add_argument("--threads", type=int, default=None,
                        help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy machine)")
         q.add_argument("--quiet", action="store_true")
-        q.add_argument("--strict", action="store_true",
-                       help="stop at the first image that cannot be read (default: skip it, keep going and "
-                            "list it in <session>/skipped.csv)")
 
+    from .config import PAPER_SEEDS
     run = sub.add_parser("run", help="run ALOR rounds (resumes when run again)")
-    run.add_argument("--dataset", default="demo")
-    run.add_argument("--strategy", default="tfs")
-    run.add_argument("--seeds", type=int, nargs="+", default=None, help="default 1 (paper protocol: 666 777 888)")
+    run.add_argument("--seeds", type=int, nargs="+", default=None,
+                     help=f"default 1 (paper protocol: {' '.join(map(str, PAPER_SEEDS))})")
     common(run)
 
     rnd = sub.add_parser("round", help="official form: <dataset> <seed> <ALMETHOD> <round> "
@@ -136,8 +89,7 @@ def _parser():
     rnd.add_argument("seed", type=int)
     rnd.add_argument("strategy", metavar="ALMETHOD")
     rnd.add_argument("round", type=int)
-    common(rnd)
-    rnd.set_defaults(adapt="ct")
+    common(rnd, skip=("dataset", "strategy"), adaptation="ct")
 
     grid = sub.add_parser("grid", help="run an experiment grid on the demo world (resumable)")
     grid.add_argument("--preset", default="claims", choices=["quick", "claims", "full", "showcase"],
@@ -176,37 +128,10 @@ def _parser():
     return p
 
 
-def _adapt_params(pairs):
-    """``["epochs=3", "augment=views"]`` -> ``{"epochs": "3", "augment": "views"}`` (typed later)."""
-    from .errors import ConfigError
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = str(pair).partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--adapt-param expects KEY=VALUE (e.g. epochs=20); got {pair!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def _config(args, seed, strategy, dataset):
+    """The RunConfig of parsed run options for one seed (the table in config.py does the mapping)."""
     from .config import RunConfig
-    if args.labeled_weight and not args.name:
-        args.name = (f"{dataset}_{strategy.lower()}_{args.adapt}_{'rda' if args.rda else 'nordA'}"
-                     f"_lw{args.labeled_weight:g}")
-    k = args.k or (200 if dataset == "demo" else 500)
-    if args.protocol == "paper":
-        args.rounds, args.budget = 7, None
-    return RunConfig(protocol=args.protocol, dataset=dataset, strategy=strategy, adaptation=args.adapt, rounds=args.rounds,
-                     budget=args.budget, seed=seed, rda=args.rda, k=k, preset=args.preset, mode=args.mode,
-                     initial=args.initial, labeled_weight=args.labeled_weight, match_rule=args.match_rule,
-                     retrieval_source=args.retrieval_source, retrieval_mode=args.retrieval_mode,
-                     retrieval_backend=args.retrieval_backend, spark_master=args.spark_master,
-                     knn_threshold=args.knn_threshold,
-                     model_name=args.model_name, pretrained=args.checkpoint or args.pretrained,
-                     data_root=args.data_root, device=args.device, strict=args.strict,
-                     min_side=args.min_side if args.min_side is not None else 0 if dataset == "demo" else 81,
-                     leakage_guard=args.leakage_guard, adapt_params=_adapt_params(args.adapt_params),
-                     extra={"name": args.name} if args.name else {})
+    return RunConfig.from_args(args, seed=seed, strategy=strategy, dataset=dataset)
 
 
 #: Public name of :func:`_config` for the commands of alor_core/cli_data.py (import-round builds
@@ -371,7 +296,8 @@ def main(argv=None):
         if args.command in DATA_COMMANDS:  # check-data, import-round, import-list, ... (cli_data.py)
             return data_command(args)
         if args.command == "run":
-            seeds = args.seeds or ([666, 777, 888] if args.protocol == "paper" else [1])
+            from .config import PAPER_SEEDS
+            seeds = args.seeds or (list(PAPER_SEEDS) if args.protocol == "paper" else [1])
             _run(args, seeds, args.strategy, args.dataset)
             return 0
         if args.command == "round":

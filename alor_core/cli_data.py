@@ -32,8 +32,7 @@ def add_data_commands(sub, common):
                      help="session name (folder under the output folder); default: the run's usual name")
     imp.add_argument("--strategy", default=None, help="default: from the file name (TFS -> tfs)")
     imp.add_argument("--seed", type=int, default=None, help="default: from the file name (seed666 -> 666)")
-    common(imp)
-    imp.set_defaults(adapt=None)  # default: from the file name (FLYP -> ct), else lp
+    common(imp, skip=("dataset", "strategy"), adaptation=None)  # adaptation: from the file name (FLYP -> ct), else lp
     if not any("--strict" in a.option_strings for a in imp._actions):
         imp.add_argument("--strict", action="store_true", help="stop at the first bad line of the round file")
 
@@ -106,7 +105,7 @@ def _import_round(args):
     named = settings_from_round_name(args.round_file)
     strategy = args.strategy or named.get("strategy")
     seed = args.seed if args.seed is not None else named.get("seed")
-    args.adapt = args.adapt or named.get("adaptation") or "lp"
+    args.adaptation = args.adaptation or named.get("adaptation") or "lp"
     if strategy is None or seed is None:
         raise ConfigError(f"round file name {Path(args.round_file).name!r} is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; "
                           "pass --strategy and --seed (and --adapt)")
@@ -117,19 +116,10 @@ def _import_round(args):
     names = _classes_of(args.dataset, args.data_root).names
     for line in result.lines(names):
         print(line)
-    cont = ["python -m alor_core run --dataset", args.dataset, "--strategy", config.strategy, "--adapt",
-            config.adaptation, "--seeds", str(seed)]
-    if args.name:
-        cont += ["--name", args.name]
-    for flag, value in (("--data-root", args.data_root), ("--model", args.model_name),
-                        ("--checkpoint", args.checkpoint), ("--pretrained", args.pretrained),
-                        ("--k", args.k), ("--budget", args.budget), ("--output", args.output)):
+    cont = ["python -m alor_core run", *config.to_cli_args(seeds=[seed])]
+    for flag, value in (("--name", args.name), ("--output", args.output)):
         if value is not None:
             cont += [flag, str(value)]
-    if not args.rda:
-        cont.append("--no-rda")
-    if args.protocol != "label-honest":
-        cont += ["--protocol", args.protocol]
     print("next: " + " ".join(cont) + "   (round 0 trains on these labels and retrieved images)")
     return 0
 
