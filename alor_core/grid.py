@@ -63,7 +63,8 @@ class Cell:
 
     @property
     def run_name(self):
-        return f"{self.strategy}_{self.adaptation}_{'rda' if self.rda else 'nordA'}"
+        """The cell's part of its run folder's name (:meth:`RunConfig.run_name` without the dataset)."""
+        return RunConfig(strategy=self.strategy, adaptation=self.adaptation, rda=self.rda).run_name().split("_", 1)[1]
 
     def label(self):
         return f"{self.run_name}/seed{self.seed}"
@@ -88,13 +89,15 @@ class GridSpec:
         return [Cell(s, a, r, seed) for (s, a, r) in self.triples for seed in self.seeds]
 
     def config(self, cell, device=None):
-        return RunConfig(dataset=self.dataset, strategy=cell.strategy, adaptation=cell.adaptation,
-                         rounds=self.rounds, budget=self.budget, seed=cell.seed, rda=cell.rda, k=self.k,
-                         preset=self.preset, device=device, min_side=0 if self.dataset == "demo" else 81)
+        """The cell's :class:`RunConfig` (settings the grid does not fix take the CLI's defaults)."""
+        return RunConfig.for_dataset(self.dataset, strategy=cell.strategy, adaptation=cell.adaptation,
+                                     rounds=self.rounds, budget=self.budget, seed=cell.seed, rda=cell.rda, k=self.k,
+                                     preset=self.preset, device=device)
 
     def session_path(self, cell, output_root):
-        name = f"{Path(str(self.dataset)).name}_{cell.run_name}"
-        return Path(output_root) / name / f"seed{cell.seed}"
+        """The cell's session folder: the one ``run`` writes for the same config (:func:`session_dir_for`)."""
+        from .loop.rounds import session_dir_for
+        return session_dir_for(self.config(cell), output_root)
 
     def to_dict(self):
         return {"name": self.name, "seeds": list(self.seeds), "rounds": self.rounds, "dataset": self.dataset,

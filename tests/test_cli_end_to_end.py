@@ -109,7 +109,7 @@ def test_human_mode_waits_for_labels(tmp_path, small_world):
     args = [*BASE, "--strategy", "tfs", "--adapt", "lp", "--rounds", "2", "--mode", "human", "--seeds", "3"]
     p = cli(*args, out=tmp_path)
     assert json.loads(p.stdout.strip().splitlines()[-1])["state"] == "waiting_for_labels"
-    s = Session(tmp_path / "demo_tfs_lp_rda" / "seed3")
+    s = Session(tmp_path / "demo_tfs_lp_rda_human" / "seed3")  # one naming rule for the CLI and the dashboard
     sel = s.selected(0)
     assert len(sel) == 10 and s.finished_rounds() == [0]
     s.add_labels([(sid, 0, 1, "human") for sid in sel["sample_id"][:9]])

@@ -8,13 +8,14 @@ from pathlib import Path
 import streamlit as st
 
 from .. import adaptation, strategies
-from ..config import RETRIEVAL_BACKENDS, RETRIEVAL_MODES, RunConfig
+from ..config import RunConfig, choices_of, default_for, paper_protocol_text, setting_help, settings
 from ..errors import ConfigError
 from ..loop import jobs
 from ..loop.session import Session
 from ..paths import output_dir
 from ..safepath import safe_join
-from . import cache, run_view, state as K
+from . import cache, run_view
+from . import state as K
 from .widgets import STATE_TEXT, page_path, set_session, small_demo
 
 __all__ = ["run_config_form", "start_run", "jobs_panel"]
@@ -59,18 +60,18 @@ def _model_widgets(demo):
 
 def _retrieval_widgets(rda):
     """Retrieval mode and engine (inside the Advanced expander) -> RunConfig keyword arguments."""
-    mode = st.radio("Retrieval", RETRIEVAL_MODES, key=K.RUN_RETRIEVAL_MODE, horizontal=True, disabled=not rda,
+    mode = st.radio("Retrieval", choices_of("retrieval_mode"), key=K.RUN_RETRIEVAL_MODE, horizontal=True, disabled=not rda,
                     format_func={"caption": "caption matching (paper)", "knn": "embedding kNN (no captions)"}.get,
                     help="kNN keeps an open image for the class whose query it is closest to, above a cosine "
                          "threshold (docs/RETRIEVAL.md, mode B)")
     out = {"retrieval_mode": mode, "retrieval_backend": "auto", "spark_master": None, "knn_threshold": 0.25}
     if mode == "knn":
-        out["knn_threshold"] = float(st.number_input("kNN cosine threshold", -1.0, 1.0, 0.25, step=0.05,
-                                                     key=K.RUN_KNN_THRESHOLD, disabled=not rda))
+        out["knn_threshold"] = float(st.number_input("kNN cosine threshold", -1.0, 1.0, default_for("knn_threshold"),
+                                                     step=0.05, key=K.RUN_KNN_THRESHOLD, disabled=not rda,
+                                                     help=setting_help("knn_threshold")))
         return out
-    backend = st.selectbox("Caption-matching engine", RETRIEVAL_BACKENDS, key=K.RUN_BACKEND, disabled=not rda,
-                           help="all engines find the same matches; auto = Python below 200,000 captions, "
-                                "DuckDB above; Spark for tables beyond one machine (needs pyspark and Java)")
+    backend = st.selectbox("Caption-matching engine", choices_of("retrieval_backend"), key=K.RUN_BACKEND,
+                           disabled=not rda, help=setting_help("retrieval_backend"))
     out["retrieval_backend"] = backend
     if backend == "spark":
         master = st.text_input("Spark master URL", key=K.RUN_SPARK_MASTER, placeholder="local[*]",
@@ -86,64 +87,69 @@ def run_config_form():
         dataset = _data_widgets()
         model_name, pretrained = _model_widgets(dataset == "demo")
         names = strategies.available()
-        strategy = st.selectbox("Strategy", names, index=names.index("tfs") if "tfs" in names else 0,
+        strategy = st.selectbox("Strategy", names, index=names.index(default_for("strategy"))
+                                if default_for("strategy") in names else 0,
                                 key=K.RUN_STRATEGY, format_func=lambda c: f"{run_view.strategy_name(c)} · {c}",
                                 help="TFS = Tail First Sampling (ALOR).")
         if strategies.planned():
             st.caption("Not implemented yet: " + ", ".join(strategies.planned()))
         adapts = adaptation.available()
-        adapt = st.selectbox("Adaptation", adapts, index=adapts.index("lp") if "lp" in adapts else 0,
+        adapt = st.selectbox("Adaptation", adapts, index=adapts.index(default_for("adaptation"))
+                             if default_for("adaptation") in adapts else 0,
                              key=K.RUN_ADAPT, format_func=lambda c: f"{run_view.adapt_name(c)} · {c}",
                              help="lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)")
     with right:
         c1, c2 = st.columns(2)
-        rounds = c1.number_input("Rounds", 1, 50, 7, key=K.RUN_ROUNDS, help="rounds 0..N-1 (paper: 7)")
+        rounds = c1.number_input("Rounds", 1, 50, default_for("rounds"), key=K.RUN_ROUNDS, help=setting_help("rounds"))
         budget = c2.number_input("Budget per round", 0, 100_000, 0, key=K.RUN_BUDGET,
-                                 help="labels per round; 0 = number of classes (the paper)")
+                                 help=setting_help("budget") + "; 0 here = that default")
         seeds = st.multiselect("Seeds", list(range(1, 11)), default=[1], key=K.RUN_SEEDS)
         c1, c2 = st.columns(2)
         rda = c1.toggle("RDA (retrieved open data)", True, key=K.RUN_RDA)
-        k = c2.number_input("K per class", 1, 100_000, 200 if dataset == "demo" else 500, key=K.RUN_K,
-                            disabled=not rda, help="retrieval cap per class (demo 200, paper 500)")
-        mode = st.radio("Labels come from", ("oracle", "human"), key=K.RUN_MODE, horizontal=True,
+        k = c2.number_input("K per class", 1, 100_000, default_for("k", dataset), key=K.RUN_K,
+                            disabled=not rda, help=setting_help("k"))
+        mode = st.radio("Labels come from", choices_of("mode"), key=K.RUN_MODE, horizontal=True,
                         format_func={"oracle": "oracle (ground truth)", "human": "human (Label queue)"}.get)
-        initial = st.radio("Round-0 labels", ("per_class", "none"), key=K.RUN_INITIAL, horizontal=True,
+        initial = st.radio("Round-0 labels", choices_of("initial"), key=K.RUN_INITIAL, horizontal=True,
                            format_func={"per_class": "one random image per class (paper; uses ground truth)",
                                         "none": "none (cold start)"}.get,
                            help="cold start: round 0 trains on retrieved data only (zero-shot without RDA); "
                                 "needed for a pool without labels")
         with st.expander("Advanced"):
-            preset = st.radio("Hyperparameters", ("fast", "paper"), key=K.RUN_PRESET, horizontal=True,
-                              help="paper: batch 128 and best-on-validation epoch (docs/METHOD.md §5.5); fast: fewer epochs")
-            protocol = st.radio("Protocol", ("label-honest", "paper"), key=K.RUN_PROTOCOL, horizontal=True,
-                                help="paper = the official protocol: paper preset, 7 rounds, budget = number of "
-                                     "classes, seeds 666 777 888 (overrides the fields above)")
+            preset = st.radio("Hyperparameters", choices_of("preset"), key=K.RUN_PRESET, horizontal=True,
+                              help=setting_help("preset"))
+            protocol = st.radio("Protocol", choices_of("protocol"), key=K.RUN_PROTOCOL, horizontal=True,
+                                help=f"paper = the official protocol: {paper_protocol_text()} (overrides the "
+                                     "fields above)")
             source = st.text_input("Retrieval source (optional)", key=K.RUN_SOURCE,
                                    placeholder="default: the dataset's corpus.parquet",
-                                   help="open data for RDA: a LAION-layout parquet, a CSV/parquet of (path, "
-                                        "caption), a folder of images with .txt captions, or webdataset .tar shards")
+                                   help=setting_help("retrieval_source"))
             engine = _retrieval_widgets(rda)
             c1, c2 = st.columns(2)
-            min_side = c1.number_input("Min side (px)", 0, 10_000, 0 if dataset == "demo" else 81, key=K.RUN_MIN_SIDE,
-                                       disabled=not rda, help="RDA drops open-data images whose longer side is "
-                                       "below this (paper pipeline: 81; the demo world's images are 28 px)")
-            guard = c2.toggle("Leakage guard", True, key=K.RUN_LEAKAGE, disabled=not rda,
+            min_side = c1.number_input("Min side (px)", 0, 10_000, default_for("min_side", dataset),
+                                       key=K.RUN_MIN_SIDE, disabled=not rda,
+                                       help=setting_help("min_side").replace("PX pixels", "this many pixels"))
+            guard = c2.toggle("Leakage guard", default_for("leakage_guard"), key=K.RUN_LEAKAGE, disabled=not rda,
                               help="drop retrieved images that copy (same bytes or pixels) or nearly duplicate "
                                    "a validation/test image; off: the run's summary says so")
-            weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, 0.0, step=0.5, key=K.RUN_WEIGHT,
-                                     help="0 = plain cross-entropy (paper); w > 0: the labeled set weighs w times "
-                                          "the retrieved set")
+            # A setting the chosen adaptation does not read is off here (RunConfig refuses it).
+            not_read = settings()["labeled_weight"].applies(RunConfig(adaptation=adapt))
+            weight = st.number_input("Labeled-set weight (LP)", 0.0, 100.0, default_for("labeled_weight"), step=0.5,
+                                     key=K.RUN_WEIGHT, disabled=bool(not_read),
+                                     help=setting_help("labeled_weight"))
+            weight = 0.0 if not_read else weight
         name = st.text_input("Run name", key=K.RUN_NAME, placeholder="automatic",
-                             help="folder under the output folder; a run with the same name resumes")
+                             help="folder under the output folder; a run with the same name resumes; automatic: "
+                                  "<dataset>_<strategy>_<adapt>_<rda|nordA>[_knn][_human][_lw<w>], as the CLI")
     if dataset is None:
         raise ConfigError("choose a data folder (or the demo world) before starting a run")
-    auto = (f"{Path(dataset).name}_{strategy}_{adapt}_{'rda' if rda else 'nordA'}"
-            f"{'_knn' if rda and engine['retrieval_mode'] == 'knn' else ''}{'_human' if mode == 'human' else ''}")
-    config = RunConfig(dataset=dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds),
-                       budget=int(budget) or None, seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode,
-                       initial=initial, preset=preset, protocol=protocol, labeled_weight=float(weight),
-                       retrieval_source=source.strip() or None, model_name=model_name, pretrained=pretrained,
-                       min_side=int(min_side), leakage_guard=bool(guard), **engine, extra={"name": name.strip() or auto})
+    config = RunConfig.for_dataset(
+        dataset, strategy=strategy, adaptation=adapt, rounds=int(rounds), budget=int(budget) or None,
+        seed=(seeds or [1])[0], rda=rda, k=int(k), mode=mode, initial=initial, preset=preset, protocol=protocol,
+        labeled_weight=float(weight), retrieval_source=source.strip() or None, model_name=model_name,
+        pretrained=pretrained, min_side=int(min_side), leakage_guard=bool(guard), **engine,
+        extra={"name": name.strip()} if name.strip() else {})
+    config.extra["name"] = config.run_name()  # no name typed: the automatic rule, the same as the CLI's
     safe_join(output_dir(), config.extra["name"], what="run name")  # '../x', '/x', a symlink out
     return config, sorted(seeds)
 
@@ -157,7 +163,7 @@ def start_run(config, seeds):
         The run name would put the run folder outside the output folder.
     """
     root = output_dir()
-    safe_join(root, config.extra.get("name") or jobs.run_name(config), what="run name")
+    safe_join(root, jobs.run_name(config), what="run name")
     cmd = jobs.cli_command(config, seeds, root, small_demo=small_demo() and config.dataset == "demo")
     run_dir = root / jobs.run_name(config)
     info = jobs.start(cmd, run_dir)
