@@ -178,9 +178,10 @@ class _LazyKCenter:
     above, and is exact once every level is done. Each (pool row, reference row) distance is
     computed exactly once, so a bound and the exact value are built from the same float numbers:
     a bound never falls below the exact value, not even by a rounding error, and a row whose
-    bound is below an exactly known candidate can be left as it is. Ties follow the full computation: the first reference row is
-    the nearest, the first pick among equally near picks, the reference before any pick (a pick
-    replaces the distance only if strictly closer), and the first position is the farthest.
+    bound is below an exactly known candidate can be left as it is. Ties follow the full
+    computation: the first reference row is the nearest, the first pick among equally near picks,
+    the reference before any pick (a pick replaces the distance only if strictly closer), and the
+    first position is the farthest.
     """
 
     def __init__(self, feats_t, sq, reference, dev):
