@@ -298,14 +298,16 @@ class RunConfig:
              "needed; FAISS index from 10^6 images when faiss-cpu is installed)")
     retrieval_backend: str = _setting(
         "auto", flags=("--retrieval-backend",), choices=RETRIEVAL_BACKENDS,
+        applies=lambda c: None if c.retrieval_mode == "caption" else
+        f"is a caption matcher and does not apply to retrieval_mode {c.retrieval_mode!r}",
         help="caption-matching engine, all give the same matches (auto: Python below 200,000 rows, DuckDB "
              "above; spark: pip install '.[spark]', Java 17+)")
     spark_master: str | None = _setting(
-        None, flags=("--spark-master",), metavar="URL",
+        None, flags=("--spark-master",), metavar="URL", applies=_only_with("retrieval_backend", "spark"),
         help="Spark master for --retrieval-backend spark (default local[*]; e.g. local[2], spark://host:7077, "
              "yarn); see docs/RETRIEVAL.md")
     knn_threshold: float = _setting(
-        0.25, flags=("--knn-threshold",), type=float, identity=True,
+        0.25, flags=("--knn-threshold",), type=float, identity=True, applies=_only_with("retrieval_mode", "knn"),
         help="--retrieval-mode knn: minimum cosine of an image to its class query (default 0.25)")
     adapt_params: dict = _setting(
         default_factory=dict, flags=("--adapt-param",), kind="pairs", identity=True, metavar="KEY=VALUE",
@@ -369,24 +371,15 @@ class RunConfig:
                                  for k, v in ((k, getattr(params, k)) for k in self.adapt_params)}
 
     def _check_retrieval(self):
-        """Retrieval settings: known names, and none set where it does not apply."""
+        """Retrieval settings: known names and valid values (where each applies: the table's ``applies``)."""
         for name, allowed in (("retrieval_mode", RETRIEVAL_MODES), ("retrieval_backend", RETRIEVAL_BACKENDS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
-        if self.spark_master is not None and self.retrieval_backend != "spark":
-            raise ConfigError(f"'spark_master' ({self.spark_master!r}) only applies to retrieval_backend "
-                              f"'spark'; got retrieval_backend {self.retrieval_backend!r}")
         if self.spark_master is not None and not str(self.spark_master).strip():
             raise ConfigError("'spark_master' must be a Spark master URL such as local[2] or spark://host:7077; "
                               "got an empty string")
-        if self.retrieval_mode == "knn" and self.retrieval_backend != "auto":
-            raise ConfigError(f"'retrieval_backend' {self.retrieval_backend!r} is a caption matcher and does not "
-                              "apply to retrieval_mode 'knn'; expected 'auto' (or retrieval_mode 'caption')")
         if not isinstance(self.knn_threshold, (int, float)) or not -1.0 <= self.knn_threshold <= 1.0:
             raise ConfigError(f"'knn_threshold' must be a cosine in [-1, 1]; got {self.knn_threshold!r}")
-        if self.retrieval_mode != "knn" and self.knn_threshold != 0.25:
-            raise ConfigError(f"'knn_threshold' ({self.knn_threshold}) only applies to retrieval_mode 'knn'; "
-                              f"got retrieval_mode {self.retrieval_mode!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a JSON-ready dict (what a session's ``config.json`` starts from)."""
