@@ -230,6 +230,8 @@ def hand_over(run_dir, done, pid=None) -> bool:
     """
     run_dir = Path(run_dir)
     pid = os.getpid() if pid is None else pid
+    if not run_dir.is_dir():  # deleted: nothing to hand over (and never made again here)
+        return False
     with _job_lock(run_dir):
         if done():
             return True

@@ -604,7 +604,8 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
     The session's ``labels.csv`` and ``rounds/rNN/skipped.txt`` are polled with ``stat`` every
     ``poll_s`` seconds; the queue is read again only when one of them changed. The wait ends
     without the labels after ``idle_s`` seconds in which nothing of the round was written, on
-    ``should_stop()`` or on Ctrl-C (SIGINT: the dashboard's *Pause*).
+    ``should_stop()``, on Ctrl-C (SIGINT: the dashboard's *Pause*) or when the session folder is
+    gone (deleted: nobody can label it any more).
 
     Parameters
     ----------
@@ -625,19 +626,19 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
     bool
         True when the round's picks are all labeled or skipped (train the next round now).
     """
-    def done():
-        return not _awaiting(ctx, r)
+    def done():  # every pick labeled or skipped (and the picks still there: not a deleted session)
+        return ctx.session.selected(r) is not None and not _awaiting(ctx, r)
 
     stamp, last = None, time.monotonic()
     try:
         while True:
+            if should_stop() or not (ctx.session.round_dir(r) / "selected.csv").is_file():
+                return False  # stopped, or the session was deleted: nobody can label it any more
             now = _labels_stamp(ctx.session, r)
             if now != stamp:
                 stamp, last = now, time.monotonic()
                 if done():
                     return True
-            if should_stop():
-                return False
             if time.monotonic() - last > idle_s:
                 return bool(on_idle(done)) if on_idle is not None else done()
             time.sleep(poll_s)

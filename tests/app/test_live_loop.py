@@ -120,3 +120,24 @@ def test_only_one_seed_human_jobs_wait_for_labels(tmp_path, monkeypatch, seeds, 
     assert seen["env"].get(LABEL_WAIT_ENV) == (str(jobs.LABEL_WAIT_S) if waits else None)
     jobs.start(["python", "-m", "alor_core", "run", "--mode", "oracle"], tmp_path / "run2")
     assert LABEL_WAIT_ENV not in seen["env"]
+
+
+def test_a_wait_ends_when_the_session_folder_is_deleted(human_copy, small_spec, tmp_path):
+    import shutil
+    s = human_copy
+    copy = tmp_path / "run" / "seed1"  # a private copy, deleted while its run waits
+    shutil.copytree(s.path, copy)
+    out = {}
+    t_start = time.time()
+    cfg = RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=3, k=100, seed=1, budget=3,
+                    mode="human", extra={"name": "run"})
+    th = threading.Thread(target=lambda: out.update(r=run(cfg, tmp_path, spec=small_spec, label_wait_s=300)),
+                          daemon=True)
+    th.start()
+    from alor_core.loop.session import Session
+    _until(lambda: Session(copy).status().get("updated", 0) > t_start
+           and Session(copy).status().get("state") == "waiting_for_labels", what="the run to reach its wait")
+    time.sleep(0.5)
+    shutil.rmtree(tmp_path / "run")
+    th.join(30)
+    assert not th.is_alive() and not (tmp_path / "run").exists()  # not waited 300 s, not made again
