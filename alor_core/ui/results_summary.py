@@ -77,7 +77,7 @@ def headline_sentences(table, label="accuracy", zero_shot=None, max_pairs=3) -> 
         if i == best:
             continue
         eff = effects.compare(b["aulc_seeds"], o["aulc_seeds"])
-        lines.append(eff.sentence(f"**{b['run']}**", f"**{o['run']}**", what=f"AULC of {label}"))
+        lines.append(eff.sentence(f"**{b['run']}**", f"**{o['run']}**", what=f"area under the {label} curve"))
         if len(lines) >= max_pairs:
             break
     return lines

@@ -124,6 +124,7 @@ def test_results_open_with_a_one_screen_summary_and_details_in_expanders(app, de
     assert metrics["AULC"].endswith("(n=1)") and "±" not in metrics["AULC"]
     said = " ".join(_texts(at, "markdown"))
     assert "**Summary**" in said and "no evidence either way" in said
+    assert "Area under the accuracy curve: **app_tfs**" in said  # the wording of effects.Effect.sentence
     heads = next(d.value for d in at.dataframe if "aulc" in d.value.columns and "last" in d.value.columns)
     assert heads["run"].tolist() == ["app_tfs", twin_run] and heads["seeds"].tolist() == [1, 1]
     labels = [e.label for e in at.expander]
