@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from alor_core import analysis, plots
-from alor_core.ui import cache, widgets
+from alor_core.ui import cache, hover_map, widgets
 from alor_core.ui import state as K
 
 widgets.require_app("embeddings")
@@ -21,7 +21,8 @@ if not rounds:
 
 st.caption("Pretrained CLIP image features of the pool, the retrieved open data and the test split in 2-D. "
            "Labeled images are diamonds, this round's picks stars; unlabeled pool images are grey and "
-           "never show a class. Click a point to see its image; drag a box or a lasso to list images.")
+           "never show a class. Click a point to see its image; drag a box or a lasso to list images; turn on "
+           "*Thumbnails on hover* to see each image as you move over the map.")
 c = st.columns([1, 2, 1.2, 1.2, 1.5])
 picks_round = analysis.waiting_round(session)  # latest round with picks: its stars are on the map
 r = c[0].selectbox("Round", rounds[::-1], key=K.MAP_ROUND,
@@ -64,16 +65,30 @@ if info["n_shown"] < info["n_total"]:
     st.caption(f"Showing {info['n_shown']:,} of {info['n_total']:,} images (a seeded sample; every labeled "
                "and picked image is kept).")
 names = cache.session_task(path).classes.names
-fig = plots.embedding_scatter(points, color_by=color_by, n_classes=len(names), height=600,
-                              title=f"Round {r} · {linfo['method'].upper()} of {info['n_shown']:,} images")
+hover = st.toggle("Thumbnails on hover", False, key=K.MAP_HOVER,
+                  help="The same points on a plain canvas: hover a point to see its image, click it to see it "
+                       f"large (thumbnails for the first {hover_map.MAX_THUMBS:,} points; no box or lasso here)")
 left, right = st.columns([3, 2])
 with left:
-    event = st.plotly_chart(fig, key=K.MAP_CHART, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    if hover:
+        st.markdown(f"**Round {r} · {linfo['method'].upper()} of {info['n_shown']:,} images** · hover a point")
+        clicked = hover_map.hover_map(points, color_by, len(names), key=K.MAP_HOVER_VIEW)
+        if clicked is not None and 0 <= int(clicked) < len(points):
+            st.session_state[K.MAP_HOVER_PICK] = (path, r, str(points["id"].iloc[int(clicked)]))
+        event = None
+    else:
+        fig = plots.embedding_scatter(points, color_by=color_by, n_classes=len(names), height=600,
+                                      title=f"Round {r} · {linfo['method'].upper()} of {info['n_shown']:,} images")
+        event = st.plotly_chart(fig, key=K.MAP_CHART, on_select="rerun", selection_mode=("points", "box", "lasso"))
     st.caption(f"Ready in {time.time() - t0:.1f} s (layout {'from the cache' if linfo['cached'] else 'computed'}"
                f" in {linfo['seconds']:.2f} s).")
 
-picked = [p.get("customdata") for p in (event.get("selection", {}).get("points", []) if event else [])]
-picked = sorted(set(int(i if not isinstance(i, list) else i[0]) for i in picked if i is not None))
+if hover:
+    pick = st.session_state.get(K.MAP_HOVER_PICK)
+    picked = hover_map.positions_of(points, [pick[2]]) if pick and pick[:2] == (path, r) else []
+else:
+    picked = [p.get("customdata") for p in (event.get("selection", {}).get("points", []) if event else [])]
+    picked = sorted(set(int(i if not isinstance(i, list) else i[0]) for i in picked if i is not None))
 with right:
     if not picked:
         st.info("Click a point to see its image, or drag a box or lasso (tools at the top right of the chart) "

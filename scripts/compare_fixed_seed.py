@@ -67,7 +67,7 @@ def fits(out: Path) -> None:
     np.savez(out, **saved)
 
 
-def _compare_npz(a: Path, b: Path) -> list[str]:
+def compare_npz(a: Path, b: Path) -> list[str]:
     x, y = np.load(a), np.load(b)
     diffs = [f"{k}: only in one file" for k in sorted(set(x.files) ^ set(y.files))]
     for k in sorted(set(x.files) & set(y.files)):
@@ -81,7 +81,7 @@ def _compare_npz(a: Path, b: Path) -> list[str]:
     return diffs
 
 
-def _compare_runs(a: Path, b: Path) -> list[str]:
+def compare_runs(a: Path, b: Path) -> list[str]:
     import pandas as pd
 
     diffs = []
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "fits":
         fits(args.out)
         return 0
-    diffs = _compare_npz(args.a, args.b) if args.a.suffix == ".npz" else _compare_runs(args.a, args.b)
+    diffs = compare_npz(args.a, args.b) if args.a.suffix == ".npz" else compare_runs(args.a, args.b)
     for d in diffs:
         print("DIFFERENT", d)
     print("identical" if not diffs else f"{len(diffs)} differences")

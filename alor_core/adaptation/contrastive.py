@@ -8,7 +8,6 @@ negatives, as in FLYP and ALOR (docs/METHOD.md §10.9).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +17,7 @@ import torch
 from .base import Adapter
 from .schedule import warmup_cosine
 from .training import Training
-from .tuned import TunedClipClassifier, TunedTowerParams, image_loader, train_transform
+from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, epoch_batches, train_transform, tuned_setup
 
 __all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transform"]
 
@@ -61,14 +60,11 @@ class ContrastiveTuning(Adapter):
 
     def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
         """Both towers and a fresh logit scale train on the symmetric image-text InfoNCE loss."""
-        p = self.params
-        tuned = bundle.copy()
-        model, dev = tuned.model, tuned.device
-        loader = image_loader(bundle, data.all(), p.batch_size, p.drop_last, generator)
-        log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=dev))
+        tuned, loader, log_scale = tuned_setup(bundle, data, self.params, generator)
+        p, model, dev = self.params, tuned.model, tuned.device
         opt = torch.optim.AdamW([
             {"params": [q for q in model.parameters() if q.requires_grad], "lr": p.lr},
-            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay)
+            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay, foreach=FOREACH)
         amp = dev.type == "cuda" and p.precision == "amp"
         rng = np.random.default_rng(int(seed))
         templates = classes.templates
@@ -108,7 +104,7 @@ class ContrastiveTuning(Adapter):
             return self._classifier(tuned, classes, scale, history)
 
         training = Training(
-            opt, lambda epoch: loader, loss, len(loader),
+            opt, epoch_batches(loader, dev), loss, len(loader),
             schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup), amp=amp,
             device_type=dev.type, start_epoch=lambda epoch: model.train(),
             end_epoch=lambda epoch: scale_curve.append(float(log_scale.detach().exp())),

@@ -7,7 +7,6 @@ trained with CE on ``s · W f̂(x)``, where ``s`` is a fresh learnable logit sca
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,7 +16,7 @@ from ..models.features import encode_images
 from .base import SELECTIONS, Adapter, check_labels
 from .schedule import warmup_cosine
 from .training import Training
-from .tuned import TunedClipClassifier, TunedTowerParams, image_loader
+from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, epoch_batches, tuned_setup
 
 __all__ = ["Finetune", "FTParams", "FinetunedClassifier", "SELECTIONS", "check_labels"]
 
@@ -93,20 +92,18 @@ class Finetune(Adapter):
     def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
         """The image tower, a head initialised from ``t_c`` and a fresh logit scale train with CE."""
         p = self.params
-        tuned = bundle.copy()
+        tuned, loader, log_scale = tuned_setup(bundle, data, p, generator)
         model, dev = tuned.model, tuned.device
         # The text tower is locked (docs/METHOD.md §5.2): only image-tower parameters stay trainable.
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith("visual."))
         head = torch.nn.Parameter(torch.as_tensor(
             tuned.class_embeddings(classes.names, classes.templates), dtype=torch.float32, device=dev))
-        log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=dev))
         opt = torch.optim.AdamW([
             {"params": [q for q in model.visual.parameters() if q.requires_grad], "lr": p.lr},
             {"params": [head], "lr": p.head_lr},
-            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay)
+            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay, foreach=FOREACH)
         amp = dev.type == "cuda" and p.precision == "amp"
-        loader = image_loader(bundle, data.all(), p.batch_size, p.drop_last, generator)
 
         def loss(batch):
             x, y = batch
@@ -136,7 +133,7 @@ class Finetune(Adapter):
             return FinetunedClassifier(tuned, w_final.cpu().numpy(), float(s_final.exp()), history)
 
         training = Training(
-            opt, lambda epoch: loader, loss, len(loader),
+            opt, epoch_batches(loader, dev), loss, len(loader),
             schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup), amp=amp,
             device_type=dev.type, start_epoch=lambda epoch: model.visual.train(),
             validate=validate if val is not None else None,

@@ -10,6 +10,8 @@ best-validation epoch (a tie goes to the later epoch, as the official code's ``>
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Training", "LoopResult", "train_loop", "index_batches", "steps_of", "SCHEDULE_EVERY"]
+__all__ = ["Training", "LoopResult", "train_loop", "index_batches", "steps_of", "prefetched", "SCHEDULE_EVERY"]
 
 # When a Training's schedule steps: after every optimizer step (the official warm-up + cosine,
 # docs/METHOD.md §5.1) or after every epoch (Dassl's per-epoch schedule for PT, §5.4).
@@ -184,3 +186,50 @@ def index_batches(n: int, batch_size: int, generator: torch.Generator, *, drop_l
 def steps_of(n: int, batch_size: int, drop_last: bool) -> int:
     """How many batches :func:`index_batches` yields per epoch."""
     return (n // batch_size if n >= batch_size else 1) if drop_last else max(1, -(-n // batch_size))
+
+
+def prefetched(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """Yield ``items`` in order while one background thread produces up to ``depth`` ahead.
+
+    For a CPU training loop whose batches are decoded and transformed in the calling process
+    (FT and CT's image loader): the next batch is prepared while the current one trains, instead
+    of in turn. The producer is the only code that runs ``items`` (and whatever random numbers
+    its transforms draw), one item after the other, so the batches and their order are exactly
+    those of a plain loop as long as the consumer draws nothing from the same generators. An
+    exception in the producer is raised here; leaving the loop early stops the producer.
+    """
+    done = object()
+    buffer: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            put((done, err))
+
+    worker = threading.Thread(target=produce, name="alor-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = buffer.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

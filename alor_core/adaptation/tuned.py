@@ -3,16 +3,29 @@ the train transform, the image loader and the classifier of a tuned CLIP."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torchvision.transforms as T
 
-from ..models.features import ImageDataset, encode_images
+from ..data.datasets import load_image
+from ..models.features import encode_images
 from .base import AdaptedClassifier, AdapterParams
+from .training import prefetched
 
-__all__ = ["TunedClipClassifier", "TunedTowerParams", "train_transform", "image_loader"]
+__all__ = ["TunedClipClassifier", "TunedTowerParams", "DecodedOnce", "train_transform", "image_loader",
+           "DECODE_BUDGET_BYTES", "FOREACH", "epoch_batches", "tuned_setup"]
+
+#: AdamW's multi-tensor ("foreach") update for the tuned towers on every device: CUDA's default,
+#: and on the CPU the same arithmetic, bit for bit, with a fraction of the per-tensor Python work
+#: (one CT step over the demo CLIP's 74 tensors: 59 instead of 77 ms, issue 19).
+FOREACH = True
+
+#: Decoded training pixels one fit keeps in memory (RGB bytes); images past it are decoded again
+#: every epoch, as before, so a large training set cannot exhaust memory.
+DECODE_BUDGET_BYTES = 512 * 2 ** 20
 
 # CLIP's own normalisation, for a preprocess that names none.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -54,18 +67,80 @@ def train_transform(bundle) -> T.Compose:
         T.RandomHorizontalFlip(), T.ToTensor(), normalize_of(bundle.preprocess)])
 
 
+class DecodedOnce(torch.utils.data.Dataset):
+    """Training images decoded on first use and kept, then transformed afresh every epoch.
+
+    FT and CT see every training image once per epoch through a *random* transform, so the
+    transformed input cannot be reused; the decoded image can (the "decode once" rule of
+    :mod:`alor_core.data.decoded`). The transform gets the very image
+    :func:`~alor_core.data.datasets.load_image` returns and draws the same random numbers, so
+    training is unchanged; only the repeated decoding goes. At most ``budget_bytes`` of pixels are
+    kept (per worker process on CUDA, where workers live for one epoch).
+
+    Parameters
+    ----------
+    image_set : ImageSet
+    transform : callable
+        PIL image -> tensor; must not modify its input (torchvision's do not).
+    budget_bytes : int, default=DECODE_BUDGET_BYTES
+    """
+
+    def __init__(self, image_set, transform, budget_bytes: int = DECODE_BUDGET_BYTES):
+        self.image_set, self.transform, self.labels = image_set, transform, image_set.labels
+        self._decoded, self._left = {}, int(budget_bytes)
+
+    def __len__(self) -> int:
+        return len(self.image_set)
+
+    def __getitem__(self, i):
+        image = self._decoded.get(i)
+        if image is None:
+            image = load_image(self.image_set.path(i))
+            size = image.width * image.height * 3
+            if size <= self._left:
+                self._decoded[i], self._left = image, self._left - size
+        return self.transform(image), int(self.labels[i])
+
+
 def image_loader(bundle, train_set, batch_size: int, drop_last: bool,
                  generator: torch.Generator) -> torch.utils.data.DataLoader:
-    """Shuffled batches of ``train_set`` through :func:`train_transform`.
+    """Shuffled batches of ``train_set`` through :func:`train_transform` (images decoded once).
 
     ``drop_last`` drops a last partial batch, but never the only batch; on CUDA four workers
     decode and pinned memory feeds the device.
     """
     cuda = bundle.device.type == "cuda"
     return torch.utils.data.DataLoader(
-        ImageDataset(train_set, train_transform(bundle)), batch_size=batch_size, shuffle=True,
+        DecodedOnce(train_set, train_transform(bundle)), batch_size=batch_size, shuffle=True,
         generator=generator, drop_last=drop_last and len(train_set) > batch_size, num_workers=4 if cuda else 0,
         pin_memory=cuda)
+
+
+def tuned_setup(bundle, data, params, generator: torch.Generator):
+    """What an FT or CT fit starts from: ``(tuned, loader, log_scale)``.
+
+    ``tuned`` is a private copy of ``bundle`` (the shared model is never trained), ``loader``
+    the shuffled training images (:func:`image_loader`; ``generator`` draws the order) and
+    ``log_scale`` a fresh learnable log logit scale initialised to log(1/0.07)
+    (docs/METHOD.md §10.10).
+    """
+    tuned = bundle.copy()
+    loader = image_loader(bundle, data.all(), params.batch_size, params.drop_last, generator)
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=tuned.device))
+    return tuned, loader, log_scale
+
+
+def epoch_batches(loader: torch.utils.data.DataLoader, device: torch.device):
+    """``batches(epoch)`` for a :class:`~alor_core.adaptation.training.Training` over ``loader``.
+
+    On the CPU the next batch is decoded and transformed in a background thread while the
+    current one trains (:func:`~alor_core.adaptation.training.prefetched`; the loader draws the
+    same random crops in the same order, the training step draws none); on CUDA the loader's
+    worker processes already do that.
+    """
+    if device.type == "cuda":
+        return lambda epoch: loader
+    return lambda epoch: prefetched(loader)
 
 
 class TunedClipClassifier(AdaptedClassifier):

@@ -100,6 +100,9 @@ MAP_SOURCES = "map.sources"
 MAP_COLOR = "map.color_by"
 MAP_MAX = "map.max_points"
 MAP_CHART = "map.selection"  # the chart's selection state
+MAP_HOVER = "map.hover"              # hover view: thumbnails on hover (ui/hover_map.py)
+MAP_HOVER_VIEW = "map.hover_view"     # the hover view's component
+MAP_HOVER_PICK = "map.hover_pick"     # (session, round, sample id) clicked in the hover view
 MAP_LAYOUT = "map.layout"    # "umap" or "pca"
 
 # Guided demo

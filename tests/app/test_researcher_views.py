@@ -113,6 +113,34 @@ def test_map_one_point_shows_its_image_and_no_class_of_unlabeled(app, demo_sessi
     assert all(not c.startswith(tuple(names)) for c in _texts(at, "caption") if "unlabeled" in c)
 
 
+def test_map_hover_view_carries_thumbnails_and_a_click_shows_the_image(app, demo_sessions):
+    # The hover view (a canvas component) gets a thumbnail per point and captions that never name the
+    # class of an unlabeled pool image; a point clicked there is shown large next to it.
+    from alor_core.ui import hover_map
+    s = demo_sessions["oracle"]
+    at = app("embeddings", s)
+    at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
+    at.toggle(key=K.MAP_HOVER).set_value(True).run()
+    assert not at.exception
+    assert any("hover a point" in m for m in _texts(at, "markdown"))
+    r = at.selectbox(key=K.MAP_ROUND).value
+    from alor_core.ui import cache
+    points, _, _ = cache.embedding_frame(str(s.path), r, ("pool", "retrieved"), 4000, cache.session_version(str(s.path)))
+    thumbs = hover_map.thumbnails(tuple(map(str, points["path"].iloc[:hover_map.MAX_THUMBS])))
+    assert len(thumbs) == min(len(points), hover_map.MAX_THUMBS) and all(t.startswith("data:image/") for t in thumbs)
+    caps = hover_map.point_captions(points)
+    names = set(points["class_name"].astype(str)) - {"", "nan"}
+    unl = [c for c, role in zip(caps, points["role"]) if role == "unlabeled"]
+    assert unl and all(not any(f" {n} " in f" {c} " for n in names) for c in unl)
+    colors = hover_map.point_colors(points, "class")
+    assert {c for c, role in zip(colors, points["role"]) if role == "unlabeled"} == {"#c7c7c7"}
+    sid = str(points["id"].iloc[7])
+    at.session_state[K.MAP_HOVER_PICK] = (str(s.path), r, sid)  # what a click in the component stores
+    at.run()
+    assert _texts(at, "subheader") == ["Selected image"] and len(at.image) == 1
+    assert hover_map.positions_of(points, [sid]) == [7]
+
+
 def test_results_open_with_a_one_screen_summary_and_details_in_expanders(app, demo_sessions, twin_run):
     # The summary comes first: headline numbers as mean ± std with n, and a generated sentence that says
     # one seed per run is no evidence either way; the tables and the heatmap are behind expanders.

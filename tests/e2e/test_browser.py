@@ -2,6 +2,7 @@
 every page renders (screenshots under the test's output folder); the embedding map's box selection."""
 
 import os
+import re
 import time
 
 import pytest
@@ -161,3 +162,32 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     wait_idle(page)
     expect(page.get_by_test_id("stImage").first).to_be_visible()
     shot(page, shots / "embeddings.png")
+
+
+def test_embedding_map_hover_shows_the_thumbnail_and_a_click_the_image(page, base_url, oracle_session, shots,
+                                                                        wait_idle, shot):
+    # "Thumbnails on hover": moving the mouse onto a point shows its image in a tooltip (no server
+    # round trip), a click shows it large beside the map. PCA is pinned so that no UMAP switch
+    # redraws the points under the mouse.
+    page.goto(f"{base_url}/embeddings?session={oracle_session.path.parent.name}/{oracle_session.path.name}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Embedding map", timeout=LONG)
+    wait_idle(page)
+    page.get_by_text("PCA", exact=True).click()
+    wait_idle(page)
+    page.get_by_text("Thumbnails on hover").click()
+    wait_idle(page)
+    canvas = page.locator("div.alor-map canvas")
+    expect(canvas).to_have_attribute("data-probe", re.compile(r"^[0-9.]+,[0-9.]+$"), timeout=LONG)
+    wait_idle(page)
+    x, y = map(float, canvas.get_attribute("data-probe").split(","))
+    box = canvas.bounding_box()
+    tip = page.locator("div.alor-map div.tip")
+    expect(tip).to_be_hidden()
+    page.mouse.move(box["x"] + x + 30, box["y"] + y + 30)
+    page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    expect(tip).to_be_visible()
+    expect(tip.locator("img")).to_have_attribute("src", re.compile("^data:image/"))
+    shot(page, shots / "embeddings_hover.png")
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    expect(page.get_by_role("heading", name="Selected image")).to_be_visible()
+    wait_idle(page)

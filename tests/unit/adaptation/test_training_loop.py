@@ -89,3 +89,36 @@ def test_every_adapter_validates_its_parameters_with_one_rule_set(params, field,
 
 def test_lp_full_batch_zero_is_accepted():
     LPParams(batch_size=0).validate()
+
+
+def test_training_images_are_decoded_once_and_transformed_as_before(tmp_path, monkeypatch, random_bundle):
+    # FT/CT's loader keeps each decoded image (issue 19) and gives the very inputs of a fresh decode.
+    import numpy as np
+    from PIL import Image
+
+    from alor_core.adaptation import tuned
+    from alor_core.data.datasets import ImageSet
+    from alor_core.models.features import ImageDataset
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    images = ImageSet([f"{i}.png" for i in range(6)], tmp_path, np.arange(6) % 3)
+    transform = tuned.train_transform(random_bundle)
+    calls = []
+    real = tuned.load_image
+    monkeypatch.setattr(tuned, "load_image", lambda path: calls.append(path) or real(path))
+    once, fresh = tuned.DecodedOnce(images, transform), ImageDataset(images, transform)
+    for _epoch in range(3):
+        torch.manual_seed(5)
+        a = [once[i][0] for i in range(6)]
+        torch.manual_seed(5)
+        b = [fresh[i][0] for i in range(6)]
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert len(calls) == 6
+    # Past the budget, images are decoded again each time (bounded memory).
+    small = tuned.DecodedOnce(images, transform, budget_bytes=28 * 28 * 3 * 2)
+    calls.clear()
+    for _epoch in range(2):
+        [small[i] for i in range(6)]
+    assert len(calls) == 2 + 2 * 4

@@ -1,0 +1,82 @@
+"""One CT round on the demo world, timed per stage, for one or more checkouts side by side (issue 19).
+
+Runs ``python -m alor_core run --adapt ct --rounds 2 --seeds 1`` in each checkout (a fresh output
+folder each time, ``OMP_NUM_THREADS`` as set, default 1) and reads the round loop's
+``timing.json``: round 0 = fit + test evaluation + selection (the tuned tower re-encodes the
+pool), round 1 = fit + evaluation (the last round selects nothing). Checkouts run in turn,
+``--repeat`` times, so a load change hits both; the 1-minute load average is printed next to
+every row. The session's results (``results.csv``, each round's ``metrics.json`` and
+``selected.csv``) of every checkout are compared with the first's: the speed-up must not change
+a result.
+
+Usage::
+
+    python bench/bench_ct_round.py --checkout before=/tmp/old after=. [--repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("adaptation", "evaluation", "selection")
+
+
+def one_run(checkout: Path, out: Path) -> dict:
+    """Run the CT session in ``checkout``; return wall seconds, round timings and load averages."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "PYTHONPATH": str(checkout)}
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "alor_core", "run", "--adapt", "ct", "--rounds", "2", "--seeds", "1",
+                    "--output", str(out), "--quiet"], cwd=checkout, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    session = next(out.rglob("seed1"))
+    rounds = {}
+    for r in ("r00", "r01"):
+        t = json.loads((session / "rounds" / r / "timing.json").read_text())
+        rounds[r] = {k: t["seconds"].get(k, 0.0) for k in STAGES} | {"total": t["total"]}
+    return {"wall": wall, "rounds": rounds, "load": (load0, os.getloadavg()[0]), "session": session}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkout", nargs="+", default=[f"this={ROOT}"], help="label=folder of a checkout")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args(argv)
+    checkouts = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.checkout]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from compare_fixed_seed import compare_runs
+
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs, "
+          f"rounds: r00 = fit + evaluation + selection, r01 = fit + evaluation")
+    print(f"{'checkout':10s} {'rep':>3s} {'round':>5s} {'fit s':>7s} {'eval s':>7s} {'select s':>8s} "
+          f"{'round s':>8s} {'load 1m before/after':>21s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        first = {}
+        for rep in range(args.repeat):
+            for label, folder in checkouts:
+                out = Path(tmp) / f"{label}-{rep}"
+                res = one_run(folder, out)
+                for r, t in res["rounds"].items():
+                    print(f"{label:10s} {rep:3d} {r:>5s} {t['adaptation']:7.2f} {t['evaluation']:7.2f} "
+                          f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}",
+                          flush=True)
+                ref = first.setdefault(rep, out)
+                if ref is not out:
+                    diffs = compare_runs(ref, out)
+                    print(f"  results of {label} vs {checkouts[0][0]}: "
+                          f"{'identical' if not diffs else '; '.join(diffs[:3])}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
