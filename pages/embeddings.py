@@ -91,7 +91,8 @@ else:
     picked = sorted(set(int(i if not isinstance(i, list) else i[0]) for i in picked if i is not None))
 with right:
     if not picked:
-        st.info("Click a point to see its image, or drag a box or lasso (tools at the top right of the chart) "
+        st.info("Hover a point for its thumbnail, click it to see the image here." if hover else
+                "Click a point to see its image, or drag a box or lasso (tools at the top right of the chart) "
                 "to list the images here.")
         st.stop()
     sel = points.iloc[[i for i in picked if i < len(points)]]

@@ -174,7 +174,7 @@ def test_embedding_map_hover_shows_the_thumbnail_and_a_click_the_image(page, bas
     wait_idle(page)
     page.get_by_text("PCA", exact=True).click()
     wait_idle(page)
-    page.get_by_text("Thumbnails on hover").click()
+    page.get_by_test_id("stCheckbox").get_by_text("Thumbnails on hover").click()
     wait_idle(page)
     canvas = page.locator("div.alor-map canvas")
     expect(canvas).to_have_attribute("data-probe", re.compile(r"^[0-9.]+,[0-9.]+$"), timeout=LONG)
