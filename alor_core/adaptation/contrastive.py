@@ -70,11 +70,21 @@ class ContrastiveTuning(Adapter):
         templates = classes.templates
         scale_curve = []
 
+        rows = {}  # prompt -> its token row; a fit draws from only classes x templates prompts
+
+        def tokenize(texts):
+            # open_clip's tokenizers pad every text to the context length on its own, so a row is
+            # the same whether tokenized alone or in a batch: each prompt is tokenized once (issue 19).
+            new = [t for t in dict.fromkeys(texts) if t not in rows]
+            if new:
+                rows.update(zip(new, tuned.tokenizer(new)))
+            return torch.stack([rows[t] for t in texts])
+
         def loss(batch):
             x, y = batch
             # A template drawn uniformly at random for every image, every time (docs/METHOD.md §5.3).
             texts = [templates[rng.integers(len(templates))].format(classes.names[int(c)]) for c in y]
-            tok = tuned.tokenizer(texts).to(dev)
+            tok = tokenize(texts).to(dev)
             fi = torch.nn.functional.normalize(model.encode_image(x.to(dev, non_blocking=True)).float(), dim=-1)
             ft = torch.nn.functional.normalize(model.encode_text(tok).float(), dim=-1)
             z = log_scale.exp() * fi @ ft.T
