@@ -122,3 +122,23 @@ def test_training_images_are_decoded_once_and_transformed_as_before(tmp_path, mo
     for _epoch in range(2):
         [small[i] for i in range(6)]
     assert len(calls) == 2 + 2 * 4
+
+
+def test_prefetched_keeps_order_raises_the_producers_error_and_stops_early():
+    import threading
+
+    from alor_core.adaptation.training import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(broken()))
+    before = threading.active_count()
+    gen = prefetched(iter(range(1000)), depth=2)
+    assert next(gen) == 0
+    gen.close()  # leaving the loop early ends the producer thread
+    assert threading.active_count() == before
