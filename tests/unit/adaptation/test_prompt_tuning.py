@@ -63,8 +63,14 @@ def test_pt_changes_only_the_context_tokens(fitted, world_bundle, small_world):
         head = torch.nn.functional.normalize(learner(), dim=-1).numpy()
     assert np.allclose(head, clf.weight_, atol=1e-5)
     # Initialised from N(0, 0.02) with the fit's seed, then moved by training.
-    init = torch.empty(clf.ctx_.shape).normal_(0.0, 0.02, generator=torch.Generator().manual_seed(1)).numpy()
-    assert not np.allclose(clf.ctx_, init) and np.corrcoef(clf.ctx_.ravel(), init.ravel())[0, 1] > 0.5
+    # The fast preset's learning rate moves the contexts far, so the test compares: the fit's own
+    # initialisation correlates with the result clearly more than another seed's does.
+    def corr(seed):
+        init = torch.empty(clf.ctx_.shape).normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
+        return np.corrcoef(clf.ctx_.ravel(), init.numpy().ravel())[0, 1], init.numpy()
+    own, init = corr(1)
+    others = [corr(s)[0] for s in (2, 3, 4, 5)]
+    assert not np.allclose(clf.ctx_, init) and own > 0.15 and own > max(others) + 0.1, (own, others)
 
 
 def test_pt_logits_are_clip_scale_times_embed_dot_head(fitted, world_bundle, small_world):
