@@ -27,7 +27,7 @@ from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
 
-__all__ = ["bias_table", "demo_control_table", "round_values", "mean_per_class", 
+__all__ = ["bias_table", "demo_control_table", "round_values", "mean_per_class",
     "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
     "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
     "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",

@@ -693,7 +693,9 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
         for a in ("pt", "lp", "ft", "ct"):
             m = _ms(_per_seed(_at(df, 0, adaptation=a, rda=r)))
             if m["n"]:
-                xs.append(ADAPT_NAMES[a]); ys.append(m["mean"]); es.append(_sd(m))
+                xs.append(ADAPT_NAMES[a])
+                ys.append(m["mean"])
+                es.append(_sd(m))
         if xs:
             fig.add_bar(x=xs, y=ys, name=name, marker_color=run_color(i), error_y=dict(type="data", array=es))
     if fig.data:
@@ -736,7 +738,9 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
         for s in BASELINES:
             m = _ms(_per_seed(_at(df, last_round, strategy=s, adaptation=a, rda=False)))
             if m["n"]:
-                xs.append(NAMES[s]); ys.append(m["mean"]); es.append(_sd(m))
+                xs.append(NAMES[s])
+                ys.append(m["mean"])
+                es.append(_sd(m))
         if xs:
             fig.add_bar(x=xs, y=ys, name=ADAPT_NAMES[a], marker_color=run_color(i),
                         error_y=dict(type="data", array=es))

@@ -101,5 +101,5 @@ def write_list_file(path, image_set, source=1):
         if not i or "\n" in i or "\r" in i or i != i.strip() or i.startswith("#") or not utf8:
             raise DataError(f"image id {i!r} cannot be written to split file {str(path)!r}; expected a "
                             "non-empty UTF-8 path without line breaks, surrounding whitespace or a leading '#'")
-    lines = [f"{i} {int(l)} {source}\n" for i, l in zip(image_set.ids, image_set.labels)]
+    lines = [f"{i} {int(lab)} {source}\n" for i, lab in zip(image_set.ids, image_set.labels)]
     atomic_write_text(path, "".join(lines))

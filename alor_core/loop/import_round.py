@@ -200,7 +200,7 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
     labels = [(sid, int(lab), 0, IMPORTED) for sid, lab in zip(rf.labeled.ids, rf.labeled.labels)]
     have = session.labels()
     same_labels = (len(have) == len(labels) and
-                   dict(zip(have["sample_id"], have["label"].astype(int))) == {s: l for s, l, _, _ in labels})
+                   dict(zip(have["sample_id"], have["label"].astype(int))) == {s: lab for s, lab, _, _ in labels})
     if len(have) and not same_labels:
         raise ConfigError(f"session {str(path)!r} already has {len(have)} labels that are not this round file's "
                           f"{len(labels)}; import into a new session (--into NAME) or delete the folder")

@@ -20,7 +20,6 @@ Every file is written atomically; ``results.csv`` is derived, so resuming never 
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import os
 import time

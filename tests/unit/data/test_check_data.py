@@ -4,7 +4,6 @@ named by id); seeded random weights; a checkpoint of another architecture."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -283,7 +283,7 @@ def test_export_img2dataset_command(tmp_path, capsys):
 def test_idlike_names_in_split_files_warn(tmp_path):
     # classnames.txt with bare WordNet ids: the prompts would be meaningless, the warning says how to fix it.
     built = build_official_folder(tmp_path)
-    (built["folder"] / f"aircraft_metrics-LAION400M.json").unlink()
+    (built["folder"] / "aircraft_metrics-LAION400M.json").unlink()
     (built["folder"] / "classnames.txt").write_text("n02690373\nn02691156\nn04552348\nn02692877\n")
     with pytest.warns(DataWarning, match=r"4 of 4 class names .* look like ids .*Fix: put a classnames.txt"):
         task = load_task(str(built["folder"]))

@@ -4,9 +4,7 @@ metadata table whose images are web addresses gives the per-class counts without
 
 import json
 import socket
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image

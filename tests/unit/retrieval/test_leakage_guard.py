@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from alor_core.data import ClassInfo
-from alor_core.data.datasets import ImageSet
 from alor_core.data.imagefolder import load_imagefolder
 from alor_core.retrieval import leakage
 from alor_core.retrieval.leakage import calibrate_threshold, exact_copy_mask, file_fingerprints
