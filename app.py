@@ -42,8 +42,10 @@ st.logo(str(HERE / "assets" / "logo.svg"))
 with st.sidebar:
     session = widgets.session_picker()
     if session is not None:
-        st.caption(f"Status: **{widgets.state_text(session.status())}** · "
-                   f"{len(session.finished_rounds())}/{session.config.get('rounds')} rounds done")
+        st.caption(
+            f"Status: **{widgets.state_text(session.status())}** · "
+            f"{len(session.finished_rounds())}/{session.config.get('rounds')} rounds done"
+        )
     if widgets.small_demo():
         st.caption("Using the reduced demo world (ALOR_DEMO_SMALL=1).")
 

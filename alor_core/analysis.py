@@ -27,12 +27,41 @@ from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
 
-__all__ = ["bias_table", "demo_control_table", "round_values", "mean_per_class",
-    "find_sessions", "session_task", "demo_spec_for", "load_results", "mean_std", "curve_area", "aulc",
-    "per_class_matrix", "retrieval_table", "retrieved_items", "tail_class_ids", "label_queue",
-    "waiting_round", "labels_csv", "labels_json", "imagefolder_zip", "embedding_points", "project_2d",
-    "BENCHMARK_DATASETS", "BENCHMARK_COUNTS_DIR", "benchmark_counts", "benchmark_table", "UMAP_LIMIT",
-    "picks_per_class", "plotted_table", "count_bands", "count_window", "embedding_frame", "layout_2d", "layout_cache_path",
+__all__ = [
+    "bias_table",
+    "demo_control_table",
+    "round_values",
+    "mean_per_class",
+    "find_sessions",
+    "session_task",
+    "demo_spec_for",
+    "load_results",
+    "mean_std",
+    "curve_area",
+    "aulc",
+    "per_class_matrix",
+    "retrieval_table",
+    "retrieved_items",
+    "tail_class_ids",
+    "label_queue",
+    "waiting_round",
+    "labels_csv",
+    "labels_json",
+    "imagefolder_zip",
+    "embedding_points",
+    "project_2d",
+    "BENCHMARK_DATASETS",
+    "BENCHMARK_COUNTS_DIR",
+    "benchmark_counts",
+    "benchmark_table",
+    "UMAP_LIMIT",
+    "picks_per_class",
+    "plotted_table",
+    "count_bands",
+    "count_window",
+    "embedding_frame",
+    "layout_2d",
+    "layout_cache_path",
     "HIDDEN_CLASS",
 ]
 
@@ -74,18 +103,27 @@ def benchmark_counts(dataset, counts_dir=None):
         df = pd.read_csv(path)
         missing = {"class_name", "count"} - set(df.columns)
         if missing:
-            raise DataError(f"LAION counts file {str(path)!r} needs columns class_name,count; "
-                            f"missing {', '.join(sorted(missing))}")
+            raise DataError(
+                f"LAION counts file {str(path)!r} needs columns class_name,count; missing {', '.join(sorted(missing))}"
+            )
     return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def benchmark_table(counts, n_tail=5):
     """A :func:`benchmark_counts` frame in the layout of :func:`retrieval_table` (for the same plots)."""
     from .loop.metrics import tail_classes
+
     tail = set(tail_classes(counts["count"].to_numpy(), k=min(n_tail, len(counts))))
-    return pd.DataFrame({"class_id": np.arange(len(counts)), "class_name": counts["class_name"],
-                         "matched": counts["count"], "kept": counts["count"], "zero_shot_acc": np.nan,
-                         "tail": [i in tail for i in range(len(counts))]})
+    return pd.DataFrame(
+        {
+            "class_id": np.arange(len(counts)),
+            "class_name": counts["class_name"],
+            "matched": counts["count"],
+            "kept": counts["count"],
+            "zero_shot_acc": np.nan,
+            "tail": [i in tail for i in range(len(counts))],
+        }
+    )
 
 
 def count_bands(table, value="matched", n_bands=3):
@@ -109,12 +147,22 @@ def count_bands(table, value="matched", n_bands=3):
         if not len(part):
             continue
         c = counts[part]
-        rows.append({"band": name, "first_rank": int(part[0]) + 1, "last_rank": int(part[-1]) + 1,
-                     "n_classes": len(part), "min": int(c.min()), "max": int(c.max()), "total": int(c.sum()),
-                     "share": float(c.sum() / counts.sum()) if counts.sum() > 0 else 0.0,
-                     "zero": int((c == 0).sum())})
-    return pd.DataFrame(rows, columns=["band", "first_rank", "last_rank", "n_classes", "min", "max", "total",
-                                       "share", "zero"])
+        rows.append(
+            {
+                "band": name,
+                "first_rank": int(part[0]) + 1,
+                "last_rank": int(part[-1]) + 1,
+                "n_classes": len(part),
+                "min": int(c.min()),
+                "max": int(c.max()),
+                "total": int(c.sum()),
+                "share": float(c.sum() / counts.sum()) if counts.sum() > 0 else 0.0,
+                "zero": int((c == 0).sum()),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["band", "first_rank", "last_rank", "n_classes", "min", "max", "total", "share", "zero"]
+    )
 
 
 def count_window(table, value="matched", end="bottom", n=25, query=""):
@@ -146,8 +194,21 @@ def find_sessions(output_root):
     mode, rounds, rounds_done, state, round, updated``; newest first (empty when there is none).
     """
     root = Path(output_root)
-    cols = ["path", "run", "seed", "dataset", "strategy", "adaptation", "rda", "mode", "rounds",
-            "rounds_done", "state", "round", "updated"]
+    cols = [
+        "path",
+        "run",
+        "seed",
+        "dataset",
+        "strategy",
+        "adaptation",
+        "rda",
+        "mode",
+        "rounds",
+        "rounds_done",
+        "state",
+        "round",
+        "updated",
+    ]
     rows = []
     if root.is_dir():
         # run folders up to three levels deep (e.g. guided_demo/tfs_lp/seed1); no full recursion,
@@ -161,15 +222,23 @@ def find_sessions(output_root):
                 continue  # a half-created folder; the next refresh will see it
             s = Session(path)
             status = s.status()
-            rows.append({
-                "path": str(path), "run": str(path.parent.relative_to(root)), "seed": cfg.get("seed"),
-                "dataset": Path(str(cfg.get("dataset"))).name, "strategy": cfg.get("strategy"),
-                "adaptation": cfg.get("adaptation"), "rda": bool(cfg.get("rda")),
-                "mode": cfg.get("mode"), "rounds": cfg.get("rounds"),
-                "rounds_done": len(s.finished_rounds()), "state": status.get("state", "new"),
-                "round": status.get("round"),
-                "updated": status.get("updated") or cfg_file.stat().st_mtime,
-            })
+            rows.append(
+                {
+                    "path": str(path),
+                    "run": str(path.parent.relative_to(root)),
+                    "seed": cfg.get("seed"),
+                    "dataset": Path(str(cfg.get("dataset"))).name,
+                    "strategy": cfg.get("strategy"),
+                    "adaptation": cfg.get("adaptation"),
+                    "rda": bool(cfg.get("rda")),
+                    "mode": cfg.get("mode"),
+                    "rounds": cfg.get("rounds"),
+                    "rounds_done": len(s.finished_rounds()),
+                    "state": status.get("state", "new"),
+                    "round": status.get("round"),
+                    "updated": status.get("updated") or cfg_file.stat().st_mtime,
+                }
+            )
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["updated", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
@@ -177,6 +246,7 @@ def find_sessions(output_root):
 def demo_spec_for(key):
     """The :class:`DemoWorldSpec` (full or small, world seed 0 or 1) whose key is ``key``, else None."""
     from .data import DemoWorldSpec
+
     for seed in (0, 1):
         for spec in (DemoWorldSpec(seed=seed), DemoWorldSpec.small(seed=seed)):
             if spec.key == key:
@@ -192,6 +262,7 @@ def session_task(session):
     """
     from .data import load_demo_world, load_split_files, load_task
     from .data.demo_world import demo_world_dir
+
     cfg = session.config
     if cfg.get("dataset") == "demo":
         spec = demo_spec_for(cfg.get("spec_key"))
@@ -200,9 +271,12 @@ def session_task(session):
         ckpt = Path(str(cfg.get("pretrained") or ""))
         if len(ckpt.parents) > 1 and (ckpt.parents[1] / "ltrain.txt").is_file():
             return load_split_files(ckpt.parents[1], name="demo")
-        raise DataError(f"the demo world of session {str(session.path)!r} (key {cfg.get('spec_key')}) "
-                        "is not in this cache folder; build it on the Home page")
+        raise DataError(
+            f"the demo world of session {str(session.path)!r} (key {cfg.get('spec_key')}) "
+            "is not in this cache folder; build it on the Home page"
+        )
     from .data.skips import drop_skipped  # the images the run used: without those it skipped
+
     return drop_skipped(load_task(cfg["dataset"], cfg.get("data_root")), session.path)
 
 
@@ -221,8 +295,22 @@ def load_results(session_paths, output_root=None):
         df["session"] = str(p)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["round", "seed", "strategy", "adaptation", "rda", "n_labeled",
-                                     "n_retrieved", "acc", "f1", "tail_acc", "run", "session"])
+        return pd.DataFrame(
+            columns=[
+                "round",
+                "seed",
+                "strategy",
+                "adaptation",
+                "rda",
+                "n_labeled",
+                "n_retrieved",
+                "acc",
+                "f1",
+                "tail_acc",
+                "run",
+                "session",
+            ]
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -244,10 +332,13 @@ def plotted_table(summary, x="round"):
     """The numbers a learning-curve figure draws, one row per run and ``x``: ``run, <x>, mean,
     std`` (None below two seeds: one seed has no spread), ``n_seeds`` and ``text`` ("61.2 ± 1.3 (n=3)")."""
     from .effects import format_mean_std
+
     df = summary[["run", x, "mean", "std", "n_seeds"]].copy()
     df["std"] = df["std"].where(df["n_seeds"] >= 2)
-    df["text"] = [format_mean_std({"mean": m, "std": None if pd.isna(sd) else sd, "n": int(n)}, unit="")
-                  for m, sd, n in zip(df["mean"], df["std"], df["n_seeds"])]
+    df["text"] = [
+        format_mean_std({"mean": m, "std": None if pd.isna(sd) else sd, "n": int(n)}, unit="")
+        for m, sd, n in zip(df["mean"], df["std"], df["n_seeds"])
+    ]
     return df.reset_index(drop=True)
 
 
@@ -281,10 +372,19 @@ def aulc(results, metric="acc", x="round"):
         df = df[df[x].isin(common)]
         per_seed = [curve_area(d[x], d[metric]) for _, d in df.groupby("seed")]
         last = df[df[x] == df[x].max()][metric]
-        rows.append({"run": run, "rounds": len(common), "n_seeds": len(per_seed),
-                     "aulc": float(np.mean(per_seed)), "aulc_std": float(np.std(per_seed)),
-                     "final": float(last.mean()), "final_std": float(last.std(ddof=0)),
-                     "aulc_seeds": [float(v) for v in per_seed], "final_seeds": [float(v) for v in last]})
+        rows.append(
+            {
+                "run": run,
+                "rounds": len(common),
+                "n_seeds": len(per_seed),
+                "aulc": float(np.mean(per_seed)),
+                "aulc_std": float(np.std(per_seed)),
+                "final": float(last.mean()),
+                "final_std": float(last.std(ddof=0)),
+                "aulc_seeds": [float(v) for v in per_seed],
+                "final_seeds": [float(v) for v in last],
+            }
+        )
     cols = ["run", "rounds", "n_seeds", "aulc", "aulc_std", "final", "final_std", "aulc_seeds", "final_seeds"]
     return pd.DataFrame(rows, columns=cols).sort_values("aulc", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -314,6 +414,7 @@ def tail_class_ids(session):
     f = session.path / "retrieval" / "counts.json"
     if f.is_file():
         from .loop.metrics import tail_classes
+
         counts = read_json(f)["counts"]
         return tail_classes([c["matched"] for c in counts], k=min(5, max(1, len(counts) // 2)))
     return []
@@ -359,8 +460,11 @@ def waiting_round(session):
     st = session.status()
     if st.get("state") == "waiting_for_labels" and st.get("round") is not None:
         return int(st["round"])
-    rounds = sorted(int(p.name[1:]) for p in (session.path / "rounds").glob("r*")
-                    if (p / "selected.csv").is_file()) if (session.path / "rounds").is_dir() else []
+    rounds = (
+        sorted(int(p.name[1:]) for p in (session.path / "rounds").glob("r*") if (p / "selected.csv").is_file())
+        if (session.path / "rounds").is_dir()
+        else []
+    )
     return rounds[-1] if rounds else None
 
 
@@ -374,10 +478,12 @@ def label_queue(session, r):
     sel = sel.copy()
     sel["label"] = [int(labels.at[s, "label"]) if s in labels.index else -1 for s in sel["sample_id"]]
     sel["source"] = [labels.at[s, "source"] if s in labels.index else "" for s in sel["sample_id"]]
-    sel["state"] = np.where(sel["label"] >= 0, "labeled",
-                            np.where(sel["sample_id"].isin(skipped), "skipped", "pending"))
-    sel["top3_list"] = [[(p.rsplit(":", 1)[0], float(p.rsplit(":", 1)[1])) for p in t.split(";") if p]
-                        for t in sel["top3"]]
+    sel["state"] = np.where(
+        sel["label"] >= 0, "labeled", np.where(sel["sample_id"].isin(skipped), "skipped", "pending")
+    )
+    sel["top3_list"] = [
+        [(p.rsplit(":", 1)[0], float(p.rsplit(":", 1)[1])) for p in t.split(";") if p] for t in sel["top3"]
+    ]
     return sel.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
@@ -389,15 +495,19 @@ def _labels_with_names(session, class_names):
 
 def labels_csv(session, class_names):
     """Every label of the session as CSV text (sample_id, label, class_name, round, source)."""
-    return _labels_with_names(session, class_names)[["sample_id", "label", "class_name", "round", "source"]] \
-        .to_csv(index=False)
+    return _labels_with_names(session, class_names)[["sample_id", "label", "class_name", "round", "source"]].to_csv(
+        index=False
+    )
 
 
 def labels_json(session, class_names):
     """Every label as JSON: ``{"classes": [...], "labels": [{sample_id, label, class_name, ...}]}``."""
     df = _labels_with_names(session, class_names)
-    return json.dumps({"session": str(session.path), "classes": list(class_names),
-                       "labels": df.to_dict("records")}, indent=1, default=int)
+    return json.dumps(
+        {"session": str(session.path), "classes": list(class_names), "labels": df.to_dict("records")},
+        indent=1,
+        default=int,
+    )
 
 
 def imagefolder_zip(session, task):
@@ -433,20 +543,32 @@ def project_2d(features, seed=0, limit=None):
     limit = UMAP_LIMIT if limit is None else limit
     if len(x) < 5 or len(x) > limit:
         from sklearn.decomposition import PCA
+
         return PCA(2, random_state=seed).fit_transform(x) if len(x) >= 2 else np.zeros((len(x), 2)), "pca"
     import umap  # imported lazily: numba compiles on first use
+
     if x.shape[1] > 50:  # PCA to 50 dims first (standard practice): a much faster neighbour search
         from sklearn.decomposition import PCA
+
         x = PCA(50, random_state=seed).fit_transform(x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12))
     # Neighbours come from scikit-learn (vectorised, exact): UMAP's own small-data path calls a Python
     # metric once per pair (16M calls, ~45 s for 4000 points) and pynndescent's JIT takes minutes on
     # 2 cores; with the kNN graph given, UMAP only builds the fuzzy graph and lays it out.
     from sklearn.neighbors import NearestNeighbors
+
     k = min(15, len(x) - 1)
     dist, idx = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)
-    reducer = umap.UMAP(n_components=2, n_neighbors=k, min_dist=0.1, random_state=seed, n_epochs=200, n_jobs=1,
-                        precomputed_knn=(idx, dist, None))
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=k,
+        min_dist=0.1,
+        random_state=seed,
+        n_epochs=200,
+        n_jobs=1,
+        precomputed_knn=(idx, dist, None),
+    )
     import warnings
+
     with warnings.catch_warnings():  # "no search index: transform() unavailable" - we never transform
         warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
         return reducer.fit_transform(x), "umap"
@@ -458,6 +580,7 @@ HIDDEN_CLASS = ""  # class_name of a pool image no person has labeled: the map n
 def layout_cache_path(features, method, seed=0):
     """Where the 2-D layout of ``features`` by ``method`` is cached: keyed by the features' bytes."""
     from .paths import cache_dir
+
     x = np.ascontiguousarray(np.asarray(features, np.float32))
     h = hashlib.sha1(f"{x.shape}|{method}|{seed}|{UMAP_LIMIT}".encode())
     h.update(x.tobytes())
@@ -489,6 +612,7 @@ def layout_2d(features, method="pca", seed=0, cache=True):
     if method == "pca":
         if len(x) >= 2:
             from sklearn.decomposition import PCA
+
             norm = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
             coords = PCA(2, random_state=seed, svd_solver="randomized").fit_transform(norm)
         else:
@@ -499,6 +623,7 @@ def layout_2d(features, method="pca", seed=0, cache=True):
     coords = np.asarray(coords, np.float64)
     if cache:
         from .io import atomic_save_npy
+
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_save_npy(path, coords)
     return coords, {"method": used, "cached": False, "seconds": round(time.time() - t0, 3)}
@@ -519,6 +644,7 @@ def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "tes
     info : dict with ``n_total`` (before subsampling), ``n_shown`` and ``seconds``
     """
     from .models.features import encode_images
+
     t0 = time.time()
     names = list(task.classes.names)
     parts = []
@@ -528,17 +654,23 @@ def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "tes
         sel = session.selected(r)
         picked = set(sel["sample_id"]) if sel is not None else set()
         ids = task.pool.ids
-        role = np.array(["labeled" if s in labels.index else "selected" if s in picked else "unlabeled"
-                         for s in ids], dtype=object)
+        role = np.array(
+            ["labeled" if s in labels.index else "selected" if s in picked else "unlabeled" for s in ids], dtype=object
+        )
         lab = np.array([int(labels[s]) if s in labels.index else -1 for s in ids], np.int64)
         parts.append(("pool", task.pool, role, lab))
     if "retrieved" in sources:
         items = retrieved_items(session, sort=False)
         if len(items):
             from .data.datasets import ImageSet
+
             root = Path(read_json(session.path / "retrieval" / "counts.json")["root"])
-            rset = ImageSet(items["id"].tolist(), root, items["label"].to_numpy(np.int64),
-                            repeats=bool(items["id"].duplicated().any()))  # match rule 'swat'
+            rset = ImageSet(
+                items["id"].tolist(),
+                root,
+                items["label"].to_numpy(np.int64),
+                repeats=bool(items["id"].duplicated().any()),
+            )  # match rule 'swat'
             parts.append(("retrieved", rset, np.full(len(rset), "retrieved", object), rset.labels))
     if "test" in sources:
         parts.append(("test", task.test, np.full(len(task.test), "test", object), task.test.labels))
@@ -547,8 +679,17 @@ def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "tes
     frames, feats = [], []
     for source, iset, role, lab in parts:
         feats.append(encode_images(bundle, iset))
-        frames.append(pd.DataFrame({"source": source, "role": role, "label": lab, "id": iset.ids,
-                                    "path": [str(iset.path(i)) for i in range(len(iset))]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "role": role,
+                    "label": lab,
+                    "id": iset.ids,
+                    "path": [str(iset.path(i)) for i in range(len(iset))],
+                }
+            )
+        )
     df = pd.concat(frames, ignore_index=True)
     x = np.concatenate(feats)
     n_total = len(df)
@@ -563,8 +704,9 @@ def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "tes
     return df, x, {"n_total": n_total, "n_shown": len(df), "seconds": round(time.time() - t0, 2)}
 
 
-def embedding_points(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000,
-                     seed=0, method="umap"):
+def embedding_points(
+    session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000, seed=0, method="umap"
+):
     """:func:`embedding_frame` projected to 2-D by :func:`layout_2d` (cached on disk by content).
 
     Returns
@@ -633,6 +775,7 @@ def bias_table(spec=None):
     """
     from .data.demo_world import DemoWorldSpec, demo_world_status
     from .effects import rank_correlation
+
     spec = spec or DemoWorldSpec()
     built, info = demo_world_status(spec)
     if not built:
@@ -640,13 +783,23 @@ def bias_table(spec=None):
     c_built, c_info = demo_world_status(spec.control())
     zs = info["zero_shot"]["per_class_acc"]
     ctrl = c_info["zero_shot"]["per_class_acc"] if c_built else [None] * len(zs)
-    rows = [{"class_name": n, "corpus_count": int(k), "zero_shot": a, "control": c,
-             "kept": None if a is None or c is None else a - c}
-            for n, k, a, c in zip(info["class_names"], info["corpus_counts"], zs, ctrl)]
+    rows = [
+        {
+            "class_name": n,
+            "corpus_count": int(k),
+            "zero_shot": a,
+            "control": c,
+            "kept": None if a is None or c is None else a - c,
+        }
+        for n, k, a, c in zip(info["class_names"], info["corpus_counts"], zs, ctrl)
+    ]
     counts = [r["corpus_count"] for r in rows]
-    summary = {"world_seed": spec.seed, "control_built": c_built,
-               "rho_zero_shot": rank_correlation(counts, zs),
-               "rho_kept": rank_correlation(counts, [r["kept"] for r in rows]) if c_built else None,
-               "zero_shot_acc": info["zero_shot"]["acc"],
-               "control_acc": c_info["zero_shot"]["acc"] if c_built else None}
+    summary = {
+        "world_seed": spec.seed,
+        "control_built": c_built,
+        "rho_zero_shot": rank_correlation(counts, zs),
+        "rho_kept": rank_correlation(counts, [r["kept"] for r in rows]) if c_built else None,
+        "zero_shot_acc": info["zero_shot"]["acc"],
+        "control_acc": c_info["zero_shot"]["acc"] if c_built else None,
+    }
     return rows, summary

@@ -22,48 +22,89 @@ COMMANDS = ("check-data", "import-round", "import-list", "import-metrics", "expo
 def add_data_commands(sub, common):
     """Add the subcommands of this module (not ``check-data``, which :mod:`alor_core.cli` defines)
     to the ``argparse`` sub-parsers ``sub``; ``common`` adds the run options to a parser."""
-    imp = sub.add_parser("import-round", help="start a session from an official round file "
-                                              "<METHOD>_<ADAPT>_seed<k>_round<r>.txt (its labeled task images "
-                                              "become round-0 labels, its other lines the retrieved set)")
+    imp = sub.add_parser(
+        "import-round",
+        help="start a session from an official round file "
+        "<METHOD>_<ADAPT>_seed<k>_round<r>.txt (its labeled task images "
+        "become round-0 labels, its other lines the retrieved set)",
+    )
     imp.add_argument("round_file", metavar="FILE")
-    imp.add_argument("--dataset", required=True, help="the dataset folder the round file belongs to (its pool "
-                                                      "split decides which lines are labeled task images)")
-    imp.add_argument("--into", dest="name", default=None, metavar="NAME",
-                     help="session name (folder under the output folder); default: the run's usual name")
+    imp.add_argument(
+        "--dataset",
+        required=True,
+        help="the dataset folder the round file belongs to (its pool "
+        "split decides which lines are labeled task images)",
+    )
+    imp.add_argument(
+        "--into",
+        dest="name",
+        default=None,
+        metavar="NAME",
+        help="session name (folder under the output folder); default: the run's usual name",
+    )
     imp.add_argument("--strategy", default=None, help="default: from the file name (TFS -> tfs)")
     imp.add_argument("--seed", type=int, default=None, help="default: from the file name (seed666 -> 666)")
     common(imp, skip=("dataset", "strategy"), adaptation=None)  # adaptation: from the file name (FLYP -> ct), else lp
     if not any("--strict" in a.option_strings for a in imp._actions):
         imp.add_argument("--strict", action="store_true", help="stop at the first bad line of the round file")
 
-    lst = sub.add_parser("import-list", help="read a SWAT/ALOR retrieved list (retrieved_data.txt, T2T500.txt) "
-                                             "and print the retrieved images per class")
+    lst = sub.add_parser(
+        "import-list",
+        help="read a SWAT/ALOR retrieved list (retrieved_data.txt, T2T500.txt) "
+        "and print the retrieved images per class",
+    )
     lst.add_argument("list_file", metavar="FILE")
     lst.add_argument("--dataset", required=True, help="dataset folder, benchmark name or 'demo' (for the classes)")
     lst.add_argument("--data-root", default=None)
     lst.add_argument("--root", default=None, help="folder the paths are relative to (default: the file's folder)")
-    lst.add_argument("--counts-json", default=None, metavar="OUT",
-                     help="also write the retrieved-count JSON (class id -> images), what TFS reads")
+    lst.add_argument(
+        "--counts-json",
+        default=None,
+        metavar="OUT",
+        help="also write the retrieved-count JSON (class id -> images), what TFS reads",
+    )
 
-    met = sub.add_parser("import-metrics", help="read a <dataset>_metrics-LAION400M.json (names, synonyms, "
-                                                "LAION-400M counts); optionally write classes.csv")
+    met = sub.add_parser(
+        "import-metrics",
+        help="read a <dataset>_metrics-LAION400M.json (names, synonyms, "
+        "LAION-400M counts); optionally write classes.csv",
+    )
     met.add_argument("metrics_file", metavar="FILE")
-    met.add_argument("--classes-csv", default=None, metavar="OUT",
-                     help="write ALOR Studio's class table (class_id,class_name,synonyms; templates.txt beside it)")
-    met.add_argument("--class-frequency", default=None, metavar="OUT",
-                     help="write class_frequency.json (classes by actual_freq, the imbalance signal)")
+    met.add_argument(
+        "--classes-csv",
+        default=None,
+        metavar="OUT",
+        help="write ALOR Studio's class table (class_id,class_name,synonyms; templates.txt beside it)",
+    )
+    met.add_argument(
+        "--class-frequency",
+        default=None,
+        metavar="OUT",
+        help="write class_frequency.json (classes by actual_freq, the imbalance signal)",
+    )
 
-    exp = sub.add_parser("export-img2dataset", help="match class names and synonyms in a LAION-layout captions "
-                                                    "table with web URLs; write the URL list for img2dataset")
+    exp = sub.add_parser(
+        "export-img2dataset",
+        help="match class names and synonyms in a LAION-layout captions "
+        "table with web URLs; write the URL list for img2dataset",
+    )
     exp.add_argument("table", metavar="TABLE", help="parquet file/folder or CSV with TEXT and URL columns")
     exp.add_argument("--dataset", required=True, help="dataset folder, benchmark name or 'demo' (for the classes)")
     exp.add_argument("--data-root", default=None)
     exp.add_argument("--out", required=True, help="URL list to write (.parquet)")
-    exp.add_argument("--per-class", type=int, default=None,
-                     help="at most N random matches per class (SWAT's --sampling random; default: all)")
+    exp.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="at most N random matches per class (SWAT's --sampling random; default: all)",
+    )
     exp.add_argument("--seed", type=int, default=0)
-    exp.add_argument("--images", default="retrieved_images", metavar="FOLDER",
-                     help="where img2dataset should put the images (only used in the printed command)")
+    exp.add_argument(
+        "--images",
+        default="retrieved_images",
+        metavar="FOLDER",
+        help="where img2dataset should put the images (only used in the printed command)",
+    )
 
 
 def _classes_of(dataset, data_root=None):
@@ -107,8 +148,10 @@ def _import_round(args):
     seed = args.seed if args.seed is not None else named.get("seed")
     args.adaptation = args.adaptation or named.get("adaptation") or "lp"
     if strategy is None or seed is None:
-        raise ConfigError(f"round file name {Path(args.round_file).name!r} is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; "
-                          "pass --strategy and --seed (and --adapt)")
+        raise ConfigError(
+            f"round file name {Path(args.round_file).name!r} is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; "
+            "pass --strategy and --seed (and --adapt)"
+        )
     config = run_config(args, seed, strategy, args.dataset)
     out = args.output or output_dir()
     spec = DemoWorldSpec.small() if args.small_demo else None
@@ -130,17 +173,21 @@ def _import_list(args):
     classes = _classes_of(args.dataset, args.data_root)
     rs = read_retrieved_list(args.list_file, classes.names, root=args.root)
     kept = [c["kept"] for c in rs.counts]
-    print(f"{args.list_file}: {len(rs.items)} retrieved images for {len(classes)} classes "
-          f"(paths relative to {rs.root})")
+    print(
+        f"{args.list_file}: {len(rs.items)} retrieved images for {len(classes)} classes (paths relative to {rs.root})"
+    )
     order = sorted(range(len(kept)), key=lambda i: (-kept[i], i))
     for i in order[:10]:
         print(f"  {kept[i]:>7}  {classes.names[i]}")
     if len(order) > 10:
-        print(f"  ... {len(order) - 10} more; fewest: " +
-              ", ".join(f"{classes.names[i]} {kept[i]}" for i in order[-3:]))
+        print(
+            f"  ... {len(order) - 10} more; fewest: " + ", ".join(f"{classes.names[i]} {kept[i]}" for i in order[-3:])
+        )
     empty = [classes.names[i] for i, k in enumerate(kept) if k == 0]
     if empty:
-        print(f"  no retrieved image for {len(empty)} classes: {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}")
+        print(
+            f"  no retrieved image for {len(empty)} classes: {', '.join(empty[:5])}{' ...' if len(empty) > 5 else ''}"
+        )
     if args.counts_json:
         write_retrieved_count_json(args.counts_json, rs)
         print(f"wrote {args.counts_json}")
@@ -157,8 +204,10 @@ def _import_metrics(args):
     print(f"{args.metrics_file}: {len(classes)} classes")
     for i, (name, syn) in enumerate(zip(classes.names[:10], classes.synonyms[:10])):
         others = [s for s in syn if s != name]
-        print(f"  {i:>4}  {name}  (LAION-400M count {freq[i]}; {len(others)} synonyms"
-              f"{': ' + ', '.join(others[:3]) if others else ''}{' ...' if len(others) > 3 else ''})")
+        print(
+            f"  {i:>4}  {name}  (LAION-400M count {freq[i]}; {len(others)} synonyms"
+            f"{': ' + ', '.join(others[:3]) if others else ''}{' ...' if len(others) > 3 else ''})"
+        )
     if len(classes) > 10:
         print(f"  ... {len(classes) - 10} more")
     known = [f for f in freq if isinstance(f, (int, float))]
@@ -170,8 +219,11 @@ def _import_metrics(args):
     if args.class_frequency:
         if len(known) != len(freq):
             from .errors import DataError
-            raise DataError(f"{args.metrics_file}: not every class has an 'actual_freq' count; "
-                            "class_frequency.json needs one per class")
+
+            raise DataError(
+                f"{args.metrics_file}: not every class has an 'actual_freq' count; "
+                "class_frequency.json needs one per class"
+            )
         write_class_frequency_json(args.class_frequency, metrics)
         print(f"wrote {args.class_frequency}")
     return 0
@@ -184,19 +236,29 @@ def _export_img2dataset(args):
     classes = _classes_of(args.dataset, args.data_root)
     matches, stats = match_captions(args.table, classes.synonyms)
     out, n = export_for_img2dataset(matches, args.out, per_class=args.per_class, seed=args.seed)
-    per = matches.groupby("label").size().reindex(range(len(classes)), fill_value=0).tolist() if len(matches) else \
-        [0] * len(classes)
+    per = (
+        matches.groupby("label").size().reindex(range(len(classes)), fill_value=0).tolist()
+        if len(matches)
+        else [0] * len(classes)
+    )
     print(f"{args.table}: {stats['rows']} captions, {len(matches)} class matches; wrote {n} URLs to {out}")
     none = [classes.names[i] for i, c in enumerate(per) if c == 0]
     if none:
         print(f"  no caption names {len(none)} classes: {', '.join(none[:5])}{' ...' if len(none) > 5 else ''}")
     print("download with:\n  " + img2dataset_command(out, args.images))
-    print(f"then retrieve from the images: python -m alor_core run --dataset {args.dataset} "
-          f"--retrieval-source {args.images}")
+    print(
+        f"then retrieve from the images: python -m alor_core run --dataset {args.dataset} "
+        f"--retrieval-source {args.images}"
+    )
     return 0
 
 
 def dispatch(args) -> int:
     """Run one of :data:`COMMANDS`; returns the exit code."""
-    return {"check-data": _check_data, "import-round": _import_round, "import-list": _import_list,
-            "import-metrics": _import_metrics, "export-img2dataset": _export_img2dataset}[args.command](args)
+    return {
+        "check-data": _check_data,
+        "import-round": _import_round,
+        "import-list": _import_list,
+        "import-metrics": _import_metrics,
+        "export-img2dataset": _export_img2dataset,
+    }[args.command](args)

@@ -22,9 +22,22 @@ from typing import Any
 
 from .errors import AlorError, ConfigError
 
-__all__ = ["RunConfig", "Setting", "RETRIEVAL_MODES", "RETRIEVAL_BACKENDS", "PAPER_PROTOCOL", "PAPER_SEEDS",
-           "settings", "identity_keys", "default_for", "choices_of", "setting_help", "add_run_arguments",
-           "parse_adapt_params", "paper_protocol_text"]
+__all__ = [
+    "RunConfig",
+    "Setting",
+    "RETRIEVAL_MODES",
+    "RETRIEVAL_BACKENDS",
+    "PAPER_PROTOCOL",
+    "PAPER_SEEDS",
+    "settings",
+    "identity_keys",
+    "default_for",
+    "choices_of",
+    "setting_help",
+    "add_run_arguments",
+    "parse_adapt_params",
+    "paper_protocol_text",
+]
 
 RETRIEVAL_MODES = ("caption", "knn")
 RETRIEVAL_BACKENDS = ("auto", "python", "duckdb", "spark")
@@ -38,9 +51,11 @@ PAPER_SEEDS: tuple[int, ...] = (666, 777, 888)
 
 def paper_protocol_text() -> str:
     """The paper protocol in words, for help texts: ``preset paper, 7 rounds, ...``."""
-    return (f"preset {PAPER_PROTOCOL['preset']} (batch 128, best-val epoch), {PAPER_PROTOCOL['rounds']} rounds, "
-            f"budget = number of classes, caption matching swat unless chosen, seeds "
-            f"{' '.join(map(str, PAPER_SEEDS))}")
+    return (
+        f"preset {PAPER_PROTOCOL['preset']} (batch 128, best-val epoch), {PAPER_PROTOCOL['rounds']} rounds, "
+        f"budget = number of classes, caption matching swat unless chosen, seeds "
+        f"{' '.join(map(str, PAPER_SEEDS))}"
+    )
 
 
 @dataclass(frozen=True)
@@ -109,18 +124,22 @@ def _setting(default: Any = MISSING, *, default_factory: Any = MISSING, **kw: An
 
 def _strategy_names() -> list[str]:
     from . import strategies
+
     return strategies.available() + strategies.planned()
 
 
 def _adaptation_names() -> list[str]:
     from . import adaptation
+
     return list(adaptation.available())
 
 
 def _needs_adapter_field(name: str) -> Callable[[RunConfig], str | None]:
     """``applies`` rule: the setting is read only by adaptations whose parameters have field ``name``."""
+
     def rule(config: RunConfig) -> str | None:
         from . import adaptation
+
         try:
             params = getattr(adaptation.create(config.adaptation, config.preset), "params", None)
         except AlorError:
@@ -134,16 +153,21 @@ def _needs_adapter_field(name: str) -> Callable[[RunConfig], str | None]:
                     users.append(a)
             except AlorError:
                 continue
-        return (f"only applies to adaptation {' or '.join(users) or '(none)'}; got adaptation "
-                f"{config.adaptation!r}, which does not read it")
+        return (
+            f"only applies to adaptation {' or '.join(users) or '(none)'}; got adaptation "
+            f"{config.adaptation!r}, which does not read it"
+        )
+
     return rule
 
 
 def _only_with(key: str, value: Any) -> Callable[[RunConfig], str | None]:
     """``applies`` rule: the setting only applies when ``config.<key> == value``."""
+
     def rule(config: RunConfig) -> str | None:
         got = getattr(config, key)
         return None if got == value else f"only applies to {key} {value!r}; got {key} {got!r}"
+
     return rule
 
 
@@ -225,100 +249,210 @@ class RunConfig:
     """
 
     dataset: str = _setting(
-        "demo", flags=("--dataset",), identity=True, always=True,
-        help="demo (the offline demo world), a dataset folder (split files or ImageFolder tree) or a benchmark name")
+        "demo",
+        flags=("--dataset",),
+        identity=True,
+        always=True,
+        help="demo (the offline demo world), a dataset folder (split files or ImageFolder tree) or a benchmark name",
+    )
     strategy: str = _setting(
-        "tfs", flags=("--strategy",), identity=True, always=True, choices=_strategy_names, strict_choices=False,
+        "tfs",
+        flags=("--strategy",),
+        identity=True,
+        always=True,
+        choices=_strategy_names,
+        strict_choices=False,
         metavar="NAME",
         help="active-learning strategy: %(choices_list)s (any name with _pcb: class-balanced by PCB; "
-             "TFS = Tail First Sampling, ALOR's)")
+        "TFS = Tail First Sampling, ALOR's)",
+    )
     adaptation: str = _setting(
-        "lp", flags=("--adapt",), identity=True, always=True, choices=_adaptation_names, strict_choices=False,
+        "lp",
+        flags=("--adapt",),
+        identity=True,
+        always=True,
+        choices=_adaptation_names,
+        strict_choices=False,
         help="adaptation: %(choices_list)s (lp linear probe, ft finetuning, ct contrastive tuning, pt prompt "
-             "tuning; the official aliases probing, flyp, finetune, coop work too; default %(default)s)")
-    rounds: int = _setting(7, flags=("--rounds",), type=int, always=True,
-                           help="rounds 0..N-1 (default 7, as the paper)")
-    budget: int | None = _setting(None, flags=("--budget",), type=int, identity=True,
-                                  help="labels per round (default: number of classes, as the paper)")
+        "tuning; the official aliases probing, flyp, finetune, coop work too; default %(default)s)",
+    )
+    rounds: int = _setting(
+        7, flags=("--rounds",), type=int, always=True, help="rounds 0..N-1 (default 7, as the paper)"
+    )
+    budget: int | None = _setting(
+        None,
+        flags=("--budget",),
+        type=int,
+        identity=True,
+        help="labels per round (default: number of classes, as the paper)",
+    )
     seed: int = _setting(1, identity=True)
-    rda: bool = _setting(True, flags=("--no-rda",), kind="off", identity=True,
-                         help="train without retrieved open data (RDA off)")
-    k: int = _setting(500, flags=("--k",), type=int, identity=True, always=True,
-                      per_dataset=lambda d: 200 if d == "demo" else 500,
-                      help="retrieval cap per class (default: demo 200, else 500)")
-    preset: str = _setting("fast", flags=("--preset",), choices=("fast", "paper"), identity=True, always=True,
-                           help="hyperparameters of the adaptation: paper = batch 128 and best-on-validation "
-                                "epoch (docs/METHOD.md §5.5); fast = fewer epochs")
-    mode: str = _setting("oracle", flags=("--mode",), choices=("oracle", "human"), always=True,
-                         help="where the labels of selected images come from: oracle (ground truth) or human "
-                              "(the Label queue)")
-    initial: str = _setting("per_class", flags=("--initial",), choices=("per_class", "none"), identity=True,
-                            help="round-0 labels: one random image per class (paper, uses ground truth) "
-                                 "or none (cold start: round 0 trains on retrieved data only)")
-    protocol: str = _setting("label-honest", flags=("--protocol",), choices=("label-honest", "paper"),
-                             identity=True, help="paper = the official protocol: " + paper_protocol_text())
+    rda: bool = _setting(
+        True, flags=("--no-rda",), kind="off", identity=True, help="train without retrieved open data (RDA off)"
+    )
+    k: int = _setting(
+        500,
+        flags=("--k",),
+        type=int,
+        identity=True,
+        always=True,
+        per_dataset=lambda d: 200 if d == "demo" else 500,
+        help="retrieval cap per class (default: demo 200, else 500)",
+    )
+    preset: str = _setting(
+        "fast",
+        flags=("--preset",),
+        choices=("fast", "paper"),
+        identity=True,
+        always=True,
+        help="hyperparameters of the adaptation: paper = batch 128 and best-on-validation "
+        "epoch (docs/METHOD.md §5.5); fast = fewer epochs",
+    )
+    mode: str = _setting(
+        "oracle",
+        flags=("--mode",),
+        choices=("oracle", "human"),
+        always=True,
+        help="where the labels of selected images come from: oracle (ground truth) or human (the Label queue)",
+    )
+    initial: str = _setting(
+        "per_class",
+        flags=("--initial",),
+        choices=("per_class", "none"),
+        identity=True,
+        help="round-0 labels: one random image per class (paper, uses ground truth) "
+        "or none (cold start: round 0 trains on retrieved data only)",
+    )
+    protocol: str = _setting(
+        "label-honest",
+        flags=("--protocol",),
+        choices=("label-honest", "paper"),
+        identity=True,
+        help="paper = the official protocol: " + paper_protocol_text(),
+    )
     labeled_weight: float = _setting(
-        0.0, flags=("--labeled-weight",), type=float, identity=True, applies=_needs_adapter_field("labeled_weight"),
+        0.0,
+        flags=("--labeled-weight",),
+        type=float,
+        identity=True,
+        applies=_needs_adapter_field("labeled_weight"),
         help="0 = plain cross-entropy over labeled + retrieved (paper); w > 0: the labeled set weighs w times "
-             "the retrieved set (LP only: an error with other adaptations)")
+        "the retrieved set (LP only: an error with other adaptations)",
+    )
     retrieval_source: str | None = _setting(
-        None, flags=("--retrieval-source",), identity=True,
+        None,
+        flags=("--retrieval-source",),
+        identity=True,
         help="open data for RDA: LAION-layout parquet, CSV/parquet of (path, caption), a folder of images "
-             "with .txt captions, or webdataset .tar shards (default: the dataset's corpus.parquet)")
+        "with .txt captions, or webdataset .tar shards (default: the dataset's corpus.parquet)",
+    )
     match_rule: str | None = _setting(
-        None, flags=("--match-rule",), choices=("alor", "swat"), identity=True,
+        None,
+        flags=("--match-rule",),
+        choices=("alor", "swat"),
+        identity=True,
         resolved=lambda c: "swat" if c.protocol == "paper" else "alor",
         help="RDA caption matching: alor (hyphen/apostrophe inside words, an image goes to its best class) "
-             "or swat (SWAT's normalisation, an image kept for every class that matched); default swat "
-             "under --protocol paper, else alor")
-    model_name: str | None = _setting(None, flags=("--model",), identity=True, metavar="MODEL_NAME",
-                                      help="open_clip model name (default: the dataset's, else ViT-B-32-quickgelu)")
+        "or swat (SWAT's normalisation, an image kept for every class that matched); default swat "
+        "under --protocol paper, else alor",
+    )
+    model_name: str | None = _setting(
+        None,
+        flags=("--model",),
+        identity=True,
+        metavar="MODEL_NAME",
+        help="open_clip model name (default: the dataset's, else ViT-B-32-quickgelu)",
+    )
     pretrained: str | None = _setting(
-        None, flags=("--pretrained", "--checkpoint"), identity=True, alt_flag=_checkpoint_flag, metavar="TAG|FILE",
-        help="open_clip pretrained tag, or (--checkpoint) a local checkpoint file")
-    data_root: str | None = _setting(None, flags=("--data-root",),
-                                     help="folder the dataset name is relative to (benchmarks)")
+        None,
+        flags=("--pretrained", "--checkpoint"),
+        identity=True,
+        alt_flag=_checkpoint_flag,
+        metavar="TAG|FILE",
+        help="open_clip pretrained tag, or (--checkpoint) a local checkpoint file",
+    )
+    data_root: str | None = _setting(
+        None, flags=("--data-root",), help="folder the dataset name is relative to (benchmarks)"
+    )
     device: str | None = _setting(None, flags=("--device",), help="cuda | cpu (default: CUDA when present)")
     min_side: int = _setting(
-        0, flags=("--min-side",), type=int, identity=True, always=True, metavar="PX",
+        0,
+        flags=("--min-side",),
+        type=int,
+        identity=True,
+        always=True,
+        metavar="PX",
         per_dataset=lambda d: 0 if d == "demo" else 81,
         help="RDA drops open-data images whose longer side is below PX pixels (default 81 for real data, "
-             "as the paper's pipeline; 0 for the demo world's 28-px images)")
+        "as the paper's pipeline; 0 for the demo world's 28-px images)",
+    )
     leakage_guard: bool = _setting(
-        True, flags=("--no-leakage-guard",), kind="off", identity=True,
+        True,
+        flags=("--no-leakage-guard",),
+        kind="off",
+        identity=True,
         help="do not drop retrieved copies / near-duplicates of validation and test images "
-             "(on by default; the run's summary then says the guard is OFF)")
+        "(on by default; the run's summary then says the guard is OFF)",
+    )
     strict: bool = _setting(
-        False, flags=("--strict",), kind="on",
+        False,
+        flags=("--strict",),
+        kind="on",
         help="stop at the first image that cannot be read (default: skip it, keep going and list it in "
-             "<session>/skipped.csv)")
+        "<session>/skipped.csv)",
+    )
     retrieval_mode: str = _setting(
-        "caption", flags=("--retrieval-mode",), choices=RETRIEVAL_MODES, identity=True,
+        "caption",
+        flags=("--retrieval-mode",),
+        choices=RETRIEVAL_MODES,
+        identity=True,
         help="RDA by caption matching (paper) or by embedding kNN over the open images (no captions "
-             "needed; FAISS index from 10^6 images when faiss-cpu is installed)")
+        "needed; FAISS index from 10^6 images when faiss-cpu is installed)",
+    )
     retrieval_backend: str = _setting(
-        "auto", flags=("--retrieval-backend",), choices=RETRIEVAL_BACKENDS,
-        applies=lambda c: None if c.retrieval_mode == "caption" else
-        f"is a caption matcher and does not apply to retrieval_mode {c.retrieval_mode!r}",
+        "auto",
+        flags=("--retrieval-backend",),
+        choices=RETRIEVAL_BACKENDS,
+        applies=lambda c: (
+            None
+            if c.retrieval_mode == "caption"
+            else f"is a caption matcher and does not apply to retrieval_mode {c.retrieval_mode!r}"
+        ),
         help="caption-matching engine, all give the same matches (auto: Python below 200,000 rows, DuckDB "
-             "above; spark: pip install '.[spark]', Java 17+)")
+        "above; spark: pip install '.[spark]', Java 17+)",
+    )
     spark_master: str | None = _setting(
-        None, flags=("--spark-master",), metavar="URL", applies=_only_with("retrieval_backend", "spark"),
+        None,
+        flags=("--spark-master",),
+        metavar="URL",
+        applies=_only_with("retrieval_backend", "spark"),
         help="Spark master for --retrieval-backend spark (default local[*]; e.g. local[2], spark://host:7077, "
-             "yarn); see docs/RETRIEVAL.md")
+        "yarn); see docs/RETRIEVAL.md",
+    )
     knn_threshold: float = _setting(
-        0.25, flags=("--knn-threshold",), type=float, identity=True, applies=_only_with("retrieval_mode", "knn"),
-        help="--retrieval-mode knn: minimum cosine of an image to its class query (default 0.25)")
+        0.25,
+        flags=("--knn-threshold",),
+        type=float,
+        identity=True,
+        applies=_only_with("retrieval_mode", "knn"),
+        help="--retrieval-mode knn: minimum cosine of an image to its class query (default 0.25)",
+    )
     adapt_params: dict = _setting(
-        default_factory=dict, flags=("--adapt-param",), kind="pairs", identity=True, metavar="KEY=VALUE",
+        default_factory=dict,
+        flags=("--adapt-param",),
+        kind="pairs",
+        identity=True,
+        metavar="KEY=VALUE",
         help="replace one hyperparameter of the adaptation's preset (repeatable), e.g. epochs=20, or "
-             "augment=views n_views=8 for LP/PT on a CPU (docs in alor_core/models/augment.py)")
+        "augment=views n_views=8 for LP/PT on a CPU (docs in alor_core/models/augment.py)",
+    )
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         # One spelling per method, so that "TFS" and "tfs" resume the same session.
         from .adaptation import ALIASES
         from .strategies import canonical_name
+
         self.strategy = canonical_name(self.strategy)
         self.adaptation = ALIASES.get(str(self.adaptation).lower(), str(self.adaptation).lower())
         if not isinstance(self.rounds, int) or self.rounds < 1:
@@ -340,9 +474,13 @@ class RunConfig:
                 setattr(self, name, value)
         if self.match_rule is None:
             self.match_rule = settings()["match_rule"].resolved(self)
-        for name, allowed in (("preset", ("fast", "paper")), ("mode", ("oracle", "human")),
-                              ("protocol", ("label-honest", "paper")),
-                              ("initial", ("per_class", "none")), ("match_rule", ("alor", "swat"))):
+        for name, allowed in (
+            ("preset", ("fast", "paper")),
+            ("mode", ("oracle", "human")),
+            ("protocol", ("label-honest", "paper")),
+            ("initial", ("per_class", "none")),
+            ("match_rule", ("alor", "swat")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         self._check_retrieval()
@@ -357,8 +495,10 @@ class RunConfig:
             if rule is not None and value != f.default:
                 reason = rule(self)
                 if reason:
-                    raise ConfigError(f"'{f.name}' ({value!r}) {reason}; leave it at {f.default!r} "
-                                      f"or choose a configuration it applies to")
+                    raise ConfigError(
+                        f"'{f.name}' ({value!r}) {reason}; leave it at {f.default!r} "
+                        f"or choose a configuration it applies to"
+                    )
 
     def _check_adapt_params(self):
         """Validate ``adapt_params`` against the adapter's fields; store typed, JSON-ready values."""
@@ -366,9 +506,12 @@ class RunConfig:
             raise ConfigError(f"'adapt_params' must be a mapping name -> value; got {self.adapt_params!r}")
         if self.adapt_params:
             from .adaptation import create
+
             params = create(self.adaptation, self.preset, self.adapt_params).params
-            self.adapt_params = {k: list(v) if isinstance(v, tuple) else v
-                                 for k, v in ((k, getattr(params, k)) for k in self.adapt_params)}
+            self.adapt_params = {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((k, getattr(params, k)) for k in self.adapt_params)
+            }
 
     def _check_retrieval(self):
         """Retrieval settings: known names and valid values (where each applies: the table's ``applies``)."""
@@ -376,8 +519,9 @@ class RunConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"'{name}' must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         if self.spark_master is not None and not str(self.spark_master).strip():
-            raise ConfigError("'spark_master' must be a Spark master URL such as local[2] or spark://host:7077; "
-                              "got an empty string")
+            raise ConfigError(
+                "'spark_master' must be a Spark master URL such as local[2] or spark://host:7077; got an empty string"
+            )
         if not isinstance(self.knn_threshold, (int, float)) or not -1.0 <= self.knn_threshold <= 1.0:
             raise ConfigError(f"'knn_threshold' must be a cosine in [-1, 1]; got {self.knn_threshold!r}")
 
@@ -465,12 +609,22 @@ class RunConfig:
 
     def _base_name(self) -> str:
         from .strategies import canonical_name
-        return (f"{Path(str(self.dataset)).name}_{canonical_name(self.strategy)}_{self.adaptation}_"
-                f"{'rda' if self.rda else 'nordA'}")
+
+        return (
+            f"{Path(str(self.dataset)).name}_{canonical_name(self.strategy)}_{self.adaptation}_"
+            f"{'rda' if self.rda else 'nordA'}"
+        )
 
     def _name_parts(self) -> list[str]:
-        return [p for p, on in (("_knn", self.rda and self.retrieval_mode == "knn"), ("_human", self.mode == "human"),
-                                (f"_lw{self.labeled_weight:g}", bool(self.labeled_weight))) if on]
+        return [
+            p
+            for p, on in (
+                ("_knn", self.rda and self.retrieval_mode == "knn"),
+                ("_human", self.mode == "human"),
+                (f"_lw{self.labeled_weight:g}", bool(self.labeled_weight)),
+            )
+            if on
+        ]
 
     def legacy_run_names(self) -> list[str]:
         """Automatic folder names earlier versions gave this config where they differ from
@@ -526,8 +680,9 @@ def setting_help(name: str) -> str:
     return text.replace("; default %(default)s", "").replace("%(default)s", str(default_for(name)))
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, skip: Iterable[str] = (),
-                      defaults: dict[str, Any] | None = None) -> None:
+def add_run_arguments(
+    parser: argparse.ArgumentParser, skip: Iterable[str] = (), defaults: dict[str, Any] | None = None
+) -> None:
     """Add one option per :class:`RunConfig` setting to ``parser`` (the options of ``run`` and of the
     commands that share them); ``dest`` is the field name.
 
@@ -548,8 +703,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, skip: Iterable[str] = (),
         names = s.names()
         text = s.help.replace("%(choices_list)s", ", ".join(names or ()))
         if s.kind in ("off", "on"):
-            parser.add_argument(*s.flags, dest=name, action="store_false" if s.kind == "off" else "store_true",
-                                help=text)
+            parser.add_argument(
+                *s.flags, dest=name, action="store_false" if s.kind == "off" else "store_true", help=text
+            )
         elif s.kind == "pairs":
             parser.add_argument(*s.flags, dest=name, action="append", default=[], metavar=s.metavar, help=text)
         else:

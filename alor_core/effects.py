@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MIN_SEEDS", "Effect", "compare", "summarize", "format_mean_std", "rank_correlation",
-           "bias_title"]
+__all__ = ["MIN_SEEDS", "Effect", "compare", "summarize", "format_mean_std", "rank_correlation", "bias_title"]
 
 MIN_SEEDS = 3
 
@@ -47,8 +46,8 @@ class Effect:
     a: dict
     b: dict
     diff: float | None
-    noise: float | None        # two standard deviations of the difference
-    verdict: str               # "higher", "lower", "within noise", "not enough seeds"
+    noise: float | None  # two standard deviations of the difference
+    verdict: str  # "higher", "lower", "within noise", "not enough seeds"
 
     @property
     def beyond_noise(self) -> bool:
@@ -58,17 +57,25 @@ class Effect:
         """One sentence that states exactly what the numbers support."""
         if self.diff is None:
             return f"No {what} to compare for {name_a} and {name_b} yet."
-        nums = (f"{name_a} {format_mean_std(self.a)}, {name_b} {format_mean_std(self.b)}, "
-                f"difference {self.diff:+.1f} points")
+        nums = (
+            f"{name_a} {format_mean_std(self.a)}, {name_b} {format_mean_std(self.b)}, "
+            f"difference {self.diff:+.1f} points"
+        )
         if self.verdict == "not enough seeds":
-            return (f"{what.capitalize()}: {nums}. With fewer than {MIN_SEEDS} seeds per run this is no "
-                    "evidence either way.")
+            return (
+                f"{what.capitalize()}: {nums}. With fewer than {MIN_SEEDS} seeds per run this is no "
+                "evidence either way."
+            )
         if self.verdict == "within noise":
-            return (f"{what.capitalize()}: {nums}, which is within noise (less than two standard "
-                    f"deviations, {self.noise:.1f} points).")
+            return (
+                f"{what.capitalize()}: {nums}, which is within noise (less than two standard "
+                f"deviations, {self.noise:.1f} points)."
+            )
         word = "above" if self.verdict == "higher" else "below"
-        return (f"{name_a} is {abs(self.diff):.1f} points {word} {name_b} on {what} ({nums}; beyond two "
-                f"standard deviations, {self.noise:.1f} points).")
+        return (
+            f"{name_a} is {abs(self.diff):.1f} points {word} {name_b} on {what} ({nums}; beyond two "
+            f"standard deviations, {self.noise:.1f} points)."
+        )
 
 
 def compare(a, b, min_seeds: int = MIN_SEEDS) -> Effect:
@@ -88,6 +95,7 @@ def compare(a, b, min_seeds: int = MIN_SEEDS) -> Effect:
 def rank_correlation(x, y) -> float | None:
     """Spearman's ρ between ``x`` and ``y`` (pairs with a missing value dropped); None if undefined."""
     from scipy.stats import spearmanr
+
     pairs = [(a, b) for a, b in zip(x, y) if a is not None and b is not None]
     if len(pairs) < 3:
         return None

@@ -73,9 +73,11 @@ class StorageError(AlorError, OSError):
 
     def __init__(self, path, err):
         reason = err.strerror or str(err)
-        message = (f"could not write {str(path)!r}: {reason} (errno {err.errno}); the previous "
-                   "version of the file is unchanged. Free some disk space (or fix the folder's "
-                   "permissions) and run the same command again")
+        message = (
+            f"could not write {str(path)!r}: {reason} (errno {err.errno}); the previous "
+            "version of the file is unchanged. Free some disk space (or fix the folder's "
+            "permissions) and run the same command again"
+        )
         super().__init__(err.errno, message)
         self.filename, self.message = str(path), message
 

@@ -36,8 +36,22 @@ from .config import RunConfig
 from .errors import AlorError, ConfigError
 from .io import atomic_write_json, read_json
 
-__all__ = ["estimate_configs", "measured_session_seconds", "round_costs", "STRATEGIES", "BASELINES", "ADAPTATIONS", "Cell", "GridSpec", "preset", "PRESETS",
-           "cell_state", "estimate", "run_grid", "measured_round_seconds"]
+__all__ = [
+    "estimate_configs",
+    "measured_session_seconds",
+    "round_costs",
+    "STRATEGIES",
+    "BASELINES",
+    "ADAPTATIONS",
+    "Cell",
+    "GridSpec",
+    "preset",
+    "PRESETS",
+    "cell_state",
+    "estimate",
+    "run_grid",
+    "measured_round_seconds",
+]
 
 STRATEGIES = ("random", "entropy", "coreset", "badge", "badge_pcb", "logo", "alfa_mix", "tfs")
 BASELINES = STRATEGIES[:-1]
@@ -46,10 +60,18 @@ ADAPTATIONS = ("lp", "ft", "ct", "pt")
 # Seconds per round (train + evaluate + select) on 2 CPU cores, demo world, `fast` preset,
 # medians of this project's grid sessions (bench/RESULTS_grid.md); used until the output folder has
 # finished sessions to learn from.
-DEFAULT_ROUND_SECONDS = {("lp", True): 4.0, ("lp", False): 1.0, ("pt", True): 6.0, ("pt", False): 1.0,
-                         ("ft", True): 22.0, ("ft", False): 11.0, ("ct", True): 50.0, ("ct", False): 12.0}
+DEFAULT_ROUND_SECONDS = {
+    ("lp", True): 4.0,
+    ("lp", False): 1.0,
+    ("pt", True): 6.0,
+    ("pt", False): 1.0,
+    ("ft", True): 22.0,
+    ("ft", False): 11.0,
+    ("ct", True): 50.0,
+    ("ct", False): 12.0,
+}
 DEFAULT_SESSION_SECONDS = 4.0  # load world + model, pool features from cache, zero-shot
-WORLD_BUILD_SECONDS = 140.0    # building the demo world once: 137 s measured on 2 quiet cores (load 1-2)
+WORLD_BUILD_SECONDS = 140.0  # building the demo world once: 137 s measured on 2 quiet cores (load 1-2)
 
 
 @dataclass(frozen=True)
@@ -90,19 +112,37 @@ class GridSpec:
 
     def config(self, cell, device=None):
         """The cell's :class:`RunConfig` (settings the grid does not fix take the CLI's defaults)."""
-        return RunConfig.for_dataset(self.dataset, strategy=cell.strategy, adaptation=cell.adaptation,
-                                     rounds=self.rounds, budget=self.budget, seed=cell.seed, rda=cell.rda, k=self.k,
-                                     preset=self.preset, device=device)
+        return RunConfig.for_dataset(
+            self.dataset,
+            strategy=cell.strategy,
+            adaptation=cell.adaptation,
+            rounds=self.rounds,
+            budget=self.budget,
+            seed=cell.seed,
+            rda=cell.rda,
+            k=self.k,
+            preset=self.preset,
+            device=device,
+        )
 
     def session_path(self, cell, output_root):
         """The cell's session folder: the one ``run`` writes for the same config (:func:`session_dir_for`)."""
         from .loop.rounds import session_dir_for
+
         return session_dir_for(self.config(cell), output_root)
 
     def to_dict(self):
-        return {"name": self.name, "seeds": list(self.seeds), "rounds": self.rounds, "dataset": self.dataset,
-                "k": self.k, "budget": self.budget, "preset": self.preset,
-                "triples": [list(t) for t in self.triples], "description": self.description}
+        return {
+            "name": self.name,
+            "seeds": list(self.seeds),
+            "rounds": self.rounds,
+            "dataset": self.dataset,
+            "k": self.k,
+            "budget": self.budget,
+            "preset": self.preset,
+            "triples": [list(t) for t in self.triples],
+            "description": self.description,
+        }
 
 
 def _full():
@@ -110,15 +150,19 @@ def _full():
 
 
 def _claims():
-    return ([(s, "pt", True) for s in STRATEGIES]                         # claims 1, 2
-            + [("tfs", a, True) for a in ("lp", "ft", "ct")]             # claim 2: TFS w/ LP/FT/CT
-            + [(s, a, False) for a in ADAPTATIONS for s in BASELINES])    # claims 1, 3
+    return (
+        [(s, "pt", True) for s in STRATEGIES]  # claims 1, 2
+        + [("tfs", a, True) for a in ("lp", "ft", "ct")]  # claim 2: TFS w/ LP/FT/CT
+        + [(s, a, False) for a in ADAPTATIONS for s in BASELINES]
+    )  # claims 1, 3
 
 
 def _quick():
-    return ([(s, "pt", True) for s in ("random", "entropy", "badge_pcb", "tfs")]
-            + [("tfs", "ct", True)]
-            + [("random", a, False) for a in ADAPTATIONS])
+    return (
+        [(s, "pt", True) for s in ("random", "entropy", "badge_pcb", "tfs")]
+        + [("tfs", "ct", True)]
+        + [("random", a, False) for a in ADAPTATIONS]
+    )
 
 
 def _showcase():
@@ -126,12 +170,16 @@ def _showcase():
 
 
 PRESETS = {
-    "showcase": lambda: GridSpec("showcase", _showcase(),
-                                 description="the demo world's headline: random, entropy, TFS x LP, CT with RDA, 3 seeds"),
+    "showcase": lambda: GridSpec(
+        "showcase",
+        _showcase(),
+        description="the demo world's headline: random, entropy, TFS x LP, CT with RDA, 3 seeds",
+    ),
     "full": lambda: GridSpec("full", _full(), description="8 strategies x LP/FT/CT/PT x RDA on/off x 3 seeds"),
     "claims": lambda: GridSpec("claims", _claims(), description="the cells the paper-claims report needs, 3 seeds"),
-    "quick": lambda: GridSpec("quick", _quick(), seeds=(1,),
-                              description="one seed of a subset touching every claim (~15 min on 2 cores)"),
+    "quick": lambda: GridSpec(
+        "quick", _quick(), seeds=(1,), description="one seed of a subset touching every claim (~15 min on 2 cores)"
+    ),
 }
 
 
@@ -160,8 +208,7 @@ def cell_state(spec, cell, output_root):
         old = read_json(cfg_file)
     except (OSError, ValueError):
         return "partial"
-    for key, want in (("k", spec.k), ("preset", spec.preset),
-                      ("budget", spec.budget), ("rda", cell.rda)):
+    for key, want in (("k", spec.k), ("preset", spec.preset), ("budget", spec.budget), ("rda", cell.rda)):
         if old.get(key, want) != want:
             return "conflict"
     return "done" if _rounds_done(spec, cell, output_root) >= spec.rounds else "partial"
@@ -209,9 +256,19 @@ def estimate(spec, output_root, world=None):
     ``cost`` (seconds per round used for each (adaptation, rda), with where it came from).
     """
     cost = round_costs(output_root)
-    out = {"cells": 0, "done": 0, "partial": [], "missing": [], "conflict": [], "rounds_left": 0,
-           "seconds": 0.0, "cost": {f"{a}/{'rda' if r else 'nordA'}": {"seconds_per_round": round(s, 1), "from": src}
-                                    for (a, r), (s, src) in sorted(cost.items())}}
+    out = {
+        "cells": 0,
+        "done": 0,
+        "partial": [],
+        "missing": [],
+        "conflict": [],
+        "rounds_left": 0,
+        "seconds": 0.0,
+        "cost": {
+            f"{a}/{'rda' if r else 'nordA'}": {"seconds_per_round": round(s, 1), "from": src}
+            for (a, r), (s, src) in sorted(cost.items())
+        },
+    }
     for cell in spec.cells():
         out["cells"] += 1
         state = cell_state(spec, cell, output_root)
@@ -234,7 +291,7 @@ def measured_session_seconds(output_root):
     """Median seconds of a session's preparation (``<session>/timing.json``) on disk, and how many."""
     vals = []
     root = Path(output_root)
-    for t in (root.glob("**/seed*/timing.json") if root.is_dir() else []):
+    for t in root.glob("**/seed*/timing.json") if root.is_dir() else []:
         try:
             vals.append(float(read_json(t)["total"]))
         except (OSError, ValueError, KeyError, TypeError):
@@ -251,6 +308,7 @@ def estimate_configs(configs, output_root, world=None):
     """
     from .loop.rounds import session_dir_for
     from .loop.session import Session
+
     cost = round_costs(output_root)
     sess_s, n_sess = measured_session_seconds(output_root)
     per_session = sess_s if n_sess >= 3 else DEFAULT_SESSION_SECONDS
@@ -264,8 +322,11 @@ def estimate_configs(configs, output_root, world=None):
     if configs:
         seconds += _world_build_seconds(configs[0].dataset, rounds_left, world)
     n_measured = sum(n for _, n in measured_round_seconds(output_root).values())
-    source = (f"measured on this machine: {n_measured} rounds, {n_sess} sessions" if n_measured >= 3
-              else "reference timings of a 2-core machine; this machine's own replace them after a run")
+    source = (
+        f"measured on this machine: {n_measured} rounds, {n_sess} sessions"
+        if n_measured >= 3
+        else "reference timings of a 2-core machine; this machine's own replace them after a run"
+    )
     return {"seconds": round(seconds, 1), "rounds_left": rounds_left, "source": source}
 
 
@@ -288,19 +349,29 @@ def _world_build_seconds(dataset, rounds_left, world=None):
     if dataset != "demo" or not rounds_left:
         return 0.0
     from .data import demo_world_status
+
     return 0.0 if demo_world_status(world)[0] else WORLD_BUILD_SECONDS
 
 
 # ---- running ----------------------------------------------------------------------------------
 def _device_name():
     import torch
+
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {torch.get_num_threads()} torch threads"
 
 
-def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False, should_stop=lambda: False,
-             cell_progress=None, world=None):
+def run_grid(
+    spec,
+    output_root,
+    progress=None,
+    device=None,
+    stop_on_error=False,
+    should_stop=lambda: False,
+    cell_progress=None,
+    world=None,
+):
     """Run every unfinished cell of ``spec``; returns (and writes) the grid record.
 
     ``progress(done, total, message)`` is called before and after each cell and
@@ -317,8 +388,13 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
     output_root = Path(output_root)
     record_path = output_root / "grids" / f"{spec.name}.json"
     cells = spec.cells()
-    record = {"grid": spec.to_dict(), "device": _device_name(), "started": time.time(), "cells": [],
-              "estimate_seconds": estimate(spec, output_root, world)["seconds"]}
+    record = {
+        "grid": spec.to_dict(),
+        "device": _device_name(),
+        "started": time.time(),
+        "cells": [],
+        "estimate_seconds": estimate(spec, output_root, world)["seconds"],
+    }
     t_start = time.perf_counter()
     ran = 0
     for i, cell in enumerate(cells):
@@ -330,14 +406,20 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
         if state == "done":
             entry["reused"] = True
         elif state == "conflict":
-            entry["error"] = (f"{entry['session']} exists with other settings (k, preset, budget or rda); "
-                              "use another --output for this grid")
+            entry["error"] = (
+                f"{entry['session']} exists with other settings (k, preset, budget or rda); "
+                "use another --output for this grid"
+            )
         else:
             progress(i, len(cells), f"{cell.label()}: running")
             t0 = time.perf_counter()
             try:
-                session, status = run(spec.config(cell, device), output_root, spec=world,
-                                      progress=cell_progress or (lambda stage, fraction, message: None))
+                session, status = run(
+                    spec.config(cell, device),
+                    output_root,
+                    spec=world,
+                    progress=cell_progress or (lambda stage, fraction, message: None),
+                )
                 entry["state"] = status.get("state", "done")
                 ran += 1
             except AlorError as err:
@@ -348,6 +430,7 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
         res = Path(entry["session"]) / "results.csv"
         if res.is_file():
             import pandas as pd
+
             df = pd.read_csv(res)
             if len(df):
                 entry["final_round"] = int(df["round"].max())
@@ -356,8 +439,11 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
         record["total_seconds"] = round(time.perf_counter() - t_start, 2)
         record["cells_run"] = ran
         atomic_write_json(record_path, record)
-        progress(i + 1, len(cells), f"{cell.label()}: {entry['state']}"
-                 + (f" ({entry['final_acc']:.1f}%)" if "final_acc" in entry else ""))
+        progress(
+            i + 1,
+            len(cells),
+            f"{cell.label()}: {entry['state']}" + (f" ({entry['final_acc']:.1f}%)" if "final_acc" in entry else ""),
+        )
     record["total_seconds"] = round(time.perf_counter() - t_start, 2)
     record["finished"] = time.time()
     atomic_write_json(record_path, record)
@@ -366,20 +452,27 @@ def run_grid(spec, output_root, progress=None, device=None, stop_on_error=False,
 
 def format_estimate(spec, est):
     """A few human lines: what will run and how long it should take."""
-    lines = [f"grid {spec.name!r}: {est['cells']} sessions ({len(spec.triples)} configurations x "
-             f"{len(spec.seeds)} seed(s), {spec.rounds} rounds each); {est['done']} already finished, "
-             f"{len(est['partial'])} to resume, {len(est['missing'])} to start"]
+    lines = [
+        f"grid {spec.name!r}: {est['cells']} sessions ({len(spec.triples)} configurations x "
+        f"{len(spec.seeds)} seed(s), {spec.rounds} rounds each); {est['done']} already finished, "
+        f"{len(est['partial'])} to resume, {len(est['missing'])} to start"
+    ]
     if est["conflict"]:
-        lines.append(f"  {len(est['conflict'])} cell(s) clash with sessions run with other settings: "
-                     + ", ".join(est["conflict"][:5]))
+        lines.append(
+            f"  {len(est['conflict'])} cell(s) clash with sessions run with other settings: "
+            + ", ".join(est["conflict"][:5])
+        )
     m, s = divmod(int(est["seconds"]), 60)
     h, m = divmod(m, 60)
     if est.get("world_build_seconds"):
-        lines.append(f"  the demo world is not built yet: building it first (~{est['world_build_seconds'] / 60:.0f} min, "
-                     "included below)")
-    lines.append(f"  estimated time left: {h} h {m:02d} min {s:02d} s for {est['rounds_left']} rounds "
-                 f"(seconds per round: " + ", ".join(f"{k} {v['seconds_per_round']}" for k, v in est["cost"].items())
-                 + ")")
+        lines.append(
+            f"  the demo world is not built yet: building it first (~{est['world_build_seconds'] / 60:.0f} min, "
+            "included below)"
+        )
+    lines.append(
+        f"  estimated time left: {h} h {m:02d} min {s:02d} s for {est['rounds_left']} rounds "
+        f"(seconds per round: " + ", ".join(f"{k} {v['seconds_per_round']}" for k, v in est["cost"].items()) + ")"
+    )
     return "\n".join(lines)
 
 

@@ -17,8 +17,15 @@ import numpy as np
 
 from .errors import StorageError
 
-__all__ = ["atomic_write_text", "atomic_write_json", "atomic_write_csv", "atomic_save_npy", "atomic_stream",
-           "read_json", "to_jsonable"]
+__all__ = [
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_write_csv",
+    "atomic_save_npy",
+    "atomic_stream",
+    "read_json",
+    "to_jsonable",
+]
 
 
 def _test_write_delay():

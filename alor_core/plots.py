@@ -13,23 +13,65 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["CLASS_PALETTE", "RUN_COLORS", "SOURCE_COLORS", "TAIL_COLOR", "ZERO_SHOT_COLOR", "COUNT_COLOR",
-           "ZERO_COLOR", "class_colors", "run_color", "log_ticks", "retrieval_bar", "count_accuracy_scatter",
-           "count_overview", "label_positions", "overlap_groups", "learning_curves", "per_class_heatmap",
-           "embedding_scatter", "per_class_bars", "picks_per_class", "style_layout"]
+__all__ = [
+    "CLASS_PALETTE",
+    "RUN_COLORS",
+    "SOURCE_COLORS",
+    "TAIL_COLOR",
+    "ZERO_SHOT_COLOR",
+    "COUNT_COLOR",
+    "ZERO_COLOR",
+    "class_colors",
+    "run_color",
+    "log_ticks",
+    "retrieval_bar",
+    "count_accuracy_scatter",
+    "count_overview",
+    "label_positions",
+    "overlap_groups",
+    "learning_curves",
+    "per_class_heatmap",
+    "embedding_scatter",
+    "per_class_bars",
+    "picks_per_class",
+    "style_layout",
+]
 
 # Tableau-10 first (the demo world has 10 classes), then distinct extras, then generated hues.
 CLASS_PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-    "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
-    "#756bb1", "#636363",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
 )
 RUN_COLORS = ("#4c78a8", "#e45756", "#54a24b", "#b279a2", "#f58518", "#72b7b2", "#9d755d", "#eeca3b")
-SOURCE_COLORS = {"unlabeled": "#c7c7c7", "labeled": "#2ca02c", "selected": "#d62728", "retrieved": "#1f77b4",
-                 "test": "#ff7f0e", "pool": "#9467bd"}
+SOURCE_COLORS = {
+    "unlabeled": "#c7c7c7",
+    "labeled": "#2ca02c",
+    "selected": "#d62728",
+    "retrieved": "#1f77b4",
+    "test": "#ff7f0e",
+    "pool": "#9467bd",
+}
 TAIL_COLOR = "#d62728"
 COUNT_COLOR = "#4c78a8"  # one colour for counts: bars of one quantity are not a comparison of classes
-ZERO_COLOR = "#d62728"   # classes with a count of 0, drawn as a marker at the axis
+ZERO_COLOR = "#d62728"  # classes with a count of 0, drawn as a marker at the axis
 BAND_COLORS = {"head": "rgba(76,120,168,0.10)", "middle": "rgba(160,160,160,0.10)", "tail": "rgba(214,39,40,0.10)"}
 ZERO_SHOT_COLOR = "#555555"
 _FONT = dict(size=13)
@@ -52,7 +94,7 @@ def run_color(i):
 def log_ticks(vmin, vmax):
     """Tick values 1-2-5 per decade covering [vmin, vmax] (readable labels on a log axis)."""
     lo, hi = np.floor(np.log10(max(vmin, 1e-9))), np.ceil(np.log10(max(vmax, 1e-9)))
-    vals = [m * 10 ** e for e in range(int(lo), int(hi) + 1) for m in (1, 2, 5)]
+    vals = [m * 10**e for e in range(int(lo), int(hi) + 1) for m in (1, 2, 5)]
     return [v for v in vals if vmin / 1.5 <= v <= vmax * 1.5] or [vmin]
 
 
@@ -67,8 +109,13 @@ def _log_axis(values):
 
 def style_layout(fig: go.Figure, title: str, **kw) -> go.Figure:
     """The house style on ``fig`` (title top left, white template, font, margins) plus ``kw``; returns ``fig``."""
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), template="plotly_white", font=_FONT,
-                      margin=dict(l=10, r=10, t=60, b=10), **kw)
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left"),
+        template="plotly_white",
+        font=_FONT,
+        margin=dict(l=10, r=10, t=60, b=10),
+        **kw,
+    )
     return fig
 
 
@@ -89,8 +136,9 @@ def _count_axis(values, log):
     top = max(ticks[-1], pos.max() if len(pos) else 1)
     tickvals = [floor] + ticks
     ticktext = ["0"] + [f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in ticks]
-    return dict(type="log", tickvals=tickvals, ticktext=ticktext,
-                range=[np.log10(floor) - 0.15, np.log10(top) + 0.25]), floor
+    return dict(
+        type="log", tickvals=tickvals, ticktext=ticktext, range=[np.log10(floor) - 0.15, np.log10(top) + 0.25]
+    ), floor
 
 
 def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None):
@@ -118,16 +166,26 @@ def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None)
     axis, zero_at = _count_axis(counts, log)
     names = df["class_name"].astype(str).tolist()
     shown = np.where(counts > 0, counts, np.nan if log else 0.0)
-    text = [(f"{int(v):,}" if len(df) <= 40 or horizontal else "") + (" · tail" if t else "")
-            for v, t in zip(counts, tail)]
-    bar = dict(marker=dict(color=COUNT_COLOR,
-                           line=dict(color=[TAIL_COLOR if t else "rgba(0,0,0,0)" for t in tail], width=2),
-                           pattern=dict(shape=["/" if t else "" for t in tail], fgcolor="white", size=6)),
-               text=text, textposition="outside", cliponaxis=False, customdata=df[["class_id", value]].to_numpy(),
-               name=value, showlegend=False)
+    text = [
+        (f"{int(v):,}" if len(df) <= 40 or horizontal else "") + (" · tail" if t else "") for v, t in zip(counts, tail)
+    ]
+    bar = dict(
+        marker=dict(
+            color=COUNT_COLOR,
+            line=dict(color=[TAIL_COLOR if t else "rgba(0,0,0,0)" for t in tail], width=2),
+            pattern=dict(shape=["/" if t else "" for t in tail], fgcolor="white", size=6),
+        ),
+        text=text,
+        textposition="outside",
+        cliponaxis=False,
+        customdata=df[["class_id", value]].to_numpy(),
+        name=value,
+        showlegend=False,
+    )
     if horizontal:
-        fig = go.Figure(go.Bar(y=names, x=shown, orientation="h",
-                               hovertemplate="%{y}: %{customdata[1]:,}<extra></extra>", **bar))
+        fig = go.Figure(
+            go.Bar(y=names, x=shown, orientation="h", hovertemplate="%{y}: %{customdata[1]:,}<extra></extra>", **bar)
+        )
     else:
         fig = go.Figure(go.Bar(x=names, y=shown, hovertemplate="%{x}: %{customdata[1]:,}<extra></extra>", **bar))
     zero = counts == 0
@@ -135,11 +193,21 @@ def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None)
         z_names = [n for n, z in zip(names, zero) if z]
         z_pos = [zero_at] * len(z_names)
         marker = dict(symbol="x", size=11, color=ZERO_COLOR, line=dict(width=1, color=ZERO_COLOR))
-        label = f"0 {'captions' if value == 'matched' else 'images'}: {int(zero.sum())} class" \
-                f"{'es' if zero.sum() > 1 else ''}"
+        label = (
+            f"0 {'captions' if value == 'matched' else 'images'}: {int(zero.sum())} class"
+            f"{'es' if zero.sum() > 1 else ''}"
+        )
         xy = dict(y=z_names, x=z_pos) if horizontal else dict(x=z_names, y=z_pos)
-        fig.add_trace(go.Scatter(mode="markers", marker=marker, name=label, cliponaxis=False,
-                                 hovertemplate="%{" + ("y" if horizontal else "x") + "}: 0<extra></extra>", **xy))
+        fig.add_trace(
+            go.Scatter(
+                mode="markers",
+                marker=marker,
+                name=label,
+                cliponaxis=False,
+                hovertemplate="%{" + ("y" if horizontal else "x") + "}: 0<extra></extra>",
+                **xy,
+            )
+        )
     label = {"matched": "caption matches", "kept": "retrieved images kept"}.get(value, value)
     count_title = f"{label} ({'log' if log else 'linear'} scale)"
     if horizontal:
@@ -150,9 +218,13 @@ def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None)
         fig.update_yaxes(title=count_title, **axis)
         fig.update_xaxes(title=None, tickangle=-60 if many else -30, tickfont=dict(size=8 if many else 12))
         height = 520 if many else 420
-    return style_layout(fig, title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
-                        showlegend=bool(zero.any()), height=height,
-                        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+    return style_layout(
+        fig,
+        title or f"{label.capitalize()} per class, most to least (tail classes hatched)",
+        showlegend=bool(zero.any()),
+        height=height,
+        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
+    )
 
 
 def count_overview(table, bands, value="matched", title=None):
@@ -175,24 +247,50 @@ def count_overview(table, bands, value="matched", title=None):
     zero = counts == 0
     fig = go.Figure()
     for _, b in bands.iterrows():
-        fig.add_vrect(x0=b["first_rank"] - 0.5, x1=b["last_rank"] + 0.5, fillcolor=BAND_COLORS.get(b["band"], "#eee"),
-                      line_width=0, layer="below",
-                      annotation_text=f"<b>{b['band']}</b> · {int(b['n_classes'])} classes · "
-                                      f"{100 * b['share']:.1f}% of captions",
-                      annotation_position="top left", annotation_font_size=11)
-    fig.add_trace(go.Scatter(x=rank[~zero], y=y[~zero], mode="markers", name="classes",
-                             marker=dict(color=COUNT_COLOR, size=6), text=df["class_name"][~zero],
-                             hovertemplate="#%{x} %{text}: %{y:,}<extra></extra>", showlegend=False))
+        fig.add_vrect(
+            x0=b["first_rank"] - 0.5,
+            x1=b["last_rank"] + 0.5,
+            fillcolor=BAND_COLORS.get(b["band"], "#eee"),
+            line_width=0,
+            layer="below",
+            annotation_text=f"<b>{b['band']}</b> · {int(b['n_classes'])} classes · {100 * b['share']:.1f}% of captions",
+            annotation_position="top left",
+            annotation_font_size=11,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=rank[~zero],
+            y=y[~zero],
+            mode="markers",
+            name="classes",
+            marker=dict(color=COUNT_COLOR, size=6),
+            text=df["class_name"][~zero],
+            hovertemplate="#%{x} %{text}: %{y:,}<extra></extra>",
+            showlegend=False,
+        )
+    )
     if zero.any():
-        fig.add_trace(go.Scatter(x=rank[zero], y=y[zero], mode="markers", cliponaxis=False,
-                                 name=f"0 captions: {int(zero.sum())} class{'es' if zero.sum() > 1 else ''}",
-                                 marker=dict(symbol="x", size=11, color=ZERO_COLOR), text=df["class_name"][zero],
-                                 hovertemplate="#%{x} %{text}: 0<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=rank[zero],
+                y=y[zero],
+                mode="markers",
+                cliponaxis=False,
+                name=f"0 captions: {int(zero.sum())} class{'es' if zero.sum() > 1 else ''}",
+                marker=dict(symbol="x", size=11, color=ZERO_COLOR),
+                text=df["class_name"][zero],
+                hovertemplate="#%{x} %{text}: 0<extra></extra>",
+            )
+        )
     fig.update_yaxes(title=f"{'caption matches' if value == 'matched' else value} (log scale)", **axis)
     fig.update_xaxes(title="class rank (most captioned first)", range=[0.5, len(df) + 0.5], zeroline=False)
-    return style_layout(fig, title or "Every class by rank, with head / middle / tail bands", height=340,
-                        showlegend=bool(zero.any()),
-                        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+    return style_layout(
+        fig,
+        title or "Every class by rank, with head / middle / tail bands",
+        height=340,
+        showlegend=bool(zero.any()),
+        legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
+    )
 
 
 def label_positions(x, y, labels, width_px=800, height_px=420, char_px=7.0, line_px=14.0, marker_px=14.0):
@@ -218,8 +316,16 @@ def label_positions(x, y, labels, width_px=800, height_px=420, char_px=7.0, line
     px = np.asarray(x, float) * width_px
     py = (1 - np.asarray(y, float)) * height_px  # screen y grows downwards
     r = marker_px / 2
-    cands = ("top center", "bottom center", "middle right", "middle left", "top right", "top left",
-             "bottom right", "bottom left")
+    cands = (
+        "top center",
+        "bottom center",
+        "middle right",
+        "middle left",
+        "top right",
+        "top left",
+        "bottom right",
+        "bottom left",
+    )
     markers = [(cx - r, cy - r, cx + r, cy + r) for cx, cy in zip(px, py)]
     placed, out = [], []
 
@@ -257,32 +363,54 @@ def count_accuracy_scatter(table, value="matched", title=None):
     lx_all = np.log10(df[value].clip(lower=1).to_numpy(float))
     span = max(lx_all.max() - lx_all.min(), 1e-9) if len(df) else 1.0
     nx = (lx_all - (lx_all.min() if len(df) else 0)) / span * 0.9 + 0.05
-    labelled = (df["tail"].to_numpy(bool) if len(df) > 30 else np.ones(len(df), bool))
+    labelled = df["tail"].to_numpy(bool) if len(df) > 30 else np.ones(len(df), bool)
     pos = label_positions(nx, df["zero_shot_acc"].to_numpy(float) / 105, df["class_name"].astype(str).tolist())
     df = df.assign(_pos=pos, _text=np.where(labelled, df["class_name"].astype(str), ""))
     fig = go.Figure()
     for is_tail, sym, name in ((False, "circle", "head classes"), (True, "diamond", "tail classes")):
         d = df[df["tail"] == is_tail]
-        fig.add_trace(go.Scatter(
-            x=d[value].clip(lower=1), y=d["zero_shot_acc"], mode="markers+text", name=name,
-            text=d["_text"], textposition=list(d["_pos"]), hovertext=d["class_name"],
-            marker=dict(size=14, symbol=sym, color=[colors[c] for c in d["class_id"]],
-                        line=dict(color=TAIL_COLOR if is_tail else "white", width=2)),
-            hovertemplate="%{hovertext}: %{x:,} retrieved, zero-shot %{y:.1f}%<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=d[value].clip(lower=1),
+                y=d["zero_shot_acc"],
+                mode="markers+text",
+                name=name,
+                text=d["_text"],
+                textposition=list(d["_pos"]),
+                hovertext=d["class_name"],
+                marker=dict(
+                    size=14,
+                    symbol=sym,
+                    color=[colors[c] for c in d["class_id"]],
+                    line=dict(color=TAIL_COLOR if is_tail else "white", width=2),
+                ),
+                hovertemplate="%{hovertext}: %{x:,} retrieved, zero-shot %{y:.1f}%<extra></extra>",
+            )
+        )
     if len(df) >= 3:  # least-squares trend on log10(count): how much of the bias the count explains
         lx = np.log10(df[value].clip(lower=1).to_numpy(float))
         a, b = np.polyfit(lx, df["zero_shot_acc"].to_numpy(float), 1)
         xs = np.array([lx.min(), lx.max()])
-        fig.add_trace(go.Scatter(x=10 ** xs, y=a * xs + b, mode="lines", name="trend",
-                                 line=dict(color=ZERO_SHOT_COLOR, dash="dot"), hoverinfo="skip"))
-    fig.update_xaxes(title=f"{'caption matches' if value == 'matched' else 'retrieved images'} (log scale)",
-                     **_log_axis(df[value].clip(lower=1)))
+        fig.add_trace(
+            go.Scatter(
+                x=10**xs,
+                y=a * xs + b,
+                mode="lines",
+                name="trend",
+                line=dict(color=ZERO_SHOT_COLOR, dash="dot"),
+                hoverinfo="skip",
+            )
+        )
+    fig.update_xaxes(
+        title=f"{'caption matches' if value == 'matched' else 'retrieved images'} (log scale)",
+        **_log_axis(df[value].clip(lower=1)),
+    )
     fig.update_yaxes(title="zero-shot accuracy (%)", range=[0, 105])
     if title is None:  # the title states the measured rank correlation, never a fixed claim
         from .effects import bias_title, rank_correlation
+
         title = bias_title(rank_correlation(df[value].tolist(), df["zero_shot_acc"].tolist()))
-    return style_layout(fig, title, height=420,
-                   legend=dict(orientation="h", y=-0.2))
+    return style_layout(fig, title, height=420, legend=dict(orientation="h", y=-0.2))
 
 
 def overlap_groups(summary, x="round", runs=None, decimals=6):
@@ -306,7 +434,10 @@ def overlap_groups(summary, x="round", runs=None, decimals=6):
     for run in runs:
         d = summary[summary["run"] == run].sort_values(x)
         if len(d):
-            key = (tuple(np.round(d[x].to_numpy(float), decimals)), tuple(np.round(d["mean"].to_numpy(float), decimals)))
+            key = (
+                tuple(np.round(d[x].to_numpy(float), decimals)),
+                tuple(np.round(d["mean"].to_numpy(float), decimals)),
+            )
             groups.setdefault(key, []).append(run)
     return [g for g in groups.values() if len(g) > 1]
 
@@ -332,6 +463,7 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
         Fixes the run order (and so the colours); default: sorted run names.
     """
     from .effects import format_mean_std
+
     fig = go.Figure()
     runs = runs or sorted(summary["run"].unique())
     member = {r: (k, len(g)) for g in overlap_groups(summary, x, runs) for k, r in enumerate(g)}
@@ -346,29 +478,57 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
             ds = d[spread]
             band_x = np.concatenate([ds[x], ds[x][::-1]])
             band_y = np.concatenate([ds["mean"] + ds["std"], (ds["mean"] - ds["std"])[::-1]])
-            fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=_rgba(col, 0.18),
-                                     line=dict(width=0), hoverinfo="skip", showlegend=False,
-                                     legendgroup=run, name=f"{run} ± std"))
+            fig.add_trace(
+                go.Scatter(
+                    x=band_x,
+                    y=band_y,
+                    fill="toself",
+                    fillcolor=_rgba(col, 0.18),
+                    line=dict(width=0),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=run,
+                    name=f"{run} ± std",
+                )
+            )
         k, size = member.get(run, (0, 1))
         seeds = sorted(set(int(n) for n in d["n_seeds"]))
         name = run + (f" (n={seeds[0]})" if len(seeds) == 1 else f" (n={seeds[0]}–{seeds[-1]})")
         if size > 1:
             name += f" · {size} runs overlap"
         one = len(d) == 1
-        hover = [f"{run}<br>{x_name} {xv:g}: " + format_mean_std(
-                     {"mean": m, "std": (sd if n >= 2 else None), "n": int(n)})
-                 for xv, m, sd, n in zip(d[x], d["mean"], d["std"], d["n_seeds"])]
-        fig.add_trace(go.Scatter(
-            x=d[x], y=d["mean"], mode="markers" if one else "lines+markers", name=name, legendgroup=run,
-            line=dict(color=col, width=3 if k == 0 else 2, dash=_DASHES[k % len(_DASHES)]),
-            marker=dict(size=14 if one else 8 + 3 * k, symbol=_SYMBOLS[k % len(_SYMBOLS)], color=col,
-                        line=dict(width=2, color=col)),
-            error_y=dict(type="data", array=np.where(spread, d["std"], 0.0), visible=bool(one and spread.any()),
-                         color=col),
-            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>"))
+        hover = [
+            f"{run}<br>{x_name} {xv:g}: " + format_mean_std({"mean": m, "std": (sd if n >= 2 else None), "n": int(n)})
+            for xv, m, sd, n in zip(d[x], d["mean"], d["std"], d["n_seeds"])
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=d[x],
+                y=d["mean"],
+                mode="markers" if one else "lines+markers",
+                name=name,
+                legendgroup=run,
+                line=dict(color=col, width=3 if k == 0 else 2, dash=_DASHES[k % len(_DASHES)]),
+                marker=dict(
+                    size=14 if one else 8 + 3 * k,
+                    symbol=_SYMBOLS[k % len(_SYMBOLS)],
+                    color=col,
+                    line=dict(width=2, color=col),
+                ),
+                error_y=dict(
+                    type="data", array=np.where(spread, d["std"], 0.0), visible=bool(one and spread.any()), color=col
+                ),
+                hovertext=hover,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
     if zero_shot is not None:
-        fig.add_hline(y=zero_shot, line=dict(color=ZERO_SHOT_COLOR, dash="dash"),
-                      annotation_text=f"zero-shot {zero_shot:.1f}", annotation_position="bottom right")
+        fig.add_hline(
+            y=zero_shot,
+            line=dict(color=ZERO_SHOT_COLOR, dash="dash"),
+            annotation_text=f"zero-shot {zero_shot:.1f}",
+            annotation_position="bottom right",
+        )
     std = summary["std"].where(summary["n_seeds"] >= 2, 0.0) if len(summary) else summary["std"]
     lows = list(summary["mean"] - std) + ([zero_shot] if zero_shot is not None else [])
     highs = list(summary["mean"] + std) + ([zero_shot] if zero_shot is not None else [])
@@ -384,30 +544,44 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
     n_max = int(summary["n_seeds"].max()) if len(summary) else 0
     what = "mean ± std over seeds" if n_max >= 2 else "one seed per run, no spread"
     default = f"{metric_label.capitalize()} {'per round' if x == 'round' else 'by number of labeled images'} ({what})"
-    return style_layout(fig, title or default, height=450,
-                        legend=dict(orientation="h", y=-0.2), hovermode="closest")
+    return style_layout(fig, title or default, height=450, legend=dict(orientation="h", y=-0.2), hovermode="closest")
 
 
 def per_class_heatmap(matrix, title=None):
     """Per-class accuracy (rows, sorted by round 0) over rounds (columns), values written in."""
     z = matrix.to_numpy(float)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(matrix.columns), y=list(matrix.index), zmin=0, zmax=100, colorscale="Viridis",
-        colorbar=dict(title="acc %"), text=np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.0f}")(z)),
-        texttemplate="%{text}", hovertemplate="%{y}, %{x}: %{z:.1f}%<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            zmin=0,
+            zmax=100,
+            colorscale="Viridis",
+            colorbar=dict(title="acc %"),
+            text=np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.0f}")(z)),
+            texttemplate="%{text}",
+            hovertemplate="%{y}, %{x}: %{z:.1f}%<extra></extra>",
+        )
+    )
     fig.update_yaxes(title=None, autorange="reversed")
     fig.update_xaxes(side="top")
-    return style_layout(fig, title or "Per-class accuracy over rounds (classes sorted by round-0 accuracy)",
-                   height=max(320, 60 + 30 * len(matrix)))
+    return style_layout(
+        fig,
+        title or "Per-class accuracy over rounds (classes sorted by round-0 accuracy)",
+        height=max(320, 60 + 30 * len(matrix)),
+    )
 
 
 def _point_text(points):
     """Hover text per map point; a pool image that no person has labeled never shows a class."""
     cls = points["class_name"].astype(str)
     role = points["role"].astype(str)
-    text = np.select([role == "unlabeled", role == "selected", role == "labeled", role == "retrieved"],
-                     ["unlabeled pool image", "picked this round (not labeled yet)", "labeled: " + cls,
-                      "retrieved for: " + cls], default=role + ": " + cls)
+    text = np.select(
+        [role == "unlabeled", role == "selected", role == "labeled", role == "retrieved"],
+        ["unlabeled pool image", "picked this round (not labeled yet)", "labeled: " + cls, "retrieved for: " + cls],
+        default=role + ": " + cls,
+    )
     return pd.Series(text, index=points.index) + "<br>" + points["id"].astype(str) + "<br><i>click: see the image</i>"
 
 
@@ -436,41 +610,84 @@ def embedding_scatter(points, color_by="class", n_classes=None, title=None, heig
         colors = class_colors(max(n, 1))
         m = (points["role"] == "unlabeled").to_numpy()
         if m.any():
-            fig.add_trace(go.Scattergl(x=points.loc[m, "x"], y=points.loc[m, "y"], mode="markers",
-                                       name="unlabeled (class unknown)",
-                                       marker=dict(size=4, color=SOURCE_COLORS["unlabeled"], opacity=0.6),
-                                       customdata=idx[m], hovertext=text[m], hovertemplate=hover))
+            fig.add_trace(
+                go.Scattergl(
+                    x=points.loc[m, "x"],
+                    y=points.loc[m, "y"],
+                    mode="markers",
+                    name="unlabeled (class unknown)",
+                    marker=dict(size=4, color=SOURCE_COLORS["unlabeled"], opacity=0.6),
+                    customdata=idx[m],
+                    hovertext=text[m],
+                    hovertemplate=hover,
+                )
+            )
         base = ~points["role"].isin(["labeled", "selected", "unlabeled"]).to_numpy()
         for c in sorted(points.loc[base, "label"].unique()):
             m = base & (points["label"] == c).to_numpy()
             name = points.loc[m, "class_name"].iloc[0]
-            fig.add_trace(go.Scattergl(x=points.loc[m, "x"], y=points.loc[m, "y"], mode="markers", name=name,
-                                       marker=dict(size=5, color=colors[c] if c >= 0 else "#bbbbbb", opacity=0.65),
-                                       customdata=idx[m], hovertext=text[m], hovertemplate=hover))
+            fig.add_trace(
+                go.Scattergl(
+                    x=points.loc[m, "x"],
+                    y=points.loc[m, "y"],
+                    mode="markers",
+                    name=name,
+                    marker=dict(size=5, color=colors[c] if c >= 0 else "#bbbbbb", opacity=0.65),
+                    customdata=idx[m],
+                    hovertext=text[m],
+                    hovertemplate=hover,
+                )
+            )
         for role, sym, size in (("labeled", "diamond", 10), ("selected", "star", 14)):
             m = (points["role"] == role).to_numpy()
             if m.any():
-                col = ["#888888" if hidden[i] or c < 0 else colors[c]
-                       for i, c in zip(np.flatnonzero(m), points.loc[m, "label"])]
-                fig.add_trace(go.Scattergl(
-                    x=points.loc[m, "x"], y=points.loc[m, "y"], mode="markers", name=role,
-                    marker=dict(size=size, symbol=sym, line=dict(color="black", width=1), color=col),
-                    customdata=idx[m], hovertext=text[m], hovertemplate=hover))
+                col = [
+                    "#888888" if hidden[i] or c < 0 else colors[c]
+                    for i, c in zip(np.flatnonzero(m), points.loc[m, "label"])
+                ]
+                fig.add_trace(
+                    go.Scattergl(
+                        x=points.loc[m, "x"],
+                        y=points.loc[m, "y"],
+                        mode="markers",
+                        name=role,
+                        marker=dict(size=size, symbol=sym, line=dict(color="black", width=1), color=col),
+                        customdata=idx[m],
+                        hovertext=text[m],
+                        hovertemplate=hover,
+                    )
+                )
     else:
         key = np.where(points["source"] == "pool", points["role"], points["source"])
         for cat in ("unlabeled", "retrieved", "test", "labeled", "selected"):
             m = key == cat
             if m.any():
-                fig.add_trace(go.Scattergl(
-                    x=points.loc[m, "x"], y=points.loc[m, "y"], mode="markers", name=cat,
-                    marker=dict(size=12 if cat == "selected" else 5 if cat in ("unlabeled", "test", "retrieved") else 9,
-                                color=SOURCE_COLORS[cat], opacity=1 if cat in ("labeled", "selected") else 0.6,
-                                symbol="star" if cat == "selected" else "circle"),
-                    customdata=idx[m], hovertext=text[m], hovertemplate=hover))
+                fig.add_trace(
+                    go.Scattergl(
+                        x=points.loc[m, "x"],
+                        y=points.loc[m, "y"],
+                        mode="markers",
+                        name=cat,
+                        marker=dict(
+                            size=12 if cat == "selected" else 5 if cat in ("unlabeled", "test", "retrieved") else 9,
+                            color=SOURCE_COLORS[cat],
+                            opacity=1 if cat in ("labeled", "selected") else 0.6,
+                            symbol="star" if cat == "selected" else "circle",
+                        ),
+                        customdata=idx[m],
+                        hovertext=text[m],
+                        hovertemplate=hover,
+                    )
+                )
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False)
-    return style_layout(fig, title or "Embedding map (drag a box or lasso to see the images)", height=height,
-                        dragmode="lasso", legend=dict(itemsizing="constant"))
+    return style_layout(
+        fig,
+        title or "Embedding map (drag a box or lasso to see the images)",
+        height=height,
+        dragmode="lasso",
+        legend=dict(itemsizing="constant"),
+    )
 
 
 def per_class_bars(class_names, series, title="Per-class accuracy", colors=None):
@@ -478,13 +695,20 @@ def per_class_bars(class_names, series, title="Per-class accuracy", colors=None)
     fig = go.Figure()
     palette = colors or ["#bbbbbb", "#7aa6d6", "#1f4e8c", "#0b2545"]
     for i, (name, values) in enumerate(series.items()):
-        fig.add_trace(go.Bar(x=list(class_names), y=list(values), name=name,
-                             marker_color=palette[i % len(palette)],
-                             hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}%<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=list(class_names),
+                y=list(values),
+                name=name,
+                marker_color=palette[i % len(palette)],
+                hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}}%<extra></extra>",
+            )
+        )
     fig.update_yaxes(title="accuracy (%)", range=[0, 100])
     fig.update_xaxes(tickangle=-30)
-    return style_layout(fig, title, barmode="group", height=380, legend=dict(orientation="h", y=1.12, x=1,
-                                                                         xanchor="right"))
+    return style_layout(
+        fig, title, barmode="group", height=380, legend=dict(orientation="h", y=1.12, x=1, xanchor="right")
+    )
 
 
 def picks_per_class(counts, class_names, order=None, title="Images picked for labeling, per class"):
@@ -499,12 +723,20 @@ def picks_per_class(counts, class_names, order=None, title="Images picked for la
     fig = go.Figure()
     for i, (run, vals) in enumerate(counts.items()):
         vals = np.asarray(vals)
-        fig.add_trace(go.Bar(x=[class_names[c] for c in order], y=vals[order], name=run,
-                             marker_color=run_color(i), hovertemplate=f"{run}<br>%{{x}}: %{{y}}<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=[class_names[c] for c in order],
+                y=vals[order],
+                name=run,
+                marker_color=run_color(i),
+                hovertemplate=f"{run}<br>%{{x}}: %{{y}}<extra></extra>",
+            )
+        )
     fig.update_yaxes(title="images picked")
     fig.update_xaxes(tickangle=-30)
-    return style_layout(fig, title, barmode="group", height=360, legend=dict(orientation="h", y=1.12, x=1,
-                                                                         xanchor="right"))
+    return style_layout(
+        fig, title, barmode="group", height=360, legend=dict(orientation="h", y=1.12, x=1, xanchor="right")
+    )
 
 
 def _rgba(hex_color, alpha):

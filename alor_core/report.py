@@ -37,11 +37,32 @@ from . import effects as E
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 
-__all__ = ["PAPER", "SHOWCASE", "NOT_RUN", "collect_results", "build_claims", "showcase", "claim_verdict", "write_report",
-           "load_report", "report_figures", "figure_png", "render_markdown", "table_frame"]
+__all__ = [
+    "PAPER",
+    "SHOWCASE",
+    "NOT_RUN",
+    "collect_results",
+    "build_claims",
+    "showcase",
+    "claim_verdict",
+    "write_report",
+    "load_report",
+    "report_figures",
+    "figure_png",
+    "render_markdown",
+    "table_frame",
+]
 
-NAMES = {"random": "Random", "entropy": "Entropy", "coreset": "CoreSet", "badge": "BADGE",
-         "badge_pcb": "PCB + BADGE", "alfa_mix": "ALFA-Mix", "logo": "LoGo", "tfs": "TFS"}
+NAMES = {
+    "random": "Random",
+    "entropy": "Entropy",
+    "coreset": "CoreSet",
+    "badge": "BADGE",
+    "badge_pcb": "PCB + BADGE",
+    "alfa_mix": "ALFA-Mix",
+    "logo": "LoGo",
+    "tfs": "TFS",
+}
 BASELINES = ("random", "entropy", "coreset", "badge", "badge_pcb", "alfa_mix", "logo")
 ADAPT_NAMES = {"lp": "LP", "ft": "FT", "ct": "CT", "pt": "PT"}
 # The showcase grid (alor_core.grid PRESETS["showcase"]): these strategies x adaptations, RDA on.
@@ -51,16 +72,31 @@ NOT_RUN = "not run"
 # The paper's figures (docs/METHOD.md §8), accuracy %.
 PAPER = {
     # §8.1, five-dataset average after round 6, with RDA; baselines use PT
-    "final_rda": {("random", "pt"): 62.30, ("entropy", "pt"): 63.13, ("coreset", "pt"): 62.29,
-                  ("badge", "pt"): 63.21, ("badge_pcb", "pt"): 63.26, ("alfa_mix", "pt"): 62.37,
-                  ("logo", "pt"): 63.19, ("tfs", "pt"): 63.52, ("tfs", "lp"): 66.13,
-                  ("tfs", "ft"): 69.55, ("tfs", "ct"): 70.42},
+    "final_rda": {
+        ("random", "pt"): 62.30,
+        ("entropy", "pt"): 63.13,
+        ("coreset", "pt"): 62.29,
+        ("badge", "pt"): 63.21,
+        ("badge_pcb", "pt"): 63.26,
+        ("alfa_mix", "pt"): 62.37,
+        ("logo", "pt"): 63.19,
+        ("tfs", "pt"): 63.52,
+        ("tfs", "lp"): 66.13,
+        ("tfs", "ft"): 69.55,
+        ("tfs", "ct"): 70.42,
+    },
     "zero_shot": 50.69,
     # §8.3, PT, five-dataset average: round 0 and round 6, with / without RDA
     "round0": {"rda": 59.4, "nordA": 35.9},
-    "round6_rda_effect": {"random": (62.3, 55.2), "entropy": (63.1, 53.0), "coreset": (62.3, 51.1),
-                          "badge": (63.2, 56.1), "badge_pcb": (63.3, 56.0), "alfa_mix": (62.4, 56.3),
-                          "logo": (63.2, 54.9)},
+    "round6_rda_effect": {
+        "random": (62.3, 55.2),
+        "entropy": (63.1, 53.0),
+        "coreset": (62.3, 51.1),
+        "badge": (63.2, 56.1),
+        "badge_pcb": (63.3, 56.0),
+        "alfa_mix": (62.4, 56.3),
+        "logo": (63.2, 54.9),
+    },
     # §8.2, Semi-Aves without RDA, round 6, average over the 7 baselines
     "nordA_adapt": {"pt": 33.39, "lp": 34.64, "ft": 33.25, "ct": 36.13},
 }
@@ -69,16 +105,23 @@ PAPER = {
 # ---- data ------------------------------------------------------------------------------------
 def _eligible(cfg, world_key, preset, protocol):
     """A plain grid session: oracle labels, default settings, the given world, preset and protocol."""
-    return (cfg.get("dataset") == "demo" and not (cfg.get("extra") or {}).get("name")
-            and not cfg.get("labeled_weight") and cfg.get("preset", "fast") == preset
-            and cfg.get("mode", "oracle") == "oracle" and cfg.get("initial", "per_class") == "per_class"
-            and cfg.get("protocol", "label-honest") == protocol and cfg.get("budget") in (None, 10)
-            and cfg.get("retrieval_source") is None
-            and (world_key is None or cfg.get("spec_key") == world_key))
+    return (
+        cfg.get("dataset") == "demo"
+        and not (cfg.get("extra") or {}).get("name")
+        and not cfg.get("labeled_weight")
+        and cfg.get("preset", "fast") == preset
+        and cfg.get("mode", "oracle") == "oracle"
+        and cfg.get("initial", "per_class") == "per_class"
+        and cfg.get("protocol", "label-honest") == protocol
+        and cfg.get("budget") in (None, 10)
+        and cfg.get("retrieval_source") is None
+        and (world_key is None or cfg.get("spec_key") == world_key)
+    )
 
 
 def _default_world_key():
     from .data import DemoWorldSpec
+
     return DemoWorldSpec().key
 
 
@@ -119,13 +162,35 @@ def collect_results(output_root, world_key=None, preset="fast", protocol="label-
             zs = read_json(zs_file)
         except (OSError, ValueError, pd.errors.ParserError):
             continue
-        df = df.assign(strategy=cfg["strategy"], adaptation=cfg["adaptation"], rda=bool(cfg["rda"]),
-                       seed=int(cfg["seed"]), zs_acc=zs.get("acc"), zs_f1=zs.get("f1"),
-                       zs_tail_acc=zs.get("tail_acc"), preset=cfg.get("preset", "fast"),
-                       protocol=cfg.get("protocol", "label-honest"), session=str(cfg_file.parent))
+        df = df.assign(
+            strategy=cfg["strategy"],
+            adaptation=cfg["adaptation"],
+            rda=bool(cfg["rda"]),
+            seed=int(cfg["seed"]),
+            zs_acc=zs.get("acc"),
+            zs_f1=zs.get("f1"),
+            zs_tail_acc=zs.get("tail_acc"),
+            preset=cfg.get("preset", "fast"),
+            protocol=cfg.get("protocol", "label-honest"),
+            session=str(cfg_file.parent),
+        )
         frames.append(df)
-    cols = ["strategy", "adaptation", "rda", "seed", "round", "acc", "f1", "tail_acc", "zs_acc", "zs_f1",
-            "zs_tail_acc", "preset", "protocol", "session"]
+    cols = [
+        "strategy",
+        "adaptation",
+        "rda",
+        "seed",
+        "round",
+        "acc",
+        "f1",
+        "tail_acc",
+        "zs_acc",
+        "zs_f1",
+        "zs_tail_acc",
+        "preset",
+        "protocol",
+        "session",
+    ]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols]
@@ -185,8 +250,15 @@ def _effect(a, b, name_a, name_b, what):
     else:
         outcome = {"higher": "yes", "lower": "no"}.get(eff.verdict, eff.verdict)
         sentence = eff.sentence(name_a, name_b, what)
-    return {"a": eff.a, "b": eff.b, "diff": eff.diff, "noise": eff.noise, "verdict": eff.verdict,
-            "outcome": outcome, "sentence": sentence}
+    return {
+        "a": eff.a,
+        "b": eff.b,
+        "diff": eff.diff,
+        "noise": eff.noise,
+        "verdict": eff.verdict,
+        "outcome": outcome,
+        "sentence": sentence,
+    }
 
 
 def _word(eff):
@@ -278,8 +350,10 @@ def _scope(d, ctx, when):
 def _rows_used(df, last, triples, rounds=None):
     rounds = (0, last) if rounds is None else rounds
     m = df["round"].isin(rounds) & pd.Series(
-        [(s, a, r) in triples for s, a, r in zip(df["strategy"], df["adaptation"], df["rda"])], index=df.index,
-        dtype=bool)
+        [(s, a, r) in triples for s, a, r in zip(df["strategy"], df["adaptation"], df["rda"])],
+        index=df.index,
+        dtype=bool,
+    )
     return df[m]
 
 
@@ -307,37 +381,63 @@ def showcase(df, last, ctx=None):
     used = _rows_used(df, last, triples)
     zs_src = used if len(used) else df
     zs = {m: _zs_values(zs_src, f"zs_{m}") for m in ("acc", "tail_acc")}
-    rows = [{"method": "Zero-shot", "overall acc": _ms(zs["acc"]), "tail-5 acc": _ms(zs["tail_acc"]),
-             "overall vs zero-shot": "–", "tail-5 vs zero-shot": "–"}]
+    rows = [
+        {
+            "method": "Zero-shot",
+            "overall acc": _ms(zs["acc"]),
+            "tail-5 acc": _ms(zs["tail_acc"]),
+            "overall vs zero-shot": "–",
+            "tail-5 vs zero-shot": "–",
+        }
+    ]
     final = {}
     for s, a, _ in triples:
         d = _at(df, last, strategy=s, adaptation=a, rda=True)
         vals = {m: _per_seed(d, m) for m in ("acc", "tail_acc")}
         final[(s, a)] = vals
         name = f"{NAMES[s]} w/ {ADAPT_NAMES[a]}"
-        rows.append({"method": name, "overall acc": _ms(vals["acc"]), "tail-5 acc": _ms(vals["tail_acc"]),
-                     "overall vs zero-shot": _word(_effect(vals["acc"], zs["acc"], name, "zero-shot", "accuracy")),
-                     "tail-5 vs zero-shot": _word(_effect(vals["tail_acc"], zs["tail_acc"], name, "zero-shot",
-                                                          "tail-5 accuracy"))})
+        rows.append(
+            {
+                "method": name,
+                "overall acc": _ms(vals["acc"]),
+                "tail-5 acc": _ms(vals["tail_acc"]),
+                "overall vs zero-shot": _word(_effect(vals["acc"], zs["acc"], name, "zero-shot", "accuracy")),
+                "tail-5 vs zero-shot": _word(
+                    _effect(vals["tail_acc"], zs["tail_acc"], name, "zero-shot", "tail-5 accuracy")
+                ),
+            }
+        )
     findings = []
     for a in SHOWCASE["adaptations"]:
         A = ADAPT_NAMES[a]
         r0 = used[(used["round"] == 0) & (used["adaptation"] == a)]
         for m, what in (("acc", "overall accuracy"), ("tail_acc", "tail-5 accuracy")):
             eff = _effect(_per_seed(r0, m), zs[m], f"RDA round 0 ({A})", "zero-shot", what)
-            findings.append({"finding": f"RDA round 0 above zero-shot, {A}, {what}", "effect": eff,
-                             "outcome": eff["outcome"]})
+            findings.append(
+                {"finding": f"RDA round 0 above zero-shot, {A}, {what}", "effect": eff, "outcome": eff["outcome"]}
+            )
     for a in SHOWCASE["adaptations"]:
         A = ADAPT_NAMES[a]
-        eff = _effect(final[("tfs", a)]["tail_acc"], final[("random", a)]["tail_acc"], f"TFS w/ {A}",
-                      f"Random w/ {A}", f"tail-5 accuracy after round {last}")
-        findings.append({"finding": f"TFS above random on tail-5 after round {last}, {A}", "effect": eff,
-                         "outcome": eff["outcome"]})
-    return {"id": "showcase", "title": f"Showcase: what the demo world shows (round {last})",
-            "scope": _scope(used, ctx, f"round {last} (round 0 for the RDA sentences)"),
-            "grid": "python -m alor_core grid --preset showcase",
-            "rows": rows, "findings": findings, "sentences": [f["effect"]["sentence"] for f in findings],
-            "figure": "showcase"}
+        eff = _effect(
+            final[("tfs", a)]["tail_acc"],
+            final[("random", a)]["tail_acc"],
+            f"TFS w/ {A}",
+            f"Random w/ {A}",
+            f"tail-5 accuracy after round {last}",
+        )
+        findings.append(
+            {"finding": f"TFS above random on tail-5 after round {last}, {A}", "effect": eff, "outcome": eff["outcome"]}
+        )
+    return {
+        "id": "showcase",
+        "title": f"Showcase: what the demo world shows (round {last})",
+        "scope": _scope(used, ctx, f"round {last} (round 0 for the RDA sentences)"),
+        "grid": "python -m alor_core grid --preset showcase",
+        "rows": rows,
+        "findings": findings,
+        "sentences": [f["effect"]["sentence"] for f in findings],
+        "figure": "showcase",
+    }
 
 
 # ---- the claims ------------------------------------------------------------------------------
@@ -346,13 +446,21 @@ def _setting(ctx, when):
     return f"preset {ctx['preset']}, protocol {ctx['protocol']}, demo world {ctx['world_key']}, {when}"
 
 
-def _claim(cid, title, paper, used, ctx, when, rows, outcomes, unit, analysis, figure, grid="claims",
-           coverage=None):
+def _claim(cid, title, paper, used, ctx, when, rows, outcomes, unit, analysis, figure, grid="claims", coverage=None):
     verdict = claim_verdict(outcomes)
     scope = _scope(used, ctx, when) if verdict != NOT_RUN else _setting(ctx, when)
-    return {"id": cid, "title": title, "paper": paper, "scope": scope, "rows": rows, "verdict": verdict,
-            "coverage": coverage or _coverage(outcomes, unit), "analysis": [a for a in analysis if a],
-            "figure": figure, "grid": f"python -m alor_core grid --preset {grid}"}
+    return {
+        "id": cid,
+        "title": title,
+        "paper": paper,
+        "scope": scope,
+        "rows": rows,
+        "verdict": verdict,
+        "coverage": coverage or _coverage(outcomes, unit),
+        "analysis": [a for a in analysis if a],
+        "figure": figure,
+        "grid": f"python -m alor_core grid --preset {grid}",
+    }
 
 
 def claim_round0(df, ctx):
@@ -363,21 +471,37 @@ def claim_round0(df, ctx):
         w, wo = _per_seed(_at(df, 0, adaptation=a, rda=True)), _per_seed(_at(df, 0, adaptation=a, rda=False))
         eff = _effect(w, wo, f"{ADAPT_NAMES[a]} with RDA", f"{ADAPT_NAMES[a]} without RDA", "round-0 accuracy")
         mw, mwo = _ms(w), _ms(wo)
-        rows.append({"adaptation": ADAPT_NAMES[a],
-                     "paper without RDA": PAPER["round0"]["nordA"] if a == "pt" else None,
-                     "paper with RDA": PAPER["round0"]["rda"] if a == "pt" else None,
-                     "demo without RDA": mwo, "demo with RDA": mw,
-                     "demo ratio": round(mw["mean"] / mwo["mean"], 2) if mw["n"] and mwo["n"] and mwo["mean"] else None,
-                     "RDA effect": _word(eff), "reproduces": eff["outcome"]})
+        rows.append(
+            {
+                "adaptation": ADAPT_NAMES[a],
+                "paper without RDA": PAPER["round0"]["nordA"] if a == "pt" else None,
+                "paper with RDA": PAPER["round0"]["rda"] if a == "pt" else None,
+                "demo without RDA": mwo,
+                "demo with RDA": mw,
+                "demo ratio": round(mw["mean"] / mwo["mean"], 2) if mw["n"] and mwo["n"] and mwo["mean"] else None,
+                "RDA effect": _word(eff),
+                "reproduces": eff["outcome"],
+            }
+        )
         outcomes.append(eff["outcome"])
         if eff["outcome"] != NOT_RUN:
             analysis.append(eff["sentence"])
     used = df[df["round"] == 0]
-    return _claim("rda_round0", "1. RDA raises round-0 accuracy",
-                  "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), docs/METHOD.md "
-                  "§8.3. Round 0 trains on one label per class; the two demo columns differ only in the "
-                  "retrieved images.", used, ctx, "round 0", rows, outcomes, "adaptations", analysis,
-                  "round0")
+    return _claim(
+        "rda_round0",
+        "1. RDA raises round-0 accuracy",
+        "Round 0, PT, five-dataset average: 35.9 without RDA, 59.4 with RDA (1.65x), docs/METHOD.md "
+        "§8.3. Round 0 trains on one label per class; the two demo columns differ only in the "
+        "retrieved images.",
+        used,
+        ctx,
+        "round 0",
+        rows,
+        outcomes,
+        "adaptations",
+        analysis,
+        "round0",
+    )
 
 
 def claim_rda_final(df, last, ctx):
@@ -388,16 +512,32 @@ def claim_rda_final(df, last, ctx):
         wo = _per_seed(_at(df, last, strategy=s, adaptation="pt", rda=False))
         eff = _effect(w, wo, f"{NAMES[s]} with RDA", f"{NAMES[s]} without RDA", f"round-{last} accuracy")
         pw, pwo = PAPER["round6_rda_effect"].get(s, (None, None))
-        rows.append({"strategy": NAMES[s], "paper gain": None if pw is None else round(pw - pwo, 1),
-                     "demo without RDA": _ms(wo), "demo with RDA": _ms(w), "RDA effect": _word(eff),
-                     "reproduces": eff["outcome"]})
+        rows.append(
+            {
+                "strategy": NAMES[s],
+                "paper gain": None if pw is None else round(pw - pwo, 1),
+                "demo without RDA": _ms(wo),
+                "demo with RDA": _ms(w),
+                "RDA effect": _word(eff),
+                "reproduces": eff["outcome"],
+            }
+        )
         outcomes.append(eff["outcome"])
         names.append(NAMES[s])
     used = _rows_used(df, last, [(s, "pt", r) for s in BASELINES + ("tfs",) for r in (True, False)], (last,))
-    return _claim("rda_final", f"1b. RDA helps every strategy in the last round (round {last}, PT)",
-                  "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, "
-                  "docs/METHOD.md §8.3.", used, ctx, f"round {last}", rows, outcomes, "strategies",
-                  [_count_sentence(outcomes, names, "RDA raises the accuracy")], "rda_rounds")
+    return _claim(
+        "rda_final",
+        f"1b. RDA helps every strategy in the last round (round {last}, PT)",
+        "Round 6, PT, five-dataset average: RDA adds +6.1 (ALFA-Mix) to +11.2 (CoreSet) points, docs/METHOD.md §8.3.",
+        used,
+        ctx,
+        f"round {last}",
+        rows,
+        outcomes,
+        "strategies",
+        [_count_sentence(outcomes, names, "RDA raises the accuracy")],
+        "rda_rounds",
+    )
 
 
 def _best(vals):
@@ -416,45 +556,85 @@ def claim_tfs_final(df, last, ctx):
     tails = {c: _per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True), "tail_acc") for c in cells}
     label = {c: f"{NAMES[c[0]]} w/ {ADAPT_NAMES[c[1]]}" for c in cells}
     tfs, alor = ("tfs", "pt"), ("tfs", "ct")
-    vs_tfs = {c: _effect(vals[tfs], vals[c], "TFS w/ PT", label[c], f"round-{last} accuracy")
-              for c in cells if c[1] == "pt" and c != tfs}
-    vs_alor = {c: _effect(vals[alor], vals[c], "ALOR (TFS w/ CT)", label[c], f"round-{last} accuracy")
-               for c in cells if c != alor}
+    vs_tfs = {
+        c: _effect(vals[tfs], vals[c], "TFS w/ PT", label[c], f"round-{last} accuracy")
+        for c in cells
+        if c[1] == "pt" and c != tfs
+    }
+    vs_alor = {
+        c: _effect(vals[alor], vals[c], "ALOR (TFS w/ CT)", label[c], f"round-{last} accuracy")
+        for c in cells
+        if c != alor
+    }
     rows = []
     for c in cells:
-        rows.append({"method": label[c] + (" (= ALOR)" if c == alor else ""), "paper": PAPER["final_rda"][c],
-                     "demo acc": _ms(vals[c]),
-                     "demo macro-F1": _ms(_per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True), "f1")),
-                     "demo tail-5 acc": _ms(tails[c]),
-                     "TFS w/ PT vs this": _word(vs_tfs.get(c)), "ALOR vs this": _word(vs_alor.get(c))})
+        rows.append(
+            {
+                "method": label[c] + (" (= ALOR)" if c == alor else ""),
+                "paper": PAPER["final_rda"][c],
+                "demo acc": _ms(vals[c]),
+                "demo macro-F1": _ms(_per_seed(_at(df, last, strategy=c[0], adaptation=c[1], rda=True), "f1")),
+                "demo tail-5 acc": _ms(tails[c]),
+                "TFS w/ PT vs this": _word(vs_tfs.get(c)),
+                "ALOR vs this": _word(vs_alor.get(c)),
+            }
+        )
     out_tfs = _all_of([e["outcome"] for e in vs_tfs.values()]) if vals[tfs] else NOT_RUN
     out_alor = _all_of([e["outcome"] for e in vs_alor.values()]) if vals[alor] else NOT_RUN
     analysis = []
     base = {c: vals[c] for c in vs_tfs}
     best = _best(base)
     if vals[tfs] and best:
-        analysis.append(_effect(vals[tfs], vals[best], "TFS w/ PT", f"the best PT baseline ({label[best]})",
-                                f"round-{last} accuracy")["sentence"])
+        analysis.append(
+            _effect(
+                vals[tfs], vals[best], "TFS w/ PT", f"the best PT baseline ({label[best]})", f"round-{last} accuracy"
+            )["sentence"]
+        )
         best_t = _best({c: tails[c] for c in vs_tfs})
         if best_t and tails[tfs]:
-            analysis.append(_effect(tails[tfs], tails[best_t], "TFS w/ PT", f"the best PT baseline on the tail "
-                                    f"({label[best_t]})", f"round-{last} tail-5 accuracy")["sentence"])
+            analysis.append(
+                _effect(
+                    tails[tfs],
+                    tails[best_t],
+                    "TFS w/ PT",
+                    f"the best PT baseline on the tail ({label[best_t]})",
+                    f"round-{last} tail-5 accuracy",
+                )["sentence"]
+            )
     best_o = _best({c: vals[c] for c in vs_alor})
     if vals[alor] and best_o:
-        analysis.append(_effect(vals[alor], vals[best_o], "ALOR (TFS w/ CT)", f"the best other method "
-                                f"({label[best_o]})", f"round-{last} accuracy")["sentence"])
+        analysis.append(
+            _effect(
+                vals[alor],
+                vals[best_o],
+                "ALOR (TFS w/ CT)",
+                f"the best other method ({label[best_o]})",
+                f"round-{last} accuracy",
+            )["sentence"]
+        )
         if vals[tfs] and best_o != tfs:
             analysis.append(vs_alor[tfs]["sentence"])
     used = _rows_used(df, last, [(s, a, True) for s, a in cells], (last,))
-    return _claim("tfs_final", f"2. With RDA, TFS beats every other strategy (round {last})",
-                  "Round 6 with RDA, five-dataset average (docs/METHOD.md §8.1): ALOR 70.42, TFS w/ PT 63.52, "
-                  "best baseline PCB + BADGE 63.26; baselines adapt with PT. Configurations: TFS w/ PT against "
-                  "every PT baseline, ALOR against every other method.",
-                  used, ctx, f"round {last}", rows, [out_tfs, out_alor], "configurations", analysis,
-                  "curves_rda", coverage=(
-                      f"TFS w/ PT compared with {sum(e['outcome'] != NOT_RUN for e in vs_tfs.values())} of "
-                      f"{len(vs_tfs)} PT baselines, ALOR with {sum(e['outcome'] != NOT_RUN for e in vs_alor.values())} "
-                      f"of {len(vs_alor)} other methods"))
+    return _claim(
+        "tfs_final",
+        f"2. With RDA, TFS beats every other strategy (round {last})",
+        "Round 6 with RDA, five-dataset average (docs/METHOD.md §8.1): ALOR 70.42, TFS w/ PT 63.52, "
+        "best baseline PCB + BADGE 63.26; baselines adapt with PT. Configurations: TFS w/ PT against "
+        "every PT baseline, ALOR against every other method.",
+        used,
+        ctx,
+        f"round {last}",
+        rows,
+        [out_tfs, out_alor],
+        "configurations",
+        analysis,
+        "curves_rda",
+        coverage=(
+            f"TFS w/ PT compared with {sum(e['outcome'] != NOT_RUN for e in vs_tfs.values())} of "
+            f"{len(vs_tfs)} PT baselines, ALOR with {sum(e['outcome'] != NOT_RUN for e in vs_alor.values())} "
+            f"of {len(vs_alor)} other methods"
+        ),
+    )
 
 
 def claim_ct_nordA(df, last, ctx):
@@ -464,11 +644,18 @@ def claim_ct_nordA(df, last, ctx):
     others = ("pt", "lp", "ft")
     for s in BASELINES:
         v = {a: _per_seed(_at(df, last, strategy=s, adaptation=a, rda=False)) for a in ("pt", "lp", "ft", "ct")}
-        effs = [_effect(v["ct"], v[a], f"{NAMES[s]} w/ CT", f"{NAMES[s]} w/ {ADAPT_NAMES[a]}",
-                        f"round-{last} accuracy") for a in others]
+        effs = [
+            _effect(v["ct"], v[a], f"{NAMES[s]} w/ CT", f"{NAMES[s]} w/ {ADAPT_NAMES[a]}", f"round-{last} accuracy")
+            for a in others
+        ]
         out = _all_of([e["outcome"] for e in effs]) if v["ct"] and all(v[a] for a in others) else NOT_RUN
-        rows.append({"strategy": NAMES[s], **{ADAPT_NAMES[a]: _ms(v[a]) for a in ("pt", "lp", "ft", "ct")},
-                     "CT above the other three": out})
+        rows.append(
+            {
+                "strategy": NAMES[s],
+                **{ADAPT_NAMES[a]: _ms(v[a]) for a in ("pt", "lp", "ft", "ct")},
+                "CT above the other three": out,
+            }
+        )
         outcomes.append(out)
         names.append(NAMES[s])
     # Average over the baselines that have all four adaptations, on the seeds all of them share:
@@ -480,27 +667,47 @@ def claim_ct_nordA(df, last, ctx):
     per_strategy = full.groupby("strategy")["seed"].apply(set)
     common = set.intersection(*per_strategy) if len(per_strategy) else set()
     used_s = [s for s in BASELINES if s in per_strategy.index and common <= per_strategy[s]] if common else []
-    label = "all 7 baselines" if len(used_s) == len(BASELINES) else (
-        f"{len(used_s)} baseline(s): {', '.join(NAMES[s] for s in used_s)}" if used_s else "the baselines")
+    label = (
+        "all 7 baselines"
+        if len(used_s) == len(BASELINES)
+        else (f"{len(used_s)} baseline(s): {', '.join(NAMES[s] for s in used_s)}" if used_s else "the baselines")
+    )
     avg = {}
     for a in ("pt", "lp", "ft", "ct"):
         d = fin[(fin["adaptation"] == a) & fin["strategy"].isin(used_s) & fin["seed"].isin(common)]
         avg[a] = d.groupby("seed")["acc"].mean().dropna().tolist() if len(d) else []
-    avg_effs = [_effect(avg["ct"], avg[a], "CT", ADAPT_NAMES[a], f"round-{last} accuracy, average of {label}")
-                for a in others]
+    avg_effs = [
+        _effect(avg["ct"], avg[a], "CT", ADAPT_NAMES[a], f"round-{last} accuracy, average of {label}") for a in others
+    ]
     avg_out = _all_of([e["outcome"] for e in avg_effs]) if avg["ct"] else NOT_RUN
-    avg_row = {"strategy": f"average of {label}", **{ADAPT_NAMES[a]: _ms(avg[a]) for a in avg},
-               "CT above the other three": avg_out}
-    paper_row = {"strategy": "paper (Semi-Aves, average)", **{ADAPT_NAMES[a]: PAPER["nordA_adapt"][a] for a in avg},
-                 "CT above the other three": "yes (paper)"}
+    avg_row = {
+        "strategy": f"average of {label}",
+        **{ADAPT_NAMES[a]: _ms(avg[a]) for a in avg},
+        "CT above the other three": avg_out,
+    }
+    paper_row = {
+        "strategy": "paper (Semi-Aves, average)",
+        **{ADAPT_NAMES[a]: PAPER["nordA_adapt"][a] for a in avg},
+        "CT above the other three": "yes (paper)",
+    }
     analysis = [_count_sentence(outcomes, names, "CT is above LP, FT and PT")]
     if avg["ct"]:
         analysis += [e["sentence"] for e in avg_effs if e["outcome"] != NOT_RUN]
     used = _rows_used(df, last, [(s, a, False) for s in BASELINES for a in ("pt", "lp", "ft", "ct")], (last,))
-    return _claim("ct_nordA", f"3. CT beats LP, FT and PT even without RDA (round {last})",
-                  "Semi-Aves without RDA, round 6, average over 7 AL methods (docs/METHOD.md §8.2): PT 33.39, "
-                  "LP 34.64, FT 33.25, CT 36.13.", used, ctx, f"round {last}",
-                  rows + [avg_row, paper_row], outcomes, "strategies", analysis, "adapt_nordA")
+    return _claim(
+        "ct_nordA",
+        f"3. CT beats LP, FT and PT even without RDA (round {last})",
+        "Semi-Aves without RDA, round 6, average over 7 AL methods (docs/METHOD.md §8.2): PT 33.39, "
+        "LP 34.64, FT 33.25, CT 36.13.",
+        used,
+        ctx,
+        f"round {last}",
+        rows + [avg_row, paper_row],
+        outcomes,
+        "strategies",
+        analysis,
+        "adapt_nordA",
+    )
 
 
 def claim_zero_shot(df, last, ctx):
@@ -514,36 +721,55 @@ def claim_zero_shot(df, last, ctx):
         name = f"{NAMES.get(s, s)} w/ {ADAPT_NAMES.get(a, a)}, {'with' if r else 'without'} RDA"
         e_fin = _effect(fin, zs, name, "zero-shot", f"round-{last} accuracy")
         e_r0 = _effect(r0, zs, name, "zero-shot", "round-0 accuracy")
-        rows.append({"configuration": name, "round 0": _ms(r0), f"round {last}": _ms(fin),
-                     "round 0 vs zero-shot": _word(e_r0), f"round {last} vs zero-shot": _word(e_fin)})
+        rows.append(
+            {
+                "configuration": name,
+                "round 0": _ms(r0),
+                f"round {last}": _ms(fin),
+                "round 0 vs zero-shot": _word(e_r0),
+                f"round {last} vs zero-shot": _word(e_fin),
+            }
+        )
         {"no": below, "yes": above}.get(e_fin["outcome"], []).append(name)
         if e_r0["outcome"] == "no":
             below0.append(name)
     rows.sort(key=lambda r: -r[f"round {last}"]["mean"])
     analysis = []
     if zs and rows:
-        analysis.append(f"Zero-shot accuracy of the demo world's CLIP: {E.format_mean_std(_ms(zs))} (paper, "
-                        f"five-dataset average: {PAPER['zero_shot']}).")
-        analysis.append(f"After round {last}, of {len(rows)} configurations {len(above)} are above zero-shot "
-                        f"beyond two standard deviations, {len(below)} below it"
-                        + (" (" + "; ".join(below) + ")" if below else "")
-                        + f" and {len(rows) - len(above) - len(below)} within noise or with too few seeds.")
+        analysis.append(
+            f"Zero-shot accuracy of the demo world's CLIP: {E.format_mean_std(_ms(zs))} (paper, "
+            f"five-dataset average: {PAPER['zero_shot']})."
+        )
+        analysis.append(
+            f"After round {last}, of {len(rows)} configurations {len(above)} are above zero-shot "
+            f"beyond two standard deviations, {len(below)} below it"
+            + (" (" + "; ".join(below) + ")" if below else "")
+            + f" and {len(rows) - len(above) - len(below)} within noise or with too few seeds."
+        )
         if below0:
             analysis.append(f"Below zero-shot beyond noise at round 0 ({len(below0)}): " + "; ".join(below0) + ".")
     used = df[df["round"].isin((0, last))]
-    out = {"id": "zero_shot", "title": "4. Zero-shot, and where adaptation falls below it",
-           "paper": "Zero-shot OpenCLIP: 50.69 five-dataset average; on Food101 and Pets it beats every AL "
-                    "method after round 6 (docs/METHOD.md §8.1).",
-           "scope": _scope(used, ctx, f"rounds 0 and {last}") if rows else _setting(ctx, f"rounds 0 and {last}"),
-           "zero_shot": _ms(zs), "rows": rows,
-           "verdict": "shown" if rows else NOT_RUN, "coverage": f"{len(rows)} configurations",
-           "analysis": analysis, "figure": None, "grid": "python -m alor_core grid --preset claims"}
+    out = {
+        "id": "zero_shot",
+        "title": "4. Zero-shot, and where adaptation falls below it",
+        "paper": "Zero-shot OpenCLIP: 50.69 five-dataset average; on Food101 and Pets it beats every AL "
+        "method after round 6 (docs/METHOD.md §8.1).",
+        "scope": _scope(used, ctx, f"rounds 0 and {last}") if rows else _setting(ctx, f"rounds 0 and {last}"),
+        "zero_shot": _ms(zs),
+        "rows": rows,
+        "verdict": "shown" if rows else NOT_RUN,
+        "coverage": f"{len(rows)} configurations",
+        "analysis": analysis,
+        "figure": None,
+        "grid": "python -m alor_core grid --preset claims",
+    }
     return out
 
 
 def world_imbalance(df):
     """How imbalanced retrieval is on the demo world vs the five benchmarks (from LAION counts)."""
     from .analysis import BENCHMARK_DATASETS, benchmark_counts
+
     out = []
     sess = df[df["rda"].astype(bool)]["session"].unique() if len(df) else []
     for s in sess:
@@ -553,10 +779,16 @@ def world_imbalance(df):
             continue
         matched = np.array([c["matched"] for c in counts], float)
         kept = np.array([c["kept"] for c in counts], float)
-        out.append({"dataset": "demo world", "classes": len(matched), "cap K": int(kept.max()),
-                    "head/tail caption ratio": round(float(matched.max() / max(matched.min(), 1)), 1),
-                    "classes under the cap": f"{int((kept < kept.max()).sum())} of {len(kept)}",
-                    "min/max retrieved": round(float(kept.min() / max(kept.max(), 1)), 3)})
+        out.append(
+            {
+                "dataset": "demo world",
+                "classes": len(matched),
+                "cap K": int(kept.max()),
+                "head/tail caption ratio": round(float(matched.max() / max(matched.min(), 1)), 1),
+                "classes under the cap": f"{int((kept < kept.max()).sum())} of {len(kept)}",
+                "min/max retrieved": round(float(kept.min() / max(kept.max(), 1)), 3),
+            }
+        )
         break
     for name in BENCHMARK_DATASETS:
         c = benchmark_counts(name)
@@ -564,20 +796,33 @@ def world_imbalance(df):
             continue
         m = c["count"].to_numpy(float)
         kept = np.minimum(m, 500)
-        out.append({"dataset": name, "classes": len(m), "cap K": 500,
-                    "head/tail caption ratio": round(float(m.max() / max(m.min(), 1)), 1),
-                    "classes under the cap": f"{int((kept < 500).sum())} of {len(m)}",
-                    "min/max retrieved": round(float(kept.min() / 500), 3)})
+        out.append(
+            {
+                "dataset": name,
+                "classes": len(m),
+                "cap K": 500,
+                "head/tail caption ratio": round(float(m.max() / max(m.min(), 1)), 1),
+                "classes under the cap": f"{int((kept < 500).sum())} of {len(m)}",
+                "min/max retrieved": round(float(kept.min() / 500), 3),
+            }
+        )
     return out
 
 
 def _summary(show, claims):
     """One line per verdict of the report, showcase first (the report's first screen)."""
-    rows = [{"finding": f"Showcase: {f['finding']}", "result": f["outcome"],
-             "numbers": (f"{f['effect']['diff']:+.1f} points, noise {f['effect']['noise']:.1f}"
-                         if f["effect"]["noise"] is not None else
-                         (f"{f['effect']['diff']:+.1f} points" if f["effect"]["diff"] is not None else "–"))}
-            for f in show["findings"]]
+    rows = [
+        {
+            "finding": f"Showcase: {f['finding']}",
+            "result": f["outcome"],
+            "numbers": (
+                f"{f['effect']['diff']:+.1f} points, noise {f['effect']['noise']:.1f}"
+                if f["effect"]["noise"] is not None
+                else (f"{f['effect']['diff']:+.1f} points" if f["effect"]["diff"] is not None else "–")
+            ),
+        }
+        for f in show["findings"]
+    ]
     for c in claims:
         result = c["verdict"] if c["verdict"] != NOT_RUN else "not run on this world"
         rows.append({"finding": f"Paper claim {c['title']}", "result": result, "numbers": c.get("coverage", "")})
@@ -614,21 +859,37 @@ def build_claims(output_root, last_round=6, world_key=None, grid=None, preset="f
     world_key = world_key or _default_world_key()
     df = collect_results(output_root, world_key, preset, protocol)
     if not len(df):
-        raise DataError(f"no finished demo-world session (world {world_key}, preset {preset}, protocol "
-                        f"{protocol}) under {str(output_root)!r}; run `python -m alor_core grid --preset "
-                        "showcase` (or --quick, or --preset claims) first")
+        raise DataError(
+            f"no finished demo-world session (world {world_key}, preset {preset}, protocol "
+            f"{protocol}) under {str(output_root)!r}; run `python -m alor_core grid --preset "
+            "showcase` (or --quick, or --preset claims) first"
+        )
     ctx = {"world_key": world_key, "preset": preset, "protocol": protocol}
     show = showcase(df, last_round, ctx)
-    claims = [claim_round0(df, ctx), claim_rda_final(df, last_round, ctx), claim_tfs_final(df, last_round, ctx),
-              claim_ct_nordA(df, last_round, ctx), claim_zero_shot(df, last_round, ctx)]
+    claims = [
+        claim_round0(df, ctx),
+        claim_rda_final(df, last_round, ctx),
+        claim_tfs_final(df, last_round, ctx),
+        claim_ct_nordA(df, last_round, ctx),
+        claim_zero_shot(df, last_round, ctx),
+    ]
     root = Path(output_root)
     shown = Path(os.path.relpath(root.resolve())) if root.resolve().is_relative_to(Path.cwd()) else root
-    return {"generated": time.strftime("%Y-%m-%d %H:%M:%S"), "output_root": str(shown),
-            "world_key": world_key, "preset": preset, "protocol": protocol,
-            "last_round": last_round, "sessions": int(df["session"].nunique()),
-            "seeds": sorted(int(s) for s in df["seed"].unique()), "summary": _summary(show, claims),
-            "showcase": show, "claims": claims, "imbalance": world_imbalance(df),
-            "grid": _grid_summary(output_root, grid)}
+    return {
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "output_root": str(shown),
+        "world_key": world_key,
+        "preset": preset,
+        "protocol": protocol,
+        "last_round": last_round,
+        "sessions": int(df["session"].nunique()),
+        "seeds": sorted(int(s) for s in df["seed"].unique()),
+        "summary": _summary(show, claims),
+        "showcase": show,
+        "claims": claims,
+        "imbalance": world_imbalance(df),
+        "grid": _grid_summary(output_root, grid),
+    }
 
 
 def _grid_summary(output_root, name=None):
@@ -642,11 +903,18 @@ def _grid_summary(output_root, name=None):
         except (OSError, ValueError):
             continue
         ran = [c for c in r.get("cells", []) if "seconds" in c]
-        recs.append({"grid": r["grid"]["name"], "device": r.get("device"), "cells": len(r.get("cells", [])),
-                     "cells_run": len(ran), "total_seconds": r.get("total_seconds"),
-                     "estimate_seconds": r.get("estimate_seconds"),
-                     "seconds_run": round(sum(c["seconds"] for c in ran), 1),
-                     "failed": sum(1 for c in r.get("cells", []) if c.get("error"))})
+        recs.append(
+            {
+                "grid": r["grid"]["name"],
+                "device": r.get("device"),
+                "cells": len(r.get("cells", [])),
+                "cells_run": len(ran),
+                "total_seconds": r.get("total_seconds"),
+                "estimate_seconds": r.get("estimate_seconds"),
+                "seconds_run": round(sum(c["seconds"] for c in ran), 1),
+                "failed": sum(1 for c in r.get("cells", []) if c.get("error")),
+            }
+        )
     return recs
 
 
@@ -663,6 +931,7 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
     import plotly.graph_objects as go
 
     from .plots import run_color, style_layout
+
     df = collect_results(output_root, world_key, preset, protocol)
     figs = {}
     if not len(df):
@@ -674,18 +943,33 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
             fig.add_hline(y=value, line_dash="dash", line_color="#555", annotation_text=f"{text} {value:.1f}")
 
     fig = go.Figure()
-    xs = ["Zero-shot"] + [f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" for a in SHOWCASE["adaptations"]
-                          for s in SHOWCASE["strategies"]]
-    for i, (metric, zs_metric, name) in enumerate((("acc", "zs_acc", "overall"), ("tail_acc", "zs_tail_acc", "tail-5"))):
-        ms = [_zero_shot(df, zs_metric)] + [_ms(_per_seed(_at(df, last_round, strategy=s, adaptation=a, rda=True), metric))
-                                            for a in SHOWCASE["adaptations"] for s in SHOWCASE["strategies"]]
+    xs = ["Zero-shot"] + [
+        f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" for a in SHOWCASE["adaptations"] for s in SHOWCASE["strategies"]
+    ]
+    for i, (metric, zs_metric, name) in enumerate(
+        (("acc", "zs_acc", "overall"), ("tail_acc", "zs_tail_acc", "tail-5"))
+    ):
+        ms = [_zero_shot(df, zs_metric)] + [
+            _ms(_per_seed(_at(df, last_round, strategy=s, adaptation=a, rda=True), metric))
+            for a in SHOWCASE["adaptations"]
+            for s in SHOWCASE["strategies"]
+        ]
         keep = [j for j, m in enumerate(ms) if m["n"]]
         if len(keep) > 1:
-            fig.add_bar(x=[xs[j] for j in keep], y=[ms[j]["mean"] for j in keep], name=name,
-                        marker_color=run_color(i), error_y=dict(type="data", array=[_sd(ms[j]) for j in keep]))
+            fig.add_bar(
+                x=[xs[j] for j in keep],
+                y=[ms[j]["mean"] for j in keep],
+                name=name,
+                marker_color=run_color(i),
+                error_y=dict(type="data", array=[_sd(ms[j]) for j in keep]),
+            )
     if fig.data:
-        figs["showcase"] = style_layout(fig, f"Showcase, round {last_round}: overall and tail-5 accuracy "
-                                        "(mean ± std over seeds)", yaxis_title="test accuracy (%)", barmode="group")
+        figs["showcase"] = style_layout(
+            fig,
+            f"Showcase, round {last_round}: overall and tail-5 accuracy (mean ± std over seeds)",
+            yaxis_title="test accuracy (%)",
+            barmode="group",
+        )
 
     fig = go.Figure()
     for i, (r, name) in enumerate(((False, "without RDA"), (True, "with RDA"))):
@@ -700,8 +984,9 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
             fig.add_bar(x=xs, y=ys, name=name, marker_color=run_color(i), error_y=dict(type="data", array=es))
     if fig.data:
         zero_line(fig)
-        figs["round0"] = style_layout(fig, "Round 0 (one label per class): with and without RDA",
-                                      yaxis_title="test accuracy (%)", barmode="group")
+        figs["round0"] = style_layout(
+            fig, "Round 0 (one label per class): with and without RDA", yaxis_title="test accuracy (%)", barmode="group"
+        )
 
     fig = go.Figure()
     for i, (s, a) in enumerate([(s, "pt") for s in BASELINES] + [("tfs", "pt"), ("tfs", "ct")]):
@@ -711,13 +996,22 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
         mean, std = _curve(d)
         name = f"{NAMES[s]} w/ {ADAPT_NAMES[a]}" + (" (ALOR)" if (s, a) == ("tfs", "ct") else "")
         bold = s == "tfs"
-        fig.add_scatter(x=mean.index, y=mean.values, name=name, mode="lines+markers",
-                        line=dict(width=3.5 if bold else 1.5, color=run_color(i), dash=None if bold else "dot"),
-                        error_y=dict(type="data", array=std.values, visible=bold))
+        fig.add_scatter(
+            x=mean.index,
+            y=mean.values,
+            name=name,
+            mode="lines+markers",
+            line=dict(width=3.5 if bold else 1.5, color=run_color(i), dash=None if bold else "dot"),
+            error_y=dict(type="data", array=std.values, visible=bold),
+        )
     if fig.data:
         zero_line(fig)
-        figs["curves_rda"] = style_layout(fig, "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
-                                          xaxis_title="round", yaxis_title="test accuracy (%)")
+        figs["curves_rda"] = style_layout(
+            fig,
+            "With RDA: every strategy with PT, and ALOR (TFS w/ CT)",
+            xaxis_title="round",
+            yaxis_title="test accuracy (%)",
+        )
 
     fig = go.Figure()
     for i, r in enumerate((False, True)):
@@ -725,12 +1019,22 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
         if not len(d):
             continue
         mean, std = _curve(d)
-        fig.add_bar(x=mean.index, y=mean.values, name="with RDA" if r else "without RDA",
-                    marker_color=run_color(i), error_y=dict(type="data", array=std.values))
+        fig.add_bar(
+            x=mean.index,
+            y=mean.values,
+            name="with RDA" if r else "without RDA",
+            marker_color=run_color(i),
+            error_y=dict(type="data", array=std.values),
+        )
     if fig.data:
         zero_line(fig)
-        figs["rda_rounds"] = style_layout(fig, "Effect of RDA per round (PT, mean of the baselines run)",
-                                          xaxis_title="round", yaxis_title="test accuracy (%)", barmode="group")
+        figs["rda_rounds"] = style_layout(
+            fig,
+            "Effect of RDA per round (PT, mean of the baselines run)",
+            xaxis_title="round",
+            yaxis_title="test accuracy (%)",
+            barmode="group",
+        )
 
     fig = go.Figure()
     for i, a in enumerate(("pt", "lp", "ft", "ct")):
@@ -742,12 +1046,15 @@ def report_figures(output_root, last_round=6, world_key=None, preset="fast", pro
                 ys.append(m["mean"])
                 es.append(_sd(m))
         if xs:
-            fig.add_bar(x=xs, y=ys, name=ADAPT_NAMES[a], marker_color=run_color(i),
-                        error_y=dict(type="data", array=es))
+            fig.add_bar(x=xs, y=ys, name=ADAPT_NAMES[a], marker_color=run_color(i), error_y=dict(type="data", array=es))
     if fig.data:
         zero_line(fig)
-        figs["adapt_nordA"] = style_layout(fig, f"Without RDA, round {last_round}: each adaptation per strategy",
-                                           yaxis_title="test accuracy (%)", barmode="group")
+        figs["adapt_nordA"] = style_layout(
+            fig,
+            f"Without RDA, round {last_round}: each adaptation per strategy",
+            yaxis_title="test accuracy (%)",
+            barmode="group",
+        )
     return figs
 
 
@@ -774,8 +1081,10 @@ def _md_table(rows, columns=None):
 
 
 def _not_run_line(section):
-    return (f"_Not run on this world ({section['scope']}). Run `{section['grid']}` on this world and "
-            "write the report again to fill it._")
+    return (
+        f"_Not run on this world ({section['scope']}). Run `{section['grid']}` on this world and "
+        "write the report again to fill it._"
+    )
 
 
 def render_markdown(claims, figure_files):
@@ -792,23 +1101,26 @@ def render_markdown(claims, figure_files):
     -------
     str
     """
-    lines = ["# What the demo world shows, and the paper's claims on it", "",
-             f"Generated {claims['generated']} by `python -m alor_core report` from {claims['sessions']} sessions "
-             f"(seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`: demo world "
-             f"`{claims.get('world_key', '?')}`, preset `{claims.get('preset', 'fast')}`, protocol "
-             f"`{claims.get('protocol', 'label-honest')}`. Values are test accuracy in %, mean ± sample standard "
-             "deviation over seeds (n = seeds). A difference counts only beyond two standard deviations of "
-             "the difference with at least 3 seeds per side (`alor_core.effects`); otherwise it reads "
-             "\"within noise\". A claim is *yes* when its direction holds beyond noise in every "
-             "configuration compared, *partly* in some. Paper figures are from docs/METHOD.md §8 (five real "
-             "datasets); the demo world is a 10-class Fashion-MNIST world with a tiny CLIP trained on a "
-             "long-tailed caption corpus, so only the *direction* of each finding can be compared.", ""]
+    lines = [
+        "# What the demo world shows, and the paper's claims on it",
+        "",
+        f"Generated {claims['generated']} by `python -m alor_core report` from {claims['sessions']} sessions "
+        f"(seeds {', '.join(map(str, claims['seeds']))}) under `{claims['output_root']}`: demo world "
+        f"`{claims.get('world_key', '?')}`, preset `{claims.get('preset', 'fast')}`, protocol "
+        f"`{claims.get('protocol', 'label-honest')}`. Values are test accuracy in %, mean ± sample standard "
+        "deviation over seeds (n = seeds). A difference counts only beyond two standard deviations of "
+        "the difference with at least 3 seeds per side (`alor_core.effects`); otherwise it reads "
+        '"within noise". A claim is *yes* when its direction holds beyond noise in every '
+        "configuration compared, *partly* in some. Paper figures are from docs/METHOD.md §8 (five real "
+        "datasets); the demo world is a 10-class Fashion-MNIST world with a tiny CLIP trained on a "
+        "long-tailed caption corpus, so only the *direction* of each finding can be compared.",
+        "",
+    ]
     if claims.get("summary"):
         lines += ["## Summary", "", _md_table(claims["summary"], ["finding", "result", "numbers"])]
     show = claims.get("showcase")
     if show:
-        lines += [f"## {show['title']}", "", f"*{show['scope']}.* From `{show['grid']}`.", "",
-                  _md_table(show["rows"])]
+        lines += [f"## {show['title']}", "", f"*{show['scope']}.* From `{show['grid']}`.", "", _md_table(show["rows"])]
         lines += [f"- {s}" for s in show["sentences"]]
         if show.get("figure") in figure_files:
             lines += ["", f"![{show['title']}]({figure_files[show['figure']]})"]
@@ -825,13 +1137,22 @@ def render_markdown(claims, figure_files):
             lines += ["", f"![{c['title']}]({figure_files[c['figure']]})"]
         lines.append("")
     if claims.get("imbalance"):
-        lines += ["## How imbalanced is retrieval here vs the paper's datasets?", "",
-                  "From the LAION-400M caption counts of the five benchmarks (cap K = 500) and the demo "
-                  "world's own retrieval (first RDA session found):", "", _md_table(claims["imbalance"])]
+        lines += [
+            "## How imbalanced is retrieval here vs the paper's datasets?",
+            "",
+            "From the LAION-400M caption counts of the five benchmarks (cap K = 500) and the demo "
+            "world's own retrieval (first RDA session found):",
+            "",
+            _md_table(claims["imbalance"]),
+        ]
     if claims.get("grid"):
-        lines += ["## Grid runs behind this report", "", _md_table(claims["grid"]),
-                  "`seconds_run` counts only the sessions that grid run itself trained (finished sessions "
-                  "are reused).", ""]
+        lines += [
+            "## Grid runs behind this report",
+            "",
+            _md_table(claims["grid"]),
+            "`seconds_run` counts only the sessions that grid run itself trained (finished sessions are reused).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -840,8 +1161,10 @@ def _system_browser():
     of the usual system paths exists (kaleido then looks for its own)."""
     if os.environ.get("BROWSER_PATH"):
         return None
-    return next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-                 if Path(p).exists()), None)
+    return next(
+        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome") if Path(p).exists()),
+        None,
+    )
 
 
 def figure_png(fig, browser=None, width=900, height=480):
@@ -863,12 +1186,23 @@ def figure_png(fig, browser=None, width=900, height=480):
     """
     import kaleido
 
-    return kaleido.calc_fig_sync(fig.to_dict(), opts={"format": "png", "width": width, "height": height, "scale": 1},
-                                 kopts={"path": browser} if browser else {})
+    return kaleido.calc_fig_sync(
+        fig.to_dict(),
+        opts={"format": "png", "width": width, "height": height, "scale": 1},
+        kopts={"path": browser} if browser else {},
+    )
 
 
-def write_report(output_root, to="reports/demo", last_round=6, world_key=None, grid=None, png=True,
-                 preset="fast", protocol="label-honest"):
+def write_report(
+    output_root,
+    to="reports/demo",
+    last_round=6,
+    world_key=None,
+    grid=None,
+    png=True,
+    preset="fast",
+    protocol="label-honest",
+):
     """Write ``REPORT.md``, ``claims.json`` and ``figures/*.json|png`` into ``to``; returns the md path.
 
     Everything in the report is generated from the sessions (no hand-written text next to the
@@ -903,11 +1237,13 @@ def write_report(output_root, to="reports/demo", last_round=6, world_key=None, g
 def load_report(path):
     """``(claims, figures)`` of a written report folder, for the dashboard; figures are plotly figures."""
     import plotly.io as pio
+
     path = Path(path)
     f = path / "claims.json"
     if not f.is_file():
-        raise DataError(f"no report in {str(path)!r} (expected claims.json); write one with "
-                        "`python -m alor_core report`")
+        raise DataError(
+            f"no report in {str(path)!r} (expected claims.json); write one with `python -m alor_core report`"
+        )
     claims = json.loads(f.read_text(encoding="utf-8"))
     figs = {}
     for j in sorted((path / "figures").glob("*.json")):

@@ -51,21 +51,20 @@ def safe_join(root, user_path, what="path", allow_symlinks_out=False):
         raise UnsafePathError(f"{what} {text!r} is empty; {expected}")
     if "\x00" in text:
         raise UnsafePathError(f"{what} {text!r} contains a NUL byte; {expected}")
-    if (PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute()
-            or PureWindowsPath(text).drive):
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
         raise UnsafePathError(f"{what} {text!r} is an absolute path; {expected}")
     parts = PurePosixPath(text.replace("\\", "/")).parts
     if ".." in parts:
-        raise UnsafePathError(f"{what} {text!r} has a '..' component and would leave {str(root)!r}; "
-                              f"{expected}")
+        raise UnsafePathError(f"{what} {text!r} has a '..' component and would leave {str(root)!r}; {expected}")
     joined = Path(root) / text
     if allow_symlinks_out:
         return joined
     real_root = Path(os.path.realpath(root))
     real = Path(os.path.realpath(joined))
     if real != real_root and real_root not in real.parents:
-        raise UnsafePathError(f"{what} {text!r} leads outside {str(root)!r} through a symlink (to "
-                              f"{str(real)!r}); {expected}")
+        raise UnsafePathError(
+            f"{what} {text!r} leads outside {str(root)!r} through a symlink (to {str(real)!r}); {expected}"
+        )
     return joined
 
 

@@ -18,13 +18,20 @@ new, running, existing = st.tabs(["New run", "Background runs", "Open a session"
 with new:
     with widgets.alor_errors(stop=False):
         config, seeds = forms.run_config_form()
-        st.caption(f"Session folder: `{output_dir() / config.extra['name']}/seed<k>` · "
-                   + ("a person labels the picks on the Label queue page" if config.mode == "human"
-                      else "ground truth labels the picks"))
+        st.caption(
+            f"Session folder: `{output_dir() / config.extra['name']}/seed<k>` · "
+            + (
+                "a person labels the picks on the Label queue page"
+                if config.mode == "human"
+                else "ground truth labels the picks"
+            )
+        )
         if st.button("Start run", key=RUN_START, type="primary", icon=":material/play_arrow:"):
             run_dir, info = forms.start_run(config, seeds)
-            st.session_state[RUN_FLASH] = (time.time(), f"Started **{run_dir.name}** in the background "
-                                           f"(pid {info['pid']}). Follow it under *Background runs*.")
+            st.session_state[RUN_FLASH] = (
+                time.time(),
+                f"Started **{run_dir.name}** in the background (pid {info['pid']}). Follow it under *Background runs*.",
+            )
             st.rerun()  # the sidebar and the runs panel pick up the new session
     started, message = st.session_state.get(RUN_FLASH, (0, ""))
     if time.time() - started < 30:  # survives the refreshes that follow a start
@@ -46,7 +53,8 @@ with existing:
         pick = st.selectbox("Session", paths, format_func=labels.get, key=RUN_OPEN_PICK)
         shown = df.drop(columns=["path", "updated"]).assign(
             strategy=[f"{run_view.strategy_name(c)} ({c})" for c in df["strategy"]],
-            adaptation=[f"{run_view.adapt_name(c)} ({c})" for c in df["adaptation"]])
+            adaptation=[f"{run_view.adapt_name(c)} ({c})" for c in df["adaptation"]],
+        )
         st.dataframe(shown, hide_index=True, width="stretch")
         skips_view.skipped_expander(pick)  # images loaded / skipped (skipped.csv) of the picked session
         if st.button("Open this session", key=RUN_OPEN, icon=":material/folder_open:"):

@@ -31,18 +31,29 @@ def world_section(seed):
     if not built:
         return [f"world seed {seed}: not built"]
     rows, s = bias_table(spec)
-    out = [f"### World seed {seed} (`{spec.key}`): built in {info.get('build_seconds')} s, "
-           f"CLIP training {info.get('train_seconds')} s", "",
-           "| class | corpus count | zero-shot test acc | balanced control | kept |", "|---|---|---|---|---|"]
+    out = [
+        f"### World seed {seed} (`{spec.key}`): built in {info.get('build_seconds')} s, "
+        f"CLIP training {info.get('train_seconds')} s",
+        "",
+        "| class | corpus count | zero-shot test acc | balanced control | kept |",
+        "|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: -r["corpus_count"]):
         ctl = "–" if r["control"] is None else f"{r['control']:.1f}"
         kept = "–" if r["kept"] is None else f"{r['kept']:+.1f}"
         out.append(f"| {r['class_name']} | {r['corpus_count']} | {r['zero_shot']:.1f} | {ctl} | {kept} |")
-    out += ["", f"zero-shot accuracy {s['zero_shot_acc']:.1f}%"
-            + (f", balanced control {s['control_acc']:.1f}%" if s["control_acc"] is not None else ""),
-            f"Spearman ρ(count, zero-shot acc) = {s['rho_zero_shot']:+.2f}"
-            + (f"; ρ(count, accuracy kept vs control) = {s['rho_kept']:+.2f}" if s["rho_kept"] is not None else
-               "; control world not built"), ""]
+    out += [
+        "",
+        f"zero-shot accuracy {s['zero_shot_acc']:.1f}%"
+        + (f", balanced control {s['control_acc']:.1f}%" if s["control_acc"] is not None else ""),
+        f"Spearman ρ(count, zero-shot acc) = {s['rho_zero_shot']:+.2f}"
+        + (
+            f"; ρ(count, accuracy kept vs control) = {s['rho_kept']:+.2f}"
+            if s["rho_kept"] is not None
+            else "; control world not built"
+        ),
+        "",
+    ]
     return out
 
 
@@ -57,11 +68,17 @@ def showcase_section(root):
     if any_s is None:
         return out + ["no sessions", ""]
     last = max(max(s.finished_rounds(), default=0) for v in cells.values() for s in v)
-    out += [f"Round {last} (the last), test split, mean ± std over AL seeds:", "",
-            "| run | overall | tail-5 |", "|---|---|---|"]
+    out += [
+        f"Round {last} (the last), test split, mean ± std over AL seeds:",
+        "",
+        "| run | overall | tail-5 |",
+        "|---|---|---|",
+    ]
     zs = [s.zero_shot() for s in any_s]
-    out.append(f"| zero-shot | {effects.format_mean_std([z['acc'] for z in zs])} | "
-               f"{effects.format_mean_std([z['tail_acc'] for z in zs])} |")
+    out.append(
+        f"| zero-shot | {effects.format_mean_std([z['acc'] for z in zs])} | "
+        f"{effects.format_mean_std([z['tail_acc'] for z in zs])} |"
+    )
     vals = {}
     for (s, a), sess in cells.items():
         done = [x for x in sess if x.metrics(last) is not None]
@@ -69,8 +86,10 @@ def showcase_section(root):
             out.append(f"| {s} + {a.upper()} | not run | not run |")
             continue
         vals[(s, a)] = ([x.metrics(last)["acc"] for x in done], [x.metrics(last)["tail_acc"] for x in done])
-        out.append(f"| {s} + {a.upper()} | {effects.format_mean_std(vals[(s, a)][0])} | "
-                   f"{effects.format_mean_std(vals[(s, a)][1])} |")
+        out.append(
+            f"| {s} + {a.upper()} | {effects.format_mean_std(vals[(s, a)][0])} | "
+            f"{effects.format_mean_std(vals[(s, a)][1])} |"
+        )
     out.append("")
     for a in ("lp", "ct"):
         sess = cells[("tfs", a)] or cells[("random", a)]
@@ -78,16 +97,25 @@ def showcase_section(root):
             continue
         r0 = [x.metrics(0) for x in sess if x.metrics(0)]
         z = [x.zero_shot() for x in sess]
-        out.append(f"- {a.upper()}, round 0: " + effects.compare([m["acc"] for m in r0], [q["acc"] for q in z])
-                   .sentence("RDA round 0", "zero-shot") + " "
-                   + effects.compare([m["tail_acc"] for m in r0], [q["tail_acc"] for q in z])
-                   .sentence("RDA round 0", "zero-shot", "tail-5 accuracy"))
+        out.append(
+            f"- {a.upper()}, round 0: "
+            + effects.compare([m["acc"] for m in r0], [q["acc"] for q in z]).sentence("RDA round 0", "zero-shot")
+            + " "
+            + effects.compare([m["tail_acc"] for m in r0], [q["tail_acc"] for q in z]).sentence(
+                "RDA round 0", "zero-shot", "tail-5 accuracy"
+            )
+        )
         if ("tfs", a) in vals and ("random", a) in vals:
-            out.append(f"- {a.upper()}, round {last}: "
-                       + effects.compare(vals[("tfs", a)][1], vals[("random", a)][1])
-                       .sentence("TFS", "random", "tail-5 accuracy") + " "
-                       + effects.compare(vals[("tfs", a)][0], vals[("random", a)][0])
-                       .sentence("TFS", "random", "overall accuracy"))
+            out.append(
+                f"- {a.upper()}, round {last}: "
+                + effects.compare(vals[("tfs", a)][1], vals[("random", a)][1]).sentence(
+                    "TFS", "random", "tail-5 accuracy"
+                )
+                + " "
+                + effects.compare(vals[("tfs", a)][0], vals[("random", a)][0]).sentence(
+                    "TFS", "random", "overall accuracy"
+                )
+            )
     return out + [""]
 
 
@@ -97,8 +125,12 @@ def main(argv=None):
     ap.add_argument("--showcase", nargs="*", default=[])
     ap.add_argument("--out", default="bench/RESULTS_demo_world.md")
     args = ap.parse_args(argv)
-    lines = ["# The demo world, measured", "",
-             "Generated by `python scripts/demo_world_report.py " + " ".join(argv or sys.argv[1:]) + "`.", ""]
+    lines = [
+        "# The demo world, measured",
+        "",
+        "Generated by `python scripts/demo_world_report.py " + " ".join(argv or sys.argv[1:]) + "`.",
+        "",
+    ]
     for seed in args.world_seeds:
         lines += world_section(seed)
     for root in args.showcase:

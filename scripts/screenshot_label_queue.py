@@ -6,6 +6,7 @@ labels another, then the page, the Z zoom dialog and blind labeling are captured
 
     PYTHONPATH=. python scripts/screenshot_label_queue.py [OUT_DIR]   # default docs/screenshots
 """
+
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("ALOR_CACHE_DIR", str(ROOT / ".cache" / "alor-test"))
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -22,24 +24,57 @@ out = Path(tempfile.mkdtemp(prefix="alor_label_shots_"))
 from alor_core.config import RunConfig  # noqa: E402 (after the environment above)
 from alor_core.data import DemoWorldSpec  # noqa: E402 (after the environment above)
 from alor_core.loop.rounds import run  # noqa: E402 (after the environment above)
+
 if not (out / "label_demo" / "seed1" / "config.json").is_file():
-    run(RunConfig(dataset="demo", strategy="entropy", adaptation="zeroshot", rounds=2, rda=False, budget=8,
-                  mode="human", extra={"name": "label_demo"}), out, spec=DemoWorldSpec.small())
+    run(
+        RunConfig(
+            dataset="demo",
+            strategy="entropy",
+            adaptation="zeroshot",
+            rounds=2,
+            rda=False,
+            budget=8,
+            mode="human",
+            extra={"name": "label_demo"},
+        ),
+        out,
+        spec=DemoWorldSpec.small(),
+    )
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
 env = {**os.environ, "ALOR_OUTPUT_DIR": str(out), "ALOR_DEMO_SMALL": "1"}
 log = open(out / "streamlit.log", "wb")
-proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-                         "--server.address=127.0.0.1", f"--server.port={port}", "--server.fileWatcherType=none",
-                         "--browser.gatherUsageStats=false"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+proc = subprocess.Popen(
+    [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless=true",
+        "--server.address=127.0.0.1",
+        f"--server.port={port}",
+        "--server.fileWatcherType=none",
+        "--browser.gatherUsageStats=false",
+    ],
+    cwd=ROOT,
+    env=env,
+    stdout=log,
+    stderr=subprocess.STDOUT,
+)
 url = f"http://127.0.0.1:{port}"
 from playwright.sync_api import sync_playwright, expect  # noqa: E402 (after the environment above)
+
 expect.set_options(timeout=30_000)
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
 def idle(p):
     p.wait_for_timeout(400)
     expect(p.get_by_test_id("stStatusWidget")).to_have_count(0)
+
+
 try:
     for _ in range(300):
         try:

@@ -56,8 +56,10 @@ def main(argv=None):
     n, tail = task.n_classes, tail_classes(task.meta["corpus_counts"])
     ret = retrieve(bundle, task.classes, task.corpus_path, k=args.k).image_set
     f_pool = encode_images(bundle, task.pool)
-    log(f"world seed {args.world_seed}; round-0 data: {len(ret)} retrieved + {n} labeled; "
-        f"scored on {len(task.val)} validation images")
+    log(
+        f"world seed {args.world_seed}; round-0 data: {len(ret)} retrieved + {n} labeled; "
+        f"scored on {len(task.val)} validation images"
+    )
     for name in args.adapt:
         for cand in CANDIDATES[name]:
             accs, tails = [], []
@@ -73,10 +75,16 @@ def main(argv=None):
                 m = evaluate_predictions(clf.logits(clf.embed(task.val)).argmax(1), task.val.labels, n, tail=tail)
                 accs.append(m["acc"])
                 tails.append(m["tail_acc"])
-            log(f"{name} {cand}: val acc {np.mean(accs):.1f} ± {np.std(accs, ddof=1) if len(accs) > 1 else 0:.1f}, "
-                f"tail-5 {np.mean(tails):.1f}  (seeds {args.seeds}; {time.time() - t0:.0f} s)")
-    log.write(args.out, "`fast` learning rates of FT, CT, PT: validation-split selection",
-              "scripts/select_adapt_presets.py", argv)
+            log(
+                f"{name} {cand}: val acc {np.mean(accs):.1f} ± {np.std(accs, ddof=1) if len(accs) > 1 else 0:.1f}, "
+                f"tail-5 {np.mean(tails):.1f}  (seeds {args.seeds}; {time.time() - t0:.0f} s)"
+            )
+    log.write(
+        args.out,
+        "`fast` learning rates of FT, CT, PT: validation-split selection",
+        "scripts/select_adapt_presets.py",
+        argv,
+    )
 
 
 if __name__ == "__main__":

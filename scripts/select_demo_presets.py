@@ -55,7 +55,7 @@ def random_labeled(pool_labels, n_classes, seed, n_rounds, budget):
     rng = np.random.default_rng(seed)
     first = [int(rng.choice(np.flatnonzero(pool_labels == c))) for c in range(n_classes)]
     rest = rng.permutation(np.setdiff1d(np.arange(len(pool_labels)), first))
-    return {r: np.array(first + list(rest[:r * budget])) for r in range(n_rounds)}
+    return {r: np.array(first + list(rest[: r * budget])) for r in range(n_rounds)}
 
 
 def world_table(world_seed, seeds, k, log):
@@ -71,9 +71,11 @@ def world_table(world_seed, seeds, k, log):
     f_val = encode_images(bundle, task.val)
     zs = ZeroShot().fit(bundle, task.classes)
     zs_m = evaluate_predictions(zs.logits(f_val).argmax(1), task.val.labels, n, tail=tail)
-    log(f"world seed {world_seed}: retrieved {len(ret)} images, per class "
+    log(
+        f"world seed {world_seed}: retrieved {len(ret)} images, per class "
         f"{np.bincount(ret.labels, minlength=n).tolist()}; zero-shot val acc {zs_m['acc']:.1f}, "
-        f"tail-5 {zs_m['tail_acc']:.1f}")
+        f"tail-5 {zs_m['tail_acc']:.1f}"
+    )
     rows = []
     for seed in seeds:
         sets = random_labeled(task.pool.labels, n, seed, max(ROUNDS) + 1, n)
@@ -85,8 +87,9 @@ def world_table(world_seed, seeds, k, log):
                 data = TrainData(lab, ret, n, labeled_features=f_pool[idx], retrieved_features=f_ret)
                 clf = LinearProbe(params).fit(bundle, task.classes, data, seed=seed * 1000 + r)
                 m = evaluate_predictions(clf.logits(f_val).argmax(1), task.val.labels, n, tail=tail)
-                rows.append(dict(zip(GRID, values), world=world_seed, seed=seed, round=r,
-                                 acc=m["acc"], tail=m["tail_acc"]))
+                rows.append(
+                    dict(zip(GRID, values), world=world_seed, seed=seed, round=r, acc=m["acc"], tail=m["tail_acc"])
+                )
     return rows, zs_m
 
 
@@ -100,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--from-csv", default=None, help="re-rank the fits of an earlier run (its .csv) without refitting")
     args = ap.parse_args(argv)
     import pandas as pd
+
     set_threads()
     log = Log()
 
@@ -107,11 +111,15 @@ def main(argv=None):
     t0 = time.time()
     if args.from_csv:
         df = pd.read_csv(args.from_csv)
-        zs = {int(w): {"acc": float(g["zs_acc"].iloc[0]), "tail_acc": float(g["zs_tail"].iloc[0])}
-              for w, g in df.groupby("world")}
+        zs = {
+            int(w): {"acc": float(g["zs_acc"].iloc[0]), "tail_acc": float(g["zs_tail"].iloc[0])}
+            for w, g in df.groupby("world")
+        }
         args.world_seeds, args.seeds = sorted(zs), sorted(int(x) for x in df["seed"].unique())
-        log(f"re-ranking {len(df)} fits from {args.from_csv} (made by `--world-seeds "
-            f"{' '.join(map(str, args.world_seeds))} --seeds {' '.join(map(str, args.seeds))}`)")
+        log(
+            f"re-ranking {len(df)} fits from {args.from_csv} (made by `--world-seeds "
+            f"{' '.join(map(str, args.world_seeds))} --seeds {' '.join(map(str, args.seeds))}`)"
+        )
     else:
         all_rows, zs = [], {}
         for w in args.world_seeds:
@@ -121,8 +129,9 @@ def main(argv=None):
         df.to_csv(Path(args.out).with_suffix(".csv"), index=False)  # every fit, for re-analysis
     keys = list(GRID)
     g = df.groupby(keys + ["round"])
-    summary = g.agg(acc=("acc", "mean"), acc_sd=("acc", "std"), tail=("tail", "mean"),
-                    tail_sd=("tail", "std")).reset_index()
+    summary = g.agg(
+        acc=("acc", "mean"), acc_sd=("acc", "std"), tail=("tail", "mean"), tail_sd=("tail", "std")
+    ).reset_index()
     wide = summary.pivot_table(index=keys, columns="round", values=["acc", "tail"])
     wide.columns = [f"{a}_r{r}" for a, r in wide.columns]
     wide["mean_acc"] = wide[[f"acc_r{r}" for r in ROUNDS]].mean(axis=1)
@@ -130,10 +139,14 @@ def main(argv=None):
     zs_acc = float(np.mean([zs[w]["acc"] for w in zs]))
     wide["r0_tail_ok"] = wide["tail_r0"] >= zs_tail
     wide = wide.sort_values("mean_acc", ascending=False).reset_index()
-    log(f"\nzero-shot on the validation split (mean over world seeds {args.world_seeds}): "
-        f"acc {zs_acc:.1f}, tail-5 {zs_tail:.1f}")
-    log(f"validation accuracy (%), mean over world seeds {args.world_seeds} x AL seeds {args.seeds}, "
-        f"random labels, labels = 10 x (round + 1):\n")
+    log(
+        f"\nzero-shot on the validation split (mean over world seeds {args.world_seeds}): "
+        f"acc {zs_acc:.1f}, tail-5 {zs_tail:.1f}"
+    )
+    log(
+        f"validation accuracy (%), mean over world seeds {args.world_seeds} x AL seeds {args.seeds}, "
+        f"random labels, labels = 10 x (round + 1):\n"
+    )
     cols = keys + [f"acc_r{r}" for r in ROUNDS] + [f"tail_r{r}" for r in ROUNDS] + ["mean_acc", "r0_tail_ok"]
     log(wide[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}" if v < 1.01 else f"{v:.1f}"))
     per_seed = df.groupby(keys + ["world", "seed"])["acc"].mean()
@@ -150,12 +163,17 @@ def main(argv=None):
     wide["tied"] = [tied_with_top(r) for _, r in wide.iterrows()]
     tied = wide[wide["tied"]].sort_values(["r0_tail_ok", "tail_r0"], ascending=False)
     best = tied.iloc[0]
-    log(f"\n{int(wide['tied'].sum())} candidates are within noise of the best mean accuracy "
-        f"({top['mean_acc']:.1f}); {int(tied['r0_tail_ok'].sum())} of them keep round-0 tail-5 >= zero-shot.")
-    log("chosen (within noise of the best mean validation accuracy, then not below zero-shot on the round-0 "
-        "tail-5, then the highest round-0 tail-5): " + ", ".join(f"{k}={best[k]}" for k in keys)
+    log(
+        f"\n{int(wide['tied'].sum())} candidates are within noise of the best mean accuracy "
+        f"({top['mean_acc']:.1f}); {int(tied['r0_tail_ok'].sum())} of them keep round-0 tail-5 >= zero-shot."
+    )
+    log(
+        "chosen (within noise of the best mean validation accuracy, then not below zero-shot on the round-0 "
+        "tail-5, then the highest round-0 tail-5): "
+        + ", ".join(f"{k}={best[k]}" for k in keys)
         + f"; mean val acc {best['mean_acc']:.1f}, round-0 tail-5 {best['tail_r0']:.1f} "
-        f"(zero-shot {zs_tail:.1f}); took {time.time() - t0:.0f} s")
+        f"(zero-shot {zs_tail:.1f}); took {time.time() - t0:.0f} s"
+    )
     log.write(args.out, "LP `fast` preset: validation-split selection", "scripts/select_demo_presets.py", argv)
 
 

@@ -55,9 +55,11 @@ def score(overrides, seeds, k, log):
             data = TrainData(lab, ret, n, labeled_features=f_pool[idx], retrieved_features=f_ret)
             clf = LinearProbe(LPParams()).fit(bundle, task.classes, data, seed=seed * 1000 + r)
             acc[r].append(evaluate_predictions(clf.logits(f_val).argmax(1), task.val.labels, n, tail=tail)["acc"])
-    log(f"{json.dumps(overrides)} (key {spec.key}): val zero-shot {zs_val['acc']:.1f}, "
+    log(
+        f"{json.dumps(overrides)} (key {spec.key}): val zero-shot {zs_val['acc']:.1f}, "
         f"rho(count, val zero-shot) {rho:+.2f}, LP fast round 0 {np.mean(acc[0]):.1f}, "
-        f"round 6 {np.mean(acc[6]):.1f} (AL seeds {seeds})")
+        f"round 6 {np.mean(acc[6]):.1f} (AL seeds {seeds})"
+    )
     return rho
 
 
@@ -72,8 +74,9 @@ def main(argv=None):
     rhos = [score(c, args.seeds, args.k, log) for c in CANDIDATES]
     best = CANDIDATES[int(np.argmax(rhos))]
     log(f"chosen (highest rho on the validation split): {json.dumps(best)}")
-    log.write(args.out, "Demo world: validation-split comparison of candidate worlds", "scripts/select_demo_world.py",
-              argv)
+    log.write(
+        args.out, "Demo world: validation-split comparison of candidate worlds", "scripts/select_demo_world.py", argv
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 def set_threads() -> None:
     """``torch.set_num_threads($ALOR_THREADS or 2)`` (script entry points only)."""
     import torch
+
     torch.set_num_threads(int(os.environ.get("ALOR_THREADS", "2")))
 
 
@@ -26,5 +27,6 @@ class Log:
 
     def write(self, path, title: str, script: str, argv=None) -> None:
         args = " ".join(argv if argv is not None else sys.argv[1:])
-        Path(path).write_text(f"# {title}\n\nCommand: `python {script} {args}`\n\n```\n"
-                              + "\n".join(self.lines) + "\n```\n")
+        Path(path).write_text(
+            f"# {title}\n\nCommand: `python {script} {args}`\n\n```\n" + "\n".join(self.lines) + "\n```\n"
+        )

@@ -18,6 +18,7 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 @pytest.fixture(scope="session")
 def small_spec():
     from alor_core.data import DemoWorldSpec
+
     return DemoWorldSpec.small()
 
 
@@ -25,6 +26,7 @@ def small_spec():
 def small_world(small_spec):
     """The reduced demo world as a TaskData (built on first use, ~30 s on 2 cores)."""
     from alor_core.data import load_demo_world
+
     return load_demo_world(small_spec, build=True)
 
 
@@ -32,6 +34,7 @@ def small_world(small_spec):
 def world_bundle(small_world):
     """The reduced world's trained tiny CLIP, loaded through the checkpoint route."""
     from alor_core.models.clip import load_clip
+
     return load_clip(small_world.meta["model_name"], small_world.meta["checkpoint"], device="cpu")
 
 
@@ -39,6 +42,7 @@ def world_bundle(small_world):
 def random_bundle():
     """A random-init tiny CLIP (no download, no training)."""
     from alor_core.models.clip import load_clip
+
     torch.manual_seed(0)
     return load_clip("alor_tiny_fm", None, device="cpu")
 
@@ -53,9 +57,14 @@ def output_dir(tmp_path, monkeypatch):
 def make_pool_view(probs, n_retrieved=None, n_labeled=None, features=None, names=None):
     """A PoolView from hand-written arrays (strategy tests)."""
     from alor_core.strategies import PoolView
+
     probs = np.asarray(probs, dtype=np.float64)
     n, c = probs.shape
-    feats = np.eye(n, max(n, 4))[:, :max(n, 4)] if features is None else np.asarray(features, np.float32)
-    return PoolView(feats, probs, np.zeros(c, int) if n_retrieved is None else np.asarray(n_retrieved),
-                    np.zeros(c, int) if n_labeled is None else np.asarray(n_labeled),
-                    names or [f"class{i}" for i in range(c)])
+    feats = np.eye(n, max(n, 4))[:, : max(n, 4)] if features is None else np.asarray(features, np.float32)
+    return PoolView(
+        feats,
+        probs,
+        np.zeros(c, int) if n_retrieved is None else np.asarray(n_retrieved),
+        np.zeros(c, int) if n_labeled is None else np.asarray(n_labeled),
+        names or [f"class{i}" for i in range(c)],
+    )

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args, out, check=True, timeout=600):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ALOR_OUTPUT_DIR": str(out)}
-    p = subprocess.run([sys.executable, "-m", "alor_core", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, "-m", "alor_core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}\n{p.stdout}\n{p.stderr}")
     return p
@@ -60,8 +61,13 @@ def test_killed_run_resumes_to_identical_results(tmp_path, small_world):
     ref_dir = Path(json.loads(ref.stdout.strip().splitlines()[-1])["session"])
     out = tmp_path / "killed"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ALOR_OUTPUT_DIR": str(out)}
-    proc = subprocess.Popen([sys.executable, "-m", "alor_core", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alor_core", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     target = out / ref_dir.parent.name / ref_dir.name / "rounds" / "r01" / "metrics.json"
     deadline = time.time() + 300
     while not target.exists() and proc.poll() is None and time.time() < deadline:
@@ -81,31 +87,35 @@ def test_killed_run_resumes_to_identical_results(tmp_path, small_world):
 
 def test_official_round_form(tmp_path, small_world):
     # `round <dataset> <seed> <ALMETHOD> <round>` trains round r and writes round r+1's picks.
-    cli("round", "demo", "7", "entropy", "0", "--adapt", "lp", "--small-demo", "--k", "100", "--quiet",
-        out=tmp_path)
+    cli("round", "demo", "7", "entropy", "0", "--adapt", "lp", "--small-demo", "--k", "100", "--quiet", out=tmp_path)
     s = tmp_path / "demo_entropy_lp_rda" / "seed7"
     assert (s / "rounds" / "r00" / "metrics.json").is_file()
     assert len(pd.read_csv(s / "rounds" / "r00" / "selected.csv")) == 10
     assert not (s / "rounds" / "r01").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--strategy", "tsf"], "unknown strategy 'tsf'; available: .*tfs"),
-    (["--adapt", "xx"], "unknown adaptation 'xx'"),
-    (["--budget", "100000"], "'budget' 100000 is larger than the unlabeled pool"),
-    (["--rounds", "0"], "'rounds' must be an int >= 1; got 0"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy", "tsf"], "unknown strategy 'tsf'; available: .*tfs"),
+        (["--adapt", "xx"], "unknown adaptation 'xx'"),
+        (["--budget", "100000"], "'budget' 100000 is larger than the unlabeled pool"),
+        (["--rounds", "0"], "'rounds' must be an int >= 1; got 0"),
+    ],
+)
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, small_world, args, message):
     # Bad options end with exit code 2 and a message naming the value and what was expected.
     p = cli(*BASE, *args, out=tmp_path, check=False)
     assert p.returncode == 2
     import re
+
     assert re.search(message, p.stderr), p.stderr
 
 
 def test_human_mode_waits_for_labels(tmp_path, small_world):
     # In human mode the run stops after selection until the picks are labeled, then continues.
     from alor_core.loop.session import Session
+
     args = [*BASE, "--strategy", "tfs", "--adapt", "lp", "--rounds", "2", "--mode", "human", "--seeds", "3"]
     p = cli(*args, out=tmp_path)
     assert json.loads(p.stdout.strip().splitlines()[-1])["state"] == "waiting_for_labels"
@@ -122,13 +132,28 @@ def test_human_mode_waits_for_labels(tmp_path, small_world):
 def test_retrieval_from_a_users_caption_folder(tmp_path, small_world):
     # --retrieval-source: a folder of images with .txt captions is retrieved from instead of the corpus.
     import shutil
+
     folder = tmp_path / "my_photos"
     folder.mkdir()
     for i in range(6):
         shutil.copy(small_world.pool.path(i), folder / f"img{i}.png")
         (folder / f"img{i}.txt").write_text("a nice pair of sandals" if i < 4 else "my favourite coat")
-    p = cli(*BASE, "--strategy", "random", "--adapt", "lp", "--rounds", "1", "--seeds", "5",
-            "--retrieval-source", str(folder), "--name", "captions", out=tmp_path)
+    p = cli(
+        *BASE,
+        "--strategy",
+        "random",
+        "--adapt",
+        "lp",
+        "--rounds",
+        "1",
+        "--seeds",
+        "5",
+        "--retrieval-source",
+        str(folder),
+        "--name",
+        "captions",
+        out=tmp_path,
+    )
     s = Path(json.loads(p.stdout.strip().splitlines()[-1])["session"])
     counts = {c["name"]: c["kept"] for c in json.loads((s / "retrieval" / "counts.json").read_text())["counts"]}
     assert counts["sandal"] == 4 and counts["coat"] == 2 and sum(counts.values()) == 6

@@ -22,17 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args, out):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ALOR_OUTPUT_DIR": str(out), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "alor_core", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "alor_core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def _corrupt_inside(path, src):
     """A copy of PNG ``src`` whose IDAT stream is garbage (valid header, CRCs and end marker)."""
     data = bytearray(Path(src).read_bytes())
     i = data.index(b"IDAT")
-    n = int.from_bytes(data[i - 4:i], "big")
-    data[i + 4:i + 4 + n] = bytes([0x78, 0x9C]) + bytes((5 * k + 1) % 256 for k in range(n - 2))
-    data[i + 4 + n:i + 8 + n] = zlib.crc32(bytes(data[i:i + 4 + n])).to_bytes(4, "big")
+    n = int.from_bytes(data[i - 4 : i], "big")
+    data[i + 4 : i + 4 + n] = bytes([0x78, 0x9C]) + bytes((5 * k + 1) % 256 for k in range(n - 2))
+    data[i + 4 + n : i + 8 + n] = zlib.crc32(bytes(data[i : i + 4 + n])).to_bytes(4, "big")
     path.write_bytes(bytes(data))
 
 
@@ -69,7 +70,7 @@ def _shards(tmp_path, world, classes):
                         info.size = len(data)
                         tar.addfile(info, io.BytesIO(data))
         data = buf.getvalue()
-        (pool / f"shards-{s:06d}.tar").write_bytes(data[:int(len(data) * keep)])
+        (pool / f"shards-{s:06d}.tar").write_bytes(data[: int(len(data) * keep)])
     return str(pool / "shards-{000000..000002}.tar")  # 000002 does not exist
 
 
@@ -78,10 +79,32 @@ def test_run_over_a_folder_with_bad_files_reports_and_goes_on(tmp_path, small_wo
     classes = list(small_world.classes.names[:2])
     root = _user_folder(tmp_path, small_world, classes)
     pattern = _shards(tmp_path, small_world, classes)
-    base = ["run", "--dataset", str(root), "--model", small_world.meta["model_name"],
-            "--checkpoint", str(small_world.meta["checkpoint"]), "--strategy", "random", "--adapt", "lp",
-            "--rounds", "1", "--seeds", "1", "--k", "20", "--device", "cpu", "--threads", "1", "--quiet",
-            "--retrieval-source", pattern]
+    base = [
+        "run",
+        "--dataset",
+        str(root),
+        "--model",
+        small_world.meta["model_name"],
+        "--checkpoint",
+        str(small_world.meta["checkpoint"]),
+        "--strategy",
+        "random",
+        "--adapt",
+        "lp",
+        "--rounds",
+        "1",
+        "--seeds",
+        "1",
+        "--k",
+        "20",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+        "--retrieval-source",
+        pattern,
+    ]
     p = cli(*base, "--name", "mixed", out=tmp_path / "out")
     assert p.returncode == 0, p.stderr
     print(p.stderr)  # the summary, for the closing note (pytest -s)
@@ -92,7 +115,9 @@ def test_run_over_a_folder_with_bad_files_reports_and_goes_on(tmp_path, small_wo
     got = {(r["source"], r["path"]): r["reason"] for r in rows}
     # 7 hostile files (header check), 1 damaged PNG (found while encoding), 1 truncated + 1 missing shard
     assert {path: reason for (src, path), reason in got.items() if src in ("pool", "test")} == {
-        **{f"{classes[0]}/{n}": r for n, r in HOSTILE.items()}, f"{classes[1]}/damaged.png": "corrupt"}
+        **{f"{classes[0]}/{n}": r for n, r in HOSTILE.items()},
+        f"{classes[1]}/damaged.png": "corrupt",
+    }
     shard_dir = Path(pattern).parent
     assert got[("retrieval source", str(shard_dir / "shards-000001.tar"))] == "unreadable-shard"
     assert got[("retrieval source", str(shard_dir / "shards-000002.tar"))] == "missing"
@@ -110,5 +135,7 @@ def test_run_over_a_folder_with_bad_files_reports_and_goes_on(tmp_path, small_wo
     strict = cli(*base, "--name", "strict", "--strict", out=tmp_path / "out")
     assert strict.returncode == 2 and "Traceback" not in strict.stderr
     assert strict.stderr.startswith(f"error: image file '{classes[0]}/")
-    assert any(d in strict.stderr for d in ("is empty", "is corrupt or not an image", "dangling symlink",
-                                            "AppleDouble", "too many pixels"))
+    assert any(
+        d in strict.stderr
+        for d in ("is empty", "is corrupt or not an image", "dangling symlink", "AppleDouble", "too many pixels")
+    )

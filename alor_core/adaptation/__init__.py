@@ -13,15 +13,35 @@ from .prompt_tuning import PromptTuning, PTParams
 from .training import LoopResult, Training, train_loop
 from .zero_shot import ZeroShot
 
-__all__ = ["AdaptedClassifier", "Adapter", "AdapterParams", "TrainData", "concat_image_sets", "ContrastiveTuning",
-           "CTParams", "Finetune", "FTParams", "LinearProbe", "LPParams", "PromptTuning", "PTParams", "ZeroShot",
-           "LoopResult", "Training", "train_loop", "REGISTRY", "available", "create", "PLANNED", "ALIASES"]
+__all__ = [
+    "AdaptedClassifier",
+    "Adapter",
+    "AdapterParams",
+    "TrainData",
+    "concat_image_sets",
+    "ContrastiveTuning",
+    "CTParams",
+    "Finetune",
+    "FTParams",
+    "LinearProbe",
+    "LPParams",
+    "PromptTuning",
+    "PTParams",
+    "ZeroShot",
+    "LoopResult",
+    "Training",
+    "train_loop",
+    "REGISTRY",
+    "available",
+    "create",
+    "PLANNED",
+    "ALIASES",
+]
 
 # Name -> method. The trained ones carry their hyperparameter class (``Params``); zero-shot has none.
 REGISTRY = {"ct": ContrastiveTuning, "ft": Finetune, "lp": LinearProbe, "pt": PromptTuning, "zeroshot": ZeroShot}
 # Official-script aliases: probing = LP, FLYP = CT, finetune = FT (docs/METHOD.md §9); coop = PT.
-ALIASES = {"probing": "lp", "flyp": "ct", "finetune": "ft", "coop": "pt", "zero-shot": "zeroshot",
-           "zs": "zeroshot"}
+ALIASES = {"probing": "lp", "flyp": "ct", "finetune": "ft", "coop": "pt", "zero-shot": "zeroshot", "zs": "zeroshot"}
 # Names from the paper that are not implemented yet (none left; kept for the CLI's listing).
 PLANNED = {}
 
@@ -56,6 +76,7 @@ def create(name: str, preset: str = "fast", overrides: dict | None = None):
             return cls()
         return cls(with_overrides(params.preset(preset), overrides, cls.__name__))
     if key in PLANNED:
-        raise NotImplementedYetError(f"adaptation {name!r} ({PLANNED[key]}) is not implemented yet; "
-                                     f"available now: {', '.join(available())}")
+        raise NotImplementedYetError(
+            f"adaptation {name!r} ({PLANNED[key]}) is not implemented yet; available now: {', '.join(available())}"
+        )
     raise UnknownNameError("adaptation", name, available() + sorted(PLANNED))

@@ -18,8 +18,18 @@ from ..data.datasets import ImageSet
 from ..errors import ConfigError, DataError
 from .training import train_loop
 
-__all__ = ["TrainData", "AdaptedClassifier", "Adapter", "AdapterParams", "concat_image_sets", "check_labels",
-           "seed_everything", "with_overrides", "SELECTIONS", "PRECISIONS"]
+__all__ = [
+    "TrainData",
+    "AdaptedClassifier",
+    "Adapter",
+    "AdapterParams",
+    "concat_image_sets",
+    "check_labels",
+    "seed_everything",
+    "with_overrides",
+    "SELECTIONS",
+    "PRECISIONS",
+]
 
 # Which epoch a fit keeps (docs/METHOD.md §10.3): the last, or the best on the validation split.
 SELECTIONS = ("last", "best-val")
@@ -31,8 +41,13 @@ _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 def _coerce(owner, key, value, current):
     """``value`` (a str from the command line, or a Python value) as the type of ``current``."""
-    want = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-            tuple: "two or more numbers separated by ','"}
+    want = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        tuple: "two or more numbers separated by ','",
+    }
     kind = tuple if isinstance(current, (tuple, list)) else type(current)
     try:
         if kind is bool:
@@ -54,8 +69,9 @@ def _coerce(owner, key, value, current):
             return tuple(float(v) for v in items)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"parameter {key!r} of {owner} must be {want.get(kind, kind.__name__)}; "
-                          f"got {value!r}") from None
+        raise ConfigError(
+            f"parameter {key!r} of {owner} must be {want.get(kind, kind.__name__)}; got {value!r}"
+        ) from None
 
 
 def with_overrides(params, overrides: dict | None, owner: str):
@@ -100,8 +116,13 @@ def concat_image_sets(*sets):
         ids.extend(str((s.root / i).resolve()) if not str(i).startswith("/") else i for i in s.ids)
         labels.append(s.labels)
     from pathlib import Path
-    return ImageSet(ids, Path("/"), np.concatenate(labels) if labels else np.zeros(0, np.int64),
-                    repeats=any(s.repeats for s in sets))
+
+    return ImageSet(
+        ids,
+        Path("/"),
+        np.concatenate(labels) if labels else np.zeros(0, np.int64),
+        repeats=any(s.repeats for s in sets),
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -172,8 +193,9 @@ def check_labels(owner: str, labels, n_classes: int) -> None:
     labels = np.asarray(labels)
     bad = labels[(labels < 0) | (labels >= n_classes)]
     if len(bad):
-        raise DataError(f"{owner} training labels must lie in [0, {n_classes}); got {int(bad[0])} "
-                        f"({len(bad)} bad labels)")
+        raise DataError(
+            f"{owner} training labels must lie in [0, {n_classes}); got {int(bad[0])} ({len(bad)} bad labels)"
+        )
 
 
 class AdapterParams:
@@ -192,8 +214,18 @@ class AdapterParams:
     # Integer fields first (they must be whole numbers), then real-valued ones.
     INTEGERS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "warmup", "warmup_epochs", "n_ctx")
     AT_LEAST: ClassVar[dict[str, float]] = {
-        "epochs": 1, "batch_size": 1, "warmup": 0, "warmup_epochs": 0, "n_ctx": 1,
-        "lr": 0.0, "head_lr": 0.0, "scale_lr": 0.0, "weight_decay": 0.0, "warmup_lr": 0.0, "momentum": 0.0}
+        "epochs": 1,
+        "batch_size": 1,
+        "warmup": 0,
+        "warmup_epochs": 0,
+        "n_ctx": 1,
+        "lr": 0.0,
+        "head_lr": 0.0,
+        "scale_lr": 0.0,
+        "weight_decay": 0.0,
+        "warmup_lr": 0.0,
+        "momentum": 0.0,
+    }
 
     @classmethod
     def preset(cls, name: str):
@@ -220,8 +252,9 @@ class AdapterParams:
                 raise ConfigError(f"{key!r} of {self.OWNER} must be {kind}; got {value!r}")
         for key, choices in (("selection", SELECTIONS), ("precision", PRECISIONS)):
             if hasattr(self, key) and getattr(self, key) not in choices:
-                raise ConfigError(f"{key!r} of {self.OWNER} must be one of {', '.join(choices)}; "
-                                  f"got {getattr(self, key)!r}")
+                raise ConfigError(
+                    f"{key!r} of {self.OWNER} must be one of {', '.join(choices)}; got {getattr(self, key)!r}"
+                )
         if hasattr(self, "augment"):
             check_augment(self.OWNER, self.augment, self.n_views, self.crop_scale)
 
@@ -245,8 +278,9 @@ class Adapter:
     def __init__(self, params=None):
         self.params = params if params is not None else self.Params()
 
-    def fit(self, bundle, classes, data: TrainData, *, seed: int = 0, val: ImageSet | None = None,
-            progress=None) -> AdaptedClassifier:
+    def fit(
+        self, bundle, classes, data: TrainData, *, seed: int = 0, val: ImageSet | None = None, progress=None
+    ) -> AdaptedClassifier:
         """Train on ``data`` (a fresh copy of ``bundle``'s model where the method tunes weights).
 
         Parameters
@@ -277,14 +311,23 @@ class Adapter:
         check_labels(self.name.upper(), labels, len(classes.names))
         use_val = val is not None and getattr(p, "selection", "last") == "best-val"
         generator = torch.Generator().manual_seed(int(seed))
-        training, finish = self.prepare(bundle, classes, data, seed=seed, generator=generator,
-                                        val=val if use_val else None, progress=progress)
+        training, finish = self.prepare(
+            bundle, classes, data, seed=seed, generator=generator, val=val if use_val else None, progress=progress
+        )
         return finish(train_loop(training, p.epochs, self.name.upper(), progress))
 
-    def prepare(self, bundle, classes, data: TrainData, *, seed: int, generator: torch.Generator,
-                val: ImageSet | None, progress=None):
+    def prepare(
+        self,
+        bundle,
+        classes,
+        data: TrainData,
+        *,
+        seed: int,
+        generator: torch.Generator,
+        val: ImageSet | None,
+        progress=None,
+    ):
         """Return ``(training, finish)``: the :class:`Training` to run and a function that turns the
         loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``val`` is None unless the
         fit selects its epoch on validation."""
         raise NotImplementedError  # abstract
-

@@ -42,8 +42,12 @@ class CTParams(TunedTowerParams):
 
     OWNER: ClassVar[str] = "ContrastiveTuning"
     SHORT: ClassVar[str] = "CT"
-    PRESETS: ClassVar[dict] = {"fast": {}, "paper": dict(lr=1e-6, epochs=50, warmup=50, selection="best-val",
-                                                         precision="fp32", drop_last=False, final_scale=True)}
+    PRESETS: ClassVar[dict] = {
+        "fast": {},
+        "paper": dict(
+            lr=1e-6, epochs=50, warmup=50, selection="best-val", precision="fp32", drop_last=False, final_scale=True
+        ),
+    }
 
 
 class ContrastiveTuning(Adapter):
@@ -62,9 +66,14 @@ class ContrastiveTuning(Adapter):
         """Both towers and a fresh logit scale train on the symmetric image-text InfoNCE loss."""
         tuned, loader, log_scale = tuned_setup(bundle, data, self.params, generator)
         p, model, dev = self.params, tuned.model, tuned.device
-        opt = torch.optim.AdamW([
-            {"params": [q for q in model.parameters() if q.requires_grad], "lr": p.lr},
-            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay, foreach=FOREACH)
+        opt = torch.optim.AdamW(
+            [
+                {"params": [q for q in model.parameters() if q.requires_grad], "lr": p.lr},
+                {"params": [log_scale], "lr": p.scale_lr},
+            ],
+            weight_decay=p.weight_decay,
+            foreach=FOREACH,
+        )
         amp = dev.type == "cuda" and p.precision == "amp"
         rng = np.random.default_rng(int(seed))
         templates = classes.templates
@@ -89,8 +98,7 @@ class ContrastiveTuning(Adapter):
             ft = torch.nn.functional.normalize(model.encode_text(tok).float(), dim=-1)
             z = log_scale.exp() * fi @ ft.T
             target = torch.arange(len(z), device=dev)
-            return 0.5 * (torch.nn.functional.cross_entropy(z, target)
-                          + torch.nn.functional.cross_entropy(z.T, target))
+            return 0.5 * (torch.nn.functional.cross_entropy(z, target) + torch.nn.functional.cross_entropy(z.T, target))
 
         def validate():
             model.eval()
@@ -105,22 +113,35 @@ class ContrastiveTuning(Adapter):
                 model.load_state_dict(state)
                 if not p.final_scale:
                     scale = torch.tensor(best_scale)
-            history = {"loss": result.losses, "val_acc": result.val_acc, "scale_curve": scale_curve,
-                       "kept_epoch": result.kept_epoch,
-                       "selection": "best-val" if result.best is not None else "last",
-                       "precision": "fp16-autocast" if amp else "fp32", "drop_last": loader.drop_last,
-                       "logit_scale_from": "final" if p.final_scale or result.best is None else "best",
-                       "logit_scale": float(scale.detach().exp())}
+            history = {
+                "loss": result.losses,
+                "val_acc": result.val_acc,
+                "scale_curve": scale_curve,
+                "kept_epoch": result.kept_epoch,
+                "selection": "best-val" if result.best is not None else "last",
+                "precision": "fp16-autocast" if amp else "fp32",
+                "drop_last": loader.drop_last,
+                "logit_scale_from": "final" if p.final_scale or result.best is None else "best",
+                "logit_scale": float(scale.detach().exp()),
+            }
             return self._classifier(tuned, classes, scale, history)
 
         training = Training(
-            opt, epoch_batches(loader, dev), loss, len(loader),
-            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup), amp=amp,
-            device_type=dev.type, start_epoch=lambda epoch: model.train(),
+            opt,
+            epoch_batches(loader, dev),
+            loss,
+            len(loader),
+            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup),
+            amp=amp,
+            device_type=dev.type,
+            start_epoch=lambda epoch: model.train(),
             end_epoch=lambda epoch: scale_curve.append(float(log_scale.detach().exp())),
             validate=validate if val is not None else None,
-            snapshot=lambda: ({k: v.detach().clone() for k, v in model.state_dict().items()},
-                              float(log_scale.detach())))
+            snapshot=lambda: (
+                {k: v.detach().clone() for k, v in model.state_dict().items()},
+                float(log_scale.detach()),
+            ),
+        )
         return training, finish
 
     @staticmethod

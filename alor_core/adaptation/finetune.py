@@ -66,8 +66,19 @@ class FTParams(TunedTowerParams):
 
     OWNER: ClassVar[str] = "Finetune"
     SHORT: ClassVar[str] = "FT"
-    PRESETS: ClassVar[dict] = {"fast": {}, "paper": dict(lr=1e-6, head_lr=1e-4, scale_lr=1e-4, epochs=50, warmup=50,
-                                                         selection="best-val", precision="fp32", drop_last=False)}
+    PRESETS: ClassVar[dict] = {
+        "fast": {},
+        "paper": dict(
+            lr=1e-6,
+            head_lr=1e-4,
+            scale_lr=1e-4,
+            epochs=50,
+            warmup=50,
+            selection="best-val",
+            precision="fp32",
+            drop_last=False,
+        ),
+    }
 
 
 class FinetunedClassifier(TunedClipClassifier):
@@ -97,12 +108,18 @@ class Finetune(Adapter):
         # The text tower is locked (docs/METHOD.md §5.2): only image-tower parameters stay trainable.
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith("visual."))
-        head = torch.nn.Parameter(torch.as_tensor(
-            tuned.class_embeddings(classes.names, classes.templates), dtype=torch.float32, device=dev))
-        opt = torch.optim.AdamW([
-            {"params": [q for q in model.visual.parameters() if q.requires_grad], "lr": p.lr},
-            {"params": [head], "lr": p.head_lr},
-            {"params": [log_scale], "lr": p.scale_lr}], weight_decay=p.weight_decay, foreach=FOREACH)
+        head = torch.nn.Parameter(
+            torch.as_tensor(tuned.class_embeddings(classes.names, classes.templates), dtype=torch.float32, device=dev)
+        )
+        opt = torch.optim.AdamW(
+            [
+                {"params": [q for q in model.visual.parameters() if q.requires_grad], "lr": p.lr},
+                {"params": [head], "lr": p.head_lr},
+                {"params": [log_scale], "lr": p.scale_lr},
+            ],
+            weight_decay=p.weight_decay,
+            foreach=FOREACH,
+        )
         amp = dev.type == "cuda" and p.precision == "amp"
 
         def loss(batch):
@@ -125,18 +142,32 @@ class Finetune(Adapter):
                 model.visual.load_state_dict(visual_state)
             for q in model.parameters():  # the returned model is for inference only
                 q.requires_grad_(False)
-            history = {"loss": result.losses, "epoch_loss": result.epoch_losses, "val_acc": result.val_acc,
-                       "kept_epoch": result.kept_epoch,
-                       "selection": "best-val" if result.best is not None else "last",
-                       "precision": "fp16-autocast" if amp else "fp32", "drop_last": loader.drop_last,
-                       "logit_scale": float(s_final.exp())}
+            history = {
+                "loss": result.losses,
+                "epoch_loss": result.epoch_losses,
+                "val_acc": result.val_acc,
+                "kept_epoch": result.kept_epoch,
+                "selection": "best-val" if result.best is not None else "last",
+                "precision": "fp16-autocast" if amp else "fp32",
+                "drop_last": loader.drop_last,
+                "logit_scale": float(s_final.exp()),
+            }
             return FinetunedClassifier(tuned, w_final.cpu().numpy(), float(s_final.exp()), history)
 
         training = Training(
-            opt, epoch_batches(loader, dev), loss, len(loader),
-            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup), amp=amp,
-            device_type=dev.type, start_epoch=lambda epoch: model.visual.train(),
+            opt,
+            epoch_batches(loader, dev),
+            loss,
+            len(loader),
+            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup),
+            amp=amp,
+            device_type=dev.type,
+            start_epoch=lambda epoch: model.visual.train(),
             validate=validate if val is not None else None,
-            snapshot=lambda: ({k: v.detach().clone() for k, v in model.visual.state_dict().items()},
-                              head.detach().clone(), log_scale.detach().clone()))
+            snapshot=lambda: (
+                {k: v.detach().clone() for k, v in model.visual.state_dict().items()},
+                head.detach().clone(),
+                log_scale.detach().clone(),
+            ),
+        )
         return training, finish

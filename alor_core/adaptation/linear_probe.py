@@ -37,13 +37,13 @@ class LPParams(AdapterParams):
     lr: float = 1e-2
     weight_decay: float = 0.0
     epochs: int = 200
-    batch_size: int = 0           # 0 = full batch
+    batch_size: int = 0  # 0 = full batch
     bias: bool = True
     warmup: int = 0
-    labeled_weight: float = 3.0   # 0 = plain pooled CE (paper); 1 = labeled set weighs as much as retrieved
-    retrieved_balance: bool = True   # each class's retrieved images weigh the same in total (paper: no)
-    anchor: float = 0.5           # final head = (1-anchor)·text head + anchor·learned head (1 = no anchor)
-    selection: str = "last"       # "last" (label-honest) or "best-val" (paper)
+    labeled_weight: float = 3.0  # 0 = plain pooled CE (paper); 1 = labeled set weighs as much as retrieved
+    retrieved_balance: bool = True  # each class's retrieved images weigh the same in total (paper: no)
+    anchor: float = 0.5  # final head = (1-anchor)·text head + anchor·learned head (1 = no anchor)
+    selection: str = "last"  # "last" (label-honest) or "best-val" (paper)
     # Training-time augmentation (alor_core.models.augment): "none" = cached un-augmented features;
     # "epoch" = a fresh crop+flip view of every image each epoch through the frozen image tower
     # (official; GPU); "views" = n_views views per image encoded once and cached (CPU variant).
@@ -54,17 +54,33 @@ class LPParams(AdapterParams):
 
     OWNER: ClassVar[str] = "LinearProbe"
     SHORT: ClassVar[str] = "LP"
-    PRESETS: ClassVar[dict] = {"fast": {}, "paper": dict(
-        scale=100.0, lr=1e-4, weight_decay=0.01, epochs=50, batch_size=128, bias=False, warmup=50,
-        selection="best-val", augment="epoch", labeled_weight=0.0, retrieved_balance=False, anchor=1.0)}
+    PRESETS: ClassVar[dict] = {
+        "fast": {},
+        "paper": dict(
+            scale=100.0,
+            lr=1e-4,
+            weight_decay=0.01,
+            epochs=50,
+            batch_size=128,
+            bias=False,
+            warmup=50,
+            selection="best-val",
+            augment="epoch",
+            labeled_weight=0.0,
+            retrieved_balance=False,
+            anchor=1.0,
+        ),
+    }
     AT_LEAST: ClassVar[dict] = {**AdapterParams.AT_LEAST, "batch_size": 0, "labeled_weight": 0.0}
 
     def validate(self):
         """The shared checks (:meth:`AdapterParams.validate`), then ``anchor`` in [0, 1]."""
         super().validate()
         if not 0.0 <= float(self.anchor) <= 1.0:
-            raise ConfigError(f"'anchor' of LinearProbe must be in [0, 1] (0 = zero-shot head, 1 = learned "
-                              f"head only); got {self.anchor!r}")
+            raise ConfigError(
+                f"'anchor' of LinearProbe must be in [0, 1] (0 = zero-shot head, 1 = learned "
+                f"head only); got {self.anchor!r}"
+            )
 
 
 def combine_weights(labeled_labels, retrieved_labels, n_classes, labeled_weight=0.0, retrieved_balance=False):
@@ -111,21 +127,31 @@ class LinearProbe(Adapter):
         """A text-initialised head (and bias) trains with weighted CE on the frozen features."""
         p = self.params
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)
-        f_ret = data.retrieved_features if data.retrieved_features is not None else encode_images(bundle, data.retrieved)
+        f_ret = (
+            data.retrieved_features if data.retrieved_features is not None else encode_images(bundle, data.retrieved)
+        )
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]), dtype=torch.long)
         # fp32 encoding of the augmented views: the official LP path runs the model in fp32.
-        train = TrainFeatures(bundle, [data.labeled, data.retrieved], x, p.augment,
-                              crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
-                              seed=seed, n_views=p.n_views, views_seed=p.views_seed, amp=False,
-                              progress=(lambda f, m: progress(0.0, m)) if progress else None)
-        w_sample = combine_weights(data.labeled.labels, data.retrieved.labels, len(classes.names),
-                                   p.labeled_weight, p.retrieved_balance)
+        train = TrainFeatures(
+            bundle,
+            [data.labeled, data.retrieved],
+            x,
+            p.augment,
+            crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
+            seed=seed,
+            n_views=p.n_views,
+            views_seed=p.views_seed,
+            amp=False,
+            progress=(lambda f, m: progress(0.0, m)) if progress else None,
+        )
+        w_sample = combine_weights(
+            data.labeled.labels, data.retrieved.labels, len(classes.names), p.labeled_weight, p.retrieved_balance
+        )
         init = torch.as_tensor(bundle.class_embeddings(classes.names, classes.templates))
         weight = torch.nn.Parameter(init.clone())
         bias = torch.nn.Parameter(torch.zeros(len(init))) if p.bias else None
-        opt = torch.optim.AdamW([weight] + ([bias] if bias is not None else []), lr=p.lr,
-                                weight_decay=p.weight_decay)
+        opt = torch.optim.AdamW([weight] + ([bias] if bias is not None else []), lr=p.lr, weight_decay=p.weight_decay)
         bs = p.batch_size or len(y)
         steps = steps_of(len(y), bs, drop_last=False)
         val_feats = torch.as_tensor(encode_images(bundle, val)) if val is not None else None
@@ -154,16 +180,31 @@ class LinearProbe(Adapter):
             if p.anchor < 1.0:  # zero-shot anchoring: interpolate the head with the text head (WiSE-FT style)
                 w_final = (1.0 - p.anchor) * init + p.anchor * w_final
                 b_final = None if b_final is None else p.anchor * b_final
-            history = {"loss": result.losses[steps - 1::steps], "val_acc": result.val_acc,
-                       "kept_epoch": result.kept_epoch, "anchor": p.anchor,
-                       "selection": p.selection if val is not None else "last",
-                       "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
-            return LinearHeadClassifier(bundle, w_final.numpy(), p.scale,
-                                        None if b_final is None else b_final.numpy(), method="lp", history=history)
+            history = {
+                "loss": result.losses[steps - 1 :: steps],
+                "val_acc": result.val_acc,
+                "kept_epoch": result.kept_epoch,
+                "anchor": p.anchor,
+                "selection": p.selection if val is not None else "last",
+                "augment": p.augment,
+                "n_views": p.n_views if p.augment == "views" else None,
+            }
+            return LinearHeadClassifier(
+                bundle,
+                w_final.numpy(),
+                p.scale,
+                None if b_final is None else b_final.numpy(),
+                method="lp",
+                history=history,
+            )
 
         training = Training(
-            opt, batches, loss, steps,
+            opt,
+            batches,
+            loss,
+            steps,
             schedule=warmup_cosine(opt, p.epochs * steps, warmup_steps=p.warmup) if p.warmup else None,
             validate=validate if val is not None else None,
-            snapshot=lambda: (weight.detach().clone(), None if bias is None else bias.detach().clone()))
+            snapshot=lambda: (weight.detach().clone(), None if bias is None else bias.detach().clone()),
+        )
         return training, finish

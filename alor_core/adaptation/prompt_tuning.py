@@ -98,11 +98,15 @@ def _text_tower(model):
     """The parts of an open_clip text tower that ``encode_text`` uses, for CLIP and CustomTextCLIP."""
     tower = getattr(model, "text", model)  # CustomTextCLIP keeps them in .text, CLIP on itself
     if not hasattr(tower, "token_embedding") or not hasattr(tower, "transformer"):
-        raise ConfigError(f"PromptTuning needs an open_clip text transformer; "
-                          f"{type(getattr(model, 'text', model)).__name__} has no token embedding")
+        raise ConfigError(
+            f"PromptTuning needs an open_clip text transformer; "
+            f"{type(getattr(model, 'text', model)).__name__} has no token embedding"
+        )
     if getattr(tower, "cls_emb", None) is not None or getattr(tower, "use_pad_mask", False):
-        raise ConfigError("PromptTuning does not support text towers with a class token or a padding "
-                          "mask (CoCa-style); use lp, ft or ct")
+        raise ConfigError(
+            "PromptTuning does not support text towers with a class token or a padding "
+            "mask (CoCa-style); use lp, ft or ct"
+        )
     pool = getattr(tower, "text_pool_type", None) or getattr(tower, "pool_type", "argmax")
     eos = getattr(tower, "text_eos_id", None) if hasattr(tower, "text_pool_type") else getattr(tower, "eos_id", None)
     return tower, pool, eos
@@ -144,8 +148,8 @@ class PromptLearner(torch.nn.Module):
             emb = tower.token_embedding(tokens)
         width = emb.shape[-1]
         self.register_buffer("tokens", tokens, persistent=False)
-        self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)        # SOT
-        self.register_buffer("suffix", emb[:, 1 + n_ctx:].clone(), persistent=False)  # name . EOT pad
+        self.register_buffer("prefix", emb[:, :1].clone(), persistent=False)  # SOT
+        self.register_buffer("suffix", emb[:, 1 + n_ctx :].clone(), persistent=False)  # name . EOT pad
         ctx = torch.empty(len(names), n_ctx, width).normal_(0.0, init_std, generator=generator)
         self.ctx = torch.nn.Parameter(ctx.to(dev))
 
@@ -156,16 +160,23 @@ class PromptLearner(torch.nn.Module):
         for c, name in enumerate(names):
             # start + contexts + name + "." + end must fit, or the tokenizer cuts off the class name.
             # Without ``encode`` a full row counts as cut off (it may just fit; we refuse anyway).
-            n_tokens = (len(encode(f"{name.replace('_', ' ')}.")) + n_ctx + 2 if callable(encode)
-                        else int((tokens[c] != 0).sum()) + int(tokens[c, -1] != 0))
+            n_tokens = (
+                len(encode(f"{name.replace('_', ' ')}.")) + n_ctx + 2
+                if callable(encode)
+                else int((tokens[c] != 0).sum()) + int(tokens[c, -1] != 0)
+            )
             if n_tokens > length:
-                raise ConfigError(f"'n_ctx' of PromptTuning is {n_ctx}, but the prompt for class {name!r} "
-                                  f"then needs {n_tokens} tokens and the text context holds {length}; "
-                                  f"use n_ctx <= {max(0, n_ctx - (n_tokens - length))}")
+                raise ConfigError(
+                    f"'n_ctx' of PromptTuning is {n_ctx}, but the prompt for class {name!r} "
+                    f"then needs {n_tokens} tokens and the text context holds {length}; "
+                    f"use n_ctx <= {max(0, n_ctx - (n_tokens - length))}"
+                )
         x_id = tokenizer([PLACEHOLDER])[0, 1]
-        if not bool((tokens[:, 1:1 + n_ctx] == x_id.to(tokens.device)).all()):
-            raise ConfigError("PromptTuning expects the tokenizer to map each 'X' placeholder to one "
-                              "token after a start token; this tokenizer does not")
+        if not bool((tokens[:, 1 : 1 + n_ctx] == x_id.to(tokens.device)).all()):
+            raise ConfigError(
+                "PromptTuning expects the tokenizer to map each 'X' placeholder to one "
+                "token after a start token; this tokenizer does not"
+            )
 
     def forward(self):
         """Return the prompt text features, Tensor of shape (n_classes, dim), not normalised."""
@@ -228,10 +239,17 @@ class PromptTuning(Adapter):
         scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (docs/METHOD.md §5.4)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         # Views through the frozen image tower in fp16 on CUDA, as CoOp's half-precision model.
-        train = TrainFeatures(bundle, [data.labeled, data.retrieved], x, p.augment,
-                              crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
-                              seed=seed, n_views=p.n_views, views_seed=p.views_seed,
-                              progress=(lambda f, m: progress(0.0, m)) if progress else None)
+        train = TrainFeatures(
+            bundle,
+            [data.labeled, data.retrieved],
+            x,
+            p.augment,
+            crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
+            seed=seed,
+            n_views=p.n_views,
+            views_seed=p.views_seed,
+            progress=(lambda f, m: progress(0.0, m)) if progress else None,
+        )
         x = x.to(dev)
         y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]).astype(np.int64)).to(dev)
         opt = torch.optim.SGD([learner.ctx], lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
@@ -251,14 +269,28 @@ class PromptTuning(Adapter):
         def finish(result):
             with torch.no_grad():
                 weight = torch.nn.functional.normalize(learner().float(), dim=-1).cpu().numpy()
-            history = {"loss": result.losses, "epoch_loss": result.epoch_losses, "kept_epoch": p.epochs - 1,
-                       "selection": "last", "logit_scale": scale, "n_ctx": p.n_ctx,
-                       "augment": p.augment, "n_views": p.n_views if p.augment == "views" else None}
+            history = {
+                "loss": result.losses,
+                "epoch_loss": result.epoch_losses,
+                "kept_epoch": p.epochs - 1,
+                "selection": "last",
+                "logit_scale": scale,
+                "n_ctx": p.n_ctx,
+                "augment": p.augment,
+                "n_views": p.n_views if p.augment == "views" else None,
+            }
             # Features are the frozen model's, so the classifier embeds through the shared bundle
             # (and its feature cache); the private copy is dropped.
             return PromptTunedClassifier(bundle, weight, scale, learner.ctx.detach().cpu().numpy(), history)
 
-        training = Training(opt, batches, loss, steps_of(len(y), p.batch_size, drop_last=True),
-                            schedule=coop_schedule(opt, p.epochs, p.warmup_epochs, p.warmup_lr),
-                            schedule_every="epoch", amp=dev.type == "cuda", device_type=dev.type)
+        training = Training(
+            opt,
+            batches,
+            loss,
+            steps_of(len(y), p.batch_size, drop_last=True),
+            schedule=coop_schedule(opt, p.epochs, p.warmup_epochs, p.warmup_lr),
+            schedule_every="epoch",
+            amp=dev.type == "cuda",
+            device_type=dev.type,
+        )
         return training, finish

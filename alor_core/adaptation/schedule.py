@@ -20,6 +20,7 @@ def warmup_cosine(optimizer, total_steps, warmup_steps=50, warmup_start=1e-6, fi
                 return (start + (base - start) * step / warmup_steps) / base
             t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
             return (final_lr + 0.5 * (base - final_lr) * (1 + math.cos(math.pi * min(1.0, t)))) / base
+
         return f
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(b) for b in bases])
@@ -41,6 +42,7 @@ def coop_schedule(optimizer, epochs, warmup_epochs=1, warmup_lr=1e-5):
             if epoch < warmup_epochs:
                 return warmup_lr / base
             return 0.5 * (1 + math.cos(math.pi * (epoch - warmup_epochs) / epochs))
+
         return f
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(b) for b in bases])

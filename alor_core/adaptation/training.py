@@ -98,8 +98,9 @@ class LoopResult:
     kept_epoch: int = -1
 
 
-def train_loop(training: Training, epochs: int, label: str,
-               progress: Callable[[float, str], None] | None = None) -> LoopResult:
+def train_loop(
+    training: Training, epochs: int, label: str, progress: Callable[[float, str], None] | None = None
+) -> LoopResult:
     """Run ``epochs`` epochs of ``training``; return the losses and the best validation epoch.
 
     Parameters
@@ -138,8 +139,9 @@ def train_loop(training: Training, epochs: int, label: str,
             out.losses.append(float(loss.detach()))
             step += 1
             if progress:
-                progress(min(1.0, step / total),
-                         f"{label} epoch {epoch + 1}/{epochs}, loss {np.mean(out.losses[-10:]):.3f}")
+                progress(
+                    min(1.0, step / total), f"{label} epoch {epoch + 1}/{epochs}, loss {np.mean(out.losses[-10:]):.3f}"
+                )
         if sched is not None and training.schedule_every == "epoch":
             sched.step()
         out.epoch_losses.append(float(np.mean(out.losses[first:])) if len(out.losses) > first else float("nan"))
@@ -153,8 +155,15 @@ def train_loop(training: Training, epochs: int, label: str,
     return out
 
 
-def index_batches(n: int, batch_size: int, generator: torch.Generator, *, drop_last: bool,
-                  shuffle_single: bool = True, device: torch.device | None = None) -> Iterator[torch.Tensor]:
+def index_batches(
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    *,
+    drop_last: bool,
+    shuffle_single: bool = True,
+    device: torch.device | None = None,
+) -> Iterator[torch.Tensor]:
     """Row indices of one epoch's batches over ``n`` cached feature rows.
 
     Parameters
@@ -180,7 +189,7 @@ def index_batches(n: int, batch_size: int, generator: torch.Generator, *, drop_l
     if device is not None:
         order = order.to(device)
     for b in range(steps_of(n, batch_size, drop_last)):
-        yield order[b * batch_size:(b + 1) * batch_size]
+        yield order[b * batch_size : (b + 1) * batch_size]
 
 
 def steps_of(n: int, batch_size: int, drop_last: bool) -> int:

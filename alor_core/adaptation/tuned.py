@@ -15,8 +15,17 @@ from ..models.features import encode_images
 from .base import AdaptedClassifier, AdapterParams
 from .training import prefetched
 
-__all__ = ["TunedClipClassifier", "TunedTowerParams", "DecodedOnce", "train_transform", "image_loader",
-           "DECODE_BUDGET_BYTES", "FOREACH", "epoch_batches", "tuned_setup"]
+__all__ = [
+    "TunedClipClassifier",
+    "TunedTowerParams",
+    "DecodedOnce",
+    "train_transform",
+    "image_loader",
+    "DECODE_BUDGET_BYTES",
+    "FOREACH",
+    "epoch_batches",
+    "tuned_setup",
+]
 
 #: AdamW's multi-tensor ("foreach") update for the tuned towers on every device: CUDA's default,
 #: and on the CPU the same arithmetic, bit for bit, with a fraction of the per-tensor Python work
@@ -25,7 +34,7 @@ FOREACH = True
 
 #: Decoded training pixels one fit keeps in memory (RGB bytes); images past it are decoded again
 #: every epoch, as before, so a large training set cannot exhaust memory.
-DECODE_BUDGET_BYTES = 512 * 2 ** 20
+DECODE_BUDGET_BYTES = 512 * 2**20
 
 # CLIP's own normalisation, for a preprocess that names none.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -61,10 +70,16 @@ def train_transform(bundle) -> T.Compose:
     """docs/METHOD.md §5 train transform: RandomResizedCrop(scale 0.9-1, bicubic) + flip + CLIP normalisation."""
     size = bundle.model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
-    return T.Compose([
-        T.RandomResizedCrop(size, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3),
-                            interpolation=T.InterpolationMode.BICUBIC),
-        T.RandomHorizontalFlip(), T.ToTensor(), normalize_of(bundle.preprocess)])
+    return T.Compose(
+        [
+            T.RandomResizedCrop(
+                size, scale=(0.9, 1.0), ratio=(3 / 4, 4 / 3), interpolation=T.InterpolationMode.BICUBIC
+            ),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            normalize_of(bundle.preprocess),
+        ]
+    )
 
 
 class DecodedOnce(torch.utils.data.Dataset):
@@ -102,8 +117,9 @@ class DecodedOnce(torch.utils.data.Dataset):
         return self.transform(image), int(self.labels[i])
 
 
-def image_loader(bundle, train_set, batch_size: int, drop_last: bool,
-                 generator: torch.Generator) -> torch.utils.data.DataLoader:
+def image_loader(
+    bundle, train_set, batch_size: int, drop_last: bool, generator: torch.Generator
+) -> torch.utils.data.DataLoader:
     """Shuffled batches of ``train_set`` through :func:`train_transform` (images decoded once).
 
     ``drop_last`` drops a last partial batch, but never the only batch; on CUDA four workers
@@ -111,9 +127,14 @@ def image_loader(bundle, train_set, batch_size: int, drop_last: bool,
     """
     cuda = bundle.device.type == "cuda"
     return torch.utils.data.DataLoader(
-        DecodedOnce(train_set, train_transform(bundle)), batch_size=batch_size, shuffle=True,
-        generator=generator, drop_last=drop_last and len(train_set) > batch_size, num_workers=4 if cuda else 0,
-        pin_memory=cuda)
+        DecodedOnce(train_set, train_transform(bundle)),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        drop_last=drop_last and len(train_set) > batch_size,
+        num_workers=4 if cuda else 0,
+        pin_memory=cuda,
+    )
 
 
 def tuned_setup(bundle, data, params, generator: torch.Generator):

@@ -10,10 +10,28 @@ from .imagefolder import load_imagefolder
 from .listfiles import read_list_file, write_list_file
 from .skips import check_task_images
 
-__all__ = ["ClassInfo", "ImageSet", "TaskData", "load_image", "read_classes_csv", "write_classes_csv",
-           "DemoWorldSpec", "build_demo_world", "demo_world_status", "load_demo_world",
-           "load_imagefolder", "read_list_file", "write_list_file", "load_split_files", "load_task",
-           "BENCHMARKS", "benchmark_classes", "check_data", "laion_counts", "load_benchmark"]
+__all__ = [
+    "ClassInfo",
+    "ImageSet",
+    "TaskData",
+    "load_image",
+    "read_classes_csv",
+    "write_classes_csv",
+    "DemoWorldSpec",
+    "build_demo_world",
+    "demo_world_status",
+    "load_demo_world",
+    "load_imagefolder",
+    "read_list_file",
+    "write_list_file",
+    "load_split_files",
+    "load_task",
+    "BENCHMARKS",
+    "benchmark_classes",
+    "check_data",
+    "laion_counts",
+    "load_benchmark",
+]
 
 
 def load_split_files(root, name=None):
@@ -29,26 +47,32 @@ def load_split_files(root, name=None):
         raise DataError(f"data folder {str(root)!r} does not exist")
     source = load_class_source(root)
     if source is None:
-        raise DataError(f"data folder {str(root)!r} has split files but no class list; expected one of "
-                        f"{', '.join(CLASS_SOURCES)} in it")
+        raise DataError(
+            f"data folder {str(root)!r} has split files but no class list; expected one of "
+            f"{', '.join(CLASS_SOURCES)} in it"
+        )
     classes = source.classes
     n = len(classes)
     pool_file = root / "ltrain.txt" if (root / "ltrain.txt").is_file() else root / "train.txt"
     val = read_list_file(root / "val.txt", root, n) if (root / "val.txt").is_file() else None
     corpus = root / "corpus.parquet"
     retrieved = root / "retrieved_data.txt"
-    meta = {"class_source": source.files,
-            "retrieved_list": str(retrieved) if retrieved.is_file() else None}
+    meta = {"class_source": source.files, "retrieved_list": str(retrieved) if retrieved.is_file() else None}
     if source.frequencies is not None:
         meta["class_frequency"] = source.frequencies
     warning = idlike_warning(classes.names, str(root))
     if warning:
         meta["warnings"] = [warning]
         warn(warning)
-    return TaskData(name=name or root.name, classes=classes,
-                    pool=read_list_file(pool_file, root, n),
-                    test=read_list_file(root / "test.txt", root, n), val=val,
-                    corpus_path=corpus if corpus.exists() else None, meta=meta)
+    return TaskData(
+        name=name or root.name,
+        classes=classes,
+        pool=read_list_file(pool_file, root, n),
+        test=read_list_file(root / "test.txt", root, n),
+        val=val,
+        corpus_path=corpus if corpus.exists() else None,
+        meta=meta,
+    )
 
 
 def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=False):
@@ -68,6 +92,7 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=
         return load_benchmark(dataset, root)
     if root:
         from ..safepath import safe_join
+
         path = safe_join(root, dataset, what="dataset", allow_symlinks_out=True)
     else:
         path = Path(dataset)
@@ -75,6 +100,8 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=
         return check_task_images(load_split_files(path), strict)
     if path.is_dir():
         return check_task_images(load_imagefolder(path), strict)
-    raise DataError(f"unknown dataset {dataset!r}: expected 'demo', {', '.join(BENCHMARKS)}, a folder with split files "
-                    "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree (the class list may also be "
-                    "classnames.txt or <dataset>_metrics-LAION400M.json)")
+    raise DataError(
+        f"unknown dataset {dataset!r}: expected 'demo', {', '.join(BENCHMARKS)}, a folder with split files "
+        "(classes.csv, ltrain.txt, test.txt) or an ImageFolder tree (the class list may also be "
+        "classnames.txt or <dataset>_metrics-LAION400M.json)"
+    )

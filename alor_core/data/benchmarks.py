@@ -26,34 +26,62 @@ from ..paths import DATA_DIR
 from .datasets import ClassInfo, TaskData, load_image
 from .listfiles import read_list_file
 
-__all__ = ["BENCHMARKS", "benchmark_names", "benchmark_classes", "laion_counts", "load_benchmark",
-           "check_data", "data_root", "DataCheck"]
+__all__ = [
+    "BENCHMARKS",
+    "benchmark_names",
+    "benchmark_classes",
+    "laion_counts",
+    "load_benchmark",
+    "check_data",
+    "data_root",
+    "DataCheck",
+]
 
 BENCH_DIR = DATA_DIR / "benchmarks"
 FREQ_CSV = BENCH_DIR / "laion400m_class_frequencies.csv"
 
 # Split sizes from docs/METHOD.md §7 (official CoOp/SWAT splits) and where each dataset comes from.
 BENCHMARKS = {
-    "semi_aves": dict(title="Semi-Aves (Semi-iNat 2020, labeled split)", n_classes=200,
-                      splits={"ltrain": 3959, "val": 2000, "test": 8000}, retrieved=50520,
-                      source="Semi-Supervised iNaturalist-Aves challenge (FGVC7, CVPR 2020 workshop)",
-                      license="research use; images from iNaturalist under their owners' licenses"),
-    "aircraft": dict(title="FGVC-Aircraft (variants)", n_classes=100,
-                     splits={"ltrain": 3334, "val": 3333, "test": 3333}, retrieved=32222,
-                     source="Maji et al. 2013, University of Oxford VGG",
-                     license="non-commercial research use only"),
-    "stanford_cars": dict(title="Stanford Cars", n_classes=196,
-                          splits={"ltrain": 6509, "val": 1635, "test": 8041}, retrieved=40924,
-                          source="Krause et al. 2013, Stanford AI Lab",
-                          license="non-commercial research use (ImageNet-style terms)"),
-    "food101": dict(title="Food-101", n_classes=101,
-                    splits={"ltrain": 50500, "val": 20200, "test": 30300}, retrieved=50220,
-                    source="Bossard et al. 2014, ETH Zurich",
-                    license="research use; images from foodspotting.com"),
-    "oxford_pets": dict(title="Oxford-IIIT Pets", n_classes=37,
-                        splits={"ltrain": 2944, "val": 736, "test": 3669}, retrieved=18500,
-                        source="Parkhi et al. 2012, University of Oxford VGG",
-                        license="CC BY-SA 4.0"),
+    "semi_aves": dict(
+        title="Semi-Aves (Semi-iNat 2020, labeled split)",
+        n_classes=200,
+        splits={"ltrain": 3959, "val": 2000, "test": 8000},
+        retrieved=50520,
+        source="Semi-Supervised iNaturalist-Aves challenge (FGVC7, CVPR 2020 workshop)",
+        license="research use; images from iNaturalist under their owners' licenses",
+    ),
+    "aircraft": dict(
+        title="FGVC-Aircraft (variants)",
+        n_classes=100,
+        splits={"ltrain": 3334, "val": 3333, "test": 3333},
+        retrieved=32222,
+        source="Maji et al. 2013, University of Oxford VGG",
+        license="non-commercial research use only",
+    ),
+    "stanford_cars": dict(
+        title="Stanford Cars",
+        n_classes=196,
+        splits={"ltrain": 6509, "val": 1635, "test": 8041},
+        retrieved=40924,
+        source="Krause et al. 2013, Stanford AI Lab",
+        license="non-commercial research use (ImageNet-style terms)",
+    ),
+    "food101": dict(
+        title="Food-101",
+        n_classes=101,
+        splits={"ltrain": 50500, "val": 20200, "test": 30300},
+        retrieved=50220,
+        source="Bossard et al. 2014, ETH Zurich",
+        license="research use; images from foodspotting.com",
+    ),
+    "oxford_pets": dict(
+        title="Oxford-IIIT Pets",
+        n_classes=37,
+        splits={"ltrain": 2944, "val": 736, "test": 3669},
+        retrieved=18500,
+        source="Parkhi et al. 2012, University of Oxford VGG",
+        license="CC BY-SA 4.0",
+    ),
 }
 
 
@@ -99,19 +127,28 @@ def load_benchmark(name, root=None):
     _check_name(name)
     folder = data_root(root) / name
     if not folder.is_dir():
-        raise DataError(f"dataset folder {str(folder)!r} does not exist; run "
-                        f"`python -m alor_core check-data {name} --root {data_root(root)}` and see docs/DATASETS.md")
+        raise DataError(
+            f"dataset folder {str(folder)!r} does not exist; run "
+            f"`python -m alor_core check-data {name} --root {data_root(root)}` and see docs/DATASETS.md"
+        )
     classes = benchmark_classes(name)
     n = len(classes)
     val = read_list_file(folder / "val.txt", folder, n) if (folder / "val.txt").is_file() else None
     corpus = folder / "corpus.parquet"
     counts = laion_counts(name)["laion400m_count"].tolist()
-    return TaskData(name=name, classes=classes, pool=read_list_file(folder / "ltrain.txt", folder, n),
-                    test=read_list_file(folder / "test.txt", folder, n), val=val,
-                    corpus_path=corpus if corpus.exists() else None,
-                    meta={"retrieved_list": str(folder / "retrieved_data.txt")
-                          if (folder / "retrieved_data.txt").is_file() else None,
-                          "class_frequency": counts, "benchmark": name})
+    return TaskData(
+        name=name,
+        classes=classes,
+        pool=read_list_file(folder / "ltrain.txt", folder, n),
+        test=read_list_file(folder / "test.txt", folder, n),
+        val=val,
+        corpus_path=corpus if corpus.exists() else None,
+        meta={
+            "retrieved_list": str(folder / "retrieved_data.txt") if (folder / "retrieved_data.txt").is_file() else None,
+            "class_frequency": counts,
+            "benchmark": name,
+        },
+    )
 
 
 @dataclass
@@ -120,7 +157,7 @@ class DataCheck:
 
     name: str
     folder: Path
-    present: dict = field(default_factory=dict)   # file -> number of lines
+    present: dict = field(default_factory=dict)  # file -> number of lines
     missing: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)  # (file, reason)
     problems: list = field(default_factory=list)
@@ -150,9 +187,12 @@ class DataCheck:
         if len(self.unreadable) > 20:
             lines.append(f"  ... {len(self.unreadable) - 20} more unreadable images")
         lines += [f"  PROBLEM  {p}" for p in self.problems]
-        lines.append("  status: ready" if self.ok else
-                     f"  status: not ready. Source: {spec['source']} (license: {spec['license']}). "
-                     "See docs/DATASETS.md for how to get and lay out the files.")
+        lines.append(
+            "  status: ready"
+            if self.ok
+            else f"  status: not ready. Source: {spec['source']} (license: {spec['license']}). "
+            "See docs/DATASETS.md for how to get and lay out the files."
+        )
         return "\n".join(lines)
 
 
@@ -181,10 +221,12 @@ def check_data(name, root=None, verify_images=True, max_images=None):
         sets[f] = s
         if f != "retrieved_data.txt":
             import numpy as np
+
             counts = np.bincount(s.labels, minlength=n)
             rep.per_class[f] = [int(c) for c in np.flatnonzero(counts == 0)]
     if (folder / "corpus.parquet").exists():
         import pyarrow.dataset as pads
+
         try:
             rep.present["corpus.parquet"] = pads.dataset(str(folder / "corpus.parquet")).count_rows()
         except Exception as err:  # noqa: BLE001 - any reader failure is a problem to report

@@ -76,8 +76,9 @@ class FolderCheck:
         src = " + ".join(self.class_source) or ("folder names" if self.layout == "ImageFolder" else "none found")
         lines = [f"{self.path}: {self.layout or 'unknown layout'}; {len(self.class_names)} classes (from {src})"]
         if self.class_names:
-            shown = ", ".join(self.class_names[:8]) + (f", ... ({len(self.class_names) - 8} more)"
-                                                       if len(self.class_names) > 8 else "")
+            shown = ", ".join(self.class_names[:8]) + (
+                f", ... ({len(self.class_names) - 8} more)" if len(self.class_names) > 8 else ""
+            )
             lines.append(f"  classes: {shown}")
         if self.frequencies:
             lo, hi = min(self.frequencies), max(self.frequencies)
@@ -86,26 +87,41 @@ class FolderCheck:
             pc = info.get("per_class")
             extra = ""
             if pc is not None and len(pc):
-                empty = [self.class_names[c] if c < len(self.class_names) else str(c)
-                         for c in np.flatnonzero(np.asarray(pc) == 0)]
+                empty = [
+                    self.class_names[c] if c < len(self.class_names) else str(c)
+                    for c in np.flatnonzero(np.asarray(pc) == 0)
+                ]
                 extra = f"  (per class {min(pc)}..{max(pc)}"
-                extra += f"; no image for {len(empty)}: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''})" \
-                    if empty else ")"
+                extra += (
+                    f"; no image for {len(empty)}: {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''})"
+                    if empty
+                    else ")"
+                )
             lines.append(f"  {split:20s} {info['images']:>7} images{extra}")
         if self.round_files:
-            lines.append(f"  round files: {', '.join(self.round_files[:5])}"
-                         f"{' ...' if len(self.round_files) > 5 else ''}")
-        for kind, items in (("MISSING   ", self.missing), ("UNREADABLE", [f"{p}: {why}" for p, why in self.unreadable]),
-                            ("PROBLEM   ", self.problems), ("WARNING   ", self.warnings)):
+            lines.append(
+                f"  round files: {', '.join(self.round_files[:5])}{' ...' if len(self.round_files) > 5 else ''}"
+            )
+        for kind, items in (
+            ("MISSING   ", self.missing),
+            ("UNREADABLE", [f"{p}: {why}" for p, why in self.unreadable]),
+            ("PROBLEM   ", self.problems),
+            ("WARNING   ", self.warnings),
+        ):
             lines += [f"  {kind} {x}" for x in items[:first]]
             if len(items) > first:
                 lines.append(f"  {kind} ... and {len(items) - first} more")
         if self.checked_images:
-            lines.append(f"  images opened: {self.checked_images}; missing {sum(': ' in m for m in self.missing)}, "
-                         f"unreadable {len(self.unreadable)}")
-        lines.append("  status: ready" if self.ok else
-                     f"  status: not ready ({len(self.missing)} missing, {len(self.unreadable)} unreadable, "
-                     f"{len(self.problems)} malformed)")
+            lines.append(
+                f"  images opened: {self.checked_images}; missing {sum(': ' in m for m in self.missing)}, "
+                f"unreadable {len(self.unreadable)}"
+            )
+        lines.append(
+            "  status: ready"
+            if self.ok
+            else f"  status: not ready ({len(self.missing)} missing, {len(self.unreadable)} unreadable, "
+            f"{len(self.problems)} malformed)"
+        )
         return "\n".join(lines)
 
 
@@ -119,6 +135,7 @@ def _problem_of(path, shown):
         p = image_problem(path, shown)
         return None if p is None else (p.reason, p.detail)
     from PIL import Image
+
     if not Path(path).exists():
         return ("missing", "does not exist")
     try:
@@ -227,7 +244,10 @@ def check_folder(path: str | Path, verify_images: bool = True, max_images: int |
         except DataError as err:
             rep.problems.append(str(err))
             continue
-        rep.splits[shown] = {"images": len(s), "per_class": _per_class(s, n) if f.name != "retrieved_data.txt" else None}
+        rep.splits[shown] = {
+            "images": len(s),
+            "per_class": _per_class(s, n) if f.name != "retrieved_data.txt" else None,
+        }
         if verify_images:
             _verify(rep, shown, s, max_images)
     warning = idlike_warning(rep.class_names, given) if rep.class_names else None

@@ -16,8 +16,15 @@ from pathlib import Path
 import numpy as np
 from ..errors import DataError
 
-__all__ = ["ImageSet", "ClassInfo", "TaskData", "load_image", "read_classes_csv",
-           "write_classes_csv", "DEFAULT_TEMPLATES"]
+__all__ = [
+    "ImageSet",
+    "ClassInfo",
+    "TaskData",
+    "load_image",
+    "read_classes_csv",
+    "write_classes_csv",
+    "DEFAULT_TEMPLATES",
+]
 
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -88,8 +95,10 @@ class ClassInfo:
             if not n:
                 raise DataError(f"class {i} has an empty name")
             if lowered.index(n) != i:
-                raise DataError(f"duplicate class name {self.names[i]!r} (classes "
-                                f"{lowered.index(n)} and {i}); class names must be unique")
+                raise DataError(
+                    f"duplicate class name {self.names[i]!r} (classes "
+                    f"{lowered.index(n)} and {i}); class names must be unique"
+                )
 
     def __len__(self):
         return len(self.names)
@@ -101,6 +110,7 @@ class ClassInfo:
             return lowered.index(str(name).lower())
         except ValueError:
             from ..errors import UnknownNameError
+
             raise UnknownNameError("class", name, self.names) from None
 
 
@@ -132,9 +142,11 @@ def load_image(path):
     return open_image(path)
 
 
-_CLASSES_FORMAT = ("expected UTF-8 CSV text: a header 'class_id,class_name,synonyms' (class_id and synonyms "
-                   "optional), then one row per class with an integer id 0..n-1 (each once), a non-empty "
-                   "unique name and synonyms separated by ';'")
+_CLASSES_FORMAT = (
+    "expected UTF-8 CSV text: a header 'class_id,class_name,synonyms' (class_id and synonyms "
+    "optional), then one row per class with an integer id 0..n-1 (each once), a non-empty "
+    "unique name and synonyms separated by ';'"
+)
 _CSV_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _CLASS_ID = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _MAX_ID_DIGITS = 18  # a longer id is out of range whatever the class count
@@ -154,15 +166,17 @@ def _classes_rows(path):
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise DataError(f"{path}: the class table cannot be read ({err.strerror or err}); "
-                        f"{_CLASSES_FORMAT}") from err
+        raise DataError(f"{path}: the class table cannot be read ({err.strerror or err}); {_CLASSES_FORMAT}") from err
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         body = err.object  # the bytes after the BOM, if there was one
-        before = _CSV_LINE_BREAK_BYTES.split(body[:err.start])
-        raise _classes_error(path, len(before), f"the class table is not UTF-8 text (byte "
-                             f"0x{body[err.start]:02x} at column {len(before[-1]) + 1})") from err
+        before = _CSV_LINE_BREAK_BYTES.split(body[: err.start])
+        raise _classes_error(
+            path,
+            len(before),
+            f"the class table is not UTF-8 text (byte 0x{body[err.start]:02x} at column {len(before[-1]) + 1})",
+        ) from err
     reader = csv.reader(io.StringIO(text, newline=""))
     rows = []
     while True:
@@ -199,8 +213,9 @@ def read_classes_csv(path):
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"class table {str(path)!r} does not exist; expected a CSV with columns "
-                        "class_id,class_name,synonyms")
+        raise DataError(
+            f"class table {str(path)!r} does not exist; expected a CSV with columns class_id,class_name,synonyms"
+        )
     rows, last_line = _classes_rows(path)
     if not rows:
         raise _classes_error(path, 1, "the class table is empty (no header)")
@@ -212,8 +227,7 @@ def read_classes_csv(path):
     if "class_name" not in columns:
         shown = ",".join(header)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise _classes_error(path, header_line, f"the first row {shown!r} is not a header with a "
-                             "class_name column")
+        raise _classes_error(path, header_line, f"the first row {shown!r} is not a header with a class_name column")
     if len(rows) == 1:
         raise _classes_error(path, last_line + 1, "the class table has a header but no class row")
     col_id = columns.index("class_id") if "class_id" in columns else None
@@ -224,11 +238,15 @@ def read_classes_csv(path):
     n = len(rows) - 1
     for pos, (line, cells) in enumerate(rows[1:]):
         n_cells = len(cells)
-        extra = [c for c in cells[len(columns):] if c.strip()]
+        extra = [c for c in cells[len(columns) :] if c.strip()]
         if extra:
-            raise _classes_error(path, line, f"the row has {len(cells)} cells but the header has "
-                                 f"{len(columns)} columns (extra {extra[0][:40]!r}); quote a name or "
-                                 "synonym that contains a comma")
+            raise _classes_error(
+                path,
+                line,
+                f"the row has {len(cells)} cells but the header has "
+                f"{len(columns)} columns (extra {extra[0][:40]!r}); quote a name or "
+                "synonym that contains a comma",
+            )
         cells = cells + [""] * (len(columns) - len(cells))  # a short row: missing cells are empty
         if col_id is None:
             cid = pos
@@ -238,31 +256,40 @@ def read_classes_csv(path):
                 what = "missing" if col_id >= n_cells else f"{raw_id[:40]!r}, not an integer"
                 raise _classes_error(path, line, f"class_id is {what}")
             if len(raw_id.lstrip("+-")) > _MAX_ID_DIGITS:
-                raise _classes_error(path, line, f"class_id {raw_id[:24]}... is out of range 0..{n - 1} "
-                                     f"for {n} classes")
+                raise _classes_error(
+                    path, line, f"class_id {raw_id[:24]}... is out of range 0..{n - 1} for {n} classes"
+                )
             cid = int(raw_id)
             if cid in id_line:
                 raise _classes_error(path, line, f"class_id {cid} is already used on line {id_line[cid]}")
             id_line[cid] = line
         name = cells[col_name].strip()
         if not name:
-            what = (f"no class_name (the row has {n_cells} cell{'s' * (n_cells != 1)}, the header "
-                    f"{len(columns)} columns)" if col_name >= n_cells else "an empty class_name")
+            what = (
+                f"no class_name (the row has {n_cells} cell{'s' * (n_cells != 1)}, the header {len(columns)} columns)"
+                if col_name >= n_cells
+                else "an empty class_name"
+            )
             raise _classes_error(path, line, f"class {cid} has {what}")
         entries.append((cid, line, name, cells[col_syn] if col_syn is not None else ""))
     for cid, line, _, _ in entries:
         if not 0 <= cid < n:  # ids are distinct, so n of them in 0..n-1 are exactly 0..n-1
             missing = min(set(range(n)) - set(id_line))
-            raise _classes_error(path, line, f"class_id {cid} is out of range 0..{n - 1} for {n} classes "
-                                 f"(id {missing} is missing)")
+            raise _classes_error(
+                path, line, f"class_id {cid} is out of range 0..{n - 1} for {n} classes (id {missing} is missing)"
+            )
     entries.sort(key=lambda e: e[0])
     first = {}
     for cid, line, name, _ in entries:
         key = name.lower()
         if key in first:
             other, other_line = first[key]
-            raise _classes_error(path, line, f"duplicate class name {name!r} (classes {other} and {cid}); "
-                                 f"class names must be unique (class {other} is on line {other_line})")
+            raise _classes_error(
+                path,
+                line,
+                f"duplicate class name {name!r} (classes {other} and {cid}); "
+                f"class names must be unique (class {other} is on line {other_line})",
+            )
         first[key] = (cid, line)
 
     names = [e[2] for e in entries]
@@ -287,14 +314,15 @@ def _read_templates(tfile):
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = len(_CSV_LINE_BREAK_BYTES.split(err.object[:err.start]))
+        line = len(_CSV_LINE_BREAK_BYTES.split(err.object[: err.start]))
         raise DataError(f"{tfile}:{line}: the template file is not UTF-8 text; {expected}") from err
     lines = []
     for lineno, ln in enumerate(text.splitlines(), 1):
         if ln.strip():
             if "{}" not in ln:
-                raise DataError(f"{tfile}:{lineno}: template {ln.strip()!r} has no '{{}}' for the class "
-                                f"name; {expected}")
+                raise DataError(
+                    f"{tfile}:{lineno}: template {ln.strip()!r} has no '{{}}' for the class name; {expected}"
+                )
             lines.append(ln.strip())
     return tuple(lines) or DEFAULT_TEMPLATES
 

@@ -29,8 +29,7 @@ from ..io import atomic_save_npy, atomic_stream, atomic_write_json
 from ..paths import cache_dir
 from .images import ImageProblem, open_image
 
-__all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION",
-           "MIN_IMAGES"]
+__all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION", "MIN_IMAGES"]
 
 #: Bumped whenever :func:`open_image` changes what it returns, so older stores are not reused.
 DECODER_VERSION = 1
@@ -134,7 +133,7 @@ class DecodedImages:
         if h == 0:
             reason, detail = self.problems.get(i, ("corrupt", "could not be decoded"))
             raise ImageProblem(self.ids[i], reason, detail)
-        return self.pixels[off:off + h * w * 3].reshape(h, w, 3)
+        return self.pixels[off : off + h * w * 3].reshape(h, w, 3)
 
     def image(self, i):
         """Image ``i`` as an RGB :class:`PIL.Image.Image` (what :func:`open_image` returned)."""
@@ -155,10 +154,10 @@ class DecodedImages:
         out = np.empty((stop - start, h, w, 3), np.uint8)
         rows = self.index[start:stop]
         if (rows[:, 1] > 0).all() and (np.diff(rows[:, 0]) == h * w * 3).all():
-            out[:] = self.pixels[rows[0, 0]:rows[0, 0] + len(rows) * h * w * 3].reshape(out.shape)
+            out[:] = self.pixels[rows[0, 0] : rows[0, 0] + len(rows) * h * w * 3].reshape(out.shape)
             return out
         for k, (off, hh, _) in enumerate(rows):
-            out[k] = self.pixels[off:off + h * w * 3].reshape(h, w, 3) if hh else fill
+            out[k] = self.pixels[off : off + h * w * 3].reshape(h, w, 3) if hh else fill
         return out
 
 
@@ -169,7 +168,7 @@ def _paths(key):
 
 def _load(key, ids):
     pix_path, prob_path, idx_path = _paths(key)
-    if not idx_path.is_file():      # written last: without it the store is incomplete or absent
+    if not idx_path.is_file():  # written last: without it the store is incomplete or absent
         return None
     try:
         index = np.load(idx_path)
@@ -178,7 +177,7 @@ def _load(key, ids):
             problems = {int(i): (r, d) for i, r, d in json.loads(prob_path.read_text(encoding="utf-8"))}
         size = pix_path.stat().st_size
         pixels = np.memmap(pix_path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
-    except (OSError, ValueError):   # removed by a concurrent rebuild, or unreadable: decode again
+    except (OSError, ValueError):  # removed by a concurrent rebuild, or unreadable: decode again
         return None
     if len(index) != len(ids) or (len(index) and int((index[:, 0] + index[:, 1] * index[:, 2] * 3).max()) > size):
         return None
@@ -238,6 +237,6 @@ def decoded_images(image_set, *, build=True, progress=None):
             if progress and (i + 1) % 1000 == 0:
                 progress((i + 1) / n, f"decoding images {i + 1}/{n}")
     atomic_write_json(prob_path, [list(p) for p in problems])
-    atomic_save_npy(idx_path, index)   # last: its presence means the store is complete
+    atomic_save_npy(idx_path, index)  # last: its presence means the store is complete
     _prune(key)
     return _load(key, image_set.ids)

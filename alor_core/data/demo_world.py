@@ -18,6 +18,7 @@ split files (``ltrain.txt``, ``val.txt``, ``test.txt``), the corpus as a LAION-l
 (``SAMPLE_ID, URL, TEXT, HEIGHT, WIDTH, NSFW, similarity``) and a class table. One build runs at
 a time across processes (an ``flock``); others follow its progress.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,22 +40,52 @@ from .datasets import TaskData, read_classes_csv, write_classes_csv
 from .fashion_mnist import load_split
 from .listfiles import read_list_file, write_list_file
 
-__all__ = ["DemoWorldSpec", "build_demo_world", "load_demo_world", "demo_world_dir",
-           "demo_world_status", "building_progress", "profile_shape", "format_seconds", "MODEL_NAME"]
+__all__ = [
+    "DemoWorldSpec",
+    "build_demo_world",
+    "load_demo_world",
+    "demo_world_dir",
+    "demo_world_status",
+    "building_progress",
+    "profile_shape",
+    "format_seconds",
+    "MODEL_NAME",
+]
 
 MODEL_NAME = "alor_tiny_fm"
 CLASSES_CSV = DATA_DIR / "demo_world" / "classes.csv"
 
 CAPTION_TEMPLATES = (
-    "a photo of a {}", "{}", "cheap {} , free shipping", "women's {}", "men's {}",
-    "a grey {} on white background", "new {} in stock", "{} for sale", "vintage {}",
-    "my favourite {}", "buy {} online", "close-up of a {}", "the {} i bought last week",
-    "classic {} , size m", "{} - product photo", "black {} , best price",
+    "a photo of a {}",
+    "{}",
+    "cheap {} , free shipping",
+    "women's {}",
+    "men's {}",
+    "a grey {} on white background",
+    "new {} in stock",
+    "{} for sale",
+    "vintage {}",
+    "my favourite {}",
+    "buy {} online",
+    "close-up of a {}",
+    "the {} i bought last week",
+    "classic {} , size m",
+    "{} - product photo",
+    "black {} , best price",
 )
 NO_CLASS_CAPTIONS = (
-    "product photo on white background", "sale 50% off", "catalog image", "new arrival",
-    "free shipping worldwide", "best seller", "item 4821", "fashion", "summer collection",
-    "limited edition", "click to enlarge", "image not available",
+    "product photo on white background",
+    "sale 50% off",
+    "catalog image",
+    "new arrival",
+    "free shipping worldwide",
+    "best seller",
+    "item 4821",
+    "fashion",
+    "summer collection",
+    "limited edition",
+    "click to enlarge",
+    "image not available",
 )
 
 
@@ -63,22 +94,22 @@ class DemoWorldSpec:
     """Every setting of the demo world; the defaults are the measured recipe (world H_shiftC)."""
 
     seed: int = 0
-    n_max: int = 4000                 # corpus images of the most frequent class
-    ratio: float = 200.0              # max/min corpus class count
-    profile: str = "food101"          # shape of the head/tail curve: a benchmark's real LAION-400M
-                                      # counts (data/benchmarks/laion400m_class_frequencies.csv) or "zipf"
+    n_max: int = 4000  # corpus images of the most frequent class
+    ratio: float = 200.0  # max/min corpus class count
+    profile: str = "food101"  # shape of the head/tail curve: a benchmark's real LAION-400M
+    # counts (data/benchmarks/laion400m_class_frequencies.csv) or "zipf"
     order: tuple = (1, 0, 8, 7, 6, 3, 2, 5, 4, 9)  # head -> tail: trouser ... ankle boot
     p_no_class: float = 0.15
-    p_wrong_class: float = 0.05       # wrong name drawn by popularity
-    canon_head: float = 0.5           # canonical-name rate of the head class ...
-    canon_tail: float = 0.03          # ... falling linearly to the tail class
-    balanced: bool = False            # the control world: same corpus size, every class equally
-                                      # frequent and equally often called by its canonical name
+    p_wrong_class: float = 0.05  # wrong name drawn by popularity
+    canon_head: float = 0.5  # canonical-name rate of the head class ...
+    canon_tail: float = 0.03  # ... falling linearly to the tail class
+    balanced: bool = False  # the control world: same corpus size, every class equally
+    # frequent and equally often called by its canonical name
     n_pool: int = 6000
-    n_val: int = 1000                 # labeled validation split carved from the downstream train side:
-                                      # every world parameter and preset value is chosen on it
+    n_val: int = 1000  # labeled validation split carved from the downstream train side:
+    # every world parameter and preset value is chosen on it
     n_test: int = 3000
-    shift_bg: float = 0.2             # background ~ U(0, shift_bg)
+    shift_bg: float = 0.2  # background ~ U(0, shift_bg)
     shift_contrast: tuple = (0.6, 1.0)
     shift_noise: float = 0.05
     epochs: int = 16
@@ -104,11 +135,12 @@ class DemoWorldSpec:
         caption frequency costs it from how hard the class is to see.
         """
         from dataclasses import replace
+
         return replace(self, balanced=True)
 
     def class_counts(self):
         """Corpus images per class, indexed by class id (head -> tail along ``order``)."""
-        shape = profile_shape(self.profile, len(self.order))   # 1.0 (head) ... 0.0 (tail), log scale
+        shape = profile_shape(self.profile, len(self.order))  # 1.0 (head) ... 0.0 (tail), log scale
         counts = np.zeros(len(self.order), dtype=np.int64)
         for rank, c in enumerate(self.order):
             counts[c] = max(1, int(round(self.n_max * self.ratio ** (shape[rank] - 1.0))))
@@ -135,6 +167,7 @@ def profile_shape(profile, n):
         x = np.log(np.arange(1, n + 1, dtype=float))
         return 1.0 - x / x[-1]
     import pandas as pd
+
     table = pd.read_csv(DATA_DIR / "benchmarks" / "laion400m_class_frequencies.csv")
     counts = table.loc[table["dataset"] == profile, "laion400m_count"].to_numpy(float)
     if len(counts) < 2:
@@ -229,8 +262,11 @@ def _train_clip(spec, images, captions, progress):
     warmup = max(1, int(0.05 * total))
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.1, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warmup if s < warmup
-        else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total - warmup))))
+        opt,
+        lambda s: (
+            (s + 1) / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, total - warmup)))
+        ),
+    )
     loss_fn = open_clip.ClipLoss()
     gen = torch.Generator().manual_seed(spec.seed)
     model.train()
@@ -238,7 +274,7 @@ def _train_clip(spec, images, captions, progress):
     for epoch in range(spec.epochs):
         perm = torch.randperm(n, generator=gen)
         for b in range(steps_per_epoch):
-            idx = perm[b * spec.batch_size:(b + 1) * spec.batch_size]
+            idx = perm[b * spec.batch_size : (b + 1) * spec.batch_size]
             x = x_all[idx]
             flip = torch.rand(len(idx), generator=gen) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -253,7 +289,10 @@ def _train_clip(spec, images, captions, progress):
             step += 1
             losses.append(float(loss.detach()))
             if progress:
-                progress(step / total, f"training tiny CLIP: epoch {epoch + 1}/{spec.epochs}, loss {np.mean(losses[-20:]):.3f}")
+                progress(
+                    step / total,
+                    f"training tiny CLIP: epoch {epoch + 1}/{spec.epochs}, loss {np.mean(losses[-20:]):.3f}",
+                )
     model.eval()
     return model, losses
 
@@ -301,6 +340,7 @@ class _BuildLock:
 
     def __enter__(self):
         import fcntl
+
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(_lock_path(self.final), "a+")
         try:
@@ -310,8 +350,7 @@ class _BuildLock:
             while True:  # relay the other builder's progress while waiting
                 other = building_progress(self.final)
                 if self.progress and other:
-                    self.progress(other["fraction"], "another process is building the demo world: "
-                                  + other["message"])
+                    self.progress(other["fraction"], "another process is building the demo world: " + other["message"])
                 try:
                     fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
@@ -328,15 +367,24 @@ class _BuildLock:
             text = message + (f" (about {format_seconds(eta)} left)" if eta is not None and fraction < 1 else "")
             if fraction - last[0] >= 0.005 or fraction >= 1:
                 last[0] = fraction
-                atomic_write_json(_progress_path(self.final), {
-                    "fraction": round(float(fraction), 4), "message": text, "pid": os.getpid(),
-                    "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1)})
+                atomic_write_json(
+                    _progress_path(self.final),
+                    {
+                        "fraction": round(float(fraction), 4),
+                        "message": text,
+                        "pid": os.getpid(),
+                        "elapsed_s": round(elapsed, 1),
+                        "eta_s": None if eta is None else round(eta, 1),
+                    },
+                )
             if progress:
                 progress(fraction, text)
+
         return say
 
     def __exit__(self, *exc):
         import fcntl
+
         _progress_path(self.final).unlink(missing_ok=True)
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
@@ -346,6 +394,7 @@ class _BuildLock:
 def building_progress(final):
     """The running build's progress dict (fraction, message, eta_s) if a process holds the lock."""
     import fcntl
+
     lock = _lock_path(final)
     if not lock.is_file():
         return None
@@ -379,8 +428,9 @@ def _build_locked(spec, classes, final, say, t0):
 
     # Open corpus ("LAION"): long-tailed class counts, noisy captions.
     counts = spec.class_counts()
-    corpus_idx = np.concatenate([rng.choice(np.flatnonzero(tr_y == c), size=int(counts[c]), replace=False)
-                                 for c in range(len(classes))])
+    corpus_idx = np.concatenate(
+        [rng.choice(np.flatnonzero(tr_y == c), size=int(counts[c]), replace=False) for c in range(len(classes))]
+    )
     rng.shuffle(corpus_idx)
     corpus_labels = tr_y[corpus_idx]
     captions, kinds = _captions(spec, classes, corpus_labels, rng)
@@ -392,47 +442,58 @@ def _build_locked(spec, classes, final, say, t0):
     # carving a validation split out of the train side never moves a test image.
     perm = np.random.default_rng(spec.seed).permutation(len(te_x))
     if spec.n_pool + spec.n_val + spec.n_test > len(te_x):
-        raise DataError(f"n_pool + n_val + n_test = {spec.n_pool + spec.n_val + spec.n_test} exceeds the "
-                        f"{len(te_x)} Fashion-MNIST test images")
-    pool_idx = perm[:spec.n_pool]
-    val_idx = perm[spec.n_pool:spec.n_pool + spec.n_val]
-    test_idx = perm[len(te_x) - spec.n_test:]
+        raise DataError(
+            f"n_pool + n_val + n_test = {spec.n_pool + spec.n_val + spec.n_test} exceeds the "
+            f"{len(te_x)} Fashion-MNIST test images"
+        )
+    pool_idx = perm[: spec.n_pool]
+    val_idx = perm[spec.n_pool : spec.n_pool + spec.n_val]
+    test_idx = perm[len(te_x) - spec.n_test :]
     say(0.05, "writing downstream pool, validation and test images")
     pool_ids = _write_pngs(tmp / "pool", "pool", _shift(te_x[pool_idx], spec, np.random.default_rng(spec.seed + 1)))
     test_ids = _write_pngs(tmp / "test", "test", _shift(te_x[test_idx], spec, np.random.default_rng(spec.seed + 2)))
     val_ids = _write_pngs(tmp / "val", "val", _shift(te_x[val_idx], spec, np.random.default_rng(spec.seed + 3)))
     from .datasets import ImageSet
+
     write_list_file(tmp / "ltrain.txt", ImageSet(pool_ids, tmp, te_y[pool_idx]))
     write_list_file(tmp / "val.txt", ImageSet(val_ids, tmp, te_y[val_idx]))
     write_list_file(tmp / "test.txt", ImageSet(test_ids, tmp, te_y[test_idx]))
     write_classes_csv(tmp / "classes.csv", classes)
 
     import pandas as pd
-    pd.DataFrame({
-        "SAMPLE_ID": np.arange(len(corpus_ids), dtype=np.int64),
-        "URL": corpus_ids,
-        "TEXT": captions,
-        "HEIGHT": np.full(len(corpus_ids), 28, np.int32),
-        "WIDTH": np.full(len(corpus_ids), 28, np.int32),
-        "NSFW": ["UNLIKELY"] * len(corpus_ids),
-        "similarity": np.zeros(len(corpus_ids), np.float32),
-        # Ground truth kept for diagnostics only (retrieval precision); LAION has no such column.
-        "demo_true_class": corpus_labels.astype(np.int32),
-        "demo_caption_kind": kinds,
-    }).to_parquet(tmp / "corpus.parquet", index=False)
+
+    pd.DataFrame(
+        {
+            "SAMPLE_ID": np.arange(len(corpus_ids), dtype=np.int64),
+            "URL": corpus_ids,
+            "TEXT": captions,
+            "HEIGHT": np.full(len(corpus_ids), 28, np.int32),
+            "WIDTH": np.full(len(corpus_ids), 28, np.int32),
+            "NSFW": ["UNLIKELY"] * len(corpus_ids),
+            "similarity": np.zeros(len(corpus_ids), np.float32),
+            # Ground truth kept for diagnostics only (retrieval precision); LAION has no such column.
+            "demo_true_class": corpus_labels.astype(np.int32),
+            "demo_caption_kind": kinds,
+        }
+    ).to_parquet(tmp / "corpus.parquet", index=False)
 
     t_train = time.time()
-    model, losses = _train_clip(spec, tr_x[corpus_idx], captions,
-                                lambda f, m: say(0.08 + 0.85 * f, m))
+    model, losses = _train_clip(spec, tr_x[corpus_idx], captions, lambda f, m: say(0.08 + 0.85 * f, m))
     (tmp / "model").mkdir()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model" / f"{MODEL_NAME}.pt")
     train_s = time.time() - t_train
 
     info = {
-        "spec": asdict(spec), "key": spec.key, "class_names": classes.names,
-        "corpus_counts": counts.tolist(), "corpus_size": int(len(corpus_ids)),
+        "spec": asdict(spec),
+        "key": spec.key,
+        "class_names": classes.names,
+        "corpus_counts": counts.tolist(),
+        "corpus_size": int(len(corpus_ids)),
         "caption_kinds": {k: kinds.count(k) for k in ("right", "wrong", "none")},
-        "n_pool": len(pool_ids), "n_val": len(val_ids), "n_test": len(test_ids), "final_clip_loss": float(np.mean(losses[-20:])),
+        "n_pool": len(pool_ids),
+        "n_val": len(val_ids),
+        "n_test": len(test_ids),
+        "final_clip_loss": float(np.mean(losses[-20:])),
         "train_seconds": round(train_s, 1),
     }
     atomic_write_json(tmp / "world.partial.json", info)
@@ -441,6 +502,7 @@ def _build_locked(spec, classes, final, say, t0):
 
     say(0.95, "measuring zero-shot accuracy per class")
     from ..loop.metrics import zero_shot_report
+
     task = load_demo_world(spec)
     info["zero_shot"] = zero_shot_report(task)
     info["zero_shot_val"] = zero_shot_report(task, split="val")
@@ -457,17 +519,25 @@ def load_demo_world(spec=None, build=False, progress=None):
     d = demo_world_dir(spec)
     if not (d / "model" / f"{MODEL_NAME}.pt").is_file():
         if not build:
-            raise DataError(f"the demo world is not built yet (expected {d}); run "
-                            "`python -m alor_core demo build` or open the dashboard")
+            raise DataError(
+                f"the demo world is not built yet (expected {d}); run "
+                "`python -m alor_core demo build` or open the dashboard"
+            )
         build_demo_world(spec, progress=progress)
     classes = read_classes_csv(d / "classes.csv")
     n = len(classes)
     return TaskData(
-        name="demo", classes=classes,
-        pool=read_list_file(d / "ltrain.txt", d, n), test=read_list_file(d / "test.txt", d, n),
+        name="demo",
+        classes=classes,
+        pool=read_list_file(d / "ltrain.txt", d, n),
+        test=read_list_file(d / "test.txt", d, n),
         val=read_list_file(d / "val.txt", d, n) if (d / "val.txt").is_file() else None,
         corpus_path=d / "corpus.parquet",
-        meta={"model_name": MODEL_NAME, "checkpoint": str(d / "model" / f"{MODEL_NAME}.pt"),
-              "world_dir": str(d), "corpus_counts": spec.class_counts().tolist(),
-              "spec_key": spec.key},
+        meta={
+            "model_name": MODEL_NAME,
+            "checkpoint": str(d / "model" / f"{MODEL_NAME}.pt"),
+            "world_dir": str(d),
+            "corpus_counts": spec.class_counts().tolist(),
+            "spec_key": spec.key,
+        },
     )

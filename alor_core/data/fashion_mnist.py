@@ -15,16 +15,17 @@ from ..paths import cache_dir
 
 __all__ = ["CLASS_NAMES", "find_fashion_mnist", "load_split"]
 
-CLASS_NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat",
-               "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+CLASS_NAMES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 _FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-HOW_TO_GET = ("Fashion-MNIST was not found. Install it with `apt-get install dataset-fashion-mnist` "
-              "(as root; files land in /usr/share/datasets/fashion-mnist), or copy the four "
-              "*-ubyte.gz files into {cache}.")
+HOW_TO_GET = (
+    "Fashion-MNIST was not found. Install it with `apt-get install dataset-fashion-mnist` "
+    "(as root; files land in /usr/share/datasets/fashion-mnist), or copy the four "
+    "*-ubyte.gz files into {cache}."
+)
 
 
 def _has_all(folder):
@@ -66,7 +67,7 @@ def _read_idx(path):
         data = fh.read()
     magic = int.from_bytes(data[:4], "big")
     ndim = magic & 0xFF
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(dims)):
         raise DataError(f"IDX file {path} is truncated: expected {np.prod(dims)} values, got {arr.size}")

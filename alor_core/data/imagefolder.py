@@ -37,9 +37,11 @@ def _check_case(folders, where):
     for i, f in enumerate(folders):
         j = seen.setdefault(f.lower(), i)
         if j != i:
-            raise DataError(f"duplicate class name {f!r} (classes {j} and {i}); class names must be unique: class "
-                            f"folders {folders[j]!r} and {f!r} in {str(where)!r} differ only in case; rename or "
-                            "merge one of them")
+            raise DataError(
+                f"duplicate class name {f!r} (classes {j} and {i}); class names must be unique: class "
+                f"folders {folders[j]!r} and {f!r} in {str(where)!r} differ only in case; rename or "
+                "merge one of them"
+            )
 
 
 def _images(cdir):
@@ -93,33 +95,42 @@ def load_imagefolder(root, test_fraction=0.3, seed=0):
         ids, here = source.folder_ids, set(found)
         present = [i for i, f in enumerate(ids) if f in here]
         if not present:
-            raise DataError(f"none of the {len(ids)} ids of {root / 'classnames.txt'} (e.g. {ids[0]!r}) is a class "
-                            f"folder of {str(scan)!r} (found {', '.join(found[:3]) or 'no folder'}); expected "
-                            "folders named by those ids")
+            raise DataError(
+                f"none of the {len(ids)} ids of {root / 'classnames.txt'} (e.g. {ids[0]!r}) is a class "
+                f"folder of {str(scan)!r} (found {', '.join(found[:3]) or 'no folder'}); expected "
+                "folders named by those ids"
+            )
         stray = sorted(here - set(ids))
         if stray:
-            notes.append(f"{len(stray)} class folder(s) of {scan} are not in classnames.txt and are skipped: "
-                         f"{', '.join(stray[:5])}")
+            notes.append(
+                f"{len(stray)} class folder(s) of {scan} are not in classnames.txt and are skipped: "
+                f"{', '.join(stray[:5])}"
+            )
         info, folders, keep_empty = _subset(source.classes, present), [ids[i] for i in present], False
         if source.frequencies is not None:
             source.frequencies = [source.frequencies[i] for i in present]
     elif source is not None:
         if len(found) != len(source.classes):
-            raise DataError(f"{' and '.join(source.files)} in {root} list {len(source.classes)} classes but "
-                            f"{str(scan)!r} has {len(found)} class folders; expected one folder per class (names "
-                            "are given to the folders in sorted order)")
+            raise DataError(
+                f"{' and '.join(source.files)} in {root} list {len(source.classes)} classes but "
+                f"{str(scan)!r} has {len(found)} class folders; expected one folder per class (names "
+                "are given to the folders in sorted order)"
+            )
         info, folders = source.classes, found
     else:
         if not found:
-            raise DataError(f"image folder {str(scan)!r} has no class sub-folders; expected "
-                            f"{scan}/<class name>/<image files>")
+            raise DataError(
+                f"image folder {str(scan)!r} has no class sub-folders; expected {scan}/<class name>/<image files>"
+            )
         _check_case(found, scan)
         folders, keep_empty = found, False
 
     files = [_images(scan / f) for f in folders]
     if not any(files):
-        raise DataError(f"no class folder of {str(scan)!r} has an image (looked for {_LOOKED_FOR} in "
-                        f"{', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''})")
+        raise DataError(
+            f"no class folder of {str(scan)!r} has an image (looked for {_LOOKED_FOR} in "
+            f"{', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''})"
+        )
     for f, fl in zip(folders, files):
         if not fl:
             what = "its class stays in the class list, with no image" if keep_empty else "skipped"

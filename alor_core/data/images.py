@@ -31,8 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DataError
 
-__all__ = ["BACKGROUND", "MAX_PIXELS", "MAX_FILE_BYTES", "ImageProblem", "open_image", "image_problem",
-           "check_image"]
+__all__ = ["BACKGROUND", "MAX_PIXELS", "MAX_FILE_BYTES", "ImageProblem", "open_image", "image_problem", "check_image"]
 
 #: Colour under transparent pixels (white). Cut-outs with an alpha channel are nearly always product
 #: or object photos that web pages, and so CLIP's web-scraped pretraining images, show on white;
@@ -92,8 +91,10 @@ def _first_bytes(path, n=16):
 def _bomb_detail(err, limit):
     found = re.search(r"\((\d+) pixels\)", str(err))
     what = f"{int(found.group(1)):,}" if found else str(err)
-    return (f"has too many pixels ({what}); the limit is {limit:,} pixels (Pillow's decompression-bomb "
-            "guard against images that would fill the memory); shrink the image")
+    return (
+        f"has too many pixels ({what}); the limit is {limit:,} pixels (Pillow's decompression-bomb "
+        "guard against images that would fill the memory); shrink the image"
+    )
 
 
 def image_problem(path, shown=None, *, max_pixels=MAX_PIXELS, max_bytes=MAX_FILE_BYTES):
@@ -120,41 +121,58 @@ def image_problem(path, shown=None, *, max_pixels=MAX_PIXELS, max_bytes=MAX_FILE
     path = Path(path)
     shown = str(path) if shown is None else str(shown)
     if path.name.startswith("._"):
-        return ImageProblem(shown, "appledouble", "is a macOS AppleDouble metadata file ('._' name, written "
-                            "by macOS on non-Apple disks), not an image; it can be deleted")
+        return ImageProblem(
+            shown,
+            "appledouble",
+            "is a macOS AppleDouble metadata file ('._' name, written "
+            "by macOS on non-Apple disks), not an image; it can be deleted",
+        )
     if not os.path.lexists(path):
         return ImageProblem(shown, "missing", "does not exist")
     try:
         st = os.stat(path)
     except OSError as err:
         if os.path.islink(path):
-            return ImageProblem(shown, "dangling-symlink",
-                                f"is a dangling symlink to {os.readlink(path)!r} (the target does not exist)")
+            return ImageProblem(
+                shown, "dangling-symlink", f"is a dangling symlink to {os.readlink(path)!r} (the target does not exist)"
+            )
         return ImageProblem(shown, "missing", f"cannot be read ({err.strerror or err})")
     if not os.path.isfile(path):
         return ImageProblem(shown, "not-a-file", "is not a regular file")
     if st.st_size == 0:
         return ImageProblem(shown, "zero-bytes", "is empty (0 bytes); expected an image")
     if st.st_size > max_bytes:
-        return ImageProblem(shown, "too-large", f"is {st.st_size / 2**20:.0f} MiB; the limit is "
-                            f"{max_bytes / 2**20:.0f} MiB")
+        return ImageProblem(
+            shown, "too-large", f"is {st.st_size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB"
+        )
     try:
         with Image.open(path) as im:
             fmt, (w, h) = im.format, im.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         return ImageProblem(shown, "too-many-pixels", _bomb_detail(err, max_pixels))
     except UnidentifiedImageError:
-        return ImageProblem(shown, "not-an-image", f"is corrupt or not an image (found "
-                            f"{_first_bytes(path)}); expected JPEG, PNG, WebP, GIF, BMP or TIFF")
+        return ImageProblem(
+            shown,
+            "not-an-image",
+            f"is corrupt or not an image (found {_first_bytes(path)}); expected JPEG, PNG, WebP, GIF, BMP or TIFF",
+        )
     except (OSError, SyntaxError, ValueError, EOFError) as err:  # a header Pillow cannot parse
         if "truncated" in str(err).lower():
-            return ImageProblem(shown, "truncated", f"is corrupt or not an image (truncated: the file ends "
-                                f"inside its header after {st.st_size:,} bytes; {err})")
+            return ImageProblem(
+                shown,
+                "truncated",
+                f"is corrupt or not an image (truncated: the file ends "
+                f"inside its header after {st.st_size:,} bytes; {err})",
+            )
         return ImageProblem(shown, "corrupt", f"is corrupt or not an image (header: {err})")
     if w * h > max_pixels:
-        return ImageProblem(shown, "too-many-pixels", f"has too many pixels ({w} x {h} = {w * h:,}); the "
-                            f"limit is {max_pixels:,} pixels (Pillow's decompression-bomb guard); "
-                            "shrink the image")
+        return ImageProblem(
+            shown,
+            "too-many-pixels",
+            f"has too many pixels ({w} x {h} = {w * h:,}); the "
+            f"limit is {max_pixels:,} pixels (Pillow's decompression-bomb guard); "
+            "shrink the image",
+        )
     if w < 1 or h < 1:
         return ImageProblem(shown, "corrupt", f"is corrupt or not an image (size {w} x {h})")
     end = {"JPEG": _JPEG_END, "PNG": _PNG_END}.get(fmt)
@@ -163,9 +181,13 @@ def image_problem(path, shown=None, *, max_pixels=MAX_PIXELS, max_bytes=MAX_FILE
             fh.seek(max(0, st.st_size - _TAIL_BYTES))
             tail = fh.read()
         if end not in tail:
-            return ImageProblem(shown, "truncated", f"is corrupt or not an image (truncated {fmt} "
-                                f"file: {st.st_size:,} bytes and no end-of-image marker; the copy or "
-                                "download was cut short)")
+            return ImageProblem(
+                shown,
+                "truncated",
+                f"is corrupt or not an image (truncated {fmt} "
+                f"file: {st.st_size:,} bytes and no end-of-image marker; the copy or "
+                "download was cut short)",
+            )
     return None
 
 

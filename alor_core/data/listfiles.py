@@ -33,10 +33,12 @@ def _decode(raw, path):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        before = _LINE_BREAK_BYTES.split(raw[:err.start])
+        before = _LINE_BREAK_BYTES.split(raw[: err.start])
         line, col = len(before), len(before[-1]) + 1
-        raise DataError(f"{path}:{line}: split file is not UTF-8 text (byte 0x{raw[err.start]:02x} at "
-                        f"column {col}); expected UTF-8 lines '<path> <label> [<source>]'") from err
+        raise DataError(
+            f"{path}:{line}: split file is not UTF-8 text (byte 0x{raw[err.start]:02x} at "
+            f"column {col}); expected UTF-8 lines '<path> <label> [<source>]'"
+        ) from err
     return text[1:] if text.startswith("\ufeff") else text
 
 
@@ -67,8 +69,9 @@ def read_list_file(path, root, n_classes=None):
         elif len(parts) >= 2 and _is_int(parts[-1]):
             rel, lab = line.rsplit(maxsplit=1)[0], parts[-1]
         else:
-            raise DataError(f"{path}:{lineno}: expected '<path> <label> [<source>]' with integer label "
-                            f"and source; got {line!r}")
+            raise DataError(
+                f"{path}:{lineno}: expected '<path> <label> [<source>]' with integer label and source; got {line!r}"
+            )
         hi = f"0..{n_classes - 1}" if n_classes is not None else ">= 0"
         if len(lab.lstrip("-")) > _MAX_DIGITS:
             raise DataError(f"{path}:{lineno}: label {lab[:24]}... is out of range; expected {hi}")
@@ -76,8 +79,9 @@ def read_list_file(path, root, n_classes=None):
         if lab < 0 or (n_classes is not None and lab >= n_classes):
             raise DataError(f"{path}:{lineno}: label {lab} is out of range; expected {hi}")
         if rel in first_line:
-            raise DataError(f"{path}:{lineno}: image {rel!r} is already listed on line {first_line[rel]}; "
-                            "expected each image once")
+            raise DataError(
+                f"{path}:{lineno}: image {rel!r} is already listed on line {first_line[rel]}; expected each image once"
+            )
         first_line[rel] = lineno
         ids.append(rel)
         labels.append(lab)
@@ -99,7 +103,9 @@ def write_list_file(path, image_set, source=1):
         i = str(i)
         utf8 = not any("\ud800" <= ch <= "\udfff" for ch in i)  # a lone surrogate has no UTF-8 form
         if not i or "\n" in i or "\r" in i or i != i.strip() or i.startswith("#") or not utf8:
-            raise DataError(f"image id {i!r} cannot be written to split file {str(path)!r}; expected a "
-                            "non-empty UTF-8 path without line breaks, surrounding whitespace or a leading '#'")
+            raise DataError(
+                f"image id {i!r} cannot be written to split file {str(path)!r}; expected a "
+                "non-empty UTF-8 path without line breaks, surrounding whitespace or a leading '#'"
+            )
     lines = [f"{i} {int(lab)} {source}\n" for i, lab in zip(image_set.ids, image_set.labels)]
     atomic_write_text(path, "".join(lines))

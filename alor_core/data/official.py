@@ -33,21 +33,34 @@ import numpy as np
 from ..errors import DataError
 from .datasets import DEFAULT_TEMPLATES, ClassInfo, ImageSet, TaskData, read_classes_csv
 
-__all__ = ["DataWarning", "ClassSource", "RoundFile", "read_classnames_txt", "find_metrics_json",
-           "read_metrics_json", "classes_from_metrics", "read_templates_txt",
-           "load_class_source", "idlike_names", "idlike_warning", "parse_round_filename",
-           "read_round_file", "CLASS_SOURCES"]
+__all__ = [
+    "DataWarning",
+    "ClassSource",
+    "RoundFile",
+    "read_classnames_txt",
+    "find_metrics_json",
+    "read_metrics_json",
+    "classes_from_metrics",
+    "read_templates_txt",
+    "load_class_source",
+    "idlike_names",
+    "idlike_warning",
+    "parse_round_filename",
+    "read_round_file",
+    "CLASS_SOURCES",
+]
 
 CLASS_SOURCES = ("classes.csv", "classnames.txt", "<dataset>_metrics-LAION400M.json")
 _WNID = re.compile(r"n[0-9]{8}", re.ASCII)
 _IDLIKE = re.compile(r"n[0-9]{8}|[0-9]+", re.ASCII)
-_ROUND_NAME = re.compile(r"(?P<method>.+?)_(?P<adapt>[^_]+)_seed(?P<seed>[0-9]+)_round(?P<round>[0-9]+)\.txt",
-                         re.ASCII)
+_ROUND_NAME = re.compile(r"(?P<method>.+?)_(?P<adapt>[^_]+)_seed(?P<seed>[0-9]+)_round(?P<round>[0-9]+)\.txt", re.ASCII)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _INT = re.compile(r"-?[0-9]+", re.ASCII)
-_CLASSNAMES_FORMAT = ("expected UTF-8 text with one class name per line in label order, optionally "
-                      "preceded by a WordNet id ('n01443537 goldfish') or the class index ('0 goldfish')")
+_CLASSNAMES_FORMAT = (
+    "expected UTF-8 text with one class name per line in label order, optionally "
+    "preceded by a WordNet id ('n01443537 goldfish') or the class index ('0 goldfish')"
+)
 
 
 class DataWarning(UserWarning):
@@ -71,11 +84,16 @@ def _text_lines(path, what, expected):
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        before = _LINE_BREAK_BYTES.split(err.object[:err.start])
-        raise DataError(f"{path}:{len(before)}: the {what} is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
-                        f"at column {len(before[-1]) + 1}); {expected}") from err
-    return [(i, ln.strip()) for i, ln in enumerate(_LINE_BREAK.split(text), 1)
-            if ln.strip() and not ln.strip().startswith("#")]
+        before = _LINE_BREAK_BYTES.split(err.object[: err.start])
+        raise DataError(
+            f"{path}:{len(before)}: the {what} is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+            f"at column {len(before[-1]) + 1}); {expected}"
+        ) from err
+    return [
+        (i, ln.strip())
+        for i, ln in enumerate(_LINE_BREAK.split(text), 1)
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
 
 
 def read_classnames_txt(path: str | Path) -> tuple[list[str], list[str] | None]:
@@ -120,8 +138,10 @@ def read_classnames_txt(path: str | Path) -> tuple[list[str], list[str] | None]:
     for no, name in entries:
         key = name.lower()
         if key in seen:
-            raise DataError(f"{path}:{no}: class name {name!r} is already on line {seen[key]}; class names "
-                            "must be unique (case-insensitive)")
+            raise DataError(
+                f"{path}:{no}: class name {name!r} is already on line {seen[key]}; class names "
+                "must be unique (case-insensitive)"
+            )
         seen[key] = no
     return [n for _, n in entries], ids
 
@@ -163,22 +183,28 @@ def read_metrics_json(path):
     except (ValueError, UnicodeDecodeError) as err:
         raise DataError(f"metrics JSON {str(path)!r} is not valid UTF-8 JSON ({err})") from err
     if not isinstance(raw, dict):
-        raise DataError(f"metrics JSON {str(path)!r}: expected an object keyed by class id; "
-                        f"got a JSON {type(raw).__name__}")
+        raise DataError(
+            f"metrics JSON {str(path)!r}: expected an object keyed by class id; got a JSON {type(raw).__name__}"
+        )
     out = {}
     for key, entry in raw.items():
         if not re.fullmatch(r"[0-9]{1,9}", key):
             raise DataError(f"metrics JSON {str(path)!r}: key {key!r} is not a class id")
         if not isinstance(entry, dict) or "name" not in entry or "alternates" not in entry:
-            raise DataError(f"metrics JSON {str(path)!r}: class {key} needs 'name' and 'alternates'; "
-                            f"got {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}")
+            raise DataError(
+                f"metrics JSON {str(path)!r}: class {key} needs 'name' and 'alternates'; "
+                f"got {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}"
+            )
         name, alts = entry["name"], entry["alternates"]
         if not isinstance(name, str) or not name.strip():
             raise DataError(f"metrics JSON {str(path)!r}: class {key} name {name!r} is not a non-empty string")
-        if not isinstance(alts, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                 for v in alts.values()):
-            raise DataError(f"metrics JSON {str(path)!r}: class {key} 'alternates' must map synonyms to "
-                            f"caption counts (numbers); got {str(alts)[:80]}")
+        if not isinstance(alts, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in alts.values()
+        ):
+            raise DataError(
+                f"metrics JSON {str(path)!r}: class {key} 'alternates' must map synonyms to "
+                f"caption counts (numbers); got {str(alts)[:80]}"
+            )
         out[int(key)] = entry
     ids = sorted(out)
     if ids != list(range(len(ids))):
@@ -222,8 +248,10 @@ def find_metrics_json(folder: str | Path) -> Path | None:
     own = [f for f in found if f.name == f"{folder.name}_metrics-LAION400M.json"]
     if own:
         return own[0]
-    raise DataError(f"{folder}: {len(found)} metrics files ({', '.join(f.name for f in found)}); expected one "
-                    f"<dataset>_metrics-LAION400M.json, or one named {folder.name}_metrics-LAION400M.json")
+    raise DataError(
+        f"{folder}: {len(found)} metrics files ({', '.join(f.name for f in found)}); expected one "
+        f"<dataset>_metrics-LAION400M.json, or one named {folder.name}_metrics-LAION400M.json"
+    )
 
 
 @dataclass
@@ -280,8 +308,10 @@ def load_class_source(folder: str | Path) -> ClassSource | None:
     metrics_path = find_metrics_json(folder)
     metrics = read_metrics_json(metrics_path) if metrics_path else None
     freqs = None
-    if metrics is not None and all(isinstance(e.get("actual_freq"), (int, float)) and
-                                   not isinstance(e.get("actual_freq"), bool) for e in metrics.values()):
+    if metrics is not None and all(
+        isinstance(e.get("actual_freq"), (int, float)) and not isinstance(e.get("actual_freq"), bool)
+        for e in metrics.values()
+    ):
         freqs = [int(metrics[i]["actual_freq"]) for i in sorted(metrics)]
     csv_path, txt_path = folder / "classes.csv", folder / "classnames.txt"
     if csv_path.is_file():
@@ -300,8 +330,10 @@ def load_class_source(folder: str | Path) -> ClassSource | None:
     if from_json is None:
         return ClassSource(ClassInfo(names, [[n] for n in names], templates), None, ["classnames.txt"], ids)
     if len(from_json) != len(names):
-        raise DataError(f"{folder}: classnames.txt lists {len(names)} classes but {metrics_path.name} has "
-                        f"{len(from_json)}; expected the same classes in the same order in both")
+        raise DataError(
+            f"{folder}: classnames.txt lists {len(names)} classes but {metrics_path.name} has "
+            f"{len(from_json)}; expected the same classes in the same order in both"
+        )
     syns = [_merge_synonyms([n], s) for n, s in zip(names, from_json.synonyms)]
     return ClassSource(ClassInfo(names, syns, templates), freqs, ["classnames.txt", metrics_path.name], ids)
 
@@ -326,11 +358,13 @@ def idlike_warning(names: list[str], where: str) -> str | None:
         return None
     shown = ", ".join(repr(b) for b in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
     order = ", ".join(str(n) for n in names[:4]) + (", ..." if len(names) > 4 else "")
-    return (f"{len(bad)} of {len(names)} class names in {where} look like ids ({shown}): the zero-shot prompts "
-            f"become 'a photo of a {bad[0]}.', which means nothing to CLIP. Fix: put a classnames.txt in "
-            f"{where} with one readable name per line in class order (here: {order}; a line "
-            "'n01443537 goldfish' gives the folder n01443537 its name), or a classes.csv with "
-            "class_id,class_name,synonyms")
+    return (
+        f"{len(bad)} of {len(names)} class names in {where} look like ids ({shown}): the zero-shot prompts "
+        f"become 'a photo of a {bad[0]}.', which means nothing to CLIP. Fix: put a classnames.txt in "
+        f"{where} with one readable name per line in class order (here: {order}; a line "
+        "'n01443537 goldfish' gives the folder n01443537 its name), or a classes.csv with "
+        "class_id,class_name,synonyms"
+    )
 
 
 def warn(message: str) -> None:
@@ -412,19 +446,21 @@ def read_round_file(path: str | Path, task: TaskData, strict: bool = False) -> R
     DataError
         A missing or non-UTF-8 file, a file with no usable line, or (``strict``) a bad line.
     """
+
     def _is_int(token):
         return _INT.fullmatch(token) is not None
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"round file {str(path)!r} does not exist; expected <METHOD>_<ADAPT>_seed<k>_round<r>.txt "
-                        "with '<path> <label> <source>' lines")
+        raise DataError(
+            f"round file {str(path)!r} does not exist; expected <METHOD>_<ADAPT>_seed<k>_round<r>.txt "
+            "with '<path> <label> <source>' lines"
+        )
     expected = "expected UTF-8 lines '<path> <label> [<source>]'"
     lines = _text_lines(path, "round file", expected)
     n = task.n_classes
     pool_pos = {_norm(i): k for k, i in enumerate(task.pool.ids)}
-    held_out = {_norm(i): name for name, s in (("test", task.test), ("val", task.val)) if s is not None
-                for i in s.ids}
+    held_out = {_norm(i): name for name, s in (("test", task.test), ("val", task.val)) if s is not None for i in s.ids}
     left_out = {}  # task images the loader left out as unreadable (alor_core.data.skips)
     for sk in getattr(task.meta.get("skips"), "skips", None) or []:
         if sk.source == "pool":
@@ -465,17 +501,23 @@ def read_round_file(path: str | Path, task: TaskData, strict: bool = False) -> R
         elif rel in left_out:
             skip(no, f"{rel!r} is a pool image that cannot be used (it {left_out[rel]})")
         elif rel in held_out:
-            skip(no, f"{rel!r} is a {held_out[rel]} image of the task; a round file may only hold pool and "
-                     "retrieved images (training on it would leak the evaluation split)")
+            skip(
+                no,
+                f"{rel!r} is a {held_out[rel]} image of the task; a round file may only hold pool and "
+                "retrieved images (training on it would leak the evaluation split)",
+            )
         else:
             ret_ids.append(rel)
             ret_labels.append(lab)
     if not lab_ids and not ret_ids:
-        raise DataError(f"{path}: no usable line ({len(lines)} read, {len(skipped)} skipped: "
-                        f"{skipped[0][1] if skipped else 'the file is empty'}); {expected}")
+        raise DataError(
+            f"{path}: no usable line ({len(lines)} read, {len(skipped)} skipped: "
+            f"{skipped[0][1] if skipped else 'the file is empty'}); {expected}"
+        )
     labeled = ImageSet(lab_ids, task.pool.root, np.asarray(lab_labels, np.int64))
     retrieved = ImageSet(ret_ids, task.pool.root, np.asarray(ret_labels, np.int64))
     taken = set(lab_ids)
     keep = [k for k, i in enumerate(task.pool.ids) if i not in taken]
-    return RoundFile(path, parse_round_filename(path), labeled, retrieved, task.pool.subset(keep),
-                     len(lines), skipped, mismatch)
+    return RoundFile(
+        path, parse_round_filename(path), labeled, retrieved, task.pool.subset(keep), len(lines), skipped, mismatch
+    )

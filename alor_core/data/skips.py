@@ -22,9 +22,20 @@ from pathlib import Path
 from ..io import atomic_write_json, atomic_write_text, read_json
 from .images import image_problem
 
-__all__ = ["Skip", "SkipReport", "keep_readable", "check_task_images", "drop_skipped", "write_skip_report",
-           "read_skip_report", "summary_lines", "write_table_skips", "add_table_skips", "SKIPPED_FILE",
-           "LOADED_FILE"]
+__all__ = [
+    "Skip",
+    "SkipReport",
+    "keep_readable",
+    "check_task_images",
+    "drop_skipped",
+    "write_skip_report",
+    "read_skip_report",
+    "summary_lines",
+    "write_table_skips",
+    "add_table_skips",
+    "SKIPPED_FILE",
+    "LOADED_FILE",
+]
 
 SKIPPED_FILE = "skipped.csv"
 LOADED_FILE = "loaded.json"
@@ -52,9 +63,9 @@ class SkipReport:
     """
 
     strict: bool = False
-    found: dict = field(default_factory=dict)    # source -> number of files found
-    roots: dict = field(default_factory=dict)    # source -> folder the paths are relative to
-    skips: list = field(default_factory=list)    # Skip, in the order met
+    found: dict = field(default_factory=dict)  # source -> number of files found
+    roots: dict = field(default_factory=dict)  # source -> folder the paths are relative to
+    skips: list = field(default_factory=list)  # Skip, in the order met
 
     def add_found(self, source, n, root=None):
         """Count ``n`` more files found in ``source`` (``root``: what the paths are relative to)."""
@@ -159,8 +170,11 @@ def write_table_skips(table_dir, report, source=TABLE_SOURCE):
     source : str
         The report's source name.
     """
-    data = {"found": report.found.get(source, 0), "root": report.roots.get(source),
-            "skipped": [[s.path, s.reason, s.detail] for s in report.skipped(source)]}
+    data = {
+        "found": report.found.get(source, 0),
+        "root": report.roots.get(source),
+        "skipped": [[s.path, s.reason, s.detail] for s in report.skipped(source)],
+    }
     atomic_write_json(Path(table_dir) / TABLE_SKIPS_FILE, data)
 
 

@@ -24,8 +24,13 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..io import atomic_write_text
 
-__all__ = ["RoundImport", "import_round_file", "settings_from_round_name", "read_imported_retrieved",
-           "IMPORTED_RETRIEVED"]
+__all__ = [
+    "RoundImport",
+    "import_round_file",
+    "settings_from_round_name",
+    "read_imported_retrieved",
+    "IMPORTED_RETRIEVED",
+]
 
 IMPORTED = "imported"  # the ``source`` of imported labels in labels.csv
 IMPORTED_RETRIEVED = "imported_retrieved.txt"  # in <session>/retrieval/: the round file's retrieved lines
@@ -62,7 +67,7 @@ def read_imported_retrieved(path: str | Path, task):
     items = pd.DataFrame({"id": s.ids, "label": s.labels, "synonym": "", "score": np.nan, "caption": ""})
     kept = np.bincount(s.labels, minlength=task.n_classes)
     counts = [{"name": n, "matched": int(c), "kept": int(c)} for n, c in zip(task.classes.names, kept)]
-    source = first[len(_FROM):] if first.startswith(_FROM) else str(path)
+    source = first[len(_FROM) :] if first.startswith(_FROM) else str(path)
     return RetrievedSet(items, s.root, counts, {"imported_from": source, "backend": "round file"})
 
 
@@ -107,9 +112,11 @@ class RoundImport:
 
     def lines(self, names=None) -> list:
         """A summary for a person, one string per line."""
-        out = [f"round file {self.round_file}: {self.n_lines} lines -> {self.n_retrieved} retrieved, "
-               f"{self.n_labeled} labeled task images, {len(self.skipped)} skipped",
-               f"pool: {self.pool} images, {self.n_labeled} labeled (removed by id) -> {self.unlabeled} unlabeled"]
+        out = [
+            f"round file {self.round_file}: {self.n_lines} lines -> {self.n_retrieved} retrieved, "
+            f"{self.n_labeled} labeled task images, {len(self.skipped)} skipped",
+            f"pool: {self.pool} images, {self.n_labeled} labeled (removed by id) -> {self.unlabeled} unlabeled",
+        ]
         if names is not None:
             per = ", ".join(f"{n} {a}/{b}" for n, a, b in zip(names, self.labeled_per_class, self.retrieved_per_class))
             out.append(f"per class (labeled/retrieved): {per[:600]}{' ...' if len(per) > 600 else ''}")
@@ -117,8 +124,10 @@ class RoundImport:
         if len(self.skipped) > 10:
             out.append(f"... and {len(self.skipped) - 10} more skipped lines")
         for no, sid, lab, truth in self.label_mismatch[:5]:
-            out.append(f"note: line {no}: {sid!r} has label {lab} in the round file but {truth} in the pool split; "
-                       "the round file's label is used")
+            out.append(
+                f"note: line {no}: {sid!r} has label {lab} in the round file but {truth} in the pool split; "
+                "the round file's label is used"
+            )
         out += [f"warning: {w}" for w in self.warnings]
         out.append(("already imported: " if self.already else "session: ") + str(self.session))
         return out
@@ -137,12 +146,17 @@ def settings_from_round_name(name: str | Path) -> dict:
     if parsed is None:
         return {}
     adapt = parsed["adaptation"].lower()
-    return {"strategy": strategies.canonical_name(parsed["method"]),
-            "adaptation": adaptation.ALIASES.get(adapt, adapt), "seed": parsed["seed"], "round": parsed["round"]}
+    return {
+        "strategy": strategies.canonical_name(parsed["method"]),
+        "adaptation": adaptation.ALIASES.get(adapt, adapt),
+        "seed": parsed["seed"],
+        "round": parsed["round"],
+    }
 
 
-def import_round_file(config: RunConfig, round_file: str | Path, output_root: str | Path,
-                      strict: bool = False, spec=None) -> RoundImport:
+def import_round_file(
+    config: RunConfig, round_file: str | Path, output_root: str | Path, strict: bool = False, spec=None
+) -> RoundImport:
     """Create (or confirm) a session whose round-0 labels and retrieved set come from a round file.
 
     Parameters
@@ -179,8 +193,11 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
     task = load_task(config.dataset, config.data_root, spec=spec)
     rf = read_round_file(round_file, task, strict=strict)
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
-    pretrained = config.pretrained or task.meta.get("checkpoint") or (
-        DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
+    pretrained = (
+        config.pretrained
+        or task.meta.get("checkpoint")
+        or (DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
+    )
     config = replace(config, model_name=model_name, pretrained=pretrained)
     cfg = config.to_dict()
     cfg["spec_key"] = task.meta.get("spec_key")
@@ -190,20 +207,26 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
     if not config.rda and len(rf.retrieved):
         warnings_.append(f"RDA is off (--no-rda): the {len(rf.retrieved)} retrieved lines are not used")
     if config.rda and not len(rf.retrieved):
-        warnings_.append("the round file has no retrieved line (every line is a pool image): the run retrieves "
-                         "open data as usual (pass --no-rda to train on the labels only)")
+        warnings_.append(
+            "the round file has no retrieved line (every line is a pool image): the run retrieves "
+            "open data as usual (pass --no-rda to train on the labels only)"
+        )
     if not len(rf.labeled):
-        warnings_.append("the round file names no pool image: the run picks its own round-0 labels "
-                         f"(--initial {config.initial})")
+        warnings_.append(
+            f"the round file names no pool image: the run picks its own round-0 labels (--initial {config.initial})"
+        )
     path = session_dir_for(config, output_root)
     session = Session.open_or_create(path, cfg)
     labels = [(sid, int(lab), 0, IMPORTED) for sid, lab in zip(rf.labeled.ids, rf.labeled.labels)]
     have = session.labels()
-    same_labels = (len(have) == len(labels) and
-                   dict(zip(have["sample_id"], have["label"].astype(int))) == {s: lab for s, lab, _, _ in labels})
+    same_labels = len(have) == len(labels) and dict(zip(have["sample_id"], have["label"].astype(int))) == {
+        s: lab for s, lab, _, _ in labels
+    }
     if len(have) and not same_labels:
-        raise ConfigError(f"session {str(path)!r} already has {len(have)} labels that are not this round file's "
-                          f"{len(labels)}; import into a new session (--into NAME) or delete the folder")
+        raise ConfigError(
+            f"session {str(path)!r} already has {len(have)} labels that are not this round file's "
+            f"{len(labels)}; import into a new session (--into NAME) or delete the folder"
+        )
     rdir = session.path / "retrieval"
     target = rdir / IMPORTED_RETRIEVED
     text = _retrieved_text(Path(round_file), rf.retrieved)
@@ -212,22 +235,43 @@ def import_round_file(config: RunConfig, round_file: str | Path, output_root: st
         if target.is_file():
             old = target.read_text(encoding="utf-8").split("\n", 1)[1]
             if old != text.split("\n", 1)[1]:
-                raise ConfigError(f"session {str(path)!r} already has another imported retrieved set "
-                                  f"({len(old.splitlines())} images, not this round file's {len(rf.retrieved)}); "
-                                  "import into a new session (--into NAME)")
+                raise ConfigError(
+                    f"session {str(path)!r} already has another imported retrieved set "
+                    f"({len(old.splitlines())} images, not this round file's {len(rf.retrieved)}); "
+                    "import into a new session (--into NAME)"
+                )
         elif (rdir / "counts.json").is_file():
-            raise ConfigError(f"session {str(path)!r} has already retrieved its open data (retrieval/counts.json); "
-                              "import into a new session (--into NAME)")
+            raise ConfigError(
+                f"session {str(path)!r} has already retrieved its open data (retrieval/counts.json); "
+                "import into a new session (--into NAME)"
+            )
         else:
             atomic_write_text(target, text)
             already = False
     if not len(have):
         session.add_labels(labels)
     if not already:
-        session.write_status(state=IMPORTED, round=None, updated=time.time(), round_file=str(rf.path),
-                             n_labeled=len(labels), n_retrieved=len(rf.retrieved))
+        session.write_status(
+            state=IMPORTED,
+            round=None,
+            updated=time.time(),
+            round_file=str(rf.path),
+            n_labeled=len(labels),
+            n_retrieved=len(rf.retrieved),
+        )
     kept = np.bincount(rf.retrieved.labels, minlength=n)
-    return RoundImport(session.path, str(round_file), rf.n_lines, len(rf.labeled), len(rf.retrieved),
-                       len(task.pool), len(rf.unlabeled),
-                       np.bincount(rf.labeled.labels, minlength=n).tolist(), kept.tolist(),
-                       rf.skipped, rf.label_mismatch, already, warnings_)
+    return RoundImport(
+        session.path,
+        str(round_file),
+        rf.n_lines,
+        len(rf.labeled),
+        len(rf.retrieved),
+        len(task.pool),
+        len(rf.unlabeled),
+        np.bincount(rf.labeled.labels, minlength=n).tolist(),
+        kept.tolist(),
+        rf.skipped,
+        rf.label_mismatch,
+        already,
+        warnings_,
+    )

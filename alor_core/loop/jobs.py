@@ -34,9 +34,23 @@ from ..io import atomic_write_json, read_json
 from ..paths import PROJECT_DIR
 from .session import Session
 
-__all__ = ["JOB_FILE", "LOG_FILE", "cli_command", "command_for_session", "run_name", "start", "stop",
-           "resume", "job_info", "is_alive", "log_tail", "list_jobs", "continue_session", "hand_over",
-           "LABEL_WAIT_S"]
+__all__ = [
+    "JOB_FILE",
+    "LOG_FILE",
+    "cli_command",
+    "command_for_session",
+    "run_name",
+    "start",
+    "stop",
+    "resume",
+    "job_info",
+    "is_alive",
+    "log_tail",
+    "list_jobs",
+    "continue_session",
+    "hand_over",
+    "LABEL_WAIT_S",
+]
 
 JOB_FILE = "job.json"
 LOG_FILE = "job.log"
@@ -47,6 +61,7 @@ LABEL_WAIT_S = 600.0  # a human-mode job waits this long for the next label befo
 def run_name(config) -> str:
     """Folder name of a run: :meth:`RunConfig.run_name` (``extra['name']`` or the automatic rule)."""
     from ..safepath import safe_join
+
     name = config.run_name()
     # Only the name's own checks ('..', absolute) here: symlinks are checked against the real
     # output folder where the run folder is made (forms.start_run, rounds.prepare), not the cwd.
@@ -71,8 +86,17 @@ def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: b
     """
     if not seeds:
         raise ConfigError("'seeds' of a run must list at least one seed; got none")
-    cmd = [sys.executable, "-m", "alor_core", "run", *config.to_cli_args(seeds=[int(s) for s in seeds]),
-           "--output", str(output_root), "--name", run_name(config)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alor_core",
+        "run",
+        *config.to_cli_args(seeds=[int(s) for s in seeds]),
+        "--output",
+        str(output_root),
+        "--name",
+        run_name(config),
+    ]
     if small_demo:
         cmd.append("--small-demo")
     return cmd
@@ -82,11 +106,13 @@ def command_for_session(session: Session) -> list[str]:
     """Rebuild the CLI command that continues ``session`` (one seed), from its ``config.json``."""
     from ..config import RunConfig
     from ..data import DemoWorldSpec
+
     cfg = session.config
     demo = cfg.get("dataset") == "demo"
     # The demo world's model is the world's own (its path is resolved again on every run).
-    config = RunConfig.from_dict(cfg, extra={"name": session.path.parent.name},
-                                 **({"model_name": None, "pretrained": None} if demo else {}))
+    config = RunConfig.from_dict(
+        cfg, extra={"name": session.path.parent.name}, **({"model_name": None, "pretrained": None} if demo else {})
+    )
     small = demo and cfg.get("spec_key") == DemoWorldSpec.small().key
     return cli_command(config, [cfg["seed"]], session.path.parents[1], small_demo=small)
 
@@ -135,6 +161,7 @@ def start(command, run_dir, env=None):
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env.setdefault("HF_HUB_OFFLINE", "1")
     from .rounds import LABEL_WAIT_ENV
+
     if _waits_for_labels(command):
         full_env.setdefault(LABEL_WAIT_ENV, str(LABEL_WAIT_S))
     elif LABEL_WAIT_ENV not in (env or {}):  # not inherited from the dashboard's own environment
@@ -142,10 +169,18 @@ def start(command, run_dir, env=None):
     with open(run_dir / LOG_FILE, "ab") as log:
         log.write(f"\n$ {shlex.join(command)}  # {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         log.flush()
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=PROJECT_DIR, env=full_env, start_new_session=True)
-    atomic_write_json(run_dir / JOB_FILE, {"command": list(command), "pid": proc.pid, "started": time.time(),
-                                           "action": "running"})
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=PROJECT_DIR,
+            env=full_env,
+            start_new_session=True,
+        )
+    atomic_write_json(
+        run_dir / JOB_FILE, {"command": list(command), "pid": proc.pid, "started": time.time(), "action": "running"}
+    )
     return job_info(run_dir)
 
 
@@ -245,6 +280,7 @@ def hand_over(run_dir, done, pid=None) -> bool:
 def _job_lock(run_dir):
     """The run folder's launch lock (``.job.lock``): one launch decision at a time, across processes."""
     import fcntl
+
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(run_dir) / LOCK_FILE, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -258,12 +294,12 @@ def _waits_for_labels(command) -> bool:
     """Does ``command`` run one human-mode seed (a job that may wait for labels in memory)? A job of
     several seeds would hold the later seeds back while it waits, so it exits as before."""
     cmd = [str(c) for c in command]
-    if "--mode" not in cmd or cmd[cmd.index("--mode") + 1:cmd.index("--mode") + 2] != ["human"]:
+    if "--mode" not in cmd or cmd[cmd.index("--mode") + 1 : cmd.index("--mode") + 2] != ["human"]:
         return False
     if "--seeds" not in cmd:
         return True
     seeds = []
-    for c in cmd[cmd.index("--seeds") + 1:]:
+    for c in cmd[cmd.index("--seeds") + 1 :]:
         if c.startswith("--"):
             break
         seeds.append(c)
@@ -306,19 +342,25 @@ def job_info(run_dir):
     tail = log_tail(run_dir, 40)
     errors = [ln for ln in tail if ln.startswith("error:")]
     last_cmd = max((i for i, ln in enumerate(tail) if ln.startswith("$ ")), default=-1)
-    errors_now = [ln for ln in tail[last_cmd + 1:] if ln.startswith("error:")] if last_cmd >= 0 else errors
+    errors_now = [ln for ln in tail[last_cmd + 1 :] if ln.startswith("error:")] if last_cmd >= 0 else errors
     if alive:
         state, message = "running", (_humanize(tail[-1]) if tail else "starting")
     elif job.get("action") == "paused":
         state, message = "paused", "paused: resume to continue"
     elif errors_now:
-        state, message = "failed", errors_now[-1][len("error:"):].strip()
-    elif tail and ("Traceback" in "\n".join(tail[last_cmd + 1:]) or tail[-1].startswith("interrupted")):
+        state, message = "failed", errors_now[-1][len("error:") :].strip()
+    elif tail and ("Traceback" in "\n".join(tail[last_cmd + 1 :]) or tail[-1].startswith("interrupted")):
         state, message = "failed", tail[-1]
     else:
         state, message = "finished", (_humanize(tail[-1]) if tail else "")
-    return {**job, "alive": alive, "state": state, "message": message, "log": str(run_dir / LOG_FILE),
-            "command_text": shlex.join(job.get("command", []))}
+    return {
+        **job,
+        "alive": alive,
+        "state": state,
+        "message": message,
+        "log": str(run_dir / LOG_FILE),
+        "command_text": shlex.join(job.get("command", [])),
+    }
 
 
 def _humanize(line):
@@ -329,8 +371,10 @@ def _humanize(line):
         except ValueError:
             return line
         acc = f", last accuracy {d['final_acc']:.1f}%" if d.get("final_acc") is not None else ""
-        return (f"seed {d.get('seed')}: {str(d.get('state', '')).replace('_', ' ')} after "
-                f"{d.get('rounds_done')} round(s){acc}")
+        return (
+            f"seed {d.get('seed')}: {str(d.get('state', '')).replace('_', ' ')} after "
+            f"{d.get('rounds_done')} round(s){acc}"
+        )
     return line
 
 

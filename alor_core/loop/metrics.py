@@ -27,8 +27,7 @@ def evaluate_predictions(pred, labels, n_classes, tail=None):
         per_class.append(float(100 * (pred[m] == c).mean()) if m.any() else None)
     out = {
         "acc": float(100 * (pred == labels).mean()) if len(labels) else 0.0,
-        "f1": float(100 * f1_score(labels, pred, labels=list(range(n_classes)), average="macro",
-                                   zero_division=0)),
+        "f1": float(100 * f1_score(labels, pred, labels=list(range(n_classes)), average="macro", zero_division=0)),
         "per_class_acc": per_class,
         "n_test": int(len(labels)),
     }
@@ -51,8 +50,7 @@ def zero_shot_report(task, bundle=None, progress=None, split="test"):
     feats = encode_images(bundle, images, progress=progress)
     pred = model.logits(feats).argmax(1)
     freq = task.meta.get("corpus_counts")
-    rep = evaluate_predictions(pred, images.labels, task.n_classes,
-                               tail=tail_classes(freq) if freq else None)
+    rep = evaluate_predictions(pred, images.labels, task.n_classes, tail=tail_classes(freq) if freq else None)
     rep["class_names"] = list(task.classes.names)
     if freq:
         rep["corpus_counts"] = list(freq)

@@ -31,8 +31,16 @@ from .metrics import evaluate_predictions, tail_classes
 from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
 from .session import Session
 
-__all__ = ["RunContext", "prepare", "run", "run_round_range", "session_dir_for", "wait_for_labels",
-           "label_wait_seconds", "LABEL_WAIT_ENV"]
+__all__ = [
+    "RunContext",
+    "prepare",
+    "run",
+    "run_round_range",
+    "session_dir_for",
+    "wait_for_labels",
+    "label_wait_seconds",
+    "LABEL_WAIT_ENV",
+]
 
 DEFAULT_REAL_MODEL = ("ViT-B-32-quickgelu", "laion400m_e32")
 LABEL_WAIT_ENV = "ALOR_LABEL_WAIT_S"  # see label_wait_seconds
@@ -72,6 +80,7 @@ def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
     settings the current name adds), so that it resumes instead of starting over.
     """
     from ..safepath import safe_join  # a run name never leaves the output folder
+
     seed_dir = f"seed{config.seed}"
     path = safe_join(output_root, config.run_name(), what="run name") / seed_dir
     if not (path / "config.json").is_file():
@@ -82,7 +91,9 @@ def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
             except (OSError, ValueError, AlorError):
                 found = None
             if found and (found.get("mode", "oracle"), float(found.get("labeled_weight") or 0.0)) == (
-                    config.mode, float(config.labeled_weight)):
+                config.mode,
+                float(config.labeled_weight),
+            ):
                 return old
     return path
 
@@ -90,23 +101,36 @@ def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
 def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=None) -> RunContext:
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
     timer = StageTimer()
-    strategies.create(config.strategy)          # fail early on unknown / unbuilt names
+    strategies.create(config.strategy)  # fail early on unknown / unbuilt names
     adaptation.create(config.adaptation, config.preset, getattr(config, "adapt_params", None))
-    session_dir_for(config, output_root)        # and on a run name that leaves the output folder
-    task = load_task(config.dataset, config.data_root, spec=spec, build=True,
-                     progress=lambda f, m: progress("demo world", f, m), strict=config.strict)
+    session_dir_for(config, output_root)  # and on a run name that leaves the output folder
+    task = load_task(
+        config.dataset,
+        config.data_root,
+        spec=spec,
+        build=True,
+        progress=lambda f, m: progress("demo world", f, m),
+        strict=config.strict,
+    )
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
-    pretrained = config.pretrained or task.meta.get("checkpoint") or (
-        DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
+    pretrained = (
+        config.pretrained
+        or task.meta.get("checkpoint")
+        or (DEFAULT_REAL_MODEL[1] if model_name == DEFAULT_REAL_MODEL[0] else None)
+    )
     # A copy: the caller's config stays as given (a second run() with it resolves the same way).
     config = dataclasses.replace(config, model_name=model_name, pretrained=pretrained)
     budget = config.budget or task.n_classes  # checked before any session file is written
     if budget > len(task.pool):
-        raise ConfigError(f"'budget' {budget} is larger than the unlabeled pool "
-                          f"({len(task.pool)} images); expected at most {len(task.pool)}")
+        raise ConfigError(
+            f"'budget' {budget} is larger than the unlabeled pool "
+            f"({len(task.pool)} images); expected at most {len(task.pool)}"
+        )
     if config.mode == "oracle" and (task.pool.labels < 0).any():
-        raise DataError("oracle mode needs ground-truth labels for the whole pool; this pool has "
-                        f"{int((task.pool.labels < 0).sum())} unlabeled images: use --mode human")
+        raise DataError(
+            "oracle mode needs ground-truth labels for the whole pool; this pool has "
+            f"{int((task.pool.labels < 0).sum())} unlabeled images: use --mode human"
+        )
     progress("model", 0.0, f"loading {model_name}")
     bundle = load_clip(model_name, pretrained, config.device)
     cfg = config.to_dict()
@@ -163,8 +187,12 @@ def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None
         if split not in report.found:  # the demo world is not checked at load time
             report.add_found(split, len(images), images.root)
         failed = None if config.strict else []
-        feats = encode_images(bundle, images, skipped=failed,
-                              progress=(lambda f, m: progress("features", f, m)) if split == "pool" else None)
+        feats = encode_images(
+            bundle,
+            images,
+            skipped=failed,
+            progress=(lambda f, m: progress("features", f, m)) if split == "pool" else None,
+        )
         if failed:
             bad = {i for i, _, _ in failed}
             for i, reason, detail in failed:
@@ -180,7 +208,9 @@ def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None
         ids = retrieved.items["id"].astype(str)
         # a converted pool counts its images already (a resumed run finds its rows on disk); a pool
         # used as it is (LAION layout, the demo corpus) is counted here, by its retrieved images
-        converted = "retrieval source" in report.found or "retrieval source" in read_skip_report(session.path)["sources"]
+        converted = (
+            "retrieval source" in report.found or "retrieval source" in read_skip_report(session.path)["sources"]
+        )
         source = "retrieval source" if converted else "retrieved"
         if not converted:
             report.add_found(source, ids.nunique(), retrieved.root)
@@ -214,6 +244,7 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
 
         from ..paths import cache_dir
         from ..retrieval.local_sources import as_captions_table
+
         key = hashlib.sha1(str(Path(config.retrieval_source).resolve()).encode()).hexdigest()[:12]
         corpus = as_captions_table(config.retrieval_source, cache_dir() / "captions" / key)
         add_table_skips(task.meta.setdefault("skips", SkipReport(strict=config.strict)), corpus)
@@ -222,37 +253,61 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
     elif corpus is None and task.meta.get("retrieved_list"):
         rs = _import_retrieved_list(task)
     elif corpus is None:
-        raise DataError(f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
-                        "pass --retrieval-source, add one, or run with --no-rda")
+        raise DataError(
+            f"RDA is on but dataset {task.name!r} has no captions table (corpus.parquet); "
+            "pass --retrieval-source, add one, or run with --no-rda"
+        )
     elif getattr(config, "retrieval_mode", "caption") == "knn":
         progress("retrieval", 0.0, "retrieving open data by embedding kNN (RDA)")
         rs = _knn_retrieve(config, task, bundle, corpus, progress)
     else:
         progress("retrieval", 0.0, f"retrieving open data (RDA, {config.retrieval_backend} matcher)")
-        rs = retrieve(bundle, task.classes, corpus, k=config.k, min_side=config.min_side, match_rule=config.match_rule,
-                      progress=lambda f, m: progress("retrieval", f, m), backend=config.retrieval_backend,
-                      matcher_options=_matcher_options(config), **_leakage_args(config, task))
+        rs = retrieve(
+            bundle,
+            task.classes,
+            corpus,
+            k=config.k,
+            min_side=config.min_side,
+            match_rule=config.match_rule,
+            progress=lambda f, m: progress("retrieval", f, m),
+            backend=config.retrieval_backend,
+            matcher_options=_matcher_options(config),
+            **_leakage_args(config, task),
+        )
     rs = _guard_finished(rs, config, task, bundle, rdir)
     if not len(rs.items):  # RDA on but nothing to train on: say so rather than run as no-RDA
         src = config.retrieval_source or corpus or task.meta.get("retrieved_list")
         matched = sum(int(c.get("matched", 0)) for c in rs.counts)
         if matched:  # the captions matched, the filters took everything
             from ..retrieval.filters import FILTER_LABELS, filter_table
+
             removed = filter_table(rs.counts)[list(FILTER_LABELS)].sum()
-            hints = [h for f, h in (("too_small", "lower --min-side"), ("missing_image", "check that the images exist"),
-                                    ("leakage_exact", "remove the copies of validation/test images from the open "
-                                                      "data"),
-                                    ("leakage_near", "check the near-duplicates (--no-leakage-guard keeps them)"))
-                     if removed[f]]
-            raise DataError(f"RDA matched {matched} captions in {str(src)!r} but its filters removed every "
-                            "image (" + ", ".join(f"{FILTER_LABELS[f]}: {int(v)}" for f, v in removed.items() if v)
-                            + "); expected at least one image left. " + "; ".join(hints + ["or run with --no-rda"]))
-        raise DataError(f"RDA retrieved no image for any of the {task.n_classes} classes from "
-                        f"{str(src)!r}: no caption names a class or a synonym (e.g. "
-                        f"{', '.join(repr(n) for n in task.classes.names[:3])}); expected at least one "
-                        "match. Check the captions and the synonyms in classes.csv, or run with --no-rda")
+            hints = [
+                h
+                for f, h in (
+                    ("too_small", "lower --min-side"),
+                    ("missing_image", "check that the images exist"),
+                    ("leakage_exact", "remove the copies of validation/test images from the open data"),
+                    ("leakage_near", "check the near-duplicates (--no-leakage-guard keeps them)"),
+                )
+                if removed[f]
+            ]
+            raise DataError(
+                f"RDA matched {matched} captions in {str(src)!r} but its filters removed every "
+                "image ("
+                + ", ".join(f"{FILTER_LABELS[f]}: {int(v)}" for f, v in removed.items() if v)
+                + "); expected at least one image left. "
+                + "; ".join(hints + ["or run with --no-rda"])
+            )
+        raise DataError(
+            f"RDA retrieved no image for any of the {task.n_classes} classes from "
+            f"{str(src)!r}: no caption names a class or a synonym (e.g. "
+            f"{', '.join(repr(n) for n in task.classes.names[:3])}); expected at least one "
+            "match. Check the captions and the synonyms in classes.csv, or run with --no-rda"
+        )
     if config.retrieval_source:  # what the retrieval was made from, to tell a resumed run if it changed
         from ..retrieval.local_sources import source_stamp
+
         rs.stats["source_stamp"] = source_stamp(config.retrieval_source)
     atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), rs.items.itertuples(index=False))
     atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
@@ -294,7 +349,8 @@ def _guard_finished(rs, config, task, bundle, rdir):
             f"{rs.stats['count_only_note']}. The {n} matched URLs are in {urls}; fetch them with\n  "
             f"{img2dataset_command(urls, rdir / 'images')}\nthen convert the download with\n  python -c "
             f"\"from alor_core.retrieval.local_sources import from_img2dataset; from_img2dataset('{rdir / 'images'}')\"\n"
-            f"and run again with --retrieval-source {rdir / 'images' / 'captions'}")
+            f"and run again with --retrieval-source {rdir / 'images' / 'captions'}"
+        )
         atomic_write_csv(rdir / "retrieved.csv", list(rs.items.columns), [])
         atomic_write_json(rdir / "counts.json", {"root": str(rs.root), "counts": rs.counts, "stats": rs.stats})
         raise DataError("count-only retrieval: " + rs.stats["count_only_note"])
@@ -313,6 +369,7 @@ def _matcher_options(config):
     """Options of the caption matcher: a Spark session on ``config.spark_master`` for ``spark``."""
     if config.retrieval_backend == "spark" and config.spark_master:
         from ..retrieval.spark_match import local_spark
+
         return {"spark": local_spark(master=config.spark_master)}
     return None
 
@@ -332,12 +389,20 @@ def _knn_retrieve(config, task, bundle, corpus, progress=_noop):
     urls = list(dict.fromkeys(urls))  # one entry per image, first occurrence order
     found = [u for u in urls if (table.root / u).is_file()]
     if not found:
-        raise DataError(f"retrieval mode 'knn': none of the {len(urls)} images named in {str(corpus)!r} exist "
-                        f"under {str(table.root)!r} (first URL: {urls[0] if urls else None!r}); expected local "
-                        "image paths relative to the table")
+        raise DataError(
+            f"retrieval mode 'knn': none of the {len(urls)} images named in {str(corpus)!r} exist "
+            f"under {str(table.root)!r} (first URL: {urls[0] if urls else None!r}); expected local "
+            "image paths relative to the table"
+        )
     pool = ImageSet(found, table.root, np.full(len(found), -1, np.int64))
-    rs = knn_retrieve(bundle, task.classes, pool, k=config.k, threshold=config.knn_threshold,
-                      progress=lambda f, m: progress("retrieval", f, m))
+    rs = knn_retrieve(
+        bundle,
+        task.classes,
+        pool,
+        k=config.k,
+        threshold=config.knn_threshold,
+        progress=lambda f, m: progress("retrieval", f, m),
+    )
     rs.stats["missing_images"] = len(urls) - len(found)
     return rs
 
@@ -347,6 +412,7 @@ def _import_retrieved_list(task):
     from pathlib import Path
 
     from ..data.listfiles import read_list_file
+
     path = Path(task.meta["retrieved_list"])
     s = read_list_file(path, path.parent, task.n_classes)
     items = pd.DataFrame({"id": s.ids, "label": s.labels, "synonym": "", "score": np.nan, "caption": ""})
@@ -361,8 +427,7 @@ def step_zero_shot(ctx):
         return
     clf = adaptation.ZeroShot().fit(ctx.bundle, ctx.task.classes)
     feats = clf.embed(ctx.task.test)
-    m = evaluate_predictions(clf.logits(feats).argmax(1), ctx.task.test.labels, ctx.n_classes,
-                             tail=_tail(ctx))
+    m = evaluate_predictions(clf.logits(feats).argmax(1), ctx.task.test.labels, ctx.n_classes, tail=_tail(ctx))
     atomic_write_json(ctx.session.path / "zeroshot.json", m)
 
 
@@ -384,8 +449,10 @@ def step_initial(ctx):
     for c in range(ctx.n_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) == 0:
-            raise DataError(f"class {ctx.task.classes.names[c]!r} has no labeled image in the pool; "
-                            "the initial set needs one per class (use --initial none for a cold start)")
+            raise DataError(
+                f"class {ctx.task.classes.names[c]!r} has no labeled image in the pool; "
+                "the initial set needs one per class (use --initial none for a cold start)"
+            )
         i = int(rng.choice(idx))
         rows.append((ctx.task.pool.ids[i], c, 0, "initial"))
     s.add_labels(rows)
@@ -418,6 +485,7 @@ def step_adapt(ctx, r):
     """Train a fresh model on retrieved ∪ labeled (rounds <= r) data."""
     idx, labs = _labeled_positions(ctx, r)
     from ..data.datasets import ImageSet
+
     labeled = ImageSet([ctx.task.pool.ids[i] for i in idx], ctx.task.pool.root, labs)
     ret = ctx.retrieved.image_set
     if len(labeled) + len(ret) == 0:
@@ -427,27 +495,38 @@ def step_adapt(ctx, r):
         return clf, TrainData(labeled, ret, ctx.n_classes)
     frozen = ctx.config.adaptation in ("lp", "pt")
     ret_feats = encode_images(ctx.bundle, ret) if len(ret) and frozen else None
-    data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx],
-                     retrieved_features=ret_feats)
+    data = TrainData(labeled, ret, ctx.n_classes, labeled_features=ctx.pool_features[idx], retrieved_features=ret_feats)
     adapter = adaptation.create(ctx.config.adaptation, ctx.config.preset, getattr(ctx.config, "adapt_params", None))
     if ctx.config.labeled_weight and hasattr(getattr(adapter, "params", None), "labeled_weight"):
         import dataclasses
+
         adapter.params = dataclasses.replace(adapter.params, labeled_weight=ctx.config.labeled_weight)
     # LP on cached features is hundreds of tiny ops: one thread is several times faster on a busy
     # machine (alor_core/models/threads.py); anything that runs the image tower keeps every thread
     head_only = ctx.config.adaptation == "lp" and getattr(getattr(adapter, "params", None), "augment", None) == "none"
     with intra_op_threads(1) if head_only else contextlib.nullcontext():
-        return adapter.fit(ctx.bundle, ctx.task.classes, data, seed=training_seed(ctx.config, r),
-                           val=ctx.task.val, progress=lambda f, m: ctx.progress("adapt", f, m)), data
+        return adapter.fit(
+            ctx.bundle,
+            ctx.task.classes,
+            data,
+            seed=training_seed(ctx.config, r),
+            val=ctx.task.val,
+            progress=lambda f, m: ctx.progress("adapt", f, m),
+        ), data
 
 
 def step_evaluate(ctx, clf, data, r, seconds):
     feats = clf.embed(ctx.task.test)
     m = evaluate_predictions(clf.logits(feats).argmax(1), ctx.task.test.labels, ctx.n_classes, tail=_tail(ctx))
-    m.update(round=r, n_labeled=data.n_labeled, n_retrieved=data.n_retrieved,
-             labeled_per_class=np.bincount(data.labeled.labels, minlength=ctx.n_classes).tolist(),
-             adapt_seconds=round(seconds, 2), history={k: v for k, v in clf.history.items() if k != "loss"},
-             loss_first_last=[clf.history["loss"][0], clf.history["loss"][-1]] if clf.history.get("loss") else None)
+    m.update(
+        round=r,
+        n_labeled=data.n_labeled,
+        n_retrieved=data.n_retrieved,
+        labeled_per_class=np.bincount(data.labeled.labels, minlength=ctx.n_classes).tolist(),
+        adapt_seconds=round(seconds, 2),
+        history={k: v for k, v in clf.history.items() if k != "loss"},
+        loss_first_last=[clf.history["loss"][0], clf.history["loss"][-1]] if clf.history.get("loss") else None,
+    )
     ctx.session.write_metrics(r, m)
     return m
 
@@ -463,15 +542,27 @@ def step_select(ctx, clf, data, r):
     feats = all_feats[unl]
     probs = clf.predict_proba(feats)
     n_ret = ctx.retrieved.kept_per_class(ctx.n_classes) if ctx.config.rda else np.zeros(ctx.n_classes, int)
-    train_feats = np.concatenate([
-        all_feats[idx_lab],
-        (data.retrieved_features if frozen and data.retrieved_features is not None
-         else clf.embed(data.retrieved)) if len(data.retrieved) else np.zeros((0, feats.shape[1]), np.float32)])
+    train_feats = np.concatenate(
+        [
+            all_feats[idx_lab],
+            (data.retrieved_features if frozen and data.retrieved_features is not None else clf.embed(data.retrieved))
+            if len(data.retrieved)
+            else np.zeros((0, feats.shape[1]), np.float32),
+        ]
+    )
     view = strategies.PoolView(
-        feats, probs, n_ret, np.bincount(labs, minlength=ctx.n_classes), list(ctx.task.classes.names),
-        train_features=train_feats, train_labels=np.concatenate([labs, data.retrieved.labels]),
-        head_weight=clf.weight_, head_scale=clf.scale_, head_bias=getattr(clf, "bias_", None),
-        n_pool_full=len(ctx.task.pool))
+        feats,
+        probs,
+        n_ret,
+        np.bincount(labs, minlength=ctx.n_classes),
+        list(ctx.task.classes.names),
+        train_features=train_feats,
+        train_labels=np.concatenate([labs, data.retrieved.labels]),
+        head_weight=clf.weight_,
+        head_scale=clf.scale_,
+        head_bias=getattr(clf, "bias_", None),
+        n_pool_full=len(ctx.task.pool),
+    )
     strat = strategies.create(ctx.config.strategy)
     budget = min(ctx.budget, len(unl))
     picks = strat.query(view, budget, rng=np.random.default_rng([ctx.config.seed, r]))
@@ -479,8 +570,16 @@ def step_select(ctx, clf, data, r):
     rows = []
     for k, (p, score, reason) in enumerate(zip(picks, strat.scores_, strat.reasons_)):
         top = np.argsort(-probs[p], kind="stable")[:3]
-        rows.append([k, ctx.task.pool.ids[unl[p]], round(float(score), 6), reason, names[int(top[0])],
-                     ";".join(f"{names[int(c)]}:{probs[p, c]:.3f}" for c in top)])
+        rows.append(
+            [
+                k,
+                ctx.task.pool.ids[unl[p]],
+                round(float(score), 6),
+                reason,
+                names[int(top[0])],
+                ";".join(f"{names[int(c)]}:{probs[p, c]:.3f}" for c in top),
+            ]
+        )
     ctx.session.write_selected(r, rows)
 
 
@@ -516,8 +615,7 @@ class StageTimer:
         self.last = now
 
     def as_dict(self):
-        return {"seconds": {k: round(v, 4) for k, v in self.seconds.items()},
-                "total": round(self.last - self.start, 4)}
+        return {"seconds": {k: round(v, 4) for k, v in self.seconds.items()}, "total": round(self.last - self.start, 4)}
 
 
 def _write_timing(session, r, timer):
@@ -570,8 +668,9 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
             return s.status()
         ctx.progress("round", (r + 1) / cfg.rounds, f"round {r} done: acc {s.metrics(r)['acc']:.1f}%")
     done = len(s.finished_rounds()) >= cfg.rounds
-    s.write_status(state="done" if done else "stopped", round=max(s.finished_rounds(), default=None),
-                   updated=time.time())
+    s.write_status(
+        state="done" if done else "stopped", round=max(s.finished_rounds(), default=None), updated=time.time()
+    )
     return s.status()
 
 
@@ -579,11 +678,13 @@ def label_wait_seconds():
     """Seconds a human-mode run waits for its picks' labels before it exits: ``$ALOR_LABEL_WAIT_S``
     (0, the default, or unset: it exits at once; the dashboard sets it for the jobs it starts)."""
     import os
+
     try:
         return max(0.0, float(os.environ.get(LABEL_WAIT_ENV) or 0))
     except ValueError:
-        raise ConfigError(f"${LABEL_WAIT_ENV} must be a number of seconds; got "
-                          f"{os.environ.get(LABEL_WAIT_ENV)!r}") from None
+        raise ConfigError(
+            f"${LABEL_WAIT_ENV} must be a number of seconds; got {os.environ.get(LABEL_WAIT_ENV)!r}"
+        ) from None
 
 
 def _labels_stamp(session, r):
@@ -626,6 +727,7 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
     bool
         True when the round's picks are all labeled or skipped (train the next round now).
     """
+
     def done():  # every pick labeled or skipped (and the picks still there: not a deleted session)
         return ctx.session.selected(r) is not None and not _awaiting(ctx, r)
 
@@ -646,8 +748,7 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
         return False
 
 
-def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None,
-        label_wait_s=None):
+def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None, label_wait_s=None):
     """Run (or resume) one seed of an ALOR run; returns ``(session, status)``.
 
     In human mode, with ``label_wait_s`` (default :func:`label_wait_seconds`) > 0 and no
@@ -662,8 +763,12 @@ def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=Non
     ctx = prepare(config, output_root, progress, spec=spec)  # checks the budget against the pool
     with _failure_recorded(ctx.session):
         status = run_round_range(ctx, config.rounds - 1 if last_round is None else last_round, should_stop)
-        while (wait > 0 and last_round is None and status.get("state") == "waiting_for_labels"
-               and wait_for_labels(ctx, int(status["round"]), wait, should_stop, on_idle=_job_hand_over(ctx))):
+        while (
+            wait > 0
+            and last_round is None
+            and status.get("state") == "waiting_for_labels"
+            and wait_for_labels(ctx, int(status["round"]), wait, should_stop, on_idle=_job_hand_over(ctx))
+        ):
             status = run_round_range(ctx, config.rounds - 1, should_stop)
     return ctx.session, status
 
@@ -674,4 +779,5 @@ def _job_hand_over(ctx):
 
     def on_idle(done):
         return jobs.hand_over(ctx.session.path.parent, done)
+
     return on_idle

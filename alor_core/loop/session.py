@@ -39,8 +39,7 @@ __all__ = ["Session", "LabelWrite", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT
 LABEL_COLUMNS = ["sample_id", "label", "round", "source", "labeler"]
 CLAIM_TTL_S = 120.0  # a claim on a pick lasts this long unless renewed (the page renews it while shown)
 SELECTED_COLUMNS = ["rank", "sample_id", "score", "reason", "predicted", "top3"]
-RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved",
-                  "acc", "f1", "tail_acc"]
+RESULT_COLUMNS = ["round", "seed", "strategy", "adaptation", "rda", "n_labeled", "n_retrieved", "acc", "f1", "tail_acc"]
 # Settings that change results: a resumed session must agree on all of them. The RunConfig fields
 # are marked in its table (config.identity_keys); ``selection`` and ``spec_key`` are written by
 # rounds.prepare (the epoch-selection rule and the demo world the run used).
@@ -77,6 +76,7 @@ def sweep_stale_temp_files(path, older_than=600.0):
     is never that old. Readers never look at these files, so this is tidiness, not correctness.
     """
     import time
+
     now, removed = time.time(), 0
     for f in Path(path).rglob(".*.tmp"):
         try:
@@ -103,14 +103,19 @@ class Session:
             old = read_json(cfg_file)
             # A key that an older version did not write counts as that setting's default.
             from ..config import RunConfig
+
             defaults = RunConfig().to_dict()
+
             def value(cfg, k):
                 return cfg.get(k, defaults.get(k))
+
             diff = [k for k in _IDENTITY_KEYS if value(old, k) != value(config, k)]
             if diff:
                 pairs = ", ".join(f"{k}: {value(old, k)!r} on disk vs {value(config, k)!r} now" for k in diff)
-                raise ConfigError(f"session {str(path)!r} was started with a different configuration "
-                                  f"({pairs}); use another --name or delete the folder")
+                raise ConfigError(
+                    f"session {str(path)!r} was started with a different configuration "
+                    f"({pairs}); use another --name or delete the folder"
+                )
             if old.get("rounds") != config.get("rounds"):  # extending a run is allowed
                 atomic_write_json(cfg_file, {**old, "rounds": config["rounds"]})
             sweep_stale_temp_files(path)
@@ -145,8 +150,12 @@ class Session:
         """DataFrame of labels (sample_id, label, round, source, labeler); empty if none yet."""
         f = self.path / "labels.csv"
         if not f.is_file():
-            return pd.DataFrame({c: pd.Series(dtype=object if c in ("sample_id", "source", "labeler") else "int64")
-                                 for c in LABEL_COLUMNS})
+            return pd.DataFrame(
+                {
+                    c: pd.Series(dtype=object if c in ("sample_id", "source", "labeler") else "int64")
+                    for c in LABEL_COLUMNS
+                }
+            )
         df = pd.read_csv(f, dtype={"sample_id": str, "source": str, "labeler": str}, keep_default_na=False)
         if "labeler" not in df.columns:  # written before labels named their labeler
             df["labeler"] = ""
@@ -165,8 +174,13 @@ class Session:
             changed = 0
             for row in rows:
                 sid, lab, rnd, src = row[:4]
-                rec = {"sample_id": str(sid), "label": int(lab), "round": int(rnd), "source": src,
-                       "labeler": str(row[4]) if len(row) > 4 else ""}
+                rec = {
+                    "sample_id": str(sid),
+                    "label": int(lab),
+                    "round": int(rnd),
+                    "source": src,
+                    "labeler": str(row[4]) if len(row) > 4 else "",
+                }
                 if sid in have:
                     if overwrite and records[have[sid]]["label"] != rec["label"]:
                         records[have[sid]] = rec
@@ -181,8 +195,9 @@ class Session:
 
     def _write_labels(self, records):
         """Replace ``labels.csv`` with ``records`` (dicts keyed by LABEL_COLUMNS); call under the lock."""
-        atomic_write_csv(self.path / "labels.csv", LABEL_COLUMNS,
-                         [[r.get(c, "") for c in LABEL_COLUMNS] for r in records])
+        atomic_write_csv(
+            self.path / "labels.csv", LABEL_COLUMNS, [[r.get(c, "") for c in LABEL_COLUMNS] for r in records]
+        )
 
     def set_label(self, sample_id, label, rnd, source, expected=-1, labeler=""):
         """Save one label unless another writer got there first (compare-and-set); a :class:`LabelWrite`.
@@ -253,8 +268,9 @@ class Session:
         rd = self.path / "rounds"
         if not rd.is_dir():
             return []
-        return sorted(int(p.name[1:]) for p in rd.iterdir()
-                      if p.name.startswith("r") and (p / "metrics.json").is_file())
+        return sorted(
+            int(p.name[1:]) for p in rd.iterdir() if p.name.startswith("r") and (p / "metrics.json").is_file()
+        )
 
     def rebuild_results(self) -> None:
         """Rewrite ``results.csv`` from the ``metrics.json`` of every finished round (atomic)."""
@@ -262,9 +278,20 @@ class Session:
         rows = []
         for r in self.finished_rounds():
             m = self.metrics(r)
-            rows.append([r, cfg["seed"], cfg["strategy"], cfg["adaptation"], cfg["rda"],
-                         m.get("n_labeled"), m.get("n_retrieved"), round(m["acc"], 4), round(m["f1"], 4),
-                         None if m.get("tail_acc") is None else round(m["tail_acc"], 4)])
+            rows.append(
+                [
+                    r,
+                    cfg["seed"],
+                    cfg["strategy"],
+                    cfg["adaptation"],
+                    cfg["rda"],
+                    m.get("n_labeled"),
+                    m.get("n_retrieved"),
+                    round(m["acc"], 4),
+                    round(m["f1"], 4),
+                    None if m.get("tail_acc") is None else round(m["tail_acc"], 4),
+                ]
+            )
         atomic_write_csv(self.path / "results.csv", RESULT_COLUMNS, rows)
 
     def results(self):
@@ -297,16 +324,22 @@ class Session:
         """
         sid, who = str(sample_id), str(labeler or "")
         if any(c in sid + who for c in "\t\r\n"):
-            raise DataError(f"a skipped sample id or labeler cannot contain a tab or a line break; got {sid!r}, "
-                            f"{who!r}")
+            raise DataError(
+                f"a skipped sample id or labeler cannot contain a tab or a line break; got {sid!r}, {who!r}"
+            )
         with self._lock():
             cur = self.skipped_by(r)
-            new = ({**cur, sid: who} if sid not in cur else cur) if skipped else \
-                {s: w for s, w in cur.items() if s != sid}
+            new = (
+                ({**cur, sid: who} if sid not in cur else cur)
+                if skipped
+                else {s: w for s, w in cur.items() if s != sid}
+            )
             if new != cur:
                 from ..io import atomic_write_text
-                atomic_write_text(self.round_dir(r) / "skipped.txt",
-                                  "".join(f"{s}\t{w}\n" if w else f"{s}\n" for s, w in new.items()))
+
+                atomic_write_text(
+                    self.round_dir(r) / "skipped.txt", "".join(f"{s}\t{w}\n" if w else f"{s}\n" for s, w in new.items())
+                )
 
     # ---- claims: which pick is on whose screen ----------------------------------------------
     def _claims_file(self, r):

@@ -36,8 +36,15 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_save_npy
 from ..paths import cache_dir
 
-__all__ = ["AUGMENT_MODES", "CropFlip", "crop_flip_for", "encode_augmented", "encode_views",
-           "TrainFeatures", "check_augment"]
+__all__ = [
+    "AUGMENT_MODES",
+    "CropFlip",
+    "crop_flip_for",
+    "encode_augmented",
+    "encode_views",
+    "TrainFeatures",
+    "check_augment",
+]
 
 AUGMENT_MODES = ("none", "epoch", "views")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -56,8 +63,10 @@ def check_augment(owner: str, mode: str, n_views: int, crop_scale) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ConfigError(f"'crop_scale' of {owner} must be two numbers 0 < low <= high <= 1 (the fraction "
-                          f"of the image area a crop keeps); got {crop_scale!r}")
+        raise ConfigError(
+            f"'crop_scale' of {owner} must be two numbers 0 < low <= high <= 1 (the fraction "
+            f"of the image area a crop keeps); got {crop_scale!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,9 @@ class CropFlip:
         from PIL import Image
 
         left, top, w, h = self.crop_box(image.width, image.height, rng)
-        out = image.convert("RGB").resize((self.size, self.size), Image.Resampling.BICUBIC,
-                                          box=(left, top, left + w, top + h))
+        out = image.convert("RGB").resize(
+            (self.size, self.size), Image.Resampling.BICUBIC, box=(left, top, left + w, top + h)
+        )
         if self.flip and rng.random() < 0.5:
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         x = torch.from_numpy(np.asarray(out, dtype=np.float32) / 255.0).permute(2, 0, 1)
@@ -160,8 +170,18 @@ class _AugmentedImages(torch.utils.data.Dataset):
 
 
 @torch.no_grad()
-def encode_augmented(bundle, image_set: ImageSet, aug: CropFlip, seed: int, draw: int, *,
-                     batch_size: int = 256, amp: bool | None = None, fallback=None, model=None) -> np.ndarray:
+def encode_augmented(
+    bundle,
+    image_set: ImageSet,
+    aug: CropFlip,
+    seed: int,
+    draw: int,
+    *,
+    batch_size: int = 256,
+    amp: bool | None = None,
+    fallback=None,
+    model=None,
+) -> np.ndarray:
     """Encode one augmented view of every image of ``image_set`` through the image tower.
 
     Parameters
@@ -190,8 +210,13 @@ def encode_augmented(bundle, image_set: ImageSet, aug: CropFlip, seed: int, draw
     dev = bundle.device
     cuda = dev.type == "cuda"
     use_amp = cuda if amp is None else (bool(amp) and cuda)
-    loader = torch.utils.data.DataLoader(_AugmentedImages(image_set, aug, seed, draw), batch_size=batch_size,
-                                         shuffle=False, num_workers=4 if cuda else 0, pin_memory=cuda)
+    loader = torch.utils.data.DataLoader(
+        _AugmentedImages(image_set, aug, seed, draw),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=4 if cuda else 0,
+        pin_memory=cuda,
+    )
     out, ok = [], []
     for x, good in loader:
         with torch.autocast(dev.type, enabled=use_amp):
@@ -216,8 +241,18 @@ def _views_key(bundle, image_set, aug, seed):
     return h.hexdigest()[:20]
 
 
-def encode_views(bundle, image_set: ImageSet, aug: CropFlip, n_views: int, seed: int = 0, *,
-                 cache: bool = True, amp: bool | None = None, fallback=None, progress=None) -> np.ndarray:
+def encode_views(
+    bundle,
+    image_set: ImageSet,
+    aug: CropFlip,
+    n_views: int,
+    seed: int = 0,
+    *,
+    cache: bool = True,
+    amp: bool | None = None,
+    fallback=None,
+    progress=None,
+) -> np.ndarray:
     """``n_views`` augmented views of every image, encoded once: ndarray (n_views, len(image_set), dim).
 
     View ``v`` is :func:`encode_augmented` with ``draw = v``. With ``cache`` each view is kept in
@@ -267,8 +302,20 @@ class TrainFeatures:
     progress : callable(fraction, message) or None
     """
 
-    def __init__(self, bundle, parts: list, plain: np.ndarray, mode: str, aug: CropFlip | None = None, *,
-                 seed: int = 0, n_views: int = 8, views_seed: int = 0, amp: bool | None = None, progress=None):
+    def __init__(
+        self,
+        bundle,
+        parts: list,
+        plain: np.ndarray,
+        mode: str,
+        aug: CropFlip | None = None,
+        *,
+        seed: int = 0,
+        n_views: int = 8,
+        views_seed: int = 0,
+        amp: bool | None = None,
+        progress=None,
+    ):
         self.bundle, self.parts, self.mode, self.aug = bundle, list(parts), mode, aug
         self.plain = torch.as_tensor(np.asarray(plain, np.float32))
         self.seed, self.amp = int(seed), amp
@@ -277,9 +324,10 @@ class TrainFeatures:
         if mode == "views":
             per_part = []
             for k, part in enumerate(self.parts):
-                fb = self.plain[self._bounds[k]:self._bounds[k + 1]].numpy()
-                per_part.append(encode_views(bundle, part, aug, n_views, views_seed, amp=amp, fallback=fb,
-                                             progress=progress))
+                fb = self.plain[self._bounds[k] : self._bounds[k + 1]].numpy()
+                per_part.append(
+                    encode_views(bundle, part, aug, n_views, views_seed, amp=amp, fallback=fb, progress=progress)
+                )
             self.views = torch.as_tensor(np.concatenate(per_part, axis=1))
             self._pick = torch.Generator().manual_seed(self.seed * 7919 + 1)
         elif mode not in ("none", "epoch"):
@@ -298,6 +346,6 @@ class TrainFeatures:
             return self.views[pick, torch.arange(n)]
         out = []
         for k, part in enumerate(self.parts):
-            fb = self.plain[self._bounds[k]:self._bounds[k + 1]].numpy()
+            fb = self.plain[self._bounds[k] : self._bounds[k + 1]].numpy()
             out.append(encode_augmented(self.bundle, part, self.aug, self.seed, e, amp=self.amp, fallback=fb))
         return torch.as_tensor(np.concatenate(out)) if out else self.plain

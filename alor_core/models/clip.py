@@ -19,8 +19,7 @@ import torch
 
 from ..errors import ConfigError, DataError, UnknownNameError
 
-__all__ = ["ClipBundle", "load_clip", "pick_device", "available_models", "register_configs",
-           "guess_architecture"]
+__all__ = ["ClipBundle", "load_clip", "pick_device", "available_models", "register_configs", "guess_architecture"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 # Normalisation for our own configs (open_clip model configs cannot carry it).
@@ -88,8 +87,15 @@ class ClipBundle:
 
     def copy(self):
         """Deep-copy the model (for training) and share transforms and tokenizer."""
-        return ClipBundle(copy.deepcopy(self.model), self.preprocess, self.train_preprocess,
-                          self.tokenizer, self.model_name, self.pretrained, self.device)
+        return ClipBundle(
+            copy.deepcopy(self.model),
+            self.preprocess,
+            self.train_preprocess,
+            self.tokenizer,
+            self.model_name,
+            self.pretrained,
+            self.device,
+        )
 
     @torch.no_grad()
     def encode_text(self, texts, batch_size=256):
@@ -97,7 +103,7 @@ class ClipBundle:
         self.model.eval()
         out = []
         for i in range(0, len(texts), batch_size):
-            tok = self.tokenizer(list(texts[i:i + batch_size])).to(self.device)
+            tok = self.tokenizer(list(texts[i : i + batch_size])).to(self.device)
             emb = self.model.encode_text(tok).float()
             out.append(torch.nn.functional.normalize(emb, dim=-1).cpu())
         dim = self.model.text_projection.shape[-1] if hasattr(self.model, "text_projection") else 0
@@ -123,9 +129,11 @@ class ClipBundle:
 
 
 def _not_a_checkpoint(path, model_name, err):
-    return DataError(f"checkpoint file {path!r} could not be read as a checkpoint of {model_name!r} "
-                     f"({type(err).__name__}: {str(err)[:200] or 'no detail'}); expected a file "
-                     "written by torch.save (a state dict or an open_clip checkpoint)")
+    return DataError(
+        f"checkpoint file {path!r} could not be read as a checkpoint of {model_name!r} "
+        f"({type(err).__name__}: {str(err)[:200] or 'no detail'}); expected a file "
+        "written by torch.save (a state dict or an open_clip checkpoint)"
+    )
 
 
 class _RandomInitNotice(logging.Filter):
@@ -158,7 +166,7 @@ def _state_dict_of(path):
 
 def _layers(keys, prefix):
     """Number of transformer blocks ``<prefix><i>.`` among ``keys``."""
-    idx = {k[len(prefix):].split(".", 1)[0] for k in keys if k.startswith(prefix)}
+    idx = {k[len(prefix) :].split(".", 1)[0] for k in keys if k.startswith(prefix)}
     return len({i for i in idx if i.isdigit()}) or None
 
 
@@ -167,13 +175,15 @@ def _signature_of_state(sd):
     vpos = sd.get("visual.positional_embedding")
     pos = sd.get("positional_embedding")
     proj = sd.get("text_projection")
-    sig = {"vision_width": int(conv.shape[0]) if conv is not None else None,
-           "patch_size": int(conv.shape[-1]) if conv is not None else None,
-           "vision_layers": _layers(sd, "visual.transformer.resblocks."),
-           "context_length": int(pos.shape[0]) if pos is not None else None,
-           "text_width": int(pos.shape[1]) if pos is not None and pos.dim() == 2 else None,
-           "text_layers": _layers(sd, "transformer.resblocks."),
-           "embed_dim": int(proj.shape[-1]) if proj is not None and proj.dim() == 2 else None}
+    sig = {
+        "vision_width": int(conv.shape[0]) if conv is not None else None,
+        "patch_size": int(conv.shape[-1]) if conv is not None else None,
+        "vision_layers": _layers(sd, "visual.transformer.resblocks."),
+        "context_length": int(pos.shape[0]) if pos is not None else None,
+        "text_width": int(pos.shape[1]) if pos is not None and pos.dim() == 2 else None,
+        "text_layers": _layers(sd, "transformer.resblocks."),
+        "embed_dim": int(proj.shape[-1]) if proj is not None and proj.dim() == 2 else None,
+    }
     if conv is not None and vpos is not None:
         grid = int(round((int(vpos.shape[0]) - 1) ** 0.5))
         sig["image_size"] = grid * sig["patch_size"]
@@ -186,9 +196,16 @@ def _signature_of_config(cfg):
         return None  # ResNet towers, timm and Hugging Face towers: not compared
     size = v.get("image_size")
     size = size[0] if isinstance(size, (list, tuple)) else size
-    return {"vision_width": v.get("width"), "patch_size": v.get("patch_size"), "vision_layers": v.get("layers"),
-            "context_length": t.get("context_length", 77), "text_width": t.get("width", 512),
-            "text_layers": t.get("layers", 12), "embed_dim": cfg.get("embed_dim"), "image_size": size}
+    return {
+        "vision_width": v.get("width"),
+        "patch_size": v.get("patch_size"),
+        "vision_layers": v.get("layers"),
+        "context_length": t.get("context_length", 77),
+        "text_width": t.get("width", 512),
+        "text_layers": t.get("layers", 12),
+        "embed_dim": cfg.get("embed_dim"),
+        "image_size": size,
+    }
 
 
 def guess_architecture(checkpoint: str) -> list:
@@ -229,13 +246,19 @@ def _wrong_architecture(checkpoint, model_name, detail):
     guesses = [g for g in guess_architecture(checkpoint) if g != model_name]
     if guesses:
         shown = ", ".join(repr(g) for g in guesses[:3]) + (" ..." if len(guesses) > 3 else "")
-        hint = (f"It looks like a checkpoint of {shown}: pass --model {guesses[0]} together with "
-                f"--checkpoint {checkpoint} (on the Run page: the model field)")
+        hint = (
+            f"It looks like a checkpoint of {shown}: pass --model {guesses[0]} together with "
+            f"--checkpoint {checkpoint} (on the Run page: the model field)"
+        )
     else:
-        hint = ("Pass the architecture it was trained as with --model NAME (an open_clip model name, "
-                "e.g. ViT-B-32-quickgelu or alor_tiny_fm)")
-    return DataError(f"checkpoint {checkpoint!r} does not fit model {model_name!r}: {detail[:300].rstrip('.')}; "
-                     f"expected a checkpoint of {model_name}. {hint}")
+        hint = (
+            "Pass the architecture it was trained as with --model NAME (an open_clip model name, "
+            "e.g. ViT-B-32-quickgelu or alor_tiny_fm)"
+        )
+    return DataError(
+        f"checkpoint {checkpoint!r} does not fit model {model_name!r}: {detail[:300].rstrip('.')}; "
+        f"expected a checkpoint of {model_name}. {hint}"
+    )
 
 
 def _unreadable_or_other_model(path, model_name, err):
@@ -298,22 +321,27 @@ def load_clip(model_name, pretrained=None, device=None, seed=0):
         with torch.random.fork_rng(devices=[]), _without_random_init_notice():
             torch.manual_seed(int(seed))
             model, train_pre, eval_pre = open_clip.create_model_and_transforms(
-                model_name, pretrained=pretrained or None, device=dev, **kwargs)
+                model_name, pretrained=pretrained or None, device=dev, **kwargs
+            )
     except RuntimeError as err:
         msg = str(err)
         if "Failed to download" in msg or "offline" in msg.lower() or "connect" in msg.lower():
             raise DataError(
                 f"weights for {model_name} / {pretrained!r} could not be fetched (no internet?). "
                 "Download the checkpoint elsewhere and pass its file path with --checkpoint "
-                "(or the Run page's checkpoint field)") from err
+                "(or the Run page's checkpoint field)"
+            ) from err
         if "size mismatch" in msg or "Missing key" in msg or "Unexpected key" in msg:
             lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
-            detail = next((ln for ln in lines if ln.startswith(("size mismatch", "Missing key",
-                                                               "Unexpected key"))), lines[0])
+            detail = next(
+                (ln for ln in lines if ln.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0]
+            )
             if pretrained and os.path.isfile(pretrained):
                 raise _wrong_architecture(pretrained, model_name, detail) from err
-            raise DataError(f"checkpoint {pretrained!r} does not fit model {model_name!r}: "
-                            f"{detail[:300].rstrip('.')}; expected a checkpoint of {model_name}") from err
+            raise DataError(
+                f"checkpoint {pretrained!r} does not fit model {model_name!r}: "
+                f"{detail[:300].rstrip('.')}; expected a checkpoint of {model_name}"
+            ) from err
         if pretrained and os.path.isfile(pretrained):
             raise _unreadable_or_other_model(pretrained, model_name, err) from err
         raise

@@ -45,6 +45,7 @@ class ImageDataset(torch.utils.data.Dataset):
         from PIL import Image
 
         from ..data.images import BACKGROUND, ImageProblem, open_image
+
         try:
             return self.transform(open_image(self.image_set.path(i), self.image_set.ids[i])), int(self.labels[i]), ""
         except DataError as err:
@@ -109,6 +110,7 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
             if skipped is None:
                 i, reason, detail = failed[0]
                 from ..data.images import ImageProblem
+
                 raise ImageProblem(image_set.ids[i], reason, detail)
             skipped.extend(failed)
         return np.load(path)
@@ -117,8 +119,14 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
     out, failed = [], []
     tolerant = skipped is not None
     # decode once: product-owned images come from their decoded store (built on this first pass)
-    batches = image_batches(image_set, bundle.preprocess, bundle.device, batch_size, tolerant=tolerant,
-                            decoded=decoded_images(image_set, progress=progress))
+    batches = image_batches(
+        image_set,
+        bundle.preprocess,
+        bundle.device,
+        batch_size,
+        tolerant=tolerant,
+        decoded=decoded_images(image_set, progress=progress),
+    )
     n_batches = -(-len(image_set) // batch_size)
     amp = bundle.device.type == "cuda"
     for k, (x, problems) in enumerate(batches):
@@ -127,7 +135,9 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
             f = net.encode_image(x.to(bundle.device, non_blocking=True))
         out.append(torch.nn.functional.normalize(f.float(), dim=-1).cpu())
         if progress:
-            progress((k + 1) / n_batches, f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}")
+            progress(
+                (k + 1) / n_batches, f"encoding images {min((k + 1) * batch_size, len(image_set))}/{len(image_set)}"
+            )
     dim = getattr(net.visual, "output_dim", 0)
     feats = torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, dim), np.float32)
     if failed:

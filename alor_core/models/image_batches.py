@@ -108,7 +108,7 @@ def tensor_transform(transform, shape):
     def apply(x):
         if crop is not None:
             top, left, ch, cw = crop
-            x = x[:, top:top + ch, left:left + cw, :]
+            x = x[:, top : top + ch, left : left + cw, :]
         x = x.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div(255)
         if mean is not None:
             m = torch.as_tensor(mean, dtype=x.dtype).view(1, -1, 1, 1)
@@ -133,11 +133,13 @@ def _blank(transform):
     from PIL import Image
 
     from ..data.images import BACKGROUND
+
     return transform(Image.new("RGB", (32, 32), BACKGROUND))
 
 
 def _problem_of(err):
     from ..data.images import ImageProblem
+
     if isinstance(err, ImageProblem):
         return err.reason, err.detail
     return "corrupt", str(err)
@@ -173,7 +175,7 @@ def _decoded_batched(store, fast, n, batch_size, tolerant):
         e = min(s + batch_size, n)
         here = [i for i in bad if s <= i < e]
         if here and not tolerant:
-            store.array(here[0])                      # raises the image's ImageProblem
+            store.array(here[0])  # raises the image's ImageProblem
         x = fast(torch.from_numpy(store.batch(s, e, fill=255)))
         yield x, [(i - s, *store.problems[i]) for i in here]
 
@@ -182,8 +184,9 @@ def _per_image(get, transform, n, batch_size, tolerant, threads):
     blank = [None]
     if threads <= 0:
         for s in range(0, n, batch_size):
-            yield _stack([_one(get, transform, i) for i in range(s, min(s + batch_size, n))],
-                         transform, tolerant, blank)
+            yield _stack(
+                [_one(get, transform, i) for i in range(s, min(s + batch_size, n))], transform, tolerant, blank
+            )
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alor-decode") as pool:
         ahead = deque()
@@ -199,10 +202,10 @@ def _per_image(get, transform, n, batch_size, tolerant, threads):
         try:
             while ahead:
                 futures = ahead.popleft()
-                submit()                               # keep the pool a few batches ahead
+                submit()  # keep the pool a few batches ahead
                 yield _stack([f.result() for f in futures], transform, tolerant, blank)
         finally:
-            for futures in ahead:                      # a consumer that stops early: drop the rest
+            for futures in ahead:  # a consumer that stops early: drop the rest
                 for f in futures:
                     f.cancel()
 
@@ -211,9 +214,14 @@ def _workers(image_set, transform, batch_size, tolerant):
     from .features import ImageDataset
 
     dataset = ImageDataset(image_set, transform, tolerant=tolerant)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                         num_workers=CUDA_WORKERS, pin_memory=True,
-                                         prefetch_factor=4 if CUDA_WORKERS else None)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=CUDA_WORKERS,
+        pin_memory=True,
+        prefetch_factor=4 if CUDA_WORKERS else None,
+    )
     for batch in loader:
         problems = []
         if tolerant:
@@ -224,8 +232,7 @@ def _workers(image_set, transform, batch_size, tolerant):
         yield batch[0], problems
 
 
-def image_batches(image_set, transform, device, batch_size=256, *, tolerant=False, decoded=None,
-                  threads=None):
+def image_batches(image_set, transform, device, batch_size=256, *, tolerant=False, decoded=None, threads=None):
     """Yield ``(inputs, problems)`` for consecutive batches of ``image_set`` (see the module docstring).
 
     Parameters
@@ -255,7 +262,7 @@ def image_batches(image_set, transform, device, batch_size=256, *, tolerant=Fals
     if kind == "decoded-batched":
         first = next((i for i in range(len(decoded)) if i not in decoded.problems), None)
         fast = tensor_transform(transform, decoded.shape)
-        if first is not None:   # the batched form must reproduce the transform exactly
+        if first is not None:  # the batched form must reproduce the transform exactly
             probe = fast(torch.from_numpy(np.array(decoded.array(first))[None]))[0]
             if not torch.equal(probe, transform(decoded.image(first))):
                 kind = "decoded"
@@ -269,7 +276,7 @@ def image_batches(image_set, transform, device, batch_size=256, *, tolerant=Fals
     else:
         from ..data.images import open_image
 
-        def get(i):   # strict: the message names the full path; tolerant: the id, as in reports
+        def get(i):  # strict: the message names the full path; tolerant: the id, as in reports
             return open_image(image_set.path(i), image_set.ids[i] if tolerant else None)
 
         yield from _per_image(get, transform, n, batch_size, tolerant, threads)

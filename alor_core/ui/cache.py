@@ -16,14 +16,24 @@ from .. import analysis
 from ..data.images import open_image
 from ..loop.session import Session
 
-__all__ = ["clip_bundle", "session_task", "embedding", "embedding_frame", "background_layout", "display_image",
-           "available_models", "pretrained_tags", "session_version"]
+__all__ = [
+    "clip_bundle",
+    "session_task",
+    "embedding",
+    "embedding_frame",
+    "background_layout",
+    "display_image",
+    "available_models",
+    "pretrained_tags",
+    "session_version",
+]
 
 
 @st.cache_resource(show_spinner="Loading the CLIP model…")
 def clip_bundle(model_name, pretrained):
     """The session's CLIP (shared by every user: never trained in place)."""
     from ..models.clip import load_clip
+
     return load_clip(model_name, pretrained)
 
 
@@ -58,8 +68,9 @@ def embedding_frame(path, r, sources, max_points, version):
     session = Session(path)
     cfg = session.config
     bundle = clip_bundle(cfg["model_name"], cfg.get("pretrained"))
-    return analysis.embedding_frame(session, session_task(path), bundle, r, sources=tuple(sources),
-                                    max_points=max_points)
+    return analysis.embedding_frame(
+        session, session_task(path), bundle, r, sources=tuple(sources), max_points=max_points
+    )
 
 
 @st.cache_resource
@@ -67,6 +78,7 @@ def _layout_jobs():
     """Futures of slow layouts (UMAP) by cache file, shared by every browser session of this server,
     so a layout is computed once however many people wait for it."""
     import threading
+
     return {}, threading.Lock()
 
 
@@ -79,6 +91,7 @@ def background_layout(features, method="umap"):
     """
     import threading
     from concurrent.futures import Future
+
     target = analysis.layout_cache_path(features, method)
     if target.is_file():
         return "ready", None
@@ -94,6 +107,7 @@ def background_layout(features, method="umap"):
                     fut.set_result(analysis.layout_2d(data, method))
                 except Exception as err:  # reported on the page by the next call
                     fut.set_exception(err)
+
             threading.Thread(target=work, name="alor-layout", daemon=True).start()
     if not fut.done():
         return "running", None
@@ -121,10 +135,12 @@ def display_image(path, size):
 @st.cache_data(show_spinner=False)
 def available_models():
     from ..models.clip import available_models as models
+
     return models()
 
 
 @st.cache_data(show_spinner=False)
 def pretrained_tags(model_name):
     import open_clip
+
     return open_clip.list_pretrained_tags_by_model(model_name)

@@ -54,6 +54,7 @@ def _component():
 def png_data_url(png: bytes, max_side: int = 768) -> str:
     """A ``data:image/png;base64,...`` URL of ``png``, scaled down (never up) to ``max_side`` px."""
     from PIL import Image
+
     im = Image.open(io.BytesIO(png))
     if max(im.size) > max_side:
         im.thumbnail((max_side, max_side))
@@ -63,8 +64,9 @@ def png_data_url(png: bytes, max_side: int = 768) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def clickable_image(png: bytes, width: int, key: str, on_click, args=(), alt: str = "",
-                    title: str = "Click to zoom") -> None:
+def clickable_image(
+    png: bytes, width: int, key: str, on_click, args=(), alt: str = "", title: str = "Click to zoom"
+) -> None:
     """Draw ``png`` ``width`` px wide; a click (or Enter) calls ``on_click(*args)`` once per click.
 
     Parameters
@@ -82,6 +84,11 @@ def clickable_image(png: bytes, width: int, key: str, on_click, args=(), alt: st
     alt, title : str
         The image's alternative text and tooltip.
     """
-    data = {"src": png_data_url(png, max(2 * int(width), 256)), "width": int(width), "alt": alt,
-            "title": title, "testid": f"alor-click-{key}"}
+    data = {
+        "src": png_data_url(png, max(2 * int(width), 256)),
+        "width": int(width),
+        "alt": alt,
+        "title": title,
+        "testid": f"alor-click-{key}",
+    }
     _component()(data=data, key=key, on_clicked_change=lambda: on_click(*args))

@@ -16,12 +16,23 @@ from ..loop.session import Session
 from ..paths import output_dir
 from .widgets import demo_spec, progress_callback, small_demo
 
-__all__ = ["QUICK_ROUNDS", "GUIDED_ROUNDS", "GUIDED_STRATEGIES", "DEMO_SEEDS", "quick_configs",
-           "guided_configs", "sessions_if_done", "guided_rounds", "session_if_done", "run_with_status", "guided_root",
-           "estimate_text"]
+__all__ = [
+    "QUICK_ROUNDS",
+    "GUIDED_ROUNDS",
+    "GUIDED_STRATEGIES",
+    "DEMO_SEEDS",
+    "quick_configs",
+    "guided_configs",
+    "sessions_if_done",
+    "guided_rounds",
+    "session_if_done",
+    "run_with_status",
+    "guided_root",
+    "estimate_text",
+]
 
-QUICK_ROUNDS = 2      # round 0 trains, evaluates and selects; round 1 trains on the new labels
-GUIDED_ROUNDS = 7     # round 0 + six rounds of active learning, as the paper
+QUICK_ROUNDS = 2  # round 0 trains, evaluates and selects; round 1 trains on the new labels
+GUIDED_ROUNDS = 7  # round 0 + six rounds of active learning, as the paper
 SMALL_GUIDED_ROUNDS = 3  # on the reduced world that the tests use
 GUIDED_STRATEGIES = ("tfs", "random")
 DEMO_SEEDS = (1, 2, 3)
@@ -32,8 +43,16 @@ def _suffix():
 
 
 def _config(strategy, rounds, seed, name):
-    return RunConfig(dataset="demo", strategy=strategy, adaptation="lp", rounds=rounds, seed=seed, k=200,
-                     mode="oracle", extra={"name": name})
+    return RunConfig(
+        dataset="demo",
+        strategy=strategy,
+        adaptation="lp",
+        rounds=rounds,
+        seed=seed,
+        k=200,
+        mode="oracle",
+        extra={"name": name},
+    )
 
 
 def quick_configs():
@@ -52,8 +71,7 @@ def guided_rounds():
 
 def guided_configs():
     """``{strategy: [config per demo seed]}`` for the guided demo."""
-    return {s: [_config(s, guided_rounds(), k, f"{s}_lp{_suffix()}") for k in DEMO_SEEDS]
-            for s in GUIDED_STRATEGIES}
+    return {s: [_config(s, guided_rounds(), k, f"{s}_lp{_suffix()}") for k in DEMO_SEEDS] for s in GUIDED_STRATEGIES}
 
 
 def session_if_done(config, root=None):
@@ -72,8 +90,9 @@ def sessions_if_done(configs, root=None):
 
 
 def estimate_text(configs, root=None):
-    """"about 40 s (measured on this machine)" for running ``configs``, from measured timings."""
+    """ "about 40 s (measured on this machine)" for running ``configs``, from measured timings."""
     from ..data.demo_world import format_seconds
+
     est = estimate_configs(configs, root or output_dir(), world=demo_spec())
     if est["seconds"] <= 0:
         return "already computed"
@@ -85,11 +104,12 @@ def run_with_status(configs, label, root=None):
     out = []
     with st.status(label, expanded=True) as box:
         for i, config in enumerate(configs):
-            st.write(f"**{config.strategy.upper()} + {config.adaptation.upper()}**, seed {config.seed}, "
-                     f"{config.rounds} rounds ({i + 1}/{len(configs)})")
+            st.write(
+                f"**{config.strategy.upper()} + {config.adaptation.upper()}**, seed {config.seed}, "
+                f"{config.rounds} rounds ({i + 1}/{len(configs)})"
+            )
             bar = st.progress(0.0, text="starting")
-            session, status = run(config, root or output_dir(), progress=progress_callback(bar),
-                                  spec=demo_spec())
+            session, status = run(config, root or output_dir(), progress=progress_callback(bar), spec=demo_spec())
             bar.progress(1.0, text=f"done: {len(session.finished_rounds())} rounds")
             out.append(session)
         box.update(label=f"{label}: done", state="complete", expanded=False)

@@ -108,8 +108,9 @@ def point_colors(points, color_by="class", n_classes=None) -> list[str]:
         n = n_classes or (int(points["label"].max()) + 1 if len(points) else 1)
         colors = plots.class_colors(max(n, 1))
         hidden = points["role"].isin(["unlabeled", "selected"]).to_numpy()
-        return [plots.SOURCE_COLORS["unlabeled"] if h or c < 0 else colors[int(c)]
-                for h, c in zip(hidden, points["label"])]
+        return [
+            plots.SOURCE_COLORS["unlabeled"] if h or c < 0 else colors[int(c)] for h, c in zip(hidden, points["label"])
+        ]
     key = np.where(points["source"] == "pool", points["role"], points["source"])
     return [plots.SOURCE_COLORS.get(k, "#888888") for k in key]
 
@@ -124,8 +125,12 @@ def point_captions(points) -> list[str]:
     """Hover caption per point; a pool image nobody labeled never shows a class."""
     out = []
     for role, cls, sid in zip(points["role"], points["class_name"], points["id"]):
-        what = {"unlabeled": "unlabeled pool image", "selected": "picked this round (not labeled yet)",
-                "labeled": f"labeled: {cls}", "retrieved": f"retrieved for: {cls}"}.get(role, f"{role}: {cls}")
+        what = {
+            "unlabeled": "unlabeled pool image",
+            "selected": "picked this round (not labeled yet)",
+            "labeled": f"labeled: {cls}",
+            "retrieved": f"retrieved for: {cls}",
+        }.get(role, f"{role}: {cls}")
         out.append(f"{what} · {sid}")
     return out
 
@@ -137,6 +142,7 @@ def thumbnails(paths: tuple, size: int = THUMB_PX) -> list[str]:
     from PIL import Image
 
     from ..data.images import open_image
+
     out = []
     for p in paths:
         try:
@@ -160,9 +166,15 @@ def hover_map(points, color_by="class", n_classes=None, key="map.hover", height=
     n = len(points)
     thumbs = thumbnails(tuple(map(str, points["path"].iloc[:MAX_THUMBS])))
     role = points["role"].to_numpy()
-    data = {"x": points["x"].astype(float).round(4).tolist(), "y": points["y"].astype(float).round(4).tolist(),
-            "color": point_colors(points, color_by, n_classes), "text": point_captions(points),
-            "size": [5.0 if r == "selected" else 4.0 if r == "labeled" else 2.2 for r in role],
-            "thumb": list(thumbs) + [""] * (n - len(thumbs)), "index": list(range(n)), "height": int(height)}
+    data = {
+        "x": points["x"].astype(float).round(4).tolist(),
+        "y": points["y"].astype(float).round(4).tolist(),
+        "color": point_colors(points, color_by, n_classes),
+        "text": point_captions(points),
+        "size": [5.0 if r == "selected" else 4.0 if r == "labeled" else 2.2 for r in role],
+        "thumb": list(thumbs) + [""] * (n - len(thumbs)),
+        "index": list(range(n)),
+        "height": int(height),
+    }
     res = _component()(data=data, key=key, on_clicked_change=(lambda: None) if on_click is None else on_click)
     return getattr(res, "clicked", None)

@@ -33,14 +33,48 @@ from .. import analysis
 from ..errors import AlorError
 from ..loop import jobs
 from ..loop.session import CLAIM_TTL_S, Session
-from .state import (LABEL_AUTO, LABEL_CONFLICT, LABEL_CURSOR, LABEL_FLASH, LABEL_HISTORY, LABEL_LIVE, LABEL_NAV,
-                    LABEL_RENEWED, LABEL_SHOWN, LABEL_STARTED)
+from .state import (
+    LABEL_AUTO,
+    LABEL_CONFLICT,
+    LABEL_CURSOR,
+    LABEL_FLASH,
+    LABEL_HISTORY,
+    LABEL_LIVE,
+    LABEL_NAV,
+    LABEL_RENEWED,
+    LABEL_SHOWN,
+    LABEL_STARTED,
+)
 from .widgets import labeler_id
 
-__all__ = ["current_item", "save_label", "save_from_select", "skip", "undo", "move", "resolve_conflict",
-           "conflict_for", "conflict_text", "pop_flash", "flash_text", "queue_stamp", "watch_queue", "REFRESH_S",
-           "train_now", "start_next_round", "started_here", "training_stamp", "watch_training", "claimed_by_others",
-           "queue_caption", "image_size", "display_id", "TRAINING_REFRESH_S", "skipped_by", "skip_badge"]
+__all__ = [
+    "current_item",
+    "save_label",
+    "save_from_select",
+    "skip",
+    "undo",
+    "move",
+    "resolve_conflict",
+    "conflict_for",
+    "conflict_text",
+    "pop_flash",
+    "flash_text",
+    "queue_stamp",
+    "watch_queue",
+    "REFRESH_S",
+    "train_now",
+    "start_next_round",
+    "started_here",
+    "training_stamp",
+    "watch_training",
+    "claimed_by_others",
+    "queue_caption",
+    "image_size",
+    "display_id",
+    "TRAINING_REFRESH_S",
+    "skipped_by",
+    "skip_badge",
+]
 
 REFRESH_S = 2  # how often the page looks for labels saved by other people (seconds)
 TRAINING_REFRESH_S = 0.5  # how often it looks for the next round's picks while they train (two stat calls)
@@ -69,8 +103,14 @@ def _next_pending(queue, sid, avoid=()):
 
 
 def _flash(path, r, kind, sid, label=-1, by=""):
-    st.session_state[LABEL_FLASH] = {"path": str(path), "round": r, "kind": kind, "sample_id": sid,
-                                     "label": int(label), "by": str(by or "")}
+    st.session_state[LABEL_FLASH] = {
+        "path": str(path),
+        "round": r,
+        "kind": kind,
+        "sample_id": sid,
+        "label": int(label),
+        "by": str(by or ""),
+    }
 
 
 def current_item(queue, path=None, r=None, claim=True):
@@ -89,12 +129,22 @@ def current_item(queue, path=None, r=None, claim=True):
     avoid = claimed_by_others(path, r) if claim and path is not None else {}
     cur = st.session_state.get(LABEL_CURSOR)
     conflict = st.session_state.get(LABEL_CONFLICT) or {}
-    if (cur in ids and st.session_state.get(LABEL_LIVE, True)
-            and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
-            and queue["state"].iloc[ids.index(cur)] != "pending" and conflict.get("sample_id") != cur):
+    if (
+        cur in ids
+        and st.session_state.get(LABEL_LIVE, True)
+        and st.session_state.get(LABEL_SHOWN) == (str(path), r, cur, "pending")
+        and queue["state"].iloc[ids.index(cur)] != "pending"
+        and conflict.get("sample_id") != cur
+    ):
         row = queue.iloc[ids.index(cur)]
-        _flash(path, r, "taken" if row["state"] == "labeled" else "skipped", cur, row["label"],
-               by=Session(path).skipped_by(r).get(cur, "") if row["state"] == "skipped" else "")
+        _flash(
+            path,
+            r,
+            "taken" if row["state"] == "labeled" else "skipped",
+            cur,
+            row["label"],
+            by=Session(path).skipped_by(r).get(cur, "") if row["state"] == "skipped" else "",
+        )
         cur = _next_pending(queue, cur, avoid)
         st.session_state[LABEL_CURSOR] = cur
     if cur not in ids:
@@ -134,8 +184,10 @@ def _acting():
 
 def _mine(path, sid, label):
     """Did this browser session save ``label`` for ``sid`` (its undo history says so)?"""
-    return any(h[0] == str(path) and h[2] == sid and h[3] == "label" and h[4] == label
-               for h in st.session_state.get(LABEL_HISTORY, []))
+    return any(
+        h[0] == str(path) and h[2] == sid and h[3] == "label" and h[4] == label
+        for h in st.session_state.get(LABEL_HISTORY, [])
+    )
 
 
 def save_label(path, r, sid, label, seen=-1, confirmed=False):
@@ -153,9 +205,14 @@ def save_label(path, r, sid, label, seen=-1, confirmed=False):
     expected = seen if seen < 0 or confirmed or _mine(path, sid, seen) else -1
     res = s.set_label(sid, int(label), r + 1, "human", expected=expected, labeler=labeler_id())
     if res.outcome == "conflict":
-        st.session_state[LABEL_CONFLICT] = {"path": str(path), "round": r, "sample_id": res.sample_id,
-                                            "mine": res.label, "existing": res.existing,
-                                            "existing_source": res.existing_source}
+        st.session_state[LABEL_CONFLICT] = {
+            "path": str(path),
+            "round": r,
+            "sample_id": res.sample_id,
+            "mine": res.label,
+            "existing": res.existing,
+            "existing_source": res.existing_source,
+        }
         st.session_state[LABEL_CURSOR] = sid
         return res
     if res.outcome == "unchanged" and int(seen) != res.label:
@@ -226,15 +283,21 @@ def display_id(sample_id, names):
 
     def names_a_class(part):
         words = set(re.split(r"[^0-9a-z]+", part.lower()))
-        return (re.search(r"(^|[^0-9a-z])n\d{8}", part.lower()) is not None or bool(words & short_keys)
-                or any(k in _norm(part) for k in long_keys))
+        return (
+            re.search(r"(^|[^0-9a-z])n\d{8}", part.lower()) is not None
+            or bool(words & short_keys)
+            or any(k in _norm(part) for k in long_keys)
+        )
+
     return "/".join("…" if names_a_class(part) else part for part in str(sample_id).split("/"))
 
 
 def conflict_text(c, names):
-    return (f"**Label conflict on `{display_id(c['sample_id'], names)}`**: another labeler already labeled it "
-            f"**{_name(names, c['existing'])}** ({c['existing_source']}); you chose **{_name(names, c['mine'])}**. "
-            "Nothing was overwritten: keep the first label, or overwrite it with yours.")
+    return (
+        f"**Label conflict on `{display_id(c['sample_id'], names)}`**: another labeler already labeled it "
+        f"**{_name(names, c['existing'])}** ({c['existing_source']}); you chose **{_name(names, c['mine'])}**. "
+        "Nothing was overwritten: keep the first label, or overwrite it with yours."
+    )
 
 
 def pop_flash(path, r):
@@ -245,15 +308,16 @@ def pop_flash(path, r):
 
 def flash_text(f, names):
     sid = f"`{display_id(f['sample_id'], names)}`"
-    return {"same": f"{sid} was already labeled **{_name(names, f['label'])}** by another labeler: same label, "
-                    "nothing changed.",
-            "taken": f"{sid} was just labeled **{_name(names, f['label'])}** by another labeler: "
-                     "moved on to the next pick.",
-            "skipped": f"{sid} was just skipped by {_who(f.get('by'))}: moved on to the next pick.",
-            "not_undone": f"Not undone: {sid} was relabeled **{_name(names, f['label'])}** by another labeler "
-                          "after your label.",
-            "nothing_to_undo": "Nothing of yours to undo in this round (undo never removes another labeler's "
-                               "label)."}[f["kind"]]
+    return {
+        "same": f"{sid} was already labeled **{_name(names, f['label'])}** by another labeler: same label, "
+        "nothing changed.",
+        "taken": f"{sid} was just labeled **{_name(names, f['label'])}** by another labeler: "
+        "moved on to the next pick.",
+        "skipped": f"{sid} was just skipped by {_who(f.get('by'))}: moved on to the next pick.",
+        "not_undone": f"Not undone: {sid} was relabeled **{_name(names, f['label'])}** by another labeler "
+        "after your label.",
+        "nothing_to_undo": "Nothing of yours to undo in this round (undo never removes another labeler's label).",
+    }[f["kind"]]
 
 
 def queue_stamp(path, r):
@@ -344,7 +408,7 @@ def move(path, r, step):
 
 
 def train_now(path, r):
-    """"Train now with what I have": the picks nobody has labeled are skipped (and the page then
+    """ "Train now with what I have": the picks nobody has labeled are skipped (and the page then
     starts the next round). Picks on another labeler's screen are left to them."""
     _acting()
     s = Session(path)
@@ -434,4 +498,5 @@ def image_size(path) -> tuple[int, int]:
         The file cannot be decoded (the message names it).
     """
     from ..data.images import open_image
+
     return open_image(path).size

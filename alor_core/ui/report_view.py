@@ -9,10 +9,16 @@ from ..errors import AlorError
 from ..paths import reports_dir
 from . import state as K
 
-_VERDICT_ICON = {"yes": ":material/check_circle:", "no": ":material/cancel:", "partly": ":material/adjust:",
-                 "shown": ":material/visibility:", "not run": ":material/hourglass_empty:",
-                 "within noise": ":material/drag_handle:", "not enough seeds": ":material/hourglass_empty:",
-                 "incomplete": ":material/hourglass_top:"}
+_VERDICT_ICON = {
+    "yes": ":material/check_circle:",
+    "no": ":material/cancel:",
+    "partly": ":material/adjust:",
+    "shown": ":material/visibility:",
+    "not run": ":material/hourglass_empty:",
+    "within noise": ":material/drag_handle:",
+    "not enough seeds": ":material/hourglass_empty:",
+    "incomplete": ":material/hourglass_top:",
+}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -24,8 +30,10 @@ def render():
     root = reports_dir()
     found = sorted(p.parent for p in root.glob("*/claims.json")) if root.is_dir() else []
     if not found:
-        st.info(f"No report under `{root}` yet. Run a grid and write one:\n\n"
-                "```\npython -m alor_core grid --quick\npython -m alor_core report\n```")
+        st.info(
+            f"No report under `{root}` yet. Run a grid and write one:\n\n"
+            "```\npython -m alor_core grid --quick\npython -m alor_core report\n```"
+        )
         return
     pick = st.selectbox("Report", found, format_func=lambda p: p.name, key=K.RESULTS_REPORT)
     try:
@@ -33,12 +41,17 @@ def render():
     except (AlorError, OSError, ValueError) as err:
         st.error(f"Could not read the report in `{pick}`: {err}")
         return
-    scope = (f"demo world `{claims['world_key']}`, preset `{claims.get('preset')}`, protocol "
-             f"`{claims.get('protocol')}`; " if claims.get("world_key") else "")
-    st.caption(f"Written {claims['generated']} from {claims['sessions']} sessions "
-               f"(seeds {', '.join(map(str, claims['seeds']))}); {scope}accuracy %, mean ± std over seeds; "
-               "an effect counts only beyond two standard deviations. Paper figures: five real datasets; the "
-               "demo world can only show the direction of each finding.")
+    scope = (
+        f"demo world `{claims['world_key']}`, preset `{claims.get('preset')}`, protocol `{claims.get('protocol')}`; "
+        if claims.get("world_key")
+        else ""
+    )
+    st.caption(
+        f"Written {claims['generated']} from {claims['sessions']} sessions "
+        f"(seeds {', '.join(map(str, claims['seeds']))}); {scope}accuracy %, mean ± std over seeds; "
+        "an effect counts only beyond two standard deviations. Paper figures: five real datasets; the "
+        "demo world can only show the direction of each finding."
+    )
     if claims.get("summary"):
         st.subheader("Summary")
         st.dataframe(report.table_frame(claims["summary"]), hide_index=True, width="stretch")
@@ -54,13 +67,20 @@ def render():
         st.subheader("The paper's claims")
     cols = st.columns(len(claims["claims"]))
     for col, c in zip(cols, claims["claims"]):
-        col.metric(c["title"].split(". ", 1)[0] if ". " in c["title"] else c["title"], c["verdict"],
-                   help=c["title"], border=True)
+        col.metric(
+            c["title"].split(". ", 1)[0] if ". " in c["title"] else c["title"],
+            c["verdict"],
+            help=c["title"],
+            border=True,
+        )
     for c in claims["claims"]:
         head = c["verdict"].split(" ")[0]
         not_run = c["verdict"] == report.NOT_RUN
-        with st.expander(f"{c['title']} — reproduces: **{c['verdict']}**", expanded=not not_run,
-                         icon=_VERDICT_ICON.get(head if head in _VERDICT_ICON else c["verdict"], ":material/help:")):
+        with st.expander(
+            f"{c['title']} — reproduces: **{c['verdict']}**",
+            expanded=not not_run,
+            icon=_VERDICT_ICON.get(head if head in _VERDICT_ICON else c["verdict"], ":material/help:"),
+        ):
             st.markdown(f"**Paper:** {c['paper']}")
             if not_run and "scope" in c:
                 st.info(f"Not run on this world ({c['scope']}). Run `{c['grid']}` and write the report again.")

@@ -36,10 +36,17 @@ def headline_table(results, metric="acc", x="round", runs=None) -> pd.DataFrame:
     for _, t in table.iterrows():
         d = results[(results["run"] == t["run"])].dropna(subset=[metric])
         common = set.intersection(*(set(g[x]) for _, g in d.groupby("seed"))) if len(d) else set()
-        rows.append({"run": t["run"], "seeds": int(t["n_seeds"]), "last_x": max(common) if common else None,
-                     "last": effects.format_mean_std(t["final_seeds"], unit="%"),
-                     "aulc": effects.format_mean_std(t["aulc_seeds"], unit=""),
-                     "last_seeds": list(t["final_seeds"]), "aulc_seeds": list(t["aulc_seeds"])})
+        rows.append(
+            {
+                "run": t["run"],
+                "seeds": int(t["n_seeds"]),
+                "last_x": max(common) if common else None,
+                "last": effects.format_mean_std(t["final_seeds"], unit="%"),
+                "aulc": effects.format_mean_std(t["aulc_seeds"], unit=""),
+                "last_seeds": list(t["final_seeds"]),
+                "aulc_seeds": list(t["aulc_seeds"]),
+            }
+        )
     out = pd.DataFrame(rows, columns=["run", "seeds", "last_x", "last", "aulc", "last_seeds", "aulc_seeds"])
     if runs:
         order = {r: i for i, r in enumerate(runs)}
@@ -65,13 +72,17 @@ def headline_sentences(table, label="accuracy", zero_shot=None, max_pairs=3) -> 
     if len(table) == 1:
         if zero_shot is not None:
             m = effects.summarize(b["last_seeds"])["mean"]
-            lines.append(f"**{b['run']}** ends at {b['last']} {label}, {m - zero_shot:+.1f} points against "
-                         f"zero-shot ({zero_shot:.1f}%, one number without a spread over seeds).")
+            lines.append(
+                f"**{b['run']}** ends at {b['last']} {label}, {m - zero_shot:+.1f} points against "
+                f"zero-shot ({zero_shot:.1f}%, one number without a spread over seeds)."
+            )
         else:
             lines.append(f"**{b['run']}** ends at {b['last']} {label}; AULC {b['aulc']}.")
         if b["seeds"] < effects.MIN_SEEDS:
-            lines.append(f"With {b['seeds']} seed(s) there is no spread to judge noise by; "
-                         f"{effects.MIN_SEEDS} or more seeds make a comparison possible.")
+            lines.append(
+                f"With {b['seeds']} seed(s) there is no spread to judge noise by; "
+                f"{effects.MIN_SEEDS} or more seeds make a comparison possible."
+            )
         return lines
     for i, o in table.iterrows():
         if i == best:
@@ -96,17 +107,24 @@ def render_summary(results, metric, x, label, zero_shot=None, runs=None, current
             c = st.columns(4)
             last_x = "–" if head["last_x"] is None else f"{int(head['last_x'])}"
             title = f"Round {last_x} {label}" if x == "round" else f"{label.capitalize()} at {last_x} {x_name}"
-            c[0].metric(title, head["last"], help=f"run {head['run']}, mean over its seeds at the last point "
-                                                  "they all finished")
+            c[0].metric(
+                title, head["last"], help=f"run {head['run']}, mean over its seeds at the last point they all finished"
+            )
             c[1].metric("AULC", head["aulc"], help="area under the learning curve / x-range, per seed")
             m = effects.summarize(head["last_seeds"])["mean"]
-            c[2].metric("vs zero-shot", "–" if zero_shot is None or m is None else f"{m - zero_shot:+.1f} points",
-                        help=None if zero_shot is None else f"zero-shot {zero_shot:.1f}%")
+            c[2].metric(
+                "vs zero-shot",
+                "–" if zero_shot is None or m is None else f"{m - zero_shot:+.1f} points",
+                help=None if zero_shot is None else f"zero-shot {zero_shot:.1f}%",
+            )
             c[3].metric("Seeds", int(head["seeds"]))
         if len(table) > 1:
-            st.dataframe(table[["run", "seeds", "last_x", "last", "aulc"]], hide_index=True, width="stretch",
-                         column_config={"last_x": f"last {x_name}", "last": f"last {label}",
-                                        "aulc": f"AULC ({label})"})
+            st.dataframe(
+                table[["run", "seeds", "last_x", "last", "aulc"]],
+                hide_index=True,
+                width="stretch",
+                column_config={"last_x": f"last {x_name}", "last": f"last {label}", "aulc": f"AULC ({label})"},
+            )
         for line in headline_sentences(table, label, zero_shot):
             st.markdown(f"- {line}")
     return table

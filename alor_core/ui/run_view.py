@@ -8,12 +8,19 @@ import re
 __all__ = ["STRATEGY_NAMES", "ADAPT_NAMES", "strategy_name", "adapt_name", "name_with_code", "stage_log"]
 
 STRATEGY_NAMES = {
-    "tfs": "Tail First Sampling", "random": "Random sampling", "entropy": "Entropy (most uncertain)",
-    "coreset": "CoreSet (diverse)", "badge": "BADGE (uncertain + diverse)", "logo": "LoGo",
+    "tfs": "Tail First Sampling",
+    "random": "Random sampling",
+    "entropy": "Entropy (most uncertain)",
+    "coreset": "CoreSet (diverse)",
+    "badge": "BADGE (uncertain + diverse)",
+    "logo": "LoGo",
     "alfa_mix": "ALFA-Mix",
 }
 ADAPT_NAMES = {
-    "lp": "Linear probe", "ft": "Finetuning", "ct": "Contrastive tuning (FLYP)", "pt": "Prompt tuning (CoOp)",
+    "lp": "Linear probe",
+    "ft": "Finetuning",
+    "ct": "Contrastive tuning (FLYP)",
+    "pt": "Prompt tuning (CoOp)",
     "zeroshot": "Zero-shot (no training)",
 }
 
@@ -65,8 +72,11 @@ def stage_log(lines: list[str]) -> list[str]:
             current = None
             continue
         stage = m["stage"].strip()
-        text = f"{stage}: {m['pct']}%" + (f" · {m['elapsed']}" if m["elapsed"] else "") \
+        text = (
+            f"{stage}: {m['pct']}%"
+            + (f" · {m['elapsed']}" if m["elapsed"] else "")
             + (f" · {m['msg'].strip()}" if m["msg"].strip() else "")
+        )
         if current == stage:
             out[-1] = text
         else:

@@ -26,14 +26,27 @@ def skipped_expander(session_path) -> None:
         return
     title = f"Images: loaded {info['loaded']}, skipped {len(rows)}"
     with st.expander(title, expanded=False, icon=":material/warning:" if rows else ":material/image:"):
-        counts = pd.DataFrame([{"source": s, "folder": c.get("root"), "found": c["found"], "loaded": c["loaded"],
-                                "skipped": c["skipped"]} for s, c in info["sources"].items()])
+        counts = pd.DataFrame(
+            [
+                {
+                    "source": s,
+                    "folder": c.get("root"),
+                    "found": c["found"],
+                    "loaded": c["loaded"],
+                    "skipped": c["skipped"],
+                }
+                for s, c in info["sources"].items()
+            ]
+        )
         if len(counts):
             st.dataframe(counts, hide_index=True, width="stretch")
         if rows:
-            st.caption(f"Files that could not be read were left out of the run (`--strict` stops at the first "
-                       f"one instead). The list: `{Path(session_path) / SKIPPED_FILE}`.")
-            st.dataframe(pd.DataFrame(rows, columns=["source", "path", "reason", "detail"]), hide_index=True,
-                         width="stretch")
+            st.caption(
+                f"Files that could not be read were left out of the run (`--strict` stops at the first "
+                f"one instead). The list: `{Path(session_path) / SKIPPED_FILE}`."
+            )
+            st.dataframe(
+                pd.DataFrame(rows, columns=["source", "path", "reason", "detail"]), hide_index=True, width="stretch"
+            )
         else:
             st.caption("Every image found could be read.")

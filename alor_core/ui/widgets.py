@@ -19,17 +19,42 @@ from ..paths import PROJECT_DIR, output_dir
 from . import cache
 from .state import APP_GOTO, APP_PICKER, APP_SESSION, LABEL_ID, URL_LABELER, URL_SESSION
 
-__all__ = ["demo_spec", "small_demo", "alor_errors", "sessions", "current_session", "session_picker",
-           "require_session", "progress_callback", "image_grid", "state_text", "session_label",
-           "set_session", "rerun_when_done", "page_path", "app_frame", "require_app",
-           "goto_requested_page", "labeler_id", "pending_session", "session_from_url"]
+__all__ = [
+    "demo_spec",
+    "small_demo",
+    "alor_errors",
+    "sessions",
+    "current_session",
+    "session_picker",
+    "require_session",
+    "progress_callback",
+    "image_grid",
+    "state_text",
+    "session_label",
+    "set_session",
+    "rerun_when_done",
+    "page_path",
+    "app_frame",
+    "require_app",
+    "goto_requested_page",
+    "labeler_id",
+    "pending_session",
+    "session_from_url",
+]
 
 PAGES_DIR = PROJECT_DIR / "pages"
 _IN_APP: ContextVar[bool] = ContextVar("alor_in_app_frame", default=False)
 
-STATE_TEXT = {"preparing": "preparing", "adapting": "training", "selecting": "selecting images",
-              "waiting_for_labels": "waiting for labels", "paused": "paused", "done": "done",
-              "stopped": "stopped", "new": "not started"}
+STATE_TEXT = {
+    "preparing": "preparing",
+    "adapting": "training",
+    "selecting": "selecting images",
+    "waiting_for_labels": "waiting for labels",
+    "paused": "paused",
+    "done": "done",
+    "stopped": "stopped",
+    "new": "not started",
+}
 
 
 def small_demo():
@@ -39,6 +64,7 @@ def small_demo():
 
 def demo_spec():
     from ..data import DemoWorldSpec
+
     return DemoWorldSpec.small() if small_demo() else DemoWorldSpec()
 
 
@@ -82,8 +108,9 @@ def session_from_url() -> Path | None:
     except (OSError, ValueError):
         p = None
     if p is None or not p.is_relative_to(root) or not (p / "config.json").is_file():
-        st.sidebar.caption(f"The link's session `{raw[:120]}` is not a session folder under {root}: "
-                           "showing another one.")
+        st.sidebar.caption(
+            f"The link's session `{raw[:120]}` is not a session folder under {root}: showing another one."
+        )
         return None
     return p
 
@@ -129,6 +156,7 @@ def pending_session() -> Path | None:
     if not path or (Path(path) / "config.json").is_file():
         return None
     from ..loop.jobs import job_info
+
     info = job_info(Path(path).parent)
     return Path(path) if info and info["alive"] else None
 
@@ -164,8 +192,10 @@ def require_session():
     s = current_session()
     pending = pending_session() if s is None else None
     if pending is not None:
-        st.info(f"Session **{pending.parent.name}** / {pending.name} is starting: this page shows it as soon as "
-                "its folder is ready.")
+        st.info(
+            f"Session **{pending.parent.name}** / {pending.name} is starting: this page shows it as soon as "
+            "its folder is ready."
+        )
         st.fragment(run_every=2)(_rerun_when_exists)(str(pending / "config.json"))
         st.stop()
     if s is None:
@@ -197,9 +227,14 @@ def session_picker():
     labels = {p: session_label(r) for p, r in zip(paths, df.to_dict("records"))}
     # The picker follows app.session (which other pages set too); a choice here sets app.session.
     st.session_state[APP_PICKER] = str(cur.path) if cur is not None and str(cur.path) in paths else paths[0]
-    pick = st.sidebar.selectbox("Session", paths, format_func=labels.get, key=APP_PICKER,
-                                help=f"Sessions under {output_dir()}",
-                                on_change=lambda: set_session(st.session_state[APP_PICKER]))
+    pick = st.sidebar.selectbox(
+        "Session",
+        paths,
+        format_func=labels.get,
+        key=APP_PICKER,
+        help=f"Sessions under {output_dir()}",
+        on_change=lambda: set_session(st.session_state[APP_PICKER]),
+    )
     set_session(pick)
     return Session(pick)
 
@@ -212,8 +247,10 @@ def state_text(status):
 
 def progress_callback(bar):
     """A ``progress(stage, fraction, message)`` for :func:`alor_core.loop.rounds.run` -> st.progress."""
+
     def progress(stage, fraction, message):
         bar.progress(min(1.0, max(0.0, float(fraction))), text=f"{stage}: {message}")
+
     return progress
 
 
@@ -221,7 +258,7 @@ def image_grid(paths, captions, n_cols=6, size=112, width=None):
     """Images in rows of ``n_cols``; small images are upscaled with nearest-neighbour."""
     for start in range(0, len(paths), n_cols):
         cols = st.columns(n_cols)
-        for col, p, cap in zip(cols, paths[start:start + n_cols], captions[start:start + n_cols]):
+        for col, p, cap in zip(cols, paths[start : start + n_cols], captions[start : start + n_cols]):
             with col:
                 try:
                     st.image(cache.display_image(str(p), size), width=width or size)
@@ -238,17 +275,21 @@ def effect_metric(col, title: str, values, reference, reference_name: str):
     comparison.
     """
     from .. import effects
+
     eff = effects.compare(values, reference)
-    delta = None if eff.diff is None else (f"{eff.diff:+.1f} vs {reference_name}"
-                                           + ("" if eff.beyond_noise else " (within noise)"))
-    col.metric(title, effects.format_mean_std(values), delta,
-               delta_color="normal" if eff.beyond_noise else "off")
+    delta = (
+        None
+        if eff.diff is None
+        else (f"{eff.diff:+.1f} vs {reference_name}" + ("" if eff.beyond_noise else " (within noise)"))
+    )
+    col.metric(title, effects.format_mean_std(values), delta, delta_color="normal" if eff.beyond_noise else "off")
     return eff
 
 
 def rerun_after(seconds: float) -> None:
     """Rerun the page after ``seconds`` (a page that follows work done by another process)."""
     import time
+
     time.sleep(seconds)
     st.rerun()
 
@@ -256,6 +297,7 @@ def rerun_after(seconds: float) -> None:
 def rerun_when_done(pid):
     """Fragment body: poll a background job and rerun the page once it has exited."""
     from ..loop.jobs import is_alive
+
     if not is_alive(pid):
         st.rerun()
 
@@ -304,8 +346,10 @@ def require_app(name: str) -> None:
         st.switch_page(str(PROJECT_DIR / "app.py"), query_params=st.query_params.to_dict())
     except Exception:  # app.py is not a page here: this file was started as the entry script
         st.session_state.pop(APP_GOTO, None)
-        st.info("This is a page of ALOR Studio: start the dashboard with `streamlit run app.py` "
-                "(or `make app`) and open it from the sidebar.")
+        st.info(
+            "This is a page of ALOR Studio: start the dashboard with `streamlit run app.py` "
+            "(or `make app`) and open it from the sidebar."
+        )
     st.stop()
 
 

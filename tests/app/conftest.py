@@ -32,10 +32,27 @@ def demo_sessions(app_env, small_spec):
     """
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
-    oracle, _ = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, seed=1,
-                              extra={"name": "app_tfs"}), app_env, spec=small_spec)
-    human, status = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, seed=1,
-                                  budget=3, mode="human", extra={"name": "app_human"}), app_env, spec=small_spec)
+
+    oracle, _ = run(
+        RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, seed=1, extra={"name": "app_tfs"}),
+        app_env,
+        spec=small_spec,
+    )
+    human, status = run(
+        RunConfig(
+            dataset="demo",
+            strategy="tfs",
+            adaptation="lp",
+            rounds=2,
+            k=100,
+            seed=1,
+            budget=3,
+            mode="human",
+            extra={"name": "app_human"},
+        ),
+        app_env,
+        spec=small_spec,
+    )
     assert status["state"] == "waiting_for_labels"
     return {"oracle": oracle, "human": human}
 
@@ -44,6 +61,7 @@ def demo_sessions(app_env, small_spec):
 def human_copy(demo_sessions, app_env, tmp_path):
     """A private copy of the human session (labeling tests change it); removed afterwards."""
     from alor_core.loop.session import Session
+
     dst = app_env / f"human_copy_{tmp_path.name}" / "seed1"
     shutil.copytree(demo_sessions["human"].path, dst)
     yield Session(dst)

@@ -16,14 +16,37 @@ SLEEPER = [sys.executable, "-c", "import sys, time; print('working', flush=True)
 
 def test_cli_command_carries_every_setting(tmp_path):
     # The command reproduces the form: strategy, adaptation, rounds, seeds, budget, RDA off, mode, name.
-    cfg = RunConfig(dataset="demo", strategy="entropy", adaptation="lp", rounds=3, budget=4, rda=False, k=150,
-                    mode="human", initial="none", labeled_weight=2.0, extra={"name": "mine"})
+    cfg = RunConfig(
+        dataset="demo",
+        strategy="entropy",
+        adaptation="lp",
+        rounds=3,
+        budget=4,
+        rda=False,
+        k=150,
+        mode="human",
+        initial="none",
+        labeled_weight=2.0,
+        extra={"name": "mine"},
+    )
     cmd = jobs.cli_command(cfg, [1, 2], tmp_path, small_demo=True)
     assert cmd[:4] == [sys.executable, "-m", "alor_core", "run"]
     text = " ".join(cmd)
-    for part in ("--strategy entropy", "--adapt lp", "--rounds 3", "--seeds 1 2", "--budget 4", "--no-rda",
-                 "--k 150", "--mode human", "--initial none", "--labeled-weight 2.0", f"--output {tmp_path}",
-                 "--name mine", "--small-demo"):
+    for part in (
+        "--strategy entropy",
+        "--adapt lp",
+        "--rounds 3",
+        "--seeds 1 2",
+        "--budget 4",
+        "--no-rda",
+        "--k 150",
+        "--mode human",
+        "--initial none",
+        "--labeled-weight 2.0",
+        f"--output {tmp_path}",
+        "--name mine",
+        "--small-demo",
+    ):
         assert part in text
     assert "--protocol" not in text
     assert "--protocol paper" in " ".join(jobs.cli_command(RunConfig(protocol="paper"), [666], tmp_path))
@@ -70,8 +93,12 @@ def test_start_stop_resume_a_process(tmp_path):
 
 def test_failed_job_reports_the_error(tmp_path):
     # A job that prints the CLI's "error: ..." line and exits is reported as failed with that message.
-    cmd = [sys.executable, "-c", "import sys; print('error: unknown strategy', file=sys.stderr); sys.exit(2)",
-           "alor_core"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; print('error: unknown strategy', file=sys.stderr); sys.exit(2)",
+        "alor_core",
+    ]
     jobs.start(cmd, tmp_path / "bad")
     for _ in range(100):
         info = jobs.job_info(tmp_path / "bad")
@@ -84,8 +111,9 @@ def test_failed_job_reports_the_error(tmp_path):
 def test_is_alive_rejects_unrelated_or_missing_pids():
     # A pid that is not an alor_core process (or none at all) is not taken for a live job.
     import os
+
     assert jobs.is_alive(os.getpid()) is ("alor_core" in open(f"/proc/{os.getpid()}/cmdline").read())
-    assert jobs.is_alive(None) is False and jobs.is_alive(2 ** 22 + 12345) is False
+    assert jobs.is_alive(None) is False and jobs.is_alive(2**22 + 12345) is False
 
 
 @pytest.mark.slow

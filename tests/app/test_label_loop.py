@@ -47,6 +47,7 @@ def tab(app_env, app_entry):
 def launched(monkeypatch):
     """Fake background jobs: every ``jobs.start`` is recorded as (command, run folder)."""
     from alor_core.loop import jobs
+
     calls = []
     monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: calls.append((cmd, run_dir)) or {"pid": 4242})
     return calls
@@ -59,7 +60,8 @@ def _guess(at, k):
 
 # ---- session context that follows the person -----------------------------------------------------
 def test_session_lives_in_the_url_survives_a_refresh_and_tabs_never_switch_each_other(
-        tab, demo_sessions, human_copy, app_env):
+    tab, demo_sessions, human_copy, app_env
+):
     oracle, human = demo_sessions["oracle"], human_copy
     a = tab("label", session=_rel(human, app_env))  # tab A opens a link to the human session
     assert a.session_state[K.APP_SESSION] == str(human.path)
@@ -86,19 +88,23 @@ def test_a_link_outside_the_output_folder_is_refused_by_name(tab, demo_sessions,
     assert (app_env / at.query_params[K.URL_SESSION] / "config.json").is_file()  # the URL names a real one
 
 
-def test_a_started_run_becomes_the_current_session_as_soon_as_its_folder_exists(app, demo_sessions, app_env,
-                                                                                monkeypatch):
+def test_a_started_run_becomes_the_current_session_as_soon_as_its_folder_exists(
+    app, demo_sessions, app_env, monkeypatch
+):
     # Start run: while the job prepares the session the sidebar and the Label page say it is starting
     # (not another session); once its config.json exists it is the current session, in the URL too.
     from alor_core.loop import jobs
     from alor_core.io import atomic_write_json
+
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "alor_core"])
 
     def fake_start(cmd, run_dir, env=None):  # a live process, as a real launch leaves behind
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_dir / jobs.JOB_FILE, {"command": cmd, "pid": proc.pid, "started": time.time(),
-                                                    "action": "running"})
+        atomic_write_json(
+            run_dir / jobs.JOB_FILE, {"command": cmd, "pid": proc.pid, "started": time.time(), "action": "running"}
+        )
         return {"pid": proc.pid}
+
     monkeypatch.setattr(jobs, "start", fake_start)
     try:
         at = app("run", demo_sessions["oracle"])
@@ -112,6 +118,7 @@ def test_a_started_run_becomes_the_current_session_as_soon_as_its_folder_exists(
         at.switch_page(page_path("label")).run()
         assert any("g1_new_run** / seed1 is starting" in i for i in _texts(at, "info"))
         import shutil
+
         shutil.copytree(demo_sessions["human"].path, new, dirs_exist_ok=True)  # the job wrote the session
         at.run()
         assert at.session_state[K.APP_SESSION] == str(new) and not at.exception
@@ -143,9 +150,22 @@ def test_labeling_the_last_pick_trains_the_next_round_by_itself(app, human_copy,
     # The job's work (round 1 trained, 3 new picks), done here in-process: the queue fills itself.
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
-    _, status = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=3, k=100, seed=1, budget=3,
-                              mode="human", extra={"name": human_copy.path.parent.name}),
-                    human_copy.path.parents[1], spec=small_spec)
+
+    _, status = run(
+        RunConfig(
+            dataset="demo",
+            strategy="tfs",
+            adaptation="lp",
+            rounds=3,
+            k=100,
+            seed=1,
+            budget=3,
+            mode="human",
+            extra={"name": human_copy.path.parent.name},
+        ),
+        human_copy.path.parents[1],
+        spec=small_spec,
+    )
     assert status["state"] == "waiting_for_labels" and status["round"] == 1
     at.run()
     assert at.get("progress")[0].proto.text == "0 labeled · 0 skipped · 3 left of 3"
@@ -292,6 +312,7 @@ def test_a_link_to_a_page_of_a_fresh_server_keeps_its_session_and_labeler(app_en
     # A fresh server runs a requested page file on its own first and sends it back through app.py
     # (widgets.require_app): the link's ?session= and ?labeler= survive both page switches.
     from pathlib import Path
+
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120)
     at.query_params.update(session=_rel(human_copy, app_env), labeler="zoe")
     at.run()
@@ -304,6 +325,7 @@ def test_a_link_to_a_page_of_a_fresh_server_keeps_its_session_and_labeler(app_en
 
 def test_the_shown_id_hides_a_folder_or_file_name_that_names_the_class():
     from alor_core.ui.labeling import display_id
+
     names = ["golden retriever", "Abyssinian", "t-shirt", "ox"]
     assert display_id("train/golden_retriever/img_1.jpg", names) == "train/…/img_1.jpg"
     assert display_id("test/T-Shirt/0001.png", names) == "test/…/0001.png"
@@ -317,14 +339,16 @@ def test_the_shown_id_hides_a_folder_or_file_name_that_names_the_class():
 def test_continue_session_relaunches_the_runs_job_once_and_never_while_it_runs(human_copy, launched):
     from alor_core.io import atomic_write_json
     from alor_core.loop import jobs
+
     run_dir = human_copy.path.parent
     info, started = jobs.continue_session(human_copy)  # no job.json: the command for this one session
     assert started and launched[-1][1] == run_dir and "--seeds" in launched[-1][0]
     job_cmd = ["python", "-m", "alor_core", "run", "--name", run_dir.name, "--seeds", "1", "2"]
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "alor_core"])
     try:
-        atomic_write_json(run_dir / jobs.JOB_FILE, {"command": job_cmd, "pid": proc.pid, "started": time.time(),
-                                                    "action": "running"})
+        atomic_write_json(
+            run_dir / jobs.JOB_FILE, {"command": job_cmd, "pid": proc.pid, "started": time.time(), "action": "running"}
+        )
         info, started = jobs.continue_session(human_copy)  # the run's job is alive: nothing launched
         assert not started and info["alive"] and len(launched) == 1
     finally:

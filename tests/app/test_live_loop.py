@@ -24,16 +24,25 @@ def launched(monkeypatch):
 
 
 def _config(session, rounds=3):
-    return RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=rounds, k=100, seed=1, budget=3,
-                     mode="human", extra={"name": session.path.parent.name})
+    return RunConfig(
+        dataset="demo",
+        strategy="tfs",
+        adaptation="lp",
+        rounds=rounds,
+        k=100,
+        seed=1,
+        budget=3,
+        mode="human",
+        extra={"name": session.path.parent.name},
+    )
 
 
 def _label_all(session, r, small_world, but=0):
     pos = small_world.pool.index_of()
     sel = list(session.selected(r)["sample_id"])
-    for sid in sel[:len(sel) - but]:
+    for sid in sel[: len(sel) - but]:
         session.set_label(sid, int(small_world.pool.labels[pos[sid]]), r + 1, "human", labeler="t")
-    return sel[len(sel) - but:]
+    return sel[len(sel) - but :]
 
 
 def _until(cond, timeout=120.0, what=""):
@@ -50,14 +59,15 @@ def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(human
     t_start = time.time()
 
     def job():
-        out["result"] = run(_config(s), s.path.parents[1], spec=small_spec, should_stop=stop.is_set,
-                            label_wait_s=120)
+        out["result"] = run(_config(s), s.path.parents[1], spec=small_spec, should_stop=stop.is_set, label_wait_s=120)
 
     th = threading.Thread(target=job, daemon=True)
     th.start()
     try:
-        _until(lambda: s.status().get("updated", 0) > t_start and s.status()["state"] == "waiting_for_labels",
-               what="the run to reach its wait")
+        _until(
+            lambda: s.status().get("updated", 0) > t_start and s.status()["state"] == "waiting_for_labels",
+            what="the run to reach its wait",
+        )
         left = _label_all(s, 0, small_world, but=1)
         time.sleep(1.0)  # a partly labeled queue trains nothing
         assert s.metrics(1) is None and th.is_alive()
@@ -65,8 +75,10 @@ def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(human
         s.set_label(left[0], int(small_world.pool.labels[pos[left[0]]]), 1, "human", labeler="t")
         _until(lambda: s.selected(1) is not None, what="round 1's picks")
         assert s.metrics(1)["n_labeled"] == len(s.labels())
-        _until(lambda: s.status().get("state") == "waiting_for_labels" and s.status().get("round") == 1,
-               what="the wait for round 1")
+        _until(
+            lambda: s.status().get("state") == "waiting_for_labels" and s.status().get("round") == 1,
+            what="the wait for round 1",
+        )
         assert th.is_alive()  # still there for the next round
     finally:
         stop.set()
@@ -78,8 +90,15 @@ def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(human
 def test_an_idle_wait_ends_and_hands_the_job_over_to_the_relaunch(human_copy, small_spec, launched):
     s = human_copy
     run_dir = s.path.parent
-    atomic_write_json(run_dir / jobs.JOB_FILE, {"command": ["python", "-m", "alor_core", "run"], "pid": os.getpid(),
-                                                "started": time.time(), "action": "running"})
+    atomic_write_json(
+        run_dir / jobs.JOB_FILE,
+        {
+            "command": ["python", "-m", "alor_core", "run"],
+            "pid": os.getpid(),
+            "started": time.time(),
+            "action": "running",
+        },
+    )
     t0 = time.monotonic()
     _, status = run(_config(s), s.path.parents[1], spec=small_spec, label_wait_s=0.5)
     assert status["state"] == "waiting_for_labels" and time.monotonic() - t0 < 60
@@ -111,8 +130,17 @@ def test_only_one_seed_human_jobs_wait_for_labels(tmp_path, monkeypatch, seeds, 
 
     monkeypatch.setattr(jobs.subprocess, "Popen", fake_popen)
     monkeypatch.setenv(LABEL_WAIT_ENV, "5")  # the dashboard's own setting: kept for waiting jobs only
-    cmd = ["python", "-m", "alor_core", "run", "--mode", "human", *(["--seeds", *seeds] if seeds else []),
-           "--output", "x"]
+    cmd = [
+        "python",
+        "-m",
+        "alor_core",
+        "run",
+        "--mode",
+        "human",
+        *(["--seeds", *seeds] if seeds else []),
+        "--output",
+        "x",
+    ]
     jobs.start(cmd, tmp_path / "run")
     assert seen["env"].get(LABEL_WAIT_ENV) == ("5" if waits else None)
     monkeypatch.delenv(LABEL_WAIT_ENV)
@@ -124,19 +152,36 @@ def test_only_one_seed_human_jobs_wait_for_labels(tmp_path, monkeypatch, seeds, 
 
 def test_a_wait_ends_when_the_session_folder_is_deleted(human_copy, small_spec, tmp_path):
     import shutil
+
     s = human_copy
     copy = tmp_path / "run" / "seed1"  # a private copy, deleted while its run waits
     shutil.copytree(s.path, copy)
     out = {}
     t_start = time.time()
-    cfg = RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=3, k=100, seed=1, budget=3,
-                    mode="human", extra={"name": "run"})
-    th = threading.Thread(target=lambda: out.update(r=run(cfg, tmp_path, spec=small_spec, label_wait_s=300)),
-                          daemon=True)
+    cfg = RunConfig(
+        dataset="demo",
+        strategy="tfs",
+        adaptation="lp",
+        rounds=3,
+        k=100,
+        seed=1,
+        budget=3,
+        mode="human",
+        extra={"name": "run"},
+    )
+    th = threading.Thread(
+        target=lambda: out.update(r=run(cfg, tmp_path, spec=small_spec, label_wait_s=300)), daemon=True
+    )
     th.start()
     from alor_core.loop.session import Session
-    _until(lambda: Session(copy).status().get("updated", 0) > t_start
-           and Session(copy).status().get("state") == "waiting_for_labels", what="the run to reach its wait")
+
+    _until(
+        lambda: (
+            Session(copy).status().get("updated", 0) > t_start
+            and Session(copy).status().get("state") == "waiting_for_labels"
+        ),
+        what="the run to reach its wait",
+    )
     time.sleep(0.5)
     shutil.rmtree(tmp_path / "run")
     th.join(30)

@@ -37,14 +37,32 @@ def test_home_shows_world_and_runs_one_round(app, demo_sessions):
 def test_home_builds_a_missing_world_with_progress(app, monkeypatch):
     # Without a built world, Home says so and its button builds it, reporting progress.
     import alor_core.data as data
+
     built = {"done": False}
-    monkeypatch.setattr(data, "demo_world_status", lambda spec: (built["done"], {"path": "x"}) if not built["done"]
-                        else (True, {"class_names": ["a", "b"], "corpus_size": 5, "corpus_counts": [4, 1],
-                                     "zero_shot": {"acc": 50.0}, "build_seconds": 3.0, "key": "k"}))
+    monkeypatch.setattr(
+        data,
+        "demo_world_status",
+        lambda spec: (
+            (built["done"], {"path": "x"})
+            if not built["done"]
+            else (
+                True,
+                {
+                    "class_names": ["a", "b"],
+                    "corpus_size": 5,
+                    "corpus_counts": [4, 1],
+                    "zero_shot": {"acc": 50.0},
+                    "build_seconds": 3.0,
+                    "key": "k",
+                },
+            )
+        ),
+    )
 
     def fake_build(spec, progress):
         progress(0.5, "training the tiny CLIP")
         built["done"] = True
+
     monkeypatch.setattr(data, "build_demo_world", fake_build)
     at = app("home")
     assert any("not built yet" in i for i in _texts(at, "info"))
@@ -56,11 +74,14 @@ def test_home_builds_a_missing_world_with_progress(app, monkeypatch):
 def test_run_page_builds_the_cli_command(app, demo_sessions, monkeypatch):
     # Start run launches the CLI with the form's settings (the launch itself is faked here).
     from alor_core.loop import jobs
+
     launched = {}
-    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir)
-                        or {"pid": 4242})
+    monkeypatch.setattr(
+        jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir) or {"pid": 4242}
+    )
     at = app("run")
     from alor_core.ui.run_view import strategy_name
+
     assert at.selectbox(key=K.RUN_STRATEGY).options == [f"{strategy_name(c)} · {c}" for c in strategies.available()]
     assert at.selectbox(key=K.RUN_STRATEGY).value == "tfs"
     at.radio(key=K.RUN_MODE).set_value("human")
@@ -88,6 +109,7 @@ def test_label_page_labels_skips_and_undoes(app, human_copy, monkeypatch):
     # Keyboard-bound buttons save labels at once, skip and undo work, and a full queue trains the next
     # round by itself (the background job is faked here).
     from alor_core.loop import jobs
+
     launched = []
     monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append(cmd) or {"pid": 4242})
     at = app("label", human_copy)
@@ -156,14 +178,14 @@ def test_embedding_page_pca_first_and_selection(app, demo_sessions, monkeypatch)
     # The first view is PCA while UMAP is computed in the background (here: over the forced UMAP
     # limit, so PCA too); a (faked) box selection lists the selected images next to the chart.
     from alor_core import analysis
+
     monkeypatch.setattr(analysis, "UMAP_LIMIT", 10)
     at = app("embeddings", demo_sessions["oracle"])
     assert any("PCA" in i or "Click a point" in i for i in _texts(at, "info"))
     # Pin the layout: a background UMAP finishing between two runs would replace the figure (and
     # with it the chart's selection), which is right for a person and makes the test depend on timing.
     at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
-    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 0}, {"customdata": 3},
-                                                              {"customdata": 3}]}}
+    at.session_state[K.MAP_CHART] = {"selection": {"points": [{"customdata": 0}, {"customdata": 3}, {"customdata": 3}]}}
     at.run()
     assert _texts(at, "subheader") == ["2 selected images"]
 
@@ -181,8 +203,10 @@ def test_guided_demo_runs_and_rerenders_from_disk(app, demo_sessions, app_env):
     at = app("guided_demo")
     at.button(key=K.GUIDED_RUN).click().run(timeout=600)
     assert not at.exception
-    assert sorted(p.parent.name for p in (app_env / "guided_demo").glob("*/seed1")) == ["random_lp_small",
-                                                                                         "tfs_lp_small"]
+    assert sorted(p.parent.name for p in (app_env / "guided_demo").glob("*/seed1")) == [
+        "random_lp_small",
+        "tfs_lp_small",
+    ]
     assert len(list((app_env / "guided_demo").glob("*/seed*"))) == 6
     at = app("guided_demo")
     headers = _texts(at, "header")
@@ -206,6 +230,7 @@ def test_results_page_shows_the_paper_claims_report(app, demo_sessions, monkeypa
     # The committed report (reports/demo) opens on the Results page: one metric and one expander per
     # claim, with the verdict claims.json holds, and its tables; no session is needed for it.
     import json
+
     claims = json.loads((ROOT / "reports" / "demo" / "claims.json").read_text())
     at = app("results", demo_sessions["oracle"])
     at.segmented_control(key=K.RESULTS_VIEW).set_value("Paper-claims report").run()
@@ -227,16 +252,32 @@ def test_results_page_report_view_puts_summary_and_showcase_first(app, demo_sess
     import json
 
     from alor_core import report
+
     out, world = tmp_path / "output", "hand0world"
     for seed in (1, 2, 3):
         for s, base in (("random", 60.0), ("entropy", 60.5), ("tfs", 61.0)):
             path = out / f"demo_{s}_lp_rda" / f"seed{seed}"
             path.mkdir(parents=True)
-            (path / "config.json").write_text(json.dumps(
-                {"dataset": "demo", "strategy": s, "adaptation": "lp", "rda": True, "seed": seed, "k": 200,
-                 "preset": "fast", "protocol": "label-honest", "spec_key": world, "extra": {}}))
-            (path / "results.csv").write_text("round,acc,f1,tail_acc\n" + "".join(
-                f"{r},{base + seed / 4 + r / 10},{base - 2},{base - 10 + seed / 4}\n" for r in range(7)))
+            (path / "config.json").write_text(
+                json.dumps(
+                    {
+                        "dataset": "demo",
+                        "strategy": s,
+                        "adaptation": "lp",
+                        "rda": True,
+                        "seed": seed,
+                        "k": 200,
+                        "preset": "fast",
+                        "protocol": "label-honest",
+                        "spec_key": world,
+                        "extra": {},
+                    }
+                )
+            )
+            (path / "results.csv").write_text(
+                "round,acc,f1,tail_acc\n"
+                + "".join(f"{r},{base + seed / 4 + r / 10},{base - 2},{base - 10 + seed / 4}\n" for r in range(7))
+            )
             (path / "zeroshot.json").write_text(json.dumps({"acc": 57.0, "f1": 55.0, "tail_acc": 48.0}))
     report.write_report(out, tmp_path / "reports" / "showcase", world_key=world, png=False)
     monkeypatch.setenv("ALOR_REPORTS_DIR", str(tmp_path / "reports"))
@@ -263,9 +304,9 @@ def test_run_page_reaches_every_retrieval_engine(app, demo_sessions, monkeypatch
     # The Advanced section sets the caption-matching engine (Spark with a master URL) and kNN retrieval;
     # the background command carries them, and a kNN run gets its own folder.
     from alor_core.loop import jobs
+
     launched = []
-    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append((cmd, run_dir))
-                        or {"pid": 4243})
+    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append((cmd, run_dir)) or {"pid": 4243})
     at = app("run")
     assert at.selectbox(key=K.RUN_BACKEND).options == ["auto", "python", "duckdb", "spark"]
     at.selectbox(key=K.RUN_BACKEND).set_value("spark").run()
@@ -289,6 +330,7 @@ def test_page_requested_before_the_frame_comes_back_through_app_py(app_env, demo
     # st.navigation call (AppTest re-enters that mode on every run). The page goes back through app.py
     # and renders inside the frame: sidebar session picker, no exception, the request consumed.
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state[K.APP_SESSION] = str(demo_sessions["oracle"].path)
     at.run()
@@ -302,6 +344,7 @@ def test_page_requested_before_the_frame_comes_back_through_app_py(app_env, demo
 def test_page_file_started_as_the_app_says_how_to_start_it(app_env):
     # `streamlit run pages/home.py` (no app.py frame to go back to): a notice, not a half-rendered page.
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=60).run()
     assert not at.exception, at.exception
     assert any("streamlit run app.py" in i for i in _texts(at, "info"))

@@ -61,14 +61,19 @@ def test_run_page_names_full_command_and_one_line_per_stage(app, demo_sessions, 
     # into one line per stage; the raw log is behind a toggle.
     from alor_core.loop import jobs
     from alor_core.loop.session import Session
+
     run_dir = app_env / "g2_job"
-    Session.open_or_create(run_dir / "seed1", {"seed": 1, "strategy": "tfs", "adaptation": "lp", "dataset": "demo",
-                                               "mode": "oracle", "rounds": 1})
-    script = ("import sys\n"
-              "for i in range(101): sys.stderr.write(f'\\rprepare: {i:3d}%|##  | 00:0{i // 50} encoding {i}/100')\n"
-              "sys.stderr.write('\\n')\n"
-              "for i in range(101): sys.stderr.write(f'\\rround 0: {i:3d}%|##  | 00:0{i // 50} training')\n"
-              "print('\\n{\"seed\": 1, \"state\": \"done\", \"rounds_done\": 1, \"final_acc\": 61.2}')\n")
+    Session.open_or_create(
+        run_dir / "seed1",
+        {"seed": 1, "strategy": "tfs", "adaptation": "lp", "dataset": "demo", "mode": "oracle", "rounds": 1},
+    )
+    script = (
+        "import sys\n"
+        "for i in range(101): sys.stderr.write(f'\\rprepare: {i:3d}%|##  | 00:0{i // 50} encoding {i}/100')\n"
+        "sys.stderr.write('\\n')\n"
+        "for i in range(101): sys.stderr.write(f'\\rround 0: {i:3d}%|##  | 00:0{i // 50} training')\n"
+        'print(\'\\n{"seed": 1, "state": "done", "rounds_done": 1, "final_acc": 61.2}\')\n'
+    )
     cmd = [sys.executable, "-c", script, "alor_core", "--output", str(app_env / "a" / "long" / "path")]
     jobs.start(cmd, run_dir)
     try:
@@ -98,6 +103,7 @@ def test_map_one_point_shows_its_image_and_no_class_of_unlabeled(app, demo_sessi
     # A click (one selected point) shows that image large; a selection of unlabeled pool images
     # captions them "unlabeled" and its count table names no class.
     from alor_core import analysis
+
     s = demo_sessions["oracle"]
     at = app("embeddings", s)
     at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
@@ -117,6 +123,7 @@ def test_map_hover_view_carries_thumbnails_and_a_click_shows_the_image(app, demo
     # The hover view (a canvas component) gets a thumbnail per point and captions that never name the
     # class of an unlabeled pool image; a point clicked there is shown large next to it.
     from alor_core.ui import hover_map
+
     s = demo_sessions["oracle"]
     at = app("embeddings", s)
     at.radio(key=K.MAP_LAYOUT).set_value("pca").run()
@@ -125,8 +132,11 @@ def test_map_hover_view_carries_thumbnails_and_a_click_shows_the_image(app, demo
     assert any("hover a point" in m for m in _texts(at, "markdown"))
     r = at.selectbox(key=K.MAP_ROUND).value
     from alor_core.ui import cache
-    points, _, _ = cache.embedding_frame(str(s.path), r, ("pool", "retrieved"), 4000, cache.session_version(str(s.path)))
-    thumbs = hover_map.thumbnails(tuple(map(str, points["path"].iloc[:hover_map.MAX_THUMBS])))
+
+    points, _, _ = cache.embedding_frame(
+        str(s.path), r, ("pool", "retrieved"), 4000, cache.session_version(str(s.path))
+    )
+    thumbs = hover_map.thumbnails(tuple(map(str, points["path"].iloc[: hover_map.MAX_THUMBS])))
     assert len(thumbs) == min(len(points), hover_map.MAX_THUMBS) and all(t.startswith("data:image/") for t in thumbs)
     caps = hover_map.point_captions(points)
     names = set(points["class_name"].astype(str)) - {"", "nan"}
@@ -156,19 +166,26 @@ def test_results_open_with_a_one_screen_summary_and_details_in_expanders(app, de
     heads = next(d.value for d in at.dataframe if "aulc" in d.value.columns and "last" in d.value.columns)
     assert heads["run"].tolist() == ["app_tfs", twin_run] and heads["seeds"].tolist() == [1, 1]
     labels = [e.label for e in at.expander]
-    assert labels[:4] == ["The plotted numbers", "Area under the learning curve", "Per-class accuracy over rounds",
-                          "All rounds"]
+    assert labels[:4] == [
+        "The plotted numbers",
+        "Area under the learning curve",
+        "Per-class accuracy over rounds",
+        "All rounds",
+    ]
 
 
 def test_headline_sentences_follow_the_noise_rule():
     import pandas as pd
 
     from alor_core.ui.results_summary import headline_sentences, headline_table
+
     rows = []
     for run, accs in (("a", [70.0, 71.0, 72.0]), ("b", [60.0, 61.0, 62.0]), ("c", [68.0, 72.0, 70.5])):
         for seed, acc in enumerate(accs):
-            rows += [{"run": run, "seed": seed, "round": 0, "acc": acc - 10}, {"run": run, "seed": seed, "round": 1,
-                                                                                "acc": acc}]
+            rows += [
+                {"run": run, "seed": seed, "round": 0, "acc": acc - 10},
+                {"run": run, "seed": seed, "round": 1, "acc": acc},
+            ]
     table = headline_table(pd.DataFrame(rows), "acc", "round", runs=["b", "a", "c"])
     assert table["run"].tolist() == ["b", "a", "c"] and table["last"].iloc[1] == "71.0 ± 1.0% (n=3)"
     lines = headline_sentences(table, "accuracy")

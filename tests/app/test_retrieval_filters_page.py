@@ -25,8 +25,12 @@ def test_retrieval_page_shows_guard_and_filters(app, demo_sessions, app_env):
     dst = app_env / "app_guard_off" / "seed1"
     shutil.copytree(s.path, dst)
     try:
-        meta["stats"].update(leakage={"guard": False}, count_only=True, count_only_note="fetch them with img2dataset",
-                             source_changed=True)
+        meta["stats"].update(
+            leakage={"guard": False},
+            count_only=True,
+            count_only_note="fetch them with img2dataset",
+            source_changed=True,
+        )
         (dst / "retrieval" / "counts.json").write_text(json.dumps(meta))
         at = app("retrieval", Session(dst))
         warnings = _texts(at, "warning")
@@ -39,6 +43,7 @@ def test_retrieval_page_shows_guard_and_filters(app, demo_sessions, app_env):
 
 def test_run_page_sends_min_side_and_the_guard_toggle(app, demo_sessions, monkeypatch):
     from alor_core.loop import jobs
+
     launched = []
     monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.append(cmd) or {"pid": 4244})
     at = app("run")

@@ -12,9 +12,11 @@ def _cli_config(argv):
 
 def test_form_and_cli_give_the_same_run_name(app, monkeypatch):
     from alor_core.loop import jobs
+
     launched = {}
-    monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir)
-                        or {"pid": 4242})
+    monkeypatch.setattr(
+        jobs, "start", lambda cmd, run_dir, env=None: launched.update(cmd=cmd, dir=run_dir) or {"pid": 4242}
+    )
     at = app("run")
     at.selectbox(key=K.RUN_STRATEGY).set_value("entropy")
     at.radio(key=K.RUN_MODE).set_value("human")

@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 expect.set_options(timeout=20_000)  # busy 2-core CI
 
 
@@ -37,10 +45,24 @@ def _streamlit_server(output_dir, log):
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ALOR_OUTPUT_DIR": str(output_dir), "ALOR_DEMO_SMALL": "1", "HF_HUB_OFFLINE": "1"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
-                                 "--server.headless=true", "--server.address=127.0.0.1", f"--server.port={port}",
-                                 "--server.fileWatcherType=none", "--browser.gatherUsageStats=false"],
-                                cwd=Path(__file__).parents[2], stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless=true",
+                "--server.address=127.0.0.1",
+                f"--server.port={port}",
+                "--server.fileWatcherType=none",
+                "--browser.gatherUsageStats=false",
+            ],
+            cwd=Path(__file__).parents[2],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         for _ in range(300):
             assert proc.poll() is None, log.read_text()
@@ -70,6 +92,7 @@ def base_url(tmp_path_factory, e2e_output, small_world):  # overrides pytest-pla
             yield url
     finally:  # after the server stopped: the background jobs it started
         from alor_core.loop import jobs
+
         for run_dir, info in jobs.list_jobs(e2e_output):
             if info["alive"]:
                 jobs.stop(run_dir, timeout=5)
@@ -90,8 +113,12 @@ def oracle_session(e2e_output, small_spec):
     """An oracle TFS + LP session (2 rounds) for the read-only pages."""
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
-    session, _ = run(RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100,
-                               extra={"name": "e2e_oracle"}), e2e_output, spec=small_spec)
+
+    session, _ = run(
+        RunConfig(dataset="demo", strategy="tfs", adaptation="lp", rounds=2, k=100, extra={"name": "e2e_oracle"}),
+        e2e_output,
+        spec=small_spec,
+    )
     return session
 
 
@@ -103,8 +130,10 @@ def _wait_idle(page):
 
 def _shot(page, path):
     """Screenshot the whole page: the app scrolls inside its own container, so grow the viewport."""
-    h = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')]"
-                      ".map(e => e.scrollHeight), 900)")
+    h = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')]"
+        ".map(e => e.scrollHeight), 900)"
+    )
     page.set_viewport_size({"width": 1400, "height": min(int(h) + 40, 6000)})
     page.wait_for_timeout(600)  # charts re-layout to the new size
     page.screenshot(path=str(path))

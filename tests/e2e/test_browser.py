@@ -74,7 +74,8 @@ def test_human_run_keyboard_labels_and_next_round(page, base_url, shots, wait_id
     waits.append(time.time() - t0)
     (shots / "label_latency.txt").write_text(
         f"last label of round 0 -> round 1's queue on screen: {waits[0]:.1f} s; last label of round 1 -> "
-        f"'Round 2 is trained' on screen: {waits[1]:.1f} s (load {os.getloadavg()[0]:.1f})\n")
+        f"'Round 2 is trained' on screen: {waits[1]:.1f} s (load {os.getloadavg()[0]:.1f})\n"
+    )
     wait_idle(page)
 
     nav(page, "Results", wait_idle)
@@ -90,9 +91,11 @@ def test_every_page_renders(page, base_url, oracle_session, shots, wait_idle, sh
     page.get_by_test_id("stSidebar").get_by_role("combobox").click()
     page.get_by_role("option", name="e2e_oracle").first.click()
     wait_idle(page)
-    for title, marker, name in (("Retrieval & bias", "Retrieved images per class", "retrieval"),
-                                ("Results", "Area under the learning curve", "results_oracle"),
-                                ("Guided demo", "Run the guided demo", "guided_demo")):
+    for title, marker, name in (
+        ("Retrieval & bias", "Retrieved images per class", "retrieval"),
+        ("Results", "Area under the learning curve", "results_oracle"),
+        ("Guided demo", "Run the guided demo", "guided_demo"),
+    ):
         nav(page, title, wait_idle)
         expect(page.get_by_text(marker).first).to_be_visible()
         expect(page.locator(".js-plotly-plot").first).to_be_visible() if name != "guided_demo" else None
@@ -130,8 +133,10 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     t0 = time.time()
     nav(page, "Embedding map", wait_idle, idle=False)
     chart = page.get_by_test_id("stPlotlyChart")
-    drawn = ("() => { const g = document.querySelector('.js-plotly-plot'); "
-             "return g && g._fullData && g._fullData.length > 0; }")  # WebGL traces: no SVG points
+    drawn = (
+        "() => { const g = document.querySelector('.js-plotly-plot'); "
+        "return g && g._fullData && g._fullData.length > 0; }"
+    )  # WebGL traces: no SVG points
     page.wait_for_function(drawn, timeout=LONG)
     first = time.time() - t0
     page.reload()
@@ -144,8 +149,10 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     assert cached < first
     # Select only once UMAP has replaced the PCA stand-in: that switch reruns the page and draws a new
     # chart, which drops a selection made on the old one (CI failed here when UMAP's first compile was slow).
-    umap = ("() => { const g = document.querySelector('.js-plotly-plot'); "
-            "return g && g.layout && String(g.layout.title && g.layout.title.text).includes('UMAP'); }")
+    umap = (
+        "() => { const g = document.querySelector('.js-plotly-plot'); "
+        "return g && g.layout && String(g.layout.title && g.layout.title.text).includes('UMAP'); }"
+    )
     page.wait_for_function(umap, timeout=LONG)
     wait_idle(page)
 
@@ -164,8 +171,9 @@ def test_embedding_map_box_selection(page, base_url, oracle_session, shots, wait
     shot(page, shots / "embeddings.png")
 
 
-def test_embedding_map_hover_shows_the_thumbnail_and_a_click_the_image(page, base_url, oracle_session, shots,
-                                                                        wait_idle, shot):
+def test_embedding_map_hover_shows_the_thumbnail_and_a_click_the_image(
+    page, base_url, oracle_session, shots, wait_idle, shot
+):
     # "Thumbnails on hover": moving the mouse onto a point shows its image in a tooltip (no server
     # round trip), a click shows it large beside the map. PCA is pinned so that no UMAP switch
     # redraws the points under the mouse.

@@ -2,7 +2,6 @@
 first st.navigation call, so the page goes back through app.py (widgets.require_app) and renders
 inside the frame: app.py's navigation (its titles and sections) and the page's own content."""
 
-
 import pytest
 from playwright.sync_api import expect
 
@@ -21,7 +20,7 @@ def test_page_url_as_first_request_renders_inside_the_frame(page, fresh_server):
     page.goto(url + "/run")
     expect(page.get_by_role("heading", name="Run", exact=True)).to_be_visible(timeout=60_000)
     nav = page.get_by_test_id("stSidebarNav")
-    expect(nav.get_by_text("Label queue")).to_be_visible()      # a title only app.py's navigation gives
+    expect(nav.get_by_text("Label queue")).to_be_visible()  # a title only app.py's navigation gives
     expect(nav.get_by_text("Retrieval & bias")).to_be_visible()
     expect(page.get_by_text("No session yet.")).to_be_visible()  # app.py's sidebar picker ran
     assert page.url.rstrip("/").endswith("/run")

@@ -43,7 +43,8 @@ def test_results_legend_says_two_runs_overlap(page, base_url, oracle_session, tw
     chart = page.get_by_test_id("stPlotlyChart").first
     expect(chart.locator(".legendtext").filter(has_text="2 runs overlap")).to_have_count(2)
     dashes = chart.locator(".js-plotly-plot").evaluate(
-        "gd => gd._fullData.filter(t => t.name.includes('overlap')).map(t => t.line.dash)")
+        "gd => gd._fullData.filter(t => t.name.includes('overlap')).map(t => t.line.dash)"
+    )
     assert len(set(dashes)) == 2
     expect(page.get_by_text("2 runs overlap:").first).to_be_visible()
     shot(page, shots / "results_overlap.png")
@@ -81,18 +82,23 @@ def test_map_box_selection_fills_grid_beside_it(page, base_url, oracle_session, 
     chart = page.get_by_test_id("stPlotlyChart")
     plot = chart.locator(".js-plotly-plot")
     expect(plot).to_be_attached(timeout=LONG)
-    page.wait_for_function("() => { const g = document.querySelector('.js-plotly-plot');"
-                           " return g && g._fullData && g._fullData.length > 0; }", timeout=LONG)
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.js-plotly-plot');"
+        " return g && g._fullData && g._fullData.length > 0; }",
+        timeout=LONG,
+    )
     first = time.time() - t0
     wait_idle(page)
     (shots / "timings.txt").write_text(f"embedding map first render {first:.1f} s\n")
-    data = plot.evaluate("gd => gd._fullData.map(t => ({name: t.name, type: t.type, hover: Array.from(t.hovertext),"
-                         " n: t._length}))")
+    data = plot.evaluate(
+        "gd => gd._fullData.map(t => ({name: t.name, type: t.type, hover: Array.from(t.hovertext), n: t._length}))"
+    )
     unl = [t for t in data if t["name"].startswith("unlabeled")]
     assert unl and all(t["type"] == "scattergl" for t in data)
     names = {t["name"] for t in data if not t["name"].startswith(("unlabeled", "labeled", "selected"))}
-    assert names and all(h.startswith("unlabeled pool image") and not any(n in h for n in names)
-                         for h in unl[0]["hover"])
+    assert names and all(
+        h.startswith("unlabeled pool image") and not any(n in h for n in names) for h in unl[0]["hover"]
+    )
 
     page.get_by_text("PCA", exact=True).click()  # a fixed layout: UMAP finishing in the background would redraw
     wait_idle(page)

@@ -20,8 +20,16 @@ from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 expect.set_options(timeout=30_000)  # 2 shared, busy cores
 
 
@@ -43,8 +51,13 @@ class StreamlitServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_dir = Path(log_dir)
-        self.env = {**os.environ, "ALOR_OUTPUT_DIR": str(self.output_dir), "ALOR_DEMO_SMALL": "1",
-                    "HF_HUB_OFFLINE": "1", **(env or {})}
+        self.env = {
+            **os.environ,
+            "ALOR_OUTPUT_DIR": str(self.output_dir),
+            "ALOR_DEMO_SMALL": "1",
+            "HF_HUB_OFFLINE": "1",
+            **(env or {}),
+        }
         self.proc = None
         self.logs = []  # one log file per start
 
@@ -54,10 +67,23 @@ class StreamlitServer:
         self.logs.append(log)
         with open(log, "wb") as out:  # never an unread PIPE
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-                 "--server.address=127.0.0.1", f"--server.port={self.port}", "--server.fileWatcherType=none",
-                 "--browser.gatherUsageStats=false"],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "app.py",
+                    "--server.headless=true",
+                    "--server.address=127.0.0.1",
+                    f"--server.port={self.port}",
+                    "--server.fileWatcherType=none",
+                    "--browser.gatherUsageStats=false",
+                ],
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
         deadline = time.time() + timeout
         while time.time() < deadline:
             assert self.proc.poll() is None, self.log_text()
@@ -124,9 +150,22 @@ def human_queue_session(tmp_path_factory, small_world, small_spec):
     """
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
+
     out = tmp_path_factory.mktemp("reliability_sessions")
-    session, status = run(RunConfig(dataset="demo", strategy="entropy", adaptation="zeroshot", rounds=2, rda=False,
-                                    budget=8, mode="human", extra={"name": "queue8"}), out, spec=small_spec)
+    session, status = run(
+        RunConfig(
+            dataset="demo",
+            strategy="entropy",
+            adaptation="zeroshot",
+            rounds=2,
+            rda=False,
+            budget=8,
+            mode="human",
+            extra={"name": "queue8"},
+        ),
+        out,
+        spec=small_spec,
+    )
     assert status["state"] == "waiting_for_labels" and len(session.selected(0)) == 8
     return session
 

@@ -26,8 +26,7 @@ from PIL import Image
 import alor_core.io as aio
 from alor_core.config import RunConfig
 from alor_core.data import ImageSet, load_image, load_imagefolder, load_task
-from alor_core.errors import (AlorError, ConfigError, DataError, StorageError, UnknownNameError,
-                              UnsafePathError)
+from alor_core.errors import AlorError, ConfigError, DataError, StorageError, UnknownNameError, UnsafePathError
 from alor_core.loop.rounds import run
 from alor_core.loop.session import Session
 from alor_core.models.clip import load_clip
@@ -41,8 +40,11 @@ RUN_NAME = "catalogue"
 def snapshot(folder):
     """Every file under ``folder`` (relative path -> bytes); the lock file is not content."""
     folder = Path(folder)
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != ".labels.lock"}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".labels.lock"
+    }
 
 
 def temp_files(folder):
@@ -74,8 +76,16 @@ def image_tree(root, classes=("cat", "dog"), per_class=4):
 
 def tiny_config(dataset, **kw):
     """A quick run on a user folder: random-init tiny CLIP, LP, one round, no retrieval."""
-    base = dict(dataset=str(dataset), strategy="random", adaptation="lp", rounds=1, rda=False,
-                model_name="alor_tiny_fm", device="cpu", extra={"name": RUN_NAME})
+    base = dict(
+        dataset=str(dataset),
+        strategy="random",
+        adaptation="lp",
+        rounds=1,
+        rda=False,
+        model_name="alor_tiny_fm",
+        device="cpu",
+        extra={"name": RUN_NAME},
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -103,8 +113,14 @@ def existing(tmp_path, reference_session):
     dst = out / RUN_NAME / reference_session.name
     shutil.copytree(reference_session, dst)
     before = snapshot(dst)
-    assert {"labels.csv", "results.csv", "config.json", "rounds/r00/metrics.json",
-            "rounds/r00/selected.csv", "rounds/r01/metrics.json"} <= set(before)
+    assert {
+        "labels.csv",
+        "results.csv",
+        "config.json",
+        "rounds/r00/metrics.json",
+        "rounds/r00/selected.csv",
+        "rounds/r01/metrics.json",
+    } <= set(before)
     return out, dst, before
 
 
@@ -112,8 +128,11 @@ def existing(tmp_path, reference_session):
 def test_missing_image_folder(tmp_path):
     # A dataset folder that does not exist is named; no session folder is created for the run.
     missing = tmp_path / "no_such_folder"
-    with pytest.raises(DataError, match=re.escape(f"unknown dataset {str(missing)!r}") + ".*expected 'demo'.*"
-                       r"a folder with split files \(classes.csv, ltrain.txt, test.txt\) or an ImageFolder tree"):
+    with pytest.raises(
+        DataError,
+        match=re.escape(f"unknown dataset {str(missing)!r}") + ".*expected 'demo'.*"
+        r"a folder with split files \(classes.csv, ltrain.txt, test.txt\) or an ImageFolder tree",
+    ):
         run(tiny_config(missing), tmp_path / "output")
     with pytest.raises(DataError, match=re.escape(repr(str(missing))) + " does not exist or is not a folder"):
         load_imagefolder(missing)
@@ -124,8 +143,12 @@ def test_empty_image_folder(tmp_path):
     # A folder without class sub-folders says what layout was expected.
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match=re.escape(repr(str(empty))) + " has no class sub-folders; expected "
-                       + re.escape(f"{empty}/<class name>/<image files>")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(repr(str(empty)))
+        + " has no class sub-folders; expected "
+        + re.escape(f"{empty}/<class name>/<image files>"),
+    ):
         run(tiny_config(empty), tmp_path / "output")
     assert not (tmp_path / "output" / RUN_NAME).exists()
 
@@ -134,6 +157,7 @@ def test_class_with_no_images(tmp_path):
     # A class folder holding no image (only a text file) is skipped with a warning that names it and
     # the suffixes looked for; the other classes load.
     from alor_core.data.official import DataWarning
+
     tree = image_tree(tmp_path / "tree")
     (tree / "emu").mkdir()
     (tree / "emu" / "notes.txt").write_text("not an image\n")
@@ -146,12 +170,16 @@ def test_class_with_no_images(tmp_path):
 @pytest.mark.parametrize("how", ["folders_differing_in_case", "classes_csv"])
 def test_duplicate_class_names(tmp_path, how):
     # Two classes with the same name (case-insensitive) are refused, naming the name and both ids.
-    tree = image_tree(tmp_path / "tree", classes=("Cat", "cat") if how == "folders_differing_in_case"
-                      else ("cat", "dog"))
+    tree = image_tree(
+        tmp_path / "tree", classes=("Cat", "cat") if how == "folders_differing_in_case" else ("cat", "dog")
+    )
     if how == "classes_csv":
         (tree / "classes.csv").write_text("class_id,class_name,synonyms\n0,cat,kitty\n1,dog,\n2,Cat,\n")
-    with pytest.raises(DataError, match=r"duplicate class name '(cat|Cat)' \(classes 0 and (1|2)\); "
-                                        "class names must be unique"):
+    with pytest.raises(
+        DataError,
+        match=r"duplicate class name '(cat|Cat)' \(classes 0 and (1|2)\); "
+        "class names must be unique",
+    ):
         run(tiny_config(tree), tmp_path / "output")
     assert not (tmp_path / "output" / RUN_NAME).exists()
 
@@ -180,7 +208,7 @@ def test_truncated_image(tmp_path, fmt):
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)).save(full, fmt)
     half = tmp_path / f"half.{fmt.lower()}"
     data = full.read_bytes()
-    half.write_bytes(data[:len(data) // 2])
+    half.write_bytes(data[: len(data) // 2])
     assert load_image(full).size == (64, 64)
     with pytest.raises(DataError, match=re.escape(repr(str(half))) + r" is corrupt or not an image \(.*[Tt]runcated"):
         load_image(half)
@@ -196,8 +224,7 @@ def test_one_pixel_image_is_accepted_and_resized(tmp_path, random_bundle):
     side = random_bundle.model.visual.image_size
     side = side[0] if isinstance(side, (tuple, list)) else side
     assert tuple(x.shape) == (3, side, side)
-    feats = encode_images(random_bundle, ImageSet(["one.png", "normal.png"], tmp_path, np.array([0, 1])),
-                          cache=False)
+    feats = encode_images(random_bundle, ImageSet(["one.png", "normal.png"], tmp_path, np.array([0, 1])), cache=False)
     assert feats.shape[0] == 2 and np.isfinite(feats).all()
     np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-4)
 
@@ -216,8 +243,9 @@ def _odd_image(path, kind):
         Image.new("RGBA", (8, 8), (0, 200, 0, 128)).save(path)
 
 
-@pytest.mark.parametrize("kind, suffix", [("greyscale", "png"), ("cmyk", "jpg"), ("16bit", "png"),
-                                          ("animated_gif", "gif"), ("rgba", "png")])
+@pytest.mark.parametrize(
+    "kind, suffix", [("greyscale", "png"), ("cmyk", "jpg"), ("16bit", "png"), ("animated_gif", "gif"), ("rgba", "png")]
+)
 def test_unusual_image_modes_load_as_rgb(tmp_path, random_bundle, kind, suffix):
     # Greyscale, CMYK, 16-bit, animated GIF and RGBA images all load as 8-bit RGB of the same size.
     path = tmp_path / f"img.{suffix}"
@@ -254,8 +282,10 @@ def _wrong_shapes(path):
     key = next(k for k in sd if k.endswith("mlp.c_fc.weight"))
     sd[key] = torch.zeros(sd[key].shape[0] + 1, sd[key].shape[1])
     torch.save(sd, path)
-    return (rf"does not fit model 'alor_tiny_fm': size mismatch for {re.escape(key)}.*"
-            "expected a checkpoint of alor_tiny_fm")
+    return (
+        rf"does not fit model 'alor_tiny_fm': size mismatch for {re.escape(key)}.*"
+        "expected a checkpoint of alor_tiny_fm"
+    )
 
 
 @pytest.mark.parametrize("kind", ["wrong_shapes", "text_file", "empty_file", "zip_not_torch"])
@@ -274,8 +304,10 @@ def test_checkpoint_that_does_not_fit(tmp_path, existing, small_spec, kind):
         else:
             with zipfile.ZipFile(ckpt, "w") as zf:
                 zf.writestr("hello.txt", "a zip, but not a torch checkpoint")
-        message = (re.escape(f"checkpoint file {str(ckpt)!r} could not be read as a checkpoint of "
-                             "'alor_tiny_fm'") + r" \(.*\); expected a file written by torch.save")
+        message = (
+            re.escape(f"checkpoint file {str(ckpt)!r} could not be read as a checkpoint of 'alor_tiny_fm'")
+            + r" \(.*\); expected a file written by torch.save"
+        )
     with pytest.raises(DataError, match=message):
         load_clip("alor_tiny_fm", str(ckpt), device="cpu")
     with pytest.raises(DataError, match=message):
@@ -288,8 +320,11 @@ def test_budget_larger_than_pool(tmp_path, small_spec, small_world):
     # The budget is checked before any session file is written.
     out = tmp_path / "output"
     n = len(small_world.pool)
-    with pytest.raises(ConfigError, match=rf"'budget' 100000 is larger than the unlabeled pool \({n} images\); "
-                                          rf"expected at most {n}"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"'budget' 100000 is larger than the unlabeled pool \({n} images\); "
+        rf"expected at most {n}",
+    ):
         run(demo_config(budget=100_000, extra={"name": "too_big"}), out, spec=small_spec)
     assert not (out / "too_big").exists()
 
@@ -301,8 +336,9 @@ def _caption_table(folder, captions):
     for i in range(len(captions)):
         _png(folder / f"img{i}.png", size=(96, 96), seed=i)
         urls.append(f"img{i}.png")
-    pd.DataFrame({"SAMPLE_ID": range(len(captions)), "URL": urls, "TEXT": captions,
-                  "HEIGHT": 96, "WIDTH": 96}).to_parquet(folder / "corpus.parquet", index=False)
+    pd.DataFrame(
+        {"SAMPLE_ID": range(len(captions)), "URL": urls, "TEXT": captions, "HEIGHT": 96, "WIDTH": 96}
+    ).to_parquet(folder / "corpus.parquet", index=False)
     return folder / "corpus.parquet"
 
 
@@ -310,35 +346,51 @@ def test_rda_retrieves_nothing_for_every_class(tmp_path, small_spec, small_world
     # Decision: RDA on with captions that name no class is an error (a run labeled "rda" that
     # trained without retrieved data would mislead); the message suggests --no-rda. No
     # retrieval files, labels or rounds are written.
-    table = _caption_table(tmp_path / "open", ["a sunset over the harbour", "zebra crossing at night",
-                                               "abstract painting in blue", "a bowl of soup"])
+    table = _caption_table(
+        tmp_path / "open",
+        ["a sunset over the harbour", "zebra crossing at night", "abstract painting in blue", "a bowl of soup"],
+    )
     out = tmp_path / "output"
     cfg = demo_config(retrieval_source=str(table), extra={"name": "no_match"})
-    with pytest.raises(DataError, match=r"RDA retrieved no image for any of the 10 classes from "
-                                        + re.escape(repr(str(table))) + r": no caption names a class or a "
-                                        r"synonym \(e\.g\. 't-shirt'.*\); expected at least one match\. .*--no-rda"):
+    with pytest.raises(
+        DataError,
+        match=r"RDA retrieved no image for any of the 10 classes from "
+        + re.escape(repr(str(table)))
+        + r": no caption names a class or a "
+        r"synonym \(e\.g\. 't-shirt'.*\); expected at least one match\. .*--no-rda",
+    ):
         run(cfg, out, spec=small_spec)
     sdir = out / "no_match" / "seed1"
     assert not (sdir / "retrieval").exists() and not (sdir / "labels.csv").exists()
     assert not (sdir / "rounds").exists() and not temp_files(out)
     # The same captions table without RDA runs (the advice in the message works).
-    session, status = run(demo_config(retrieval_source=str(table), rda=False, rounds=1,
-                                      extra={"name": "no_match_nordA"}), out, spec=small_spec)
+    session, status = run(
+        demo_config(retrieval_source=str(table), rda=False, rounds=1, extra={"name": "no_match_nordA"}),
+        out,
+        spec=small_spec,
+    )
     assert status["state"] == "done" and session.metrics(0)["n_retrieved"] == 0
 
 
-@pytest.mark.parametrize("change, key, on_disk, now", [
-    ({"k": 30}, "k", "20", "30"),
-    ({"budget": 3}, "budget", "None", "3"),
-    ({"strategy": "entropy"}, "strategy", "'random'", "'entropy'"),
-    ({"labeled_weight": 1.0}, "labeled_weight", "0.0", "1.0"),
-])
+@pytest.mark.parametrize(
+    "change, key, on_disk, now",
+    [
+        ({"k": 30}, "k", "20", "30"),
+        ({"budget": 3}, "budget", "None", "3"),
+        ({"strategy": "entropy"}, "strategy", "'random'", "'entropy'"),
+        ({"labeled_weight": 1.0}, "labeled_weight", "0.0", "1.0"),
+    ],
+)
 def test_resume_with_a_different_config_refuses(existing, small_spec, change, key, on_disk, now):
     # Resuming a session with another setting names the key (and both values) and changes nothing.
     out, sdir, before = existing
-    with pytest.raises(ConfigError, match=re.escape(f"session {str(sdir)!r} was started with a different "
-                                                    f"configuration ({key}: {on_disk} on disk vs {now} now)")
-                       + "; use another --name or delete the folder"):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            f"session {str(sdir)!r} was started with a different configuration ({key}: {on_disk} on disk vs {now} now)"
+        )
+        + "; use another --name or delete the folder",
+    ):
         run(demo_config(**change), out, spec=small_spec)
     assert_untouched(sdir, before)
 
@@ -365,7 +417,7 @@ class _FullDisk:
 
                 def write(self, data):
                     outer.calls += 1
-                    fh.write(data[:len(data) // 2])
+                    fh.write(data[: len(data) // 2])
                     fh.flush()
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -384,9 +436,14 @@ def test_full_disk_while_saving_labels(existing, monkeypatch):
     new_id = "a_picture_nobody_labeled_yet.png"
     assert new_id not in set(session.labels()["sample_id"])
     disk = _FullDisk(monkeypatch)
-    with pytest.raises(StorageError, match=re.escape(f"could not write {str(sdir / 'labels.csv')!r}: No space left "
-                                                     "on device (errno 28); the previous version of the file "
-                                                     "is unchanged")) as err:
+    with pytest.raises(
+        StorageError,
+        match=re.escape(
+            f"could not write {str(sdir / 'labels.csv')!r}: No space left "
+            "on device (errno 28); the previous version of the file "
+            "is unchanged"
+        ),
+    ) as err:
         session.add_labels([(new_id, 0, 2, "human")])
     assert disk.calls == 1
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(sdir / "labels.csv")
@@ -399,8 +456,9 @@ def test_full_disk_while_resuming_a_run(existing, monkeypatch, small_spec):
     # session (config, labels, results, rounds) stays byte-identical.
     out, sdir, before = existing
     disk = _FullDisk(monkeypatch)
-    with pytest.raises(StorageError, match=re.escape(f"could not write {str(sdir / 'config.json')!r}: "
-                                                     "No space left on device")):
+    with pytest.raises(
+        StorageError, match=re.escape(f"could not write {str(sdir / 'config.json')!r}: No space left on device")
+    ):
         run(demo_config(rounds=3), out, spec=small_spec)
     assert disk.calls >= 1
     assert_untouched(sdir, before)
@@ -422,12 +480,15 @@ def test_full_disk_before_the_temp_file_exists(existing, monkeypatch):
 
 
 # ---- paths that try to leave their root ----------------------------------------------------------
-@pytest.mark.parametrize("name, message", [
-    ("../../etc", r"run name '\.\./\.\./etc' has a '\.\.' component and would leave"),
-    ("ok/../../escaped", r"run name 'ok/\.\./\.\./escaped' has a '\.\.' component"),
-    ("/tmp/alor_escaped_run", r"run name '/tmp/alor_escaped_run' is an absolute path"),
-    ("link_out", r"run name 'link_out' leads outside .* through a symlink"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("../../etc", r"run name '\.\./\.\./etc' has a '\.\.' component and would leave"),
+        ("ok/../../escaped", r"run name 'ok/\.\./\.\./escaped' has a '\.\.' component"),
+        ("/tmp/alor_escaped_run", r"run name '/tmp/alor_escaped_run' is an absolute path"),
+        ("link_out", r"run name 'link_out' leads outside .* through a symlink"),
+    ],
+)
 def test_run_name_cannot_leave_the_output_folder(tmp_path, small_spec, name, message):
     # --name / the Run page's run name: '..', absolute paths and symlinks out are refused before
     # anything is loaded or written, and nothing appears outside the output folder.
@@ -453,8 +514,9 @@ def test_cli_refuses_a_run_name_outside_the_output_folder(tmp_path, capsys):
     rc = main(["run", "--small-demo", "--quiet", "--rounds", "1", "--name", "../escaped", "--output", str(out)])
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert re.search(r"^error: run name '\.\./escaped' has a '\.\.' component and would leave "
-                     + re.escape(repr(str(out))), err), err
+    assert re.search(
+        r"^error: run name '\.\./escaped' has a '\.\.' component and would leave " + re.escape(repr(str(out))), err
+    ), err
     assert not (tmp_path / "escaped").exists() and not out.exists()
 
 
@@ -480,10 +542,16 @@ def test_dataset_name_cannot_leave_the_data_root(tmp_path):
     root = tmp_path / "datasets"
     root.mkdir()
     image_tree(tmp_path / "elsewhere" / "mine")
-    for bad, what in (("../elsewhere/mine", "has a '..' component"),
-                      (str(tmp_path / "elsewhere" / "mine"), "is an absolute path")):
-        with pytest.raises(UnsafePathError, match=re.escape(f"dataset {bad!r} {what}") + ".*"
-                           + re.escape(f"expected a relative path inside {str(root)!r}")):
+    for bad, what in (
+        ("../elsewhere/mine", "has a '..' component"),
+        (str(tmp_path / "elsewhere" / "mine"), "is an absolute path"),
+    ):
+        with pytest.raises(
+            UnsafePathError,
+            match=re.escape(f"dataset {bad!r} {what}")
+            + ".*"
+            + re.escape(f"expected a relative path inside {str(root)!r}"),
+        ):
             load_task(bad, root)
     (root / "mine").symlink_to(tmp_path / "elsewhere" / "mine", target_is_directory=True)
     assert load_task("mine", root).classes.names == ["cat", "dog"]
@@ -512,16 +580,19 @@ def test_imagefolder_zip_export_cannot_climb_out(tmp_path):
         assert not e.startswith("/") and "\\" not in e and ".." not in e.split("/"), e
 
 
-@pytest.mark.parametrize("user_path, message", [
-    ("../x", "has a '..' component"),
-    ("a/../../x", "has a '..' component"),
-    ("..\\x", "has a '..' component"),
-    ("/etc/passwd", "is an absolute path"),
-    ("C:\\Windows", "is an absolute path"),
-    ("", "is empty"),
-    ("a\x00b", "contains a NUL byte"),
-    ("link/inner", "leads outside .* through a symlink"),
-])
+@pytest.mark.parametrize(
+    "user_path, message",
+    [
+        ("../x", "has a '..' component"),
+        ("a/../../x", "has a '..' component"),
+        ("..\\x", "has a '..' component"),
+        ("/etc/passwd", "is an absolute path"),
+        ("C:\\Windows", "is an absolute path"),
+        ("", "is empty"),
+        ("a\x00b", "contains a NUL byte"),
+        ("link/inner", "leads outside .* through a symlink"),
+    ],
+)
 def test_safe_join_refuses_every_way_out(tmp_path, user_path, message):
     # The helper every user path goes through; accepted paths stay inside, as typed.
     root = tmp_path / "root"

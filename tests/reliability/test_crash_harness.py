@@ -59,28 +59,64 @@ N_KILLS = 20
 PLAN_SEED = 20261125
 ROUNDS = 4
 SEED = 4
-ARGV = ["run", "--small-demo", "--k", "100", "--quiet", "--strategy", "tfs", "--adapt", "lp",
-        "--rounds", str(ROUNDS), "--seeds", str(SEED), "--threads", "1"]
-WRITE_DELAY = 0.3          # seconds each atomic write waits before os.replace in "write" attempts
-POLL = 0.004               # seconds between looks at the session folder
-DEADLINE = 240             # seconds one attempt may take to reach its kill moment (busy machine)
+ARGV = [
+    "run",
+    "--small-demo",
+    "--k",
+    "100",
+    "--quiet",
+    "--strategy",
+    "tfs",
+    "--adapt",
+    "lp",
+    "--rounds",
+    str(ROUNDS),
+    "--seeds",
+    str(SEED),
+    "--threads",
+    "1",
+]
+WRITE_DELAY = 0.3  # seconds each atomic write waits before os.replace in "write" attempts
+POLL = 0.004  # seconds between looks at the session folder
+DEADLINE = 240  # seconds one attempt may take to reach its kill moment (busy machine)
 
 # Anchors in run order: (status state, round).
-ANCHORS = [("preparing", None)] + [(s, r) for r in range(ROUNDS) for s in ("adapting", "selecting")
-                                   if not (s == "selecting" and r == ROUNDS - 1)]
+ANCHORS = [("preparing", None)] + [
+    (s, r) for r in range(ROUNDS) for s in ("adapting", "selecting") if not (s == "selecting" and r == ROUNDS - 1)
+]
 ANCHOR_INDEX = {a: i for i, a in enumerate(ANCHORS)}
-FILES_AT = {"preparing": ["retrieved.csv", "counts.json"], "adapting": ["metrics.json", "results.csv"],
-            "selecting": ["selected.csv", "labels.csv"]}
+FILES_AT = {
+    "preparing": ["retrieved.csv", "counts.json"],
+    "adapting": ["metrics.json", "results.csv"],
+    "selecting": ["selected.csv", "labels.csv"],
+}
 # Files rewritten on purpose during a run; every other session file never changes once written.
 # loaded.json / skipped.csv describe the images this run found and skipped: each (re)start rewrites them.
-MUTABLE = {"status.json", "timing.json", "labels.csv", "results.csv", "config.json", ".labels.lock",
-           "loaded.json", "skipped.csv"}
-METRIC_KEYS = ["acc", "f1", "per_class_acc", "tail_acc", "n_labeled", "n_retrieved", "labeled_per_class",
-               "loss_first_last", "round"]
+MUTABLE = {
+    "status.json",
+    "timing.json",
+    "labels.csv",
+    "results.csv",
+    "config.json",
+    ".labels.lock",
+    "loaded.json",
+    "skipped.csv",
+}
+METRIC_KEYS = [
+    "acc",
+    "f1",
+    "per_class_acc",
+    "tail_acc",
+    "n_labeled",
+    "n_retrieved",
+    "labeled_per_class",
+    "loss_first_last",
+    "round",
+]
 
 # ------------------------------------------------------------------------------------------------
 # The zygote: imports once, forks one child per attempt, kills (SIGKILL) and reaps it on request.
-ZYGOTE = r'''
+ZYGOTE = r"""
 import importlib, json, os, select, signal, sys, time, traceback
 t0 = time.time()
 for name in ["torch", "numpy", "pandas", "scipy", "sklearn", "PIL.Image", "pyarrow.parquet", "tqdm",
@@ -161,7 +197,7 @@ while True:
         if done:
             say(report(pid, st, False))
             break
-'''
+"""
 
 
 class Zygote:
@@ -169,8 +205,14 @@ class Zygote:
 
     def __init__(self, env, log):
         self.log = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-u", "-c", ZYGOTE], cwd=ROOT, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-c", ZYGOTE],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
         self.buf = b""
         hello = self.read(DEADLINE)
         assert hello and hello.get("ready"), f"zygote did not start: {hello!r}"
@@ -211,13 +253,14 @@ class Zygote:
             self.proc.wait(timeout=30)
         except Exception:
             if self.proc.poll() is None:
-                self.proc.kill()    # our own helper process
+                self.proc.kill()  # our own helper process
                 self.proc.wait()
         self.log.close()
 
 
 # ------------------------------------------------------------------------------------------------
 # Reading and checking a session folder.
+
 
 def _sha(path):
     return hashlib.sha1(path.read_bytes()).hexdigest()
@@ -226,7 +269,7 @@ def _sha(path):
 def _target_of_tmp(name):
     """``.labels.csv.ab12cd.tmp`` -> ``labels.csv`` (the file an atomic write was replacing)."""
     assert name.startswith(".") and name.endswith(".tmp"), name
-    return name[1:-len(".tmp")].rsplit(".", 1)[0]
+    return name[1 : -len(".tmp")].rsplit(".", 1)[0]
 
 
 def _files(sdir):
@@ -269,6 +312,7 @@ class Reference:
 
     def __init__(self, sdir):
         from alor_core.loop.session import Session
+
         self.dir = sdir
         s = Session.open(sdir)
         self.config = s.config
@@ -290,9 +334,10 @@ def check_session(sdir, ref, before, stats):
     ``before`` is the snapshot taken after the previous kill: nothing in it may be lost or changed.
     """
     from alor_core.loop.session import Session
+
     files, tmps = _files(sdir)
     snap = {"files": files, "tmps": tmps, "labels": set(), "finished": [], "results": {}}
-    if "config.json" not in files:   # killed before the session existed: nothing to lose yet
+    if "config.json" not in files:  # killed before the session existed: nothing to lose yet
         assert not before["files"], f"session files lost: {sorted(before['files'])}"
         return snap
     # Stray temp files: dot-files beside the file they were replacing (so `*` globs and the
@@ -300,9 +345,21 @@ def check_session(sdir, ref, before, stats):
     for rel in tmps:
         name = rel.rsplit("/", 1)[-1]
         assert name.startswith("."), rel
-        assert _target_of_tmp(name) in {"config.json", "status.json", "timing.json", "zeroshot.json",
-                                        "labels.csv", "results.csv", "metrics.json", "selected.csv",
-                                        "retrieved.csv", "counts.json", "skipped.txt", "loaded.json", "skipped.csv"}, rel
+        assert _target_of_tmp(name) in {
+            "config.json",
+            "status.json",
+            "timing.json",
+            "zeroshot.json",
+            "labels.csv",
+            "results.csv",
+            "metrics.json",
+            "selected.csv",
+            "retrieved.csv",
+            "counts.json",
+            "skipped.txt",
+            "loaded.json",
+            "skipped.csv",
+        }, rel
     # Every file parses: a half-written file would not.
     for rel in files:
         p = sdir / rel
@@ -347,6 +404,7 @@ def check_session(sdir, ref, before, stats):
     stats["rounds_checked"] += len(finished)
     # What the dashboard reads (session list, results, per-class table, retrieval, label queue).
     from alor_core import analysis
+
     found = analysis.find_sessions(sdir.parents[1])
     assert found["path"].tolist() == [str(sdir)] and found["rounds_done"].tolist() == [len(finished)]
     assert len(analysis.load_results([sdir])) == len(s.results())
@@ -362,13 +420,15 @@ def check_session(sdir, ref, before, stats):
     assert set(res["round"]) <= set(finished), (list(res["round"]), finished)
     assert set(finished) - set(res["round"]) <= {max(finished, default=-1)}, (list(res["round"]), finished)
     want = ref.results[ref.results["round"].isin(res["round"])].reset_index(drop=True)
-    if len(res):    # (an empty results.csv reads back with object columns)
+    if len(res):  # (an empty results.csv reads back with object columns)
         pd.testing.assert_frame_equal(res.reset_index(drop=True), want)
     # Nothing lost since the previous kill.
     for rel, sha in before["files"].items():
         name = rel.rsplit("/", 1)[-1]
         assert rel in files, f"{rel} existed before the kill and is gone"
-        if name not in MUTABLE and not (rel == "retrieval/retrieved.csv" and "retrieval/counts.json" not in before["files"]):
+        if name not in MUTABLE and not (
+            rel == "retrieval/retrieved.csv" and "retrieval/counts.json" not in before["files"]
+        ):
             assert files[rel] == sha, f"{rel} changed after it was written"
     assert before["labels"] <= rows, f"labels lost: {sorted(before['labels'] - rows)[:5]}"
     assert set(before["finished"]) <= set(finished)
@@ -379,15 +439,23 @@ def check_session(sdir, ref, before, stats):
 
 # ------------------------------------------------------------------------------------------------
 
+
 def make_plan(rng):
     """20 kill moments: required ones (coverage) plus random ones, sorted along the run."""
     adapt = [ANCHOR_INDEX[("adapting", r)] for r in range(ROUNDS)]
     select = [ANCHOR_INDEX[("selecting", r)] for r in range(ROUNDS - 1)]
     last = ANCHOR_INDEX[("adapting", ROUNDS - 1)]
-    plan = [("stage", 0, None), ("stage", 0, None), ("write", 0, rng.choice(FILES_AT["preparing"])),
-            ("stage", rng.choice(adapt), None), ("stage", rng.choice(select), None),
-            ("write", rng.choice(adapt), "metrics.json"), ("write", last, "results.csv"),
-            ("write", rng.choice(select), "selected.csv"), ("write", rng.choice(select), "labels.csv")]
+    plan = [
+        ("stage", 0, None),
+        ("stage", 0, None),
+        ("write", 0, rng.choice(FILES_AT["preparing"])),
+        ("stage", rng.choice(adapt), None),
+        ("stage", rng.choice(select), None),
+        ("write", rng.choice(adapt), "metrics.json"),
+        ("write", last, "results.csv"),
+        ("write", rng.choice(select), "selected.csv"),
+        ("write", rng.choice(select), "labels.csv"),
+    ]
     while len(plan) < N_KILLS:
         a = rng.randrange(1, len(ANCHORS))
         kind = rng.choice(["stage", "write"])
@@ -414,7 +482,7 @@ def triggered(kind, anchor, target, fname, idx, new):
     session files whose temp file (a write in progress) appeared during this attempt."""
     if idx < 0:
         return False
-    if target == len(ANCHORS):   # every round done: the closing writes (results.csv, status) are left
+    if target == len(ANCHORS):  # every round done: the closing writes (results.csv, status) are left
         return bool(new)
     if kind == "stage":
         return idx >= target
@@ -434,7 +502,7 @@ def kill_delay(rng, kind, anchor, calib):
         return rng.uniform(0.1, 0.6) * calib["retrieval_cpu"], "cpu"
     if state == "adapting":
         return rng.uniform(0.05, 0.6) * calib["adapt_cpu"][rnd], "cpu"
-    return rng.uniform(0.0, 2.5) * WRITE_DELAY, "wall"   # selecting: the write delay keeps it visible
+    return rng.uniform(0.0, 2.5) * WRITE_DELAY, "wall"  # selecting: the write delay keeps it visible
 
 
 def classify(st, pid, files):
@@ -464,8 +532,14 @@ def reference_run(out, env):
     """The uninterrupted run as a real CLI process, watched to calibrate the kill moments: the CPU
     seconds from status ``preparing`` to ``counts.json`` (retrieval) and from ``adapting rN`` to
     ``rN/metrics.json`` (adaptation + evaluation)."""
-    proc = subprocess.Popen([sys.executable, "-m", "alor_core", *ARGV], cwd=ROOT, env={**env, "ALOR_OUTPUT_DIR": str(out)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alor_core", *ARGV],
+        cwd=ROOT,
+        env={**env, "ALOR_OUTPUT_DIR": str(out)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     marks, sdir = {}, None
     while proc.poll() is None:
         if sdir is None:
@@ -489,14 +563,18 @@ def reference_run(out, env):
         x, y = marks.get(a), marks.get(b)
         return max(y - x, 0.05) if x is not None and y is not None and y > x else default
 
-    return sdir, {"retrieval_cpu": span("preparingNone", "counts", 0.3),
-                  "adapt_cpu": [span(f"adapting{r}", f"metrics{r}", 0.1) for r in range(ROUNDS)]}
+    return sdir, {
+        "retrieval_cpu": span("preparingNone", "counts", 0.3),
+        "adapt_cpu": [span(f"adapting{r}", f"metrics{r}", 0.1) for r in range(ROUNDS)],
+    }
 
 
 def _line(k):
-    return (f"  kill {k['i']:2d} after {k['seconds']:5.2f}s: {k['stage']:<10} status={k['status']} "
-            f"plan={k['plan']} mid_write={[t.rsplit('/', 1)[-1] for t in k['mid_write']]} "
-            f"rounds={k['rounds_done']} labels={k['labels']} results_lag={k['results_lag']}")
+    return (
+        f"  kill {k['i']:2d} after {k['seconds']:5.2f}s: {k['stage']:<10} status={k['status']} "
+        f"plan={k['plan']} mid_write={[t.rsplit('/', 1)[-1] for t in k['mid_write']]} "
+        f"rounds={k['rounds_done']} labels={k['labels']} results_lag={k['results_lag']}"
+    )
 
 
 @pytest.mark.slow
@@ -543,12 +621,16 @@ def test_kill_9_at_twenty_random_moments_loses_and_duplicates_nothing(tmp_path, 
                     break
                 st = _read_status(sdir)
                 idx = _anchor_index(st) if st.get("pid") == pid else -1
-                new = {_target_of_tmp(t.rsplit("/", 1)[-1]) for t in _tmps(sdir) - snap["tmps"]} \
-                    if kind == "write" and idx >= 0 else set()
+                new = (
+                    {_target_of_tmp(t.rsplit("/", 1)[-1]) for t in _tmps(sdir) - snap["tmps"]}
+                    if kind == "write" and idx >= 0
+                    else set()
+                )
                 if triggered(kind, anchor, target, fname, idx, new):
                     break
-                assert time.monotonic() - t_start < DEADLINE, \
+                assert time.monotonic() - t_start < DEADLINE, (
                     f"attempt {i} ({kind} at {target}) never got there:\n{log.read_text()[-3000:]}"
+                )
                 time.sleep(POLL)
             if ended is None and clock == "cpu":
                 cpu0 = cpu_seconds(pid) or 0.0
@@ -560,29 +642,48 @@ def test_kill_9_at_twenty_random_moments_loses_and_duplicates_nothing(tmp_path, 
                 time.sleep(delay)
             if ended is None:
                 ended = zyg.kill()
-            assert ended["killed"], (f"attempt {i} ({kind} at {target}) ended by itself before "
-                                     f"its kill (code {ended['rc']}):\n{log.read_text()[-3000:]}")
+            assert ended["killed"], (
+                f"attempt {i} ({kind} at {target}) ended by itself before "
+                f"its kill (code {ended['rc']}):\n{log.read_text()[-3000:]}"
+            )
             st = _read_status(sdir)
             files, tmps = _files(sdir)
             new_tmps = sorted(tmps - snap["tmps"])
-            record = {"i": i, "plan": [plan[i][0], list(ANCHORS[anchor]), plan[i][2]], "target": target, "delay": f"{delay:.3f}s {clock}",
-                      "seconds": round(time.monotonic() - t_start, 2),
-                      "status": {k: st.get(k) for k in ("state", "round")},
-                      "stage": classify(st, pid, files), "mid_write": new_tmps, "files": sorted(files)}
+            record = {
+                "i": i,
+                "plan": [plan[i][0], list(ANCHORS[anchor]), plan[i][2]],
+                "target": target,
+                "delay": f"{delay:.3f}s {clock}",
+                "seconds": round(time.monotonic() - t_start, 2),
+                "status": {k: st.get(k) for k in ("state", "round")},
+                "stage": classify(st, pid, files),
+                "mid_write": new_tmps,
+                "files": sorted(files),
+            }
             snap = check_session(sdir, ref, snap, stats)
-            record.update(rounds_done=len(snap["finished"]), labels=len(snap["labels"]),
-                          results_lag=sorted(set(snap["finished"]) - snap["results"]))
+            record.update(
+                rounds_done=len(snap["finished"]),
+                labels=len(snap["labels"]),
+                results_lag=sorted(set(snap["finished"]) - snap["results"]),
+            )
             print(_line(record), flush=True)
             kills.append(record)
     finally:
         zyg.close()
 
     # The last resume: the same command, a fresh process, to the end.
-    p = subprocess.run([sys.executable, "-m", "alor_core", *ARGV], cwd=ROOT, env={**env, "ALOR_OUTPUT_DIR": str(out)},
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "alor_core", *ARGV],
+        cwd=ROOT,
+        env={**env, "ALOR_OUTPUT_DIR": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, f"final resume failed\n{p.stdout}\n{p.stderr}"
     final = check_session(sdir, ref, snap, stats)
     from alor_core.loop.session import Session
+
     s = Session.open(sdir)
     assert s.status()["state"] == "done" and s.finished_rounds() == list(range(ROUNDS))
     pd.testing.assert_frame_equal(s.results(), ref.results)
@@ -599,12 +700,20 @@ def test_kill_9_at_twenty_random_moments_loses_and_duplicates_nothing(tmp_path, 
     # Coverage: the kills hit retrieval, adaptation, selection and writes in progress.
     per_stage = Counter(k["stage"] for k in kills)
     mid_files = Counter(_target_of_tmp(t.rsplit("/", 1)[-1]) for k in kills for t in k["mid_write"])
-    summary = {"kills_survived": len(kills), "per_stage": dict(per_stage),
-               "mid_write_kills": sum(1 for k in kills if k["mid_write"]), "mid_write_files": dict(mid_files),
-               "labels_checked": stats["labels_checked"], "rounds_checked": stats["rounds_checked"],
-               "stray_tmp_files_left": len(final["tmps"]), "calibration": calib,
-               "zygote_import_s": zyg.import_s, "reference_s": round(t_ref, 1),
-               "total_s": round(time.monotonic() - t0, 1), "kills": kills}
+    summary = {
+        "kills_survived": len(kills),
+        "per_stage": dict(per_stage),
+        "mid_write_kills": sum(1 for k in kills if k["mid_write"]),
+        "mid_write_files": dict(mid_files),
+        "labels_checked": stats["labels_checked"],
+        "rounds_checked": stats["rounds_checked"],
+        "stray_tmp_files_left": len(final["tmps"]),
+        "calibration": calib,
+        "zygote_import_s": zyg.import_s,
+        "reference_s": round(t_ref, 1),
+        "total_s": round(time.monotonic() - t0, 1),
+        "kills": kills,
+    }
     (tmp_path / "crash_harness.json").write_text(json.dumps(summary, indent=2))
     print("\ncrash harness:", json.dumps({k: v for k, v in summary.items() if k != "kills"}))
     for k in kills:
@@ -630,7 +739,7 @@ def test_resume_brings_back_a_round_missing_from_results_csv(tmp_path, small_spe
     full = session.results()
     assert status["state"] == "done" and full["round"].tolist() == [0, 1]
     f = session.path / "results.csv"
-    f.write_text("".join(f.read_text().splitlines(True)[:2]))   # header + round 0, as after round 0
+    f.write_text("".join(f.read_text().splitlines(True)[:2]))  # header + round 0, as after round 0
     assert session.results()["round"].tolist() == [0]
     session, status = run(config(), tmp_path, spec=small_spec)
     assert status["state"] == "done"

@@ -97,8 +97,9 @@ def wait_for(cond, timeout=30, what="condition"):
 # ---- 1. kill -9 between labels ---------------------------------------------------------------
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_server_kill_between_labels_keeps_every_label(page, human_queue_session, session_copy, streamlit_server,
-                                                      wait_idle, small_world):
+def test_server_kill_between_labels_keeps_every_label(
+    page, human_queue_session, session_copy, streamlit_server, wait_idle, small_world
+):
     # Label 3 picks in the browser, kill -9 the server, restart it: the open tab reconnects and
     # shows the 3 labels; label 2 more and kill it again right after the 5th label reached the
     # disk; a fresh tab then shows all 5, labels.csv holds each once with the class pressed, and
@@ -122,7 +123,7 @@ def test_server_kill_between_labels_keeps_every_label(page, human_queue_session,
         assert_no_duplicates(session)
         hl = human_labels(session).set_index("sample_id")["label"]
         assert {s: names[v] for s, v in hl.items()} == saved
-        pd.testing.assert_frame_equal(session.labels().iloc[:len(initial)], initial)
+        pd.testing.assert_frame_equal(session.labels().iloc[: len(initial)], initial)
 
     app = page.get_by_test_id("stApp")
     for n_done, key in enumerate("123", 1):
@@ -161,8 +162,10 @@ def test_server_kill_between_labels_keeps_every_label(page, human_queue_session,
 
 
 # ---- 2. two labelers on one queue ------------------------------------------------------------
-CONFLICT = re.compile(r"Label conflict on (\S+): another labeler already labeled it (.+?) \((\w+)\); "
-                      r"you chose (.+?)\. Nothing was overwritten")
+CONFLICT = re.compile(
+    r"Label conflict on (\S+): another labeler already labeled it (.+?) \((\w+)\); "
+    r"you chose (.+?)\. Nothing was overwritten"
+)
 
 
 def snapshot(page):
@@ -185,8 +188,9 @@ def conflict_box(page):
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_queue_session, session_copy,
-                                                              streamlit_server, wait_idle, small_world):
+def test_two_labelers_at_once_lose_no_label_and_see_conflicts(
+    browser, human_queue_session, session_copy, streamlit_server, wait_idle, small_world
+):
     # Two browser contexts label the same queue. (0) Each starts on a different pick (the pick on A's
     # screen is claimed), so B steps with Prev to A's pick for (1) and (2). (1) B stops following, A labels a pick, B labels it
     # differently: B sees a conflict naming the image, A's label and B's, nothing is overwritten
@@ -199,8 +203,10 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
     server = streamlit_server(session.path.parents[1])
     sel = session.selected(0).set_index("sample_id")
     top = {s: [p.rsplit(":", 1)[0] for p in t.split(";") if p] for s, t in sel["top3"].items()}
-    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 1000}), \
-        browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx_a, ctx_b = (
+        browser.new_context(viewport={"width": 1400, "height": 1000}),
+        browser.new_context(viewport={"width": 1400, "height": 1000}),
+    )
     try:
         a, b = ctx_a.new_page(), ctx_b.new_page()
         for p in (a, b):
@@ -295,10 +301,12 @@ def test_two_labelers_at_once_lose_no_label_and_see_conflicts(browser, human_que
         for p in (a, b):
             expect(progress(p, N_PICKS)).to_be_visible()
         n_press = presses["A"] + presses["B"]
-        print(f"\n[two labelers] {N_PICKS} picks labeled once each (A: {by['A']}, B: {by['B']}); race: {n_press} key "
-              f"presses (A {presses['A']}, B {presses['B']}) -> {N_PICKS - 2} labels + {len(conflicts)} conflicts "
-              f"kept {conflicts}; before the race: 1 conflict overwritten by B, 1 pick left by B's page when A "
-              "labeled it")
+        print(
+            f"\n[two labelers] {N_PICKS} picks labeled once each (A: {by['A']}, B: {by['B']}); race: {n_press} key "
+            f"presses (A {presses['A']}, B {presses['B']}) -> {N_PICKS - 2} labels + {len(conflicts)} conflicts "
+            f"kept {conflicts}; before the race: 1 conflict overwritten by B, 1 pick left by B's page when A "
+            "labeled it"
+        )
     finally:
         ctx_a.close()
         ctx_b.close()
@@ -317,6 +325,7 @@ def _map_dataset(world):
     from PIL import Image
 
     from alor_core.data.fashion_mnist import load_split
+
     root = Path(os.environ["ALOR_CACHE_DIR"]) / f"reliability_map_{N_POOL}_{N_TEST}"
     if (root / "test.txt").is_file():
         return root
@@ -346,11 +355,21 @@ def map_session(tmp_path_factory, small_world):
     points: 9,300 pool images + the retrieved ones."""
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
+
     data = _map_dataset(small_world)
     out = tmp_path_factory.mktemp("map_output")
-    cfg = RunConfig(dataset=str(data), strategy="random", adaptation="zeroshot", rounds=2, k=100, budget=10,
-                    mode="human", model_name=small_world.meta["model_name"],
-                    pretrained=str(small_world.meta["checkpoint"]), extra={"name": "map10k"})
+    cfg = RunConfig(
+        dataset=str(data),
+        strategy="random",
+        adaptation="zeroshot",
+        rounds=2,
+        k=100,
+        budget=10,
+        mode="human",
+        model_name=small_world.meta["model_name"],
+        pretrained=str(small_world.meta["checkpoint"]),
+        extra={"name": "map10k"},
+    )
     session, status = run(cfg, out)
     assert status["state"] == "waiting_for_labels"
     return session
@@ -370,13 +389,15 @@ async def _browse(browser, url, n_map, timeout_ms):
     """One browser session: open the dashboard, visit every page from the sidebar, raise the map's
     "Max points" to show all ``n_map`` points. Returns {page: seconds until rendered and idle}."""
     from playwright.async_api import expect as aexpect
+
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
     times = {}
 
     async def idle(what):
-        await aexpect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
-                                                                     timeout=timeout_ms)
+        await aexpect(page.get_by_test_id("stApp")).to_have_attribute(
+            "data-test-script-state", "notRunning", timeout=timeout_ms
+        )
         for tid in ("stException", "stAlertContentError"):
             await aexpect(page.get_by_test_id(tid), f"{what}: an error box").to_have_count(0)
 
@@ -414,11 +435,11 @@ def _run_sessions(url, n_sessions, n_map, timeout_ms, launch_args):
 
     async def main():
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=launch_args["executable_path"],
-                                              args=launch_args["args"])
+            browser = await p.chromium.launch(executable_path=launch_args["executable_path"], args=launch_args["args"])
             try:
-                return await asyncio.gather(*(_browse(browser, url, n_map, timeout_ms) for _ in range(n_sessions)),
-                                            return_exceptions=True)
+                return await asyncio.gather(
+                    *(_browse(browser, url, n_map, timeout_ms) for _ in range(n_sessions)), return_exceptions=True
+                )
             finally:
                 await browser.close()
 
@@ -436,6 +457,7 @@ def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server,
     # sessions at once browse Home, Label queue, Retrieval & bias, Results and the Embedding map and
     # raise the map to every point: no error box, no traceback, every page's main element renders.
     from alor_core import analysis
+
     n_map = N_POOL + len(analysis.retrieved_items(map_session))
     assert 9_500 <= n_map <= 10_500
     server = streamlit_server(map_session.path.parents[1])
@@ -451,8 +473,10 @@ def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server,
     assert not errors, errors
     table = pd.DataFrame(runs, index=[f"session {k + 1}" for k in range(N_SESSIONS)])
     slowest = table.max().idxmax()
-    print(f"\n[load] warm-up session (computes the maps): {warm_s:.1f} s, its pages: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items()))
+    print(
+        f"\n[load] warm-up session (computes the maps): {warm_s:.1f} s, its pages: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in warm.items())
+    )
     print(f"[load] {N_SESSIONS} sessions at once on a {n_map:,}-point map, {wall:.1f} s wall; seconds per page:")
     print(table.round(2).T.to_string())
     print(f"[load] slowest page: {slowest}, {table[slowest].max():.2f} s")
@@ -463,6 +487,7 @@ def test_five_browser_sessions_on_a_10k_point_map(map_session, streamlit_server,
 # ---- the labeling rule without a browser ------------------------------------------------------
 def _race_worker(path, ids, label, conn):
     from alor_core.loop.session import Session
+
     s = Session(path)
     conn.send([s.set_label(sid, label, 1, "human").outcome for sid in ids])
     conn.close()
@@ -475,6 +500,7 @@ def test_processes_racing_on_labels_csv_write_each_sample_once(tmp_path):
     import multiprocessing as mp
 
     from alor_core.loop.session import Session
+
     ids = [f"pool/{i:03d}.png" for i in range(40)]
     ctx = mp.get_context("fork")
     pipes, procs = [], []
@@ -497,8 +523,9 @@ def test_processes_racing_on_labels_csv_write_each_sample_once(tmp_path):
         assert labels[sid] == [k for k, o in got.items() if o == "added"][0]
 
 
-def test_label_page_conflict_overwrite_keep_same_and_undo_in_apptest(human_queue_session, session_copy,
-                                                                      monkeypatch, small_world, tmp_path):
+def test_label_page_conflict_overwrite_keep_same_and_undo_in_apptest(
+    human_queue_session, session_copy, monkeypatch, small_world, tmp_path
+):
     # The Label page against another labeler who writes to labels.csv directly: a different label is
     # a conflict (nothing written) until "Overwrite"; "Keep" keeps the first label; the same label
     # writes nothing and says so; a pick taken while on screen is left on the next run; undo never
@@ -506,17 +533,22 @@ def test_label_page_conflict_overwrite_keep_same_and_undo_in_apptest(human_queue
     from streamlit.testing.v1 import AppTest
 
     from alor_core.ui import state as K
+
     names = list(small_world.classes.names)
     s = session_copy(human_queue_session, "apptest")
     monkeypatch.setenv("ALOR_OUTPUT_DIR", str(s.path.parents[1]))
     monkeypatch.setenv("ALOR_DEMO_SMALL", "1")
-    top = {sid: [names.index(p.rsplit(":", 1)[0]) for p in t.split(";") if p]
-           for sid, t in zip(s.selected(0)["sample_id"], s.selected(0)["top3"])}
+    top = {
+        sid: [names.index(p.rsplit(":", 1)[0]) for p in t.split(";") if p]
+        for sid, t in zip(s.selected(0)["sample_id"], s.selected(0)["top3"])
+    }
     # app.py run from an entry script in a folder without pages/ (see tests/app/conftest.py::app_entry)
     from alor_core.ui.widgets import page_path
+
     entry = tmp_path / "entry.py"
-    entry.write_text(f"import runpy\nrunpy.run_path({str(Path(__file__).resolve().parents[2] / 'app.py')!r}, "
-                     "run_name='__main__')\n")
+    entry.write_text(
+        f"import runpy\nrunpy.run_path({str(Path(__file__).resolve().parents[2] / 'app.py')!r}, run_name='__main__')\n"
+    )
     at = AppTest.from_file(str(entry), default_timeout=120)
     at.session_state[K.APP_SESSION] = str(s.path)
     at.run()

@@ -56,8 +56,7 @@ def _scratch():
 # image paths as users have them: spaces, Unicode (incl. U+2028 / U+0085, which are *not* line ends
 # in the format), tabs inside; never a line break, surrounding whitespace or a leading '#'
 _path_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n")
-image_paths = (st.text(_path_chars, min_size=1, max_size=24).map(str.strip)
-               .filter(lambda p: p and not p.startswith("#")))
+image_paths = st.text(_path_chars, min_size=1, max_size=24).map(str.strip).filter(lambda p: p and not p.startswith("#"))
 separators = st.sampled_from([" ", "  ", "\t", " \t ", "\u3000"])
 line_ends = st.sampled_from(["\n", "\r\n", "\r"])
 
@@ -101,15 +100,48 @@ def test_well_formed_split_file_round_trips(case):
         assert back.ids == ids and back.labels.tolist() == labels
 
 
-_soup = st.lists(st.sampled_from([
-    b"a.jpg", b"dir/b c.png", b"0", b"1", b"7", b"-1", b"--2", b"+3", b"\xc2\xb2", b"\xd9\xa3", b"9" * 30,
-    b"#", b" ", b"  ", b"\t", b"\r", b"\n", b"\r\n", b"\xc2\x85", b"\xe2\x80\xa8", b"\x0b", b"\x1c",
-    b"\xef\xbb\xbf", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"x"]), max_size=40).map(b"".join)
+_soup = st.lists(
+    st.sampled_from(
+        [
+            b"a.jpg",
+            b"dir/b c.png",
+            b"0",
+            b"1",
+            b"7",
+            b"-1",
+            b"--2",
+            b"+3",
+            b"\xc2\xb2",
+            b"\xd9\xa3",
+            b"9" * 30,
+            b"#",
+            b" ",
+            b"  ",
+            b"\t",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b"\xc2\x85",
+            b"\xe2\x80\xa8",
+            b"\x0b",
+            b"\x1c",
+            b"\xef\xbb\xbf",
+            b"\xff",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\x00",
+            b"x",
+        ]
+    ),
+    max_size=40,
+).map(b"".join)
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=200), _soup, st.text(max_size=120).map(lambda t: t.encode("utf-8", "surrogatepass"))),
-       st.one_of(st.none(), st.integers(1, 10)))
+@given(
+    st.one_of(st.binary(max_size=200), _soup, st.text(max_size=120).map(lambda t: t.encode("utf-8", "surrogatepass"))),
+    st.one_of(st.none(), st.integers(1, 10)),
+)
 def test_malformed_split_file_parses_or_names_file_and_line(raw, n_classes):
     # Random bytes, token soup (Unicode digits, '--2', huge labels, odd line separators, bad UTF-8)
     # and random text: either a valid ImageSet or a DataError "<file>:<line>: ..." -- never an
@@ -127,7 +159,7 @@ def test_malformed_split_file_parses_or_names_file_and_line(raw, n_classes):
             return
         assert isinstance(s, ImageSet) and len(set(s.ids)) == len(s.ids)
         assert all(i and i == i.strip() for i in s.ids)
-        assert all(0 <= lab < (n_classes or 2 ** 62) for lab in s.labels.tolist())
+        assert all(0 <= lab < (n_classes or 2**62) for lab in s.labels.tolist())
 
 
 def test_split_file_missing_trailing_newline_parses(tmp_path):
@@ -163,8 +195,10 @@ def test_split_file_label_must_be_an_ascii_integer(tmp_path):
         s = read_list_file(f, tmp_path, n_classes=10)
         assert s.ids == ["ok.jpg", f"a.jpg {bad}"] and s.labels.tolist() == [0, 1]
         f.write_text(f"ok.jpg 0 1\na.jpg {bad}\n", encoding="utf-8")
-        with pytest.raises(DataError, match=re.escape(f"{f}:2: expected '<path> <label> [<source>]'")
-                           + r".*got 'a\.jpg " + re.escape(bad)):
+        with pytest.raises(
+            DataError,
+            match=re.escape(f"{f}:2: expected '<path> <label> [<source>]'") + r".*got 'a\.jpg " + re.escape(bad),
+        ):
             read_list_file(f, tmp_path, n_classes=10)
 
 
@@ -198,6 +232,7 @@ def test_write_list_file_refuses_ids_that_cannot_read_back(tmp_path):
 # --------------------------------------------------------------------------------------------
 # caption matching
 # --------------------------------------------------------------------------------------------
+
 
 def _table(folder, captions, binary=False):
     """A LAION-layout parquet (URL, TEXT) with one row per caption (``None`` = null)."""
@@ -259,8 +294,29 @@ def test_whole_phrase_matches_and_phrase_inside_a_word_does_not(case):
 
 
 # hostile alphabet: hyphen/underscore, punctuation, Unicode spaces and case classes, NUL, emoji
-_HOSTILE = list("abcAB-_ .,'+()1\t\n") + ["ſ", "\u212a", "İ", "ı", "ι", "\u0345", "é", "e\u0301", "ς", "Σ",
-                                          "ß", "ẞ", "µ", "μ", "\u3000", "\xa0", "\u2028", "\x1c", "\x00", "🐈", "中"]
+_HOSTILE = list("abcAB-_ .,'+()1\t\n") + [
+    "ſ",
+    "\u212a",
+    "İ",
+    "ı",
+    "ι",
+    "\u0345",
+    "é",
+    "e\u0301",
+    "ς",
+    "Σ",
+    "ß",
+    "ẞ",
+    "µ",
+    "μ",
+    "\u3000",
+    "\xa0",
+    "\u2028",
+    "\x1c",
+    "\x00",
+    "🐈",
+    "中",
+]
 hostile_text = st.lists(st.sampled_from(_HOSTILE), max_size=14).map("".join)
 any_caption = st.one_of(hostile_text, st.text(max_size=20).filter(lambda t: not re.search("[\ud800-\udfff]", t)))
 
@@ -270,8 +326,11 @@ def _ascii_swapcase(text):
 
 
 @FUZZ_FEWER
-@given(st.lists(any_caption, min_size=1, max_size=12), st.lists(hostile_text, min_size=1, max_size=3),
-       st.sampled_from([" ", "\t", "\u3000", "  \n"]))
+@given(
+    st.lists(any_caption, min_size=1, max_size=12),
+    st.lists(hostile_text, min_size=1, max_size=3),
+    st.sampled_from([" ", "\t", "\u3000", "  \n"]),
+)
 def test_matching_ignores_case_and_whitespace_spelling(captions, syns, ws):
     # Swapping ASCII case or respelling every whitespace run (in captions and synonyms) changes
     # nothing; the python matcher equals the plain regex on every non-empty caption (prefilter exact).
@@ -286,8 +345,10 @@ def test_matching_ignores_case_and_whitespace_spelling(captions, syns, ws):
             return
         pat = synonym_pattern(syns)
         assert base == {(i, 0) for i, c in enumerate(captions) if c.strip() and pat.search(c)}
-        for variant_caps, variant_syns in ((list(map(_ascii_swapcase, captions)), list(map(_ascii_swapcase, syns))),
-                                           (list(map(respace, captions)), list(map(respace, syns)))):
+        for variant_caps, variant_syns in (
+            (list(map(_ascii_swapcase, captions)), list(map(_ascii_swapcase, syns))),
+            (list(map(respace, captions)), list(map(respace, syns))),
+        ):
             got = _rows(match_captions(_table(d, variant_caps), [variant_syns])[0])
             assert got == base, (captions, syns)
 
@@ -300,8 +361,11 @@ def backend_cases(draw):
     n_classes = draw(st.integers(1, 3))
     syns = []
     for _ in range(n_classes):
-        cls = draw(st.lists(st.one_of(st.sampled_from(pieces) if pieces else hostile_text, hostile_text),
-                            min_size=1, max_size=3))
+        cls = draw(
+            st.lists(
+                st.one_of(st.sampled_from(pieces) if pieces else hostile_text, hostile_text), min_size=1, max_size=3
+            )
+        )
         syns.append([s for s in cls if s.strip()] or ["a"])
     names = [cls[0] for cls in syns]
     binary = draw(st.booleans())
@@ -382,7 +446,10 @@ def test_parquet_without_caption_column_names_found_and_expected_columns(tmp_pat
         from_caption_file(tmp_path / "p.parquet", tmp_path / "o")
     msg = str(err.value)
     assert "columns present: 'path', 'label'" in msg
-    assert "expected an image-path column (one of path, image_path, image, file, filepath, URL) and a caption column (one of caption, text, TEXT, title)" in msg
+    assert (
+        "expected an image-path column (one of path, image_path, image, file, filepath, URL) and a caption column (one of caption, text, TEXT, title)"
+        in msg
+    )
     with pytest.raises(DataError, match="columns present: 'path', 'label'; expected an image-path"):
         as_captions_table(tmp_path / "p.parquet", tmp_path / "o2")
     pq.write_table(pa.table({"URL": ["a.jpg"], "caption": ["a cat"]}), tmp_path / "laion.parquet")
@@ -395,10 +462,33 @@ def test_parquet_without_caption_column_names_found_and_expected_columns(tmp_pat
 
 
 @FUZZ
-@given(st.one_of(st.binary(max_size=160),
-                 st.lists(st.sampled_from([b"path", b"caption", b"TEXT", b"URL", b",", b",", b"\n", b"\r\n",
-                                           b'"', b"a cat", b"x.jpg", b"\xff", b"\xef\xbb\xbf", b"\x00", b" "]),
-                          max_size=30).map(b"".join)))
+@given(
+    st.one_of(
+        st.binary(max_size=160),
+        st.lists(
+            st.sampled_from(
+                [
+                    b"path",
+                    b"caption",
+                    b"TEXT",
+                    b"URL",
+                    b",",
+                    b",",
+                    b"\n",
+                    b"\r\n",
+                    b'"',
+                    b"a cat",
+                    b"x.jpg",
+                    b"\xff",
+                    b"\xef\xbb\xbf",
+                    b"\x00",
+                    b" ",
+                ]
+            ),
+            max_size=30,
+        ).map(b"".join),
+    )
+)
 def test_random_caption_csv_never_crashes(raw):
     # Any bytes as a (path, caption) CSV, or as a LAION-layout CSV: a table / matches, or a DataError.
     with _scratch() as d:
@@ -422,8 +512,11 @@ def test_random_caption_csv_never_crashes(raw):
 # synonym lists
 # --------------------------------------------------------------------------------------------
 
-synonym_text = st.one_of(hostile_text, st.text(max_size=12).filter(lambda t: not re.search("[\ud800-\udfff]", t)),
-                         st.sampled_from(["", " ", "\t", "Cat", "cat", " cat ", "CAT", "kitty  cat", "Kitty Cat"]))
+synonym_text = st.one_of(
+    hostile_text,
+    st.text(max_size=12).filter(lambda t: not re.search("[\ud800-\udfff]", t)),
+    st.sampled_from(["", " ", "\t", "Cat", "cat", " cat ", "CAT", "kitty  cat", "Kitty Cat"]),
+)
 
 
 @FUZZ
@@ -447,7 +540,9 @@ def test_synonym_list_keeps_the_name_drops_blanks_and_duplicates(name, synonyms)
 
 
 @FUZZ
-@given(st.lists(synonym_text.filter(lambda s: s.strip()), min_size=1, max_size=4, unique_by=lambda s: s.strip().lower()))
+@given(
+    st.lists(synonym_text.filter(lambda s: s.strip()), min_size=1, max_size=4, unique_by=lambda s: s.strip().lower())
+)
 def test_a_caption_equal_to_the_class_name_is_matched(names):
     # The class name is always one of the synonyms: a caption that is exactly the name matches it
     # (DuckDB: test_python_and_duckdb_backends_agree adds such captions to its random tables).
@@ -464,8 +559,14 @@ _csv_cell = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
 
 
 @FUZZ
-@given(st.lists(st.tuples(_csv_cell.map(str.strip).filter(bool), st.lists(_csv_cell, max_size=4)),
-                min_size=1, max_size=6, unique_by=lambda r: r[0].lower()))
+@given(
+    st.lists(
+        st.tuples(_csv_cell.map(str.strip).filter(bool), st.lists(_csv_cell, max_size=4)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda r: r[0].lower(),
+    )
+)
 def test_classes_csv_synonyms_name_first_no_blanks_no_duplicates(rows):
     # read_classes_csv on any well-formed table: the name first, blank synonyms dropped, case
     # duplicates kept once, every non-blank synonym kept (up to case).
@@ -489,10 +590,12 @@ def test_classes_csv_synonyms_name_first_no_blanks_no_duplicates(rows):
         assert wanted <= {s.lower() for s in got}
 
 
-_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 10 ** 6), st.floats(allow_nan=False),
-                       synonym_text)
-_json = st.recursive(_json_leaf, lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                        st.dictionaries(synonym_text, kids, max_size=3)), max_leaves=10)
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False), synonym_text)
+_json = st.recursive(
+    _json_leaf,
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(synonym_text, kids, max_size=3)),
+    max_leaves=10,
+)
 
 
 @st.composite
@@ -501,10 +604,14 @@ def metrics_files(draw):
     n = draw(st.integers(0, 4))
     out = {}
     for i in range(n):
-        entry = {"name": draw(st.one_of(synonym_text, _json_leaf)) if draw(st.integers(0, 5)) == 0
-                 else f"class {i} " + draw(synonym_text),
-                 "alternates": draw(st.one_of(st.dictionaries(synonym_text, st.integers(0, 99), max_size=5), _json))
-                 if draw(st.integers(0, 5)) == 0 else draw(st.dictionaries(synonym_text, st.integers(0, 99), max_size=5))}
+        entry = {
+            "name": draw(st.one_of(synonym_text, _json_leaf))
+            if draw(st.integers(0, 5)) == 0
+            else f"class {i} " + draw(synonym_text),
+            "alternates": draw(st.one_of(st.dictionaries(synonym_text, st.integers(0, 99), max_size=5), _json))
+            if draw(st.integers(0, 5)) == 0
+            else draw(st.dictionaries(synonym_text, st.integers(0, 99), max_size=5)),
+        }
         out[draw(st.sampled_from([str(i), str(i), "x", "-1", "0٣"]))] = entry
     return draw(st.one_of(st.just(out), _json))
 
@@ -532,10 +639,12 @@ def test_metrics_json_synonyms_never_crash(raw):
 def test_metrics_json_bad_shapes_have_clear_messages(tmp_path):
     # Each malformed shape names the file, the class and what was expected.
     f = tmp_path / "m.json"
-    cases = [([], "expected an object keyed by class id; got a JSON list"),
-             ({"0": {"name": "cat", "alternates": ["kitty"]}}, "class 0 'alternates' must map synonyms to caption counts"),
-             ({"0": {"name": "", "alternates": {}}}, "class 0 name '' is not a non-empty string"),
-             ({"0": {"name": "cat", "alternates": {"kitty": "many"}}}, "caption counts \\(numbers\\)")]
+    cases = [
+        ([], "expected an object keyed by class id; got a JSON list"),
+        ({"0": {"name": "cat", "alternates": ["kitty"]}}, "class 0 'alternates' must map synonyms to caption counts"),
+        ({"0": {"name": "", "alternates": {}}}, "class 0 name '' is not a non-empty string"),
+        ({"0": {"name": "cat", "alternates": {"kitty": "many"}}}, "caption counts \\(numbers\\)"),
+    ]
     for raw, message in cases:
         f.write_text(json.dumps(raw))
         with pytest.raises(DataError, match=re.escape(str(f)) + ".*" + message):
@@ -548,10 +657,43 @@ def test_metrics_json_bad_shapes_have_clear_messages(tmp_path):
 # classes.csv: malformed input
 # --------------------------------------------------------------------------------------------
 
-_CLASSES_HEADERS = ["class_id,class_name,synonyms", "class_name", "class_name,class_id", " Class_Name ,synonyms",
-                    "class_id,synonyms", "class_id,class_name,class_name", "\ufeffclass_id,class_name", ""]
-_CLASSES_TOKENS = ["0", "1", "2", "3", "-1", "+1", "01", "x", "9" * 25, "cat", "Cat", "dog", " dog ", "caf\xe9",
-                   "", " ", ",", ";", '"', "\n", "\r\n", "\r", "\ufeff", "\x00", "class_name"]
+_CLASSES_HEADERS = [
+    "class_id,class_name,synonyms",
+    "class_name",
+    "class_name,class_id",
+    " Class_Name ,synonyms",
+    "class_id,synonyms",
+    "class_id,class_name,class_name",
+    "\ufeffclass_id,class_name",
+    "",
+]
+_CLASSES_TOKENS = [
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "+1",
+    "01",
+    "x",
+    "9" * 25,
+    "cat",
+    "Cat",
+    "dog",
+    " dog ",
+    "caf\xe9",
+    "",
+    " ",
+    ",",
+    ";",
+    '"',
+    "\n",
+    "\r\n",
+    "\r",
+    "\ufeff",
+    "\x00",
+    "class_name",
+]
 
 
 @st.composite
@@ -571,7 +713,8 @@ def classes_soup(draw):
 _classes_bytes = st.one_of(
     st.binary(max_size=200),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=120).map(lambda t: t.encode("utf-8")),
-    classes_soup())
+    classes_soup(),
+)
 
 
 @FUZZ
@@ -613,8 +756,10 @@ def test_classes_csv_short_row(tmp_path):
     f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0\n")
     with pytest.raises(DataError) as err:
         read_classes_csv(f)
-    assert str(err.value).startswith(f"{f}:2: class 0 has no class_name (the row has 1 cell, the header "
-                                     "3 columns); expected UTF-8 CSV text: a header 'class_id,class_name,synonyms'")
+    assert str(err.value).startswith(
+        f"{f}:2: class 0 has no class_name (the row has 1 cell, the header "
+        "3 columns); expected UTF-8 CSV text: a header 'class_id,class_name,synonyms'"
+    )
     f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0,cat\n1,dog,puppy\n")
     info = read_classes_csv(f)
     assert info.names == ["cat", "dog"] and info.synonyms == [["cat"], ["dog", "puppy"]]
@@ -625,8 +770,9 @@ def test_classes_csv_not_utf8(tmp_path):
     f = _classes_file(tmp_path, "class_id,class_name,synonyms\n0,cat,\n1,caf\xe9,\n".encode("latin-1"))
     with pytest.raises(DataError) as err:
         read_classes_csv(f)
-    assert str(err.value).startswith(f"{f}:3: the class table is not UTF-8 text (byte 0xe9 at column 6); "
-                                     "expected UTF-8 CSV text")
+    assert str(err.value).startswith(
+        f"{f}:3: the class table is not UTF-8 text (byte 0xe9 at column 6); expected UTF-8 CSV text"
+    )
     assert isinstance(err.value.__cause__, UnicodeDecodeError)
 
 
@@ -642,23 +788,49 @@ def test_classes_csv_bom_keeps_class_id(tmp_path):
     assert str(err.value).startswith(f"{f}:3: class_id 0 is already used on line 2; expected")
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("", 1, "the class table is empty (no header)"),
-    ("0,cat\n1,dog\n", 1, "the first row '0,cat' is not a header with a class_name column"),
-    ("class_id,class_name\n", 2, "the class table has a header but no class row"),
-    ("class_name,class_name\ncat,dog\n", 1, "the header names column 'class_name' twice"),
-    ("class_id,class_name\n0,cat\none,dog\n", 3, "class_id is 'one', not an integer"),
-    ("class_id,class_name\n0,cat\n,dog\n", 3, "class_id is '', not an integer"),
-    ("class_id,class_name\n0,cat\n2,dog\n", 3, "class_id 2 is out of range 0..1 for 2 classes (id 1 is missing)"),
-    ("class_id,class_name\n0,cat\n" + "9" * 30 + ",dog\n", 3, "class_id 999999999999999999999999... is out of range"),
-    ("class_id,class_name\n0,cat\n\n1,  \n", 4, "class 1 has an empty class_name"),
-    ("class_id,class_name,synonyms\n0,cat,kitty\n1,dog,\n2,Cat,\n", 4,
-     "duplicate class name 'Cat' (classes 0 and 2); class names must be unique (class 0 is on line 2)"),
-    ("class_id,class_name,synonyms\n0,big, cat,kitty\n", 2,
-     "the row has 4 cells but the header has 3 columns (extra 'kitty'); quote a name or synonym"),
-    ('class_name\n"' + "a" * 140000 + '"\n', 2, "the row cannot be read as CSV (field larger than field limit"),
-], ids=["empty", "no_header", "header_only", "column_twice", "id_not_int", "id_empty", "id_gap", "id_huge",
-        "empty_name", "duplicate_name", "extra_cell", "csv_error"])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("", 1, "the class table is empty (no header)"),
+        ("0,cat\n1,dog\n", 1, "the first row '0,cat' is not a header with a class_name column"),
+        ("class_id,class_name\n", 2, "the class table has a header but no class row"),
+        ("class_name,class_name\ncat,dog\n", 1, "the header names column 'class_name' twice"),
+        ("class_id,class_name\n0,cat\none,dog\n", 3, "class_id is 'one', not an integer"),
+        ("class_id,class_name\n0,cat\n,dog\n", 3, "class_id is '', not an integer"),
+        ("class_id,class_name\n0,cat\n2,dog\n", 3, "class_id 2 is out of range 0..1 for 2 classes (id 1 is missing)"),
+        (
+            "class_id,class_name\n0,cat\n" + "9" * 30 + ",dog\n",
+            3,
+            "class_id 999999999999999999999999... is out of range",
+        ),
+        ("class_id,class_name\n0,cat\n\n1,  \n", 4, "class 1 has an empty class_name"),
+        (
+            "class_id,class_name,synonyms\n0,cat,kitty\n1,dog,\n2,Cat,\n",
+            4,
+            "duplicate class name 'Cat' (classes 0 and 2); class names must be unique (class 0 is on line 2)",
+        ),
+        (
+            "class_id,class_name,synonyms\n0,big, cat,kitty\n",
+            2,
+            "the row has 4 cells but the header has 3 columns (extra 'kitty'); quote a name or synonym",
+        ),
+        ('class_name\n"' + "a" * 140000 + '"\n', 2, "the row cannot be read as CSV (field larger than field limit"),
+    ],
+    ids=[
+        "empty",
+        "no_header",
+        "header_only",
+        "column_twice",
+        "id_not_int",
+        "id_empty",
+        "id_gap",
+        "id_huge",
+        "empty_name",
+        "duplicate_name",
+        "extra_cell",
+        "csv_error",
+    ],
+)
 def test_classes_csv_malformed_messages(tmp_path, text, line, message):
     # Each malformed table: '<file>:<line>: <what is wrong>; <expected format>'.
     f = _classes_file(tmp_path, text)

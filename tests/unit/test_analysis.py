@@ -21,12 +21,32 @@ NAMES = ["tee", "bag", "boot"]
 
 def make_session(root, run="run_a", seed=1, accs=(50.0, 60.0), state="done", **cfg):
     """A session folder written through the Session API (no training)."""
-    s = Session.open_or_create(root / run / f"seed{seed}", {"dataset": "demo", "strategy": "tfs", "adaptation": "lp",
-                                                           "rda": True, "seed": seed, "mode": "oracle",
-                                                           "rounds": len(accs), **cfg})
+    s = Session.open_or_create(
+        root / run / f"seed{seed}",
+        {
+            "dataset": "demo",
+            "strategy": "tfs",
+            "adaptation": "lp",
+            "rda": True,
+            "seed": seed,
+            "mode": "oracle",
+            "rounds": len(accs),
+            **cfg,
+        },
+    )
     for r, a in enumerate(accs):
-        s.write_metrics(r, {"acc": a, "f1": a - 1, "tail_acc": a - 10, "n_labeled": 3 * (r + 1), "n_retrieved": 30,
-                            "per_class_acc": [a, a - 20, a + 10], "tail_classes": [2]})
+        s.write_metrics(
+            r,
+            {
+                "acc": a,
+                "f1": a - 1,
+                "tail_acc": a - 10,
+                "n_labeled": 3 * (r + 1),
+                "n_retrieved": 30,
+                "per_class_acc": [a, a - 20, a + 10],
+                "tail_classes": [2],
+            },
+        )
     s.write_status(state=state, round=len(accs) - 1)
     return s
 
@@ -86,20 +106,32 @@ def test_per_class_matrix_sorted_by_round0(tmp_path):
 
 def write_retrieval(s, root):
     (s.path / "retrieval").mkdir(parents=True, exist_ok=True)
-    atomic_write_json(s.path / "retrieval" / "counts.json", {
-        "root": str(root), "stats": {},
-        "counts": [{"name": n, "matched": m, "kept": k} for n, m, k in zip(NAMES, [500, 60, 9], [200, 60, 9])]})
-    pd.DataFrame({"id": ["c/1.png", "c/2.png", "c/3.png"], "label": [0, 2, 2], "synonym": ["tee", "boot", "booties"],
-                  "score": [0.5, 0.7, 0.9], "caption": ["a tee", "a boot", "booties"]}).to_csv(
-        s.path / "retrieval" / "retrieved.csv", index=False)
+    atomic_write_json(
+        s.path / "retrieval" / "counts.json",
+        {
+            "root": str(root),
+            "stats": {},
+            "counts": [{"name": n, "matched": m, "kept": k} for n, m, k in zip(NAMES, [500, 60, 9], [200, 60, 9])],
+        },
+    )
+    pd.DataFrame(
+        {
+            "id": ["c/1.png", "c/2.png", "c/3.png"],
+            "label": [0, 2, 2],
+            "synonym": ["tee", "boot", "booties"],
+            "score": [0.5, 0.7, 0.9],
+            "caption": ["a tee", "a boot", "booties"],
+        }
+    ).to_csv(s.path / "retrieval" / "retrieved.csv", index=False)
 
 
 def test_retrieval_table_and_items(tmp_path):
     # Counts, zero-shot accuracy and tail flag per class; retrieved images best-first with paths.
     s = make_session(tmp_path)
     write_retrieval(s, tmp_path / "corpus")
-    atomic_write_json(s.path / "zeroshot.json", {"acc": 40.0, "per_class_acc": [70.0, 50.0, None],
-                                                 "tail_classes": [2, 1]})
+    atomic_write_json(
+        s.path / "zeroshot.json", {"acc": 40.0, "per_class_acc": [70.0, 50.0, None], "tail_classes": [2, 1]}
+    )
     t = analysis.retrieval_table(s)
     assert t["matched"].tolist() == [500, 60, 9] and t["kept"].tolist() == [200, 60, 9]
     assert t["tail"].tolist() == [False, True, True]
@@ -117,9 +149,14 @@ def test_retrieval_table_none_without_rda(tmp_path):
 def test_label_queue_states_and_waiting_round(tmp_path):
     # Picks are pending, labeled (with source) or skipped; the waiting round comes from the status.
     s = make_session(tmp_path, accs=(50.0,), state="waiting_for_labels", mode="human")
-    s.write_selected(0, [[0, "p/a.png", 1.2, "tail class 'boot'", "boot", "boot:0.500;tee:0.300;bag:0.200"],
-                         [1, "p/b.png", 1.1, "tail class 'boot'", "boot", "boot:0.400;bag:0.350;tee:0.250"],
-                         [2, "p/c.png", 1.0, "tail class 'bag'", "bag", "bag:0.600;tee:0.300;boot:0.100"]])
+    s.write_selected(
+        0,
+        [
+            [0, "p/a.png", 1.2, "tail class 'boot'", "boot", "boot:0.500;tee:0.300;bag:0.200"],
+            [1, "p/b.png", 1.1, "tail class 'boot'", "boot", "boot:0.400;bag:0.350;tee:0.250"],
+            [2, "p/c.png", 1.0, "tail class 'bag'", "bag", "bag:0.600;tee:0.300;boot:0.100"],
+        ],
+    )
     s.add_labels([("p/b.png", 1, 1, "human")])
     s.set_skipped(0, "p/c.png")
     assert analysis.waiting_round(s) == 0
@@ -136,9 +173,12 @@ def test_exports_csv_json_and_imagefolder_zip(tmp_path):
     pool_dir.mkdir()
     for k in range(3):
         Image.fromarray(np.full((4, 4), 40 * k, np.uint8)).save(pool_dir / f"{k}.png")
-    task = TaskData("t", ClassInfo(NAMES, [[n] for n in NAMES]),
-                    ImageSet([f"pool/{k}.png" for k in range(3)], tmp_path, np.array([0, 1, 2])),
-                    ImageSet([], tmp_path, np.zeros(0, int)))
+    task = TaskData(
+        "t",
+        ClassInfo(NAMES, [[n] for n in NAMES]),
+        ImageSet([f"pool/{k}.png" for k in range(3)], tmp_path, np.array([0, 1, 2])),
+        ImageSet([], tmp_path, np.zeros(0, int)),
+    )
     s = make_session(tmp_path / "out")
     s.add_labels([("pool/0.png", 0, 0, "initial"), ("pool/2.png", 2, 1, "human")])
     csv = pd.read_csv(io.StringIO(analysis.labels_csv(s, NAMES)))
@@ -201,11 +241,19 @@ def test_benchmark_counts_hook(tmp_path):
 
 # ---- issue 17: bias views that scale, the plotted numbers, the map's layout cache and privacy -------
 
+
 def _counts_200():
     counts = np.r_[np.arange(10_000, 10_000 - 197 * 40, -40), [0, 0, 0]]
-    return pd.DataFrame({"class_id": np.arange(200), "class_name": [f"Warbler {i}" if i % 50 == 0 else f"bird {i}"
-                                                                    for i in range(200)],
-                         "matched": counts, "kept": counts, "zero_shot_acc": np.nan, "tail": False})
+    return pd.DataFrame(
+        {
+            "class_id": np.arange(200),
+            "class_name": [f"Warbler {i}" if i % 50 == 0 else f"bird {i}" for i in range(200)],
+            "matched": counts,
+            "kept": counts,
+            "zero_shot_acc": np.nan,
+            "tail": False,
+        }
+    )
 
 
 def test_count_bands_split_200_classes_in_thirds_and_count_zeros():
@@ -233,8 +281,9 @@ def test_count_window_top_bottom_and_search_keep_ranks():
 
 def test_plotted_table_has_no_spread_for_one_seed():
     # The table under the curves: one seed has no std and reads "(n=1)", two seeds "± s (n=2)".
-    summary = pd.DataFrame({"run": ["a", "b"], "round": [0, 0], "mean": [61.25, 50.0], "std": [0.0, 1.5],
-                            "n_seeds": [1, 2]})
+    summary = pd.DataFrame(
+        {"run": ["a", "b"], "round": [0, 0], "mean": [61.25, 50.0], "std": [0.0, 1.5], "n_seeds": [1, 2]}
+    )
     t = analysis.plotted_table(summary)
     assert t["text"].tolist() == ["61.2 (n=1)", "50.0 ± 1.5 (n=2)"]
     assert pd.isna(t.loc[0, "std"]) and t.loc[1, "std"] == 1.5
@@ -262,14 +311,19 @@ def test_embedding_frame_hides_the_class_of_unlabeled_pool_images(tmp_path, monk
     # Pool images without a label (and this round's picks) leave embedding_frame with label -1 and no
     # class name, although the pool knows their true class; labeled ones keep their label.
     from alor_core.models import features
+
     monkeypatch.setattr(features, "encode_images", lambda bundle, iset, **kw: np.eye(len(iset), 8, dtype=np.float32))
-    task = TaskData("t", ClassInfo(NAMES, [[n] for n in NAMES]),
-                    ImageSet([f"pool/{k}.png" for k in range(3)], tmp_path, np.array([0, 1, 2])),
-                    ImageSet(["test/0.png"], tmp_path, np.array([1])))
+    task = TaskData(
+        "t",
+        ClassInfo(NAMES, [[n] for n in NAMES]),
+        ImageSet([f"pool/{k}.png" for k in range(3)], tmp_path, np.array([0, 1, 2])),
+        ImageSet(["test/0.png"], tmp_path, np.array([1])),
+    )
     s = make_session(tmp_path / "out", accs=(50.0,))
     s.add_labels([("pool/0.png", 0, 0, "initial")])
     cols = s.selected(0)  # none yet: write round 0's pick of pool/1.png
     from alor_core.loop.session import SELECTED_COLUMNS
+
     s.write_selected(0, [["pool/1.png" if c == "sample_id" else 0 for c in SELECTED_COLUMNS]])
     assert cols is None
     df, x, info = analysis.embedding_frame(s, task, None, 0, sources=("pool", "test"))

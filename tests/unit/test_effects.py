@@ -35,9 +35,15 @@ def test_fewer_than_three_seeds_is_no_evidence():
     assert effects.format_mean_std([60.0, 62.0, 64.0]) == "62.0 ± 2.0% (n=3)"
 
 
-@pytest.mark.parametrize("rho,phrase", [(0.8, "Rarely captioned classes are the ones with low"),
-                                        (0.45, "somewhat lower"), (0.1, "barely predicts"),
-                                        (-0.5, "*higher*")])
+@pytest.mark.parametrize(
+    "rho,phrase",
+    [
+        (0.8, "Rarely captioned classes are the ones with low"),
+        (0.45, "somewhat lower"),
+        (0.1, "barely predicts"),
+        (-0.5, "*higher*"),
+    ],
+)
 def test_bias_title_follows_the_measured_correlation(rho, phrase):
     title = effects.bias_title(rho)
     assert phrase in title and f"{rho:+.2f}" in title
@@ -54,8 +60,16 @@ def test_scatter_title_is_computed_from_the_plotted_points():
     import pandas as pd
 
     from alor_core import plots
-    table = pd.DataFrame({"class_id": range(6), "class_name": list("abcdef"), "matched": [10, 20, 40, 80, 160, 320],
-                          "zero_shot_acc": [50.0, 70.0, 40.0, 65.0, 45.0, 60.0], "tail": [True] * 3 + [False] * 3})
+
+    table = pd.DataFrame(
+        {
+            "class_id": range(6),
+            "class_name": list("abcdef"),
+            "matched": [10, 20, 40, 80, 160, 320],
+            "zero_shot_acc": [50.0, 70.0, 40.0, 65.0, 45.0, 60.0],
+            "tail": [True] * 3 + [False] * 3,
+        }
+    )
     title = plots.count_accuracy_scatter(table).layout.title.text
     assert "barely predicts" in title or "somewhat" in title
     table["zero_shot_acc"] = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0]

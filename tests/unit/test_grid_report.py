@@ -92,11 +92,13 @@ def test_presets_and_their_errors():
 
 def test_cli_dry_run_prints_the_plan_and_estimate(tmp_path, capsys):
     from alor_core.cli import main
+
     assert main(["grid", "--quick", "--dry-run", "--output", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "grid 'quick': 9 sessions" in text and "9 to start" in text
     assert "estimated time left" in text
     from alor_core.data import demo_world_status
+
     assert ("not built yet" in text) == (not demo_world_status()[0])  # the build is in the estimate
     assert not (tmp_path / "grids").exists()  # a dry run writes nothing
 
@@ -142,8 +144,13 @@ def test_report_is_written_and_loads_back(small_grid, small_spec, tmp_path):
     stale.write_text("{}")
     md = R.write_report(out, tmp_path / "rep", last_round=1, world_key=small_spec.key, png=False)
     text = md.read_text()
-    for title in ("## Summary", "1. RDA raises round-0 accuracy", "2. With RDA, TFS beats every other strategy",
-                  "3. CT beats LP, FT and PT", "4. Zero-shot"):
+    for title in (
+        "## Summary",
+        "1. RDA raises round-0 accuracy",
+        "2. With RDA, TFS beats every other strategy",
+        "3. CT beats LP, FT and PT",
+        "4. Zero-shot",
+    ):
         assert title in text
     assert text.index("## Summary") < text.index("## Showcase") < text.index("## The paper's claims")
     assert "| TFS w/ PT | 63.52 |" in text  # the paper's figure sits next to the demo's
@@ -166,8 +173,8 @@ def test_report_without_sessions_says_what_to_run(tmp_path):
 
 # ---- verdicts and sentences from hand-made numbers (no training) ----------------------------------
 WORLD = "hand0world"
-WITHIN = ([61.0, 63.0, 59.0], [60.0, 61.0, 59.5])   # +0.8 points, noise 4.3: within noise
-BEYOND = ([70.0, 70.5, 69.5], [60.0, 60.5, 59.5])   # +10.0 points, noise 1.4: beyond noise
+WITHIN = ([61.0, 63.0, 59.0], [60.0, 61.0, 59.5])  # +0.8 points, noise 4.3: within noise
+BEYOND = ([70.0, 70.5, 69.5], [60.0, 60.5, 59.5])  # +10.0 points, noise 1.4: beyond noise
 
 
 def _frame(cells, zs=(57.0, 48.0), rounds=(0, 6)):
@@ -178,10 +185,24 @@ def _frame(cells, zs=(57.0, 48.0), rounds=(0, 6)):
         accs, tails = vals if isinstance(vals, tuple) else (vals, vals)
         for seed, (acc, tail) in enumerate(zip(accs, tails), start=1):
             for r in rounds:
-                rows.append({"strategy": s, "adaptation": a, "rda": rda, "seed": seed, "round": r, "acc": acc,
-                             "f1": acc - 2, "tail_acc": tail, "zs_acc": zs[0], "zs_f1": zs[0] - 3,
-                             "zs_tail_acc": zs[1], "preset": "fast", "protocol": "label-honest",
-                             "session": f"out/demo_{s}_{a}_{'rda' if rda else 'nordA'}/seed{seed}"})
+                rows.append(
+                    {
+                        "strategy": s,
+                        "adaptation": a,
+                        "rda": rda,
+                        "seed": seed,
+                        "round": r,
+                        "acc": acc,
+                        "f1": acc - 2,
+                        "tail_acc": tail,
+                        "zs_acc": zs[0],
+                        "zs_f1": zs[0] - 3,
+                        "zs_tail_acc": zs[1],
+                        "preset": "fast",
+                        "protocol": "label-honest",
+                        "session": f"out/demo_{s}_{a}_{'rda' if rda else 'nordA'}/seed{seed}",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -202,22 +223,33 @@ def test_a_claim_fed_numbers_within_noise_says_within_noise():
     # the same numbers as the last round of claim 1b
     c1b = R.claim_rda_final(df, 6, CTX)
     assert c1b["verdict"] == "within noise"
-    assert c1b["analysis"] == ["RDA raises the accuracy beyond two standard deviations for 0 of 1; "
-                               "within noise: Random."]
+    assert c1b["analysis"] == [
+        "RDA raises the accuracy beyond two standard deviations for 0 of 1; within noise: Random."
+    ]
 
 
 def test_a_claim_beyond_noise_in_one_configuration_of_two_says_partly():
-    df = _frame({("random", "pt", True): BEYOND[0], ("random", "pt", False): BEYOND[1],
-                 ("random", "lp", True): WITHIN[0], ("random", "lp", False): WITHIN[1]})
+    df = _frame(
+        {
+            ("random", "pt", True): BEYOND[0],
+            ("random", "pt", False): BEYOND[1],
+            ("random", "lp", True): WITHIN[0],
+            ("random", "lp", False): WITHIN[1],
+        }
+    )
     c = R.claim_round0(df, CTX)
     assert [r["reproduces"] for r in c["rows"]] == ["yes", "within noise", "not run", "not run"]
     assert c["verdict"] == "partly" and c["coverage"] == "2 of 4 adaptations compared"
     assert c["analysis"][0].startswith("PT with RDA is 10.0 points above PT without RDA")
     # beyond noise in the claimed direction everywhere it was run: yes; the opposite direction: no
-    assert R.claim_round0(_frame({("random", "pt", True): BEYOND[0], ("random", "pt", False): BEYOND[1]}),
-                          CTX)["verdict"] == "yes"
-    assert R.claim_round0(_frame({("random", "pt", True): BEYOND[1], ("random", "pt", False): BEYOND[0]}),
-                          CTX)["verdict"] == "no"
+    assert (
+        R.claim_round0(_frame({("random", "pt", True): BEYOND[0], ("random", "pt", False): BEYOND[1]}), CTX)["verdict"]
+        == "yes"
+    )
+    assert (
+        R.claim_round0(_frame({("random", "pt", True): BEYOND[1], ("random", "pt", False): BEYOND[0]}), CTX)["verdict"]
+        == "no"
+    )
     # two seeds a side: no verdict, however large the difference
     two = _frame({("random", "pt", True): BEYOND[0][:2], ("random", "pt", False): BEYOND[1][:2]})
     assert R.claim_round0(two, CTX)["verdict"] == "not enough seeds"
@@ -237,8 +269,9 @@ def test_claim_verdict_rule():
 
 def test_tfs_claim_needs_every_baseline_beaten_beyond_noise():
     # TFS w/ PT clearly above random, within noise of entropy: TFS does not beat *every* baseline
-    df = _frame({("tfs", "pt", True): BEYOND[0], ("random", "pt", True): BEYOND[1],
-                 ("entropy", "pt", True): [69.0, 71.5, 70.5]})
+    df = _frame(
+        {("tfs", "pt", True): BEYOND[0], ("random", "pt", True): BEYOND[1], ("entropy", "pt", True): [69.0, 71.5, 70.5]}
+    )
     c = R.claim_tfs_final(df, 6, CTX)
     rows = {r["method"]: r for r in c["rows"]}
     assert rows["Random w/ PT"]["TFS w/ PT vs this"] == "higher (+10.0)"
@@ -253,43 +286,73 @@ def test_tfs_claim_needs_every_baseline_beaten_beyond_noise():
 
 
 def test_showcase_reports_missing_ct_cells_as_not_run():
-    lp = {("random", "lp", True): ([60.0, 61.0, 60.5], [50.0, 50.5, 49.5]),
-          ("entropy", "lp", True): ([61.0, 61.5, 60.5], [51.0, 51.5, 50.5]),
-          ("tfs", "lp", True): ([61.5, 61.0, 62.0], [58.0, 58.5, 57.5])}
+    lp = {
+        ("random", "lp", True): ([60.0, 61.0, 60.5], [50.0, 50.5, 49.5]),
+        ("entropy", "lp", True): ([61.0, 61.5, 60.5], [51.0, 51.5, 50.5]),
+        ("tfs", "lp", True): ([61.5, 61.0, 62.0], [58.0, 58.5, 57.5]),
+    }
     show = R.showcase(_frame(lp), 6, CTX)
-    assert show["scope"].startswith(f"preset fast, protocol label-honest, demo world {WORLD}, 3 seeds (1, 2, 3), "
-                                    "round 6")
+    assert show["scope"].startswith(
+        f"preset fast, protocol label-honest, demo world {WORLD}, 3 seeds (1, 2, 3), round 6"
+    )
     frame = R.table_frame(show["rows"]).set_index("method")
-    assert list(frame.index) == ["Zero-shot", "Random w/ LP", "Entropy w/ LP", "TFS w/ LP", "Random w/ CT",
-                                 "Entropy w/ CT", "TFS w/ CT"]
+    assert list(frame.index) == [
+        "Zero-shot",
+        "Random w/ LP",
+        "Entropy w/ LP",
+        "TFS w/ LP",
+        "Random w/ CT",
+        "Entropy w/ CT",
+        "TFS w/ CT",
+    ]
     assert frame.loc["TFS w/ LP", "tail-5 acc"] == "58.0 ± 0.5 (n=3)"
     assert frame.loc["TFS w/ LP", "tail-5 vs zero-shot"] == "higher (+10.0)"
     for m in ("Random w/ CT", "Entropy w/ CT", "TFS w/ CT"):
         assert list(frame.loc[m]) == ["not run"] * 4
     outcome = {f["finding"]: f["outcome"] for f in show["findings"]}
-    assert outcome == {"RDA round 0 above zero-shot, LP, overall accuracy": "yes",
-                       "RDA round 0 above zero-shot, LP, tail-5 accuracy": "yes",
-                       "RDA round 0 above zero-shot, CT, overall accuracy": "not run",
-                       "RDA round 0 above zero-shot, CT, tail-5 accuracy": "not run",
-                       "TFS above random on tail-5 after round 6, LP": "yes",
-                       "TFS above random on tail-5 after round 6, CT": "not run"}
-    assert show["sentences"][4].startswith("TFS w/ LP is 8.0 points above Random w/ LP on tail-5 accuracy "
-                                           "after round 6")
-    assert show["sentences"][5] == ("TFS w/ CT vs Random w/ CT (tail-5 accuracy after round 6): not run on "
-                                    "this world.")
+    assert outcome == {
+        "RDA round 0 above zero-shot, LP, overall accuracy": "yes",
+        "RDA round 0 above zero-shot, LP, tail-5 accuracy": "yes",
+        "RDA round 0 above zero-shot, CT, overall accuracy": "not run",
+        "RDA round 0 above zero-shot, CT, tail-5 accuracy": "not run",
+        "TFS above random on tail-5 after round 6, LP": "yes",
+        "TFS above random on tail-5 after round 6, CT": "not run",
+    }
+    assert show["sentences"][4].startswith(
+        "TFS w/ LP is 8.0 points above Random w/ LP on tail-5 accuracy after round 6"
+    )
+    assert show["sentences"][5] == ("TFS w/ CT vs Random w/ CT (tail-5 accuracy after round 6): not run on this world.")
 
 
 def _session(root, strategy, adaptation, seed, acc, tail, world=WORLD, zs=(57.0, 48.0)):
     """A finished 7-round grid session on disk, as the round loop writes it."""
     path = root / f"demo_{strategy}_{adaptation}_rda" / f"seed{seed}"
     path.mkdir(parents=True)
-    cfg = {"dataset": "demo", "strategy": strategy, "adaptation": adaptation, "rda": True, "seed": seed,
-           "rounds": 7, "budget": None, "k": 200, "preset": "fast", "protocol": "label-honest", "mode": "oracle",
-           "initial": "per_class", "labeled_weight": 0.0, "retrieval_source": None, "extra": {}, "spec_key": world}
+    cfg = {
+        "dataset": "demo",
+        "strategy": strategy,
+        "adaptation": adaptation,
+        "rda": True,
+        "seed": seed,
+        "rounds": 7,
+        "budget": None,
+        "k": 200,
+        "preset": "fast",
+        "protocol": "label-honest",
+        "mode": "oracle",
+        "initial": "per_class",
+        "labeled_weight": 0.0,
+        "retrieval_source": None,
+        "extra": {},
+        "spec_key": world,
+    }
     (path / "config.json").write_text(json.dumps(cfg, indent=2))
     lines = ["round,seed,strategy,adaptation,rda,n_labeled,n_retrieved,acc,f1,tail_acc"]
-    lines += [f"{r},{seed},{strategy},{adaptation},True,{10 * (r + 1)},1264,{acc + r / 10:.4f},{acc - 2:.4f},"
-              f"{tail + r / 10:.4f}" for r in range(7)]
+    lines += [
+        f"{r},{seed},{strategy},{adaptation},True,{10 * (r + 1)},1264,{acc + r / 10:.4f},{acc - 2:.4f},"
+        f"{tail + r / 10:.4f}"
+        for r in range(7)
+    ]
     (path / "results.csv").write_text("\n".join(lines) + "\n")
     (path / "zeroshot.json").write_text(json.dumps({"acc": zs[0], "f1": zs[0] - 3, "tail_acc": zs[1]}))
     return path
@@ -310,12 +373,20 @@ def test_report_of_the_showcase_grid_on_disk_puts_it_first_and_marks_the_rest_no
     assert text.index("## Summary") < text.index("## Showcase") < text.index("## The paper's claims")
     assert "| TFS w/ CT | not run | not run | not run | not run |" in text
     assert "| Showcase: TFS above random on tail-5 after round 6, LP | yes | +7.0 points, noise 0.7 |" in text
-    assert ("### 1. RDA raises round-0 accuracy: not run\n\n**Paper:** Round 0, PT" in text
-            and f"_Not run on this world (preset fast, protocol label-honest, demo world {WORLD}, round 0). Run "
-                "`python -m alor_core grid --preset claims`" in text)
+    assert (
+        "### 1. RDA raises round-0 accuracy: not run\n\n**Paper:** Round 0, PT" in text
+        and f"_Not run on this world (preset fast, protocol label-honest, demo world {WORLD}, round 0). Run "
+        "`python -m alor_core grid --preset claims`"
+        in text
+    )
     claims, figs = R.load_report(tmp_path / "rep")
     assert claims["sessions"] == 9 and [c["verdict"] for c in claims["claims"]] == [
-        "not run", "not run", "not run", "not run", "shown"]
+        "not run",
+        "not run",
+        "not run",
+        "not run",
+        "shown",
+    ]
     assert "showcase" in figs and len(figs["showcase"].data) == 2  # overall and tail-5 bars
     assert figs["showcase"].data[0].x[0] == "Zero-shot" and len(figs["showcase"].data[0].x) == 4
 
@@ -323,6 +394,7 @@ def test_report_of_the_showcase_grid_on_disk_puts_it_first_and_marks_the_rest_no
 def test_cli_report_on_another_world_seed(tmp_path, capsys):
     from alor_core.cli import main
     from alor_core.data import DemoWorldSpec
+
     out, key = tmp_path / "output", DemoWorldSpec(seed=5).key
     for seed in (1, 2, 3):
         _session(out, "tfs", "lp", seed, 61.0 + seed / 4, 55.0, world=key)

@@ -9,9 +9,16 @@ from alor_core import plots
 
 @pytest.fixture
 def table():
-    return pd.DataFrame({"class_id": [0, 1, 2, 3], "class_name": ["tee", "bag", "boot", "coat"],
-                         "matched": [900, 40, 8, 120], "kept": [200, 40, 8, 120],
-                         "zero_shot_acc": [80.0, 55.0, 20.0, np.nan], "tail": [False, True, True, False]})
+    return pd.DataFrame(
+        {
+            "class_id": [0, 1, 2, 3],
+            "class_name": ["tee", "bag", "boot", "coat"],
+            "matched": [900, 40, 8, 120],
+            "kept": [200, 40, 8, 120],
+            "zero_shot_acc": [80.0, 55.0, 20.0, np.nan],
+            "tail": [False, True, True, False],
+        }
+    )
 
 
 def test_class_colors_are_stable_and_distinct():
@@ -65,9 +72,15 @@ def test_count_accuracy_scatter(table):
 def test_learning_curves_band_zero_shot_and_range():
     # One line per run in the given order (run colours), a std band only with several seeds, a
     # dashed zero-shot line, and a y range that shows every value.
-    summary = pd.DataFrame({"run": ["a", "a", "b", "b"], "round": [0, 1, 0, 1],
-                            "mean": [50.0, 60.0, 40.0, 45.0], "std": [1.0, 2.0, 0.0, 0.0],
-                            "n_seeds": [3, 3, 1, 1]})
+    summary = pd.DataFrame(
+        {
+            "run": ["a", "a", "b", "b"],
+            "round": [0, 1, 0, 1],
+            "mean": [50.0, 60.0, 40.0, 45.0],
+            "std": [1.0, 2.0, 0.0, 0.0],
+            "n_seeds": [3, 3, 1, 1],
+        }
+    )
     fig = plots.learning_curves(summary, "accuracy (%)", zero_shot=30.0, runs=["b", "a"])
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     assert [t.name for t in lines] == ["b (n=1)", "a (n=3)"]
@@ -92,11 +105,17 @@ def test_per_class_heatmap():
 
 @pytest.fixture
 def points():
-    return pd.DataFrame({"x": np.arange(6.0), "y": np.arange(6.0),
-                         "source": ["pool"] * 4 + ["retrieved", "test"],
-                         "role": ["unlabeled", "labeled", "selected", "unlabeled", "retrieved", "test"],
-                         "label": [0, 1, 0, 1, 1, 0], "class_name": ["tee", "bag", "tee", "bag", "bag", "tee"],
-                         "id": [f"i{k}" for k in range(6)]})
+    return pd.DataFrame(
+        {
+            "x": np.arange(6.0),
+            "y": np.arange(6.0),
+            "source": ["pool"] * 4 + ["retrieved", "test"],
+            "role": ["unlabeled", "labeled", "selected", "unlabeled", "retrieved", "test"],
+            "label": [0, 1, 0, 1, 1, 0],
+            "class_name": ["tee", "bag", "tee", "bag", "bag", "tee"],
+            "id": [f"i{k}" for k in range(6)],
+        }
+    )
 
 
 @pytest.mark.parametrize("color_by", ["class", "source"])
@@ -120,8 +139,9 @@ def test_embedding_scatter_by_class_marks_labeled_and_selected(points):
 def test_embedding_scatter_by_source(points):
     # Colour by source: one trace per source/role in the fixed source colours.
     fig = plots.embedding_scatter(points, color_by="source")
-    assert {t.name: t.marker.color for t in fig.data} == {k: plots.SOURCE_COLORS[k] for k in
-                                                          ("unlabeled", "retrieved", "test", "labeled", "selected")}
+    assert {t.name: t.marker.color for t in fig.data} == {
+        k: plots.SOURCE_COLORS[k] for k in ("unlabeled", "retrieved", "test", "labeled", "selected")
+    }
 
 
 def test_picks_per_class_order_and_runs():
@@ -141,6 +161,7 @@ def test_per_class_bars_groups():
 
 # ---- issue 17: results that hide nothing, bias views that scale, a map that does not leak ----------
 
+
 def _summary(rows):
     return pd.DataFrame(rows, columns=["run", "round", "mean", "std", "n_seeds"])
 
@@ -148,8 +169,16 @@ def _summary(rows):
 def test_identical_curves_stay_visible_and_legend_says_they_overlap():
     # Two runs with the same means per round (the issue's "4 runs, 2 visible") get different dashes
     # and marker symbols, and both legend entries say "2 runs overlap"; a third, different run does not.
-    summary = _summary([("a", 0, 50.0, 0.0, 1), ("a", 1, 55.0, 0.0, 1), ("b", 0, 50.0, 0.0, 1),
-                        ("b", 1, 55.0, 0.0, 1), ("c", 0, 40.0, 0.0, 1), ("c", 1, 42.0, 0.0, 1)])
+    summary = _summary(
+        [
+            ("a", 0, 50.0, 0.0, 1),
+            ("a", 1, 55.0, 0.0, 1),
+            ("b", 0, 50.0, 0.0, 1),
+            ("b", 1, 55.0, 0.0, 1),
+            ("c", 0, 40.0, 0.0, 1),
+            ("c", 1, 42.0, 0.0, 1),
+        ]
+    )
     assert plots.overlap_groups(summary, runs=["a", "b", "c"]) == [["a", "b"]]
     fig = plots.learning_curves(summary, runs=["a", "b", "c"])
     by_run = {t.legendgroup: t for t in fig.data if t.fill != "toself"}
@@ -175,8 +204,9 @@ def test_one_point_run_is_a_marker_and_one_seed_has_no_spread():
 
 def test_title_and_axis_follow_the_x_choice():
     # With labeled images on the x axis the title no longer says "per round".
-    summary = pd.DataFrame({"run": ["a", "a"], "n_labeled": [10, 20], "mean": [50.0, 60.0], "std": [0.0, 0.0],
-                            "n_seeds": [1, 1]})
+    summary = pd.DataFrame(
+        {"run": ["a", "a"], "n_labeled": [10, 20], "mean": [50.0, 60.0], "std": [0.0, 0.0], "n_seeds": [1, 1]}
+    )
     fig = plots.learning_curves(summary, x="n_labeled")
     assert "per round" not in fig.layout.title.text and "labeled images" in fig.layout.title.text
     assert fig.layout.xaxis.title.text == "labeled images"
@@ -191,9 +221,16 @@ def laion_200():
     rng = np.random.default_rng(3)
     counts = np.sort((10 ** rng.uniform(0, 4.5, 200)).astype(int))[::-1]
     counts[-3:] = 0
-    return pd.DataFrame({"class_id": np.arange(200), "class_name": [f"bird species {i}" for i in range(200)],
-                         "matched": counts, "kept": counts, "zero_shot_acc": np.nan,
-                         "tail": [i >= 195 for i in range(200)]})
+    return pd.DataFrame(
+        {
+            "class_id": np.arange(200),
+            "class_name": [f"bird species {i}" for i in range(200)],
+            "matched": counts,
+            "kept": counts,
+            "zero_shot_acc": np.nan,
+            "tail": [i >= 195 for i in range(200)],
+        }
+    )
 
 
 def test_zero_counts_drawn_at_the_axis_and_counted(laion_200):
@@ -214,6 +251,7 @@ def test_zero_counts_drawn_at_the_axis_and_counted(laion_200):
 def test_count_overview_bands(laion_200):
     # The rank view: every class once, the three bands shaded, the zeros as their own trace.
     from alor_core import analysis
+
     bands = analysis.count_bands(laion_200)
     fig = plots.count_overview(laion_200, bands)
     assert sum(len(t.x) for t in fig.data) == 200
@@ -227,9 +265,16 @@ def test_scatter_labels_avoid_markers():
     # marker, so the placement moves it; no label box overlaps another marker.
     pos = plots.label_positions([0.5, 0.5, 0.5], [0.40, 0.45, 0.50], ["a label", "b label", "c label"])
     assert pos[0] != "top center"
-    table = pd.DataFrame({"class_id": [0, 1, 2, 3], "class_name": ["shirt", "tee", "top", "coat"],
-                          "matched": [100, 100, 100, 5], "kept": [100, 100, 100, 5],
-                          "zero_shot_acc": [50.0, 54.0, 58.0, 10.0], "tail": [False, False, False, True]})
+    table = pd.DataFrame(
+        {
+            "class_id": [0, 1, 2, 3],
+            "class_name": ["shirt", "tee", "top", "coat"],
+            "matched": [100, 100, 100, 5],
+            "kept": [100, 100, 100, 5],
+            "zero_shot_acc": [50.0, 54.0, 58.0, 10.0],
+            "tail": [False, False, False, True],
+        }
+    )
     fig = plots.count_accuracy_scatter(table)
     positions = list(fig.data[0].textposition)
     assert len(set(positions)) > 1  # the stacked head classes are not all labelled the same way

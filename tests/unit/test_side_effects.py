@@ -13,6 +13,7 @@ def test_loading_a_random_init_model_leaves_the_root_logger_alone(caplog):
     # open_clip's "initialized randomly" notice is dropped during the load only; the root logger's
     # level and filters are what they were, and other warnings still get through afterwards.
     from alor_core.models.clip import load_clip
+
     root = logging.getLogger()
     level, filters = root.level, list(root.filters)
     with caplog.at_level(logging.WARNING):
@@ -26,6 +27,7 @@ def test_loading_a_random_init_model_leaves_the_root_logger_alone(caplog):
 
 def test_seeding_training_leaves_numpy_global_rng_alone():
     from alor_core.adaptation.base import seed_everything
+
     np.random.seed(123)
     expected = np.random.random(3)
     np.random.seed(123)
@@ -33,13 +35,16 @@ def test_seeding_training_leaves_numpy_global_rng_alone():
     assert np.allclose(np.random.random(3), expected)
 
 
-@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
-                    reason="no Chromium on PATH (kaleido renders PNGs in it; make install-dev installs it)")
+@pytest.mark.skipif(
+    not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),
+    reason="no Chromium on PATH (kaleido renders PNGs in it; make install-dev installs it)",
+)
 def test_png_figure_gets_the_browser_without_touching_the_environment(monkeypatch):
     pytest.importorskip("kaleido", reason="kaleido is not installed (pip install -e '.[report]')")
     import plotly.graph_objects as go
 
     from alor_core.report import figure_png
+
     monkeypatch.delenv("BROWSER_PATH", raising=False)
     browser = next(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b))
     png = figure_png(go.Figure(go.Bar(x=["a", "b"], y=[3, 1])), browser, width=300, height=200)
@@ -51,6 +56,7 @@ def test_prepare_does_not_change_the_callers_config(small_spec, small_world, tmp
     # prepare() resolves the model from the task; the session records it, the caller's object is untouched.
     from alor_core.config import RunConfig
     from alor_core.loop.rounds import prepare
+
     cfg = RunConfig(dataset="demo", rda=False, rounds=1, seed=5)
     before = cfg.to_dict()
     ctx = prepare(cfg, tmp_path, spec=small_spec)

@@ -19,7 +19,9 @@ def one_thread():
 @pytest.fixture(scope="session")
 def labeled_only():
     """Return ``f(world, n, seed=0)``: ``n`` pool images with true labels and no retrieved data."""
+
     def make(world, n, seed=0):
         idx = np.random.default_rng(seed).choice(len(world.pool), n, replace=False)
         return TrainData(world.pool.subset(idx), world.pool.subset([]), world.n_classes)
+
     return make

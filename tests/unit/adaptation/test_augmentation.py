@@ -40,7 +40,7 @@ def _draw(c, size, rng):
     base = np.zeros((h, w, 3), np.uint8)
     base[..., c % 3] = 160 + 20 * c
     x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
-    base[y0:y0 + h // 3, x0:x0 + w // 3] = rng.integers(0, 255, 3, dtype=np.uint8)
+    base[y0 : y0 + h // 3, x0 : x0 + w // 3] = rng.integers(0, 255, 3, dtype=np.uint8)
     return Image.fromarray(base)
 
 
@@ -79,10 +79,18 @@ def _classes():
 
 
 def _train_data(bundle, labeled, retrieved):
-    good = ImageSet([i for i in retrieved.ids if "broken" not in i], retrieved.root,
-                    retrieved.labels[[("broken" not in i) for i in retrieved.ids]])
-    return TrainData(labeled, good, len(NAMES), labeled_features=encode_images(bundle, labeled, cache=False),
-                     retrieved_features=encode_images(bundle, good, cache=False))
+    good = ImageSet(
+        [i for i in retrieved.ids if "broken" not in i],
+        retrieved.root,
+        retrieved.labels[[("broken" not in i) for i in retrieved.ids]],
+    )
+    return TrainData(
+        labeled,
+        good,
+        len(NAMES),
+        labeled_features=encode_images(bundle, labeled, cache=False),
+        retrieved_features=encode_images(bundle, good, cache=False),
+    )
 
 
 # ---- the transform ----------------------------------------------------------------------------
@@ -96,8 +104,9 @@ def test_crop_distribution_matches_torchvision(size):
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
     assert (boxes[:, 0] + boxes[:, 2] <= w).all() and (boxes[:, 1] + boxes[:, 3] <= h).all()
     torch.manual_seed(0)
-    ref = np.array([T.RandomResizedCrop.get_params(Image.new("RGB", size), (0.08, 1.0), (3 / 4, 4 / 3))
-                    for _ in range(4000)])  # (top, left, h, w)
+    ref = np.array(
+        [T.RandomResizedCrop.get_params(Image.new("RGB", size), (0.08, 1.0), (3 / 4, 4 / 3)) for _ in range(4000)]
+    )  # (top, left, h, w)
     q = [10, 25, 50, 75, 90]
     area_ours = np.percentile(boxes[:, 2] * boxes[:, 3] / (w * h), q)
     area_ref = np.percentile(ref[:, 3] * ref[:, 2] / (w * h), q)
@@ -203,7 +212,8 @@ def test_lp_and_pt_train_on_augmented_views(bundle, images, cache):
     a = PromptTuning(pt).fit(bundle, classes, data, seed=1)
     b = PromptTuning(PTParams(n_ctx=2, epochs=2, batch_size=8, augment="epoch")).fit(bundle, classes, data, seed=1)
     c = PromptTuning(PTParams(n_ctx=2, epochs=2, batch_size=8, augment="views", n_views=2)).fit(
-        bundle, classes, data, seed=1)
+        bundle, classes, data, seed=1
+    )
     assert b.history["augment"] == "epoch" and c.history["augment"] == "views"
     assert not np.allclose(a.ctx_, b.ctx_) and not np.allclose(b.ctx_, c.ctx_)
 
@@ -211,8 +221,11 @@ def test_lp_and_pt_train_on_augmented_views(bundle, images, cache):
 def test_bad_augment_settings_are_named():
     with pytest.raises(ConfigError, match="'augment' of LinearProbe must be one of none, epoch, views; got 'flip'"):
         LinearProbe(LPParams(augment="flip")).fit(None, _classes(), None)
-    with pytest.raises(ConfigError, match=r"'crop_scale' of PromptTuning must be two numbers 0 < low <= high <= 1 "
-                                          r".*got \(0.5, 2.0\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'crop_scale' of PromptTuning must be two numbers 0 < low <= high <= 1 "
+        r".*got \(0.5, 2.0\)",
+    ):
         PTParams(crop_scale=(0.5, 2.0)).validate()
     with pytest.raises(ConfigError, match="'n_views' of PromptTuning must be an int >= 1 with augment 'views'; got 0"):
         PTParams(augment="views", n_views=0).validate()
@@ -239,6 +252,7 @@ def test_adapt_params_override_a_preset():
 
 def test_cli_adapt_param_errors_exit_2(capsys, tmp_path):
     from alor_core.cli import main
+
     assert main(["run", "--adapt", "lp", "--adapt-param", "epochs", "--output", str(tmp_path)]) == 2
     assert "--adapt-param expects KEY=VALUE (e.g. epochs=20); got 'epochs'" in capsys.readouterr().err
     assert main(["run", "--adapt", "lp", "--adapt-param", "augment=sometimes", "--output", str(tmp_path)]) == 2
@@ -251,8 +265,12 @@ def test_dashboard_commands_carry_adapt_params(tmp_path):
     # session has the same identity.
     from alor_core.loop import jobs
     from alor_core.loop.session import Session
-    cfg = RunConfig(adaptation="pt", adapt_params={"epochs": "3", "augment": "views", "crop_scale": "0.5,1"},
-                    extra={"name": "pt_views"})
+
+    cfg = RunConfig(
+        adaptation="pt",
+        adapt_params={"epochs": "3", "augment": "views", "crop_scale": "0.5,1"},
+        extra={"name": "pt_views"},
+    )
     text = " ".join(jobs.cli_command(cfg, [1], tmp_path))
     assert "--adapt-param epochs=3 --adapt-param augment=views --adapt-param crop_scale=0.5,1.0" in text
     session = Session.open_or_create(tmp_path / "pt_views" / "seed1", cfg.to_dict())

@@ -96,8 +96,7 @@ def test_ft_best_val_keeps_the_last_best_epoch(random_bundle, small_world, label
     # best-val records one val accuracy per epoch and keeps the last epoch reaching the maximum.
     data = labeled_only(small_world, 16, seed=3)
     params = FTParams(epochs=3, batch_size=8, warmup=1, selection="best-val")
-    clf = Finetune(params).fit(random_bundle, small_world.classes, data, seed=0,
-                               val=small_world.test.subset(range(30)))
+    clf = Finetune(params).fit(random_bundle, small_world.classes, data, seed=0, val=small_world.test.subset(range(30)))
     curve = np.array(clf.history["val_acc"])
     assert len(curve) == 3 and clf.history["selection"] == "best-val"
     assert clf.history["kept_epoch"] == int(np.flatnonzero(curve == curve.max())[-1])

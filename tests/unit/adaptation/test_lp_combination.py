@@ -46,6 +46,7 @@ class _Bundle:
 def test_anchor_interpolates_with_the_text_head():
     # anchor 0 returns the zero-shot text head exactly; anchor a is the straight line between them.
     from types import SimpleNamespace
+
     init = np.eye(3, 8, dtype=np.float32)
     classes = SimpleNamespace(names=["a", "b", "c"], templates=["{}"])
     data = _data()

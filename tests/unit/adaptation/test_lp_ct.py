@@ -33,9 +33,13 @@ def test_lp_learns_and_is_deterministic(small_world, world_bundle, round0):
 
 def test_lp_cached_features_equal_encoder_path(small_world, world_bundle, round0):
     # LP on pre-computed features gives the same predictions as LP that encodes the images itself.
-    cached = TrainData(round0.labeled, round0.retrieved, 10,
-                       labeled_features=encode_images(world_bundle, round0.labeled),
-                       retrieved_features=encode_images(world_bundle, round0.retrieved))
+    cached = TrainData(
+        round0.labeled,
+        round0.retrieved,
+        10,
+        labeled_features=encode_images(world_bundle, round0.labeled),
+        retrieved_features=encode_images(world_bundle, round0.retrieved),
+    )
     a = LinearProbe(LPParams(epochs=30)).fit(world_bundle, small_world.classes, cached, seed=1)
     b = LinearProbe(LPParams(epochs=30)).fit(world_bundle, small_world.classes, round0, seed=1)
     f = encode_images(world_bundle, small_world.test)
@@ -47,9 +51,12 @@ def test_lp_paper_preset_best_val(small_world, world_bundle, round0):
     p = LPParams.preset("paper")
     assert p.scale == 100 and p.lr == 1e-4 and p.batch_size == 128 and p.selection == "best-val"
     clf = LinearProbe(LPParams(**{**p.__dict__, "epochs": 3})).fit(
-        world_bundle, small_world.classes, round0, seed=0, val=small_world.test.subset(range(100)))
+        world_bundle, small_world.classes, round0, seed=0, val=small_world.test.subset(range(100))
+    )
     assert clf.history["selection"] == "best-val" and len(clf.history["val_acc"]) == 3
-    assert clf.history["kept_epoch"] == int(np.flatnonzero(np.array(clf.history["val_acc"]) == max(clf.history["val_acc"]))[-1])
+    assert clf.history["kept_epoch"] == int(
+        np.flatnonzero(np.array(clf.history["val_acc"]) == max(clf.history["val_acc"]))[-1]
+    )
 
 
 def test_ct_trains_whole_clip_and_beats_chance(small_world, world_bundle, round0):

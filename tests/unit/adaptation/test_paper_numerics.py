@@ -15,8 +15,11 @@ from alor_core.data import ClassInfo
 from alor_core.data.datasets import ImageSet
 from alor_core.loop.rounds import training_seed
 
-CLASSES = ClassInfo(["red square", "green square", "blue square"],
-                    [["red square"], ["green square"], ["blue square"]], ("a photo of a {}.",))
+CLASSES = ClassInfo(
+    ["red square", "green square", "blue square"],
+    [["red square"], ["green square"], ["blue square"]],
+    ("a photo of a {}.",),
+)
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
 
 

@@ -62,12 +62,14 @@ def test_pt_changes_only_the_context_tokens(fitted, world_bundle, small_world):
         learner.ctx.copy_(torch.as_tensor(clf.ctx_))
         head = torch.nn.functional.normalize(learner(), dim=-1).numpy()
     assert np.allclose(head, clf.weight_, atol=1e-5)
+
     # Initialised from N(0, 0.02) with the fit's seed, then moved by training.
     # The fast preset's learning rate moves the contexts far, so the test compares: the fit's own
     # initialisation correlates with the result clearly more than another seed's does.
     def corr(seed):
         init = torch.empty(clf.ctx_.shape).normal_(0.0, 0.02, generator=torch.Generator().manual_seed(seed))
         return np.corrcoef(clf.ctx_.ravel(), init.numpy().ravel())[0, 1], init.numpy()
+
     own, init = corr(1)
     others = [corr(s)[0] for s in (2, 3, 4, 5)]
     assert not np.allclose(clf.ctx_, init) and own > 0.15 and own > max(others) + 0.1, (own, others)
@@ -108,9 +110,13 @@ def test_pt_same_seed_same_contexts(random_bundle, small_world, labeled_only):
 def test_pt_uses_cached_features_when_given(random_bundle, small_world, labeled_only):
     # Pre-computed features give exactly the contexts that encoding the images inside fit gives.
     data = labeled_only(small_world, 20, seed=4)
-    cached = TrainData(data.labeled, data.retrieved, 10,
-                       labeled_features=encode_images(random_bundle, data.labeled),
-                       retrieved_features=encode_images(random_bundle, data.retrieved))
+    cached = TrainData(
+        data.labeled,
+        data.retrieved,
+        10,
+        labeled_features=encode_images(random_bundle, data.labeled),
+        retrieved_features=encode_images(random_bundle, data.retrieved),
+    )
     params = PTParams(n_ctx=2, epochs=2, batch_size=8)
     a = PromptTuning(params).fit(random_bundle, small_world.classes, cached, seed=0)
     b = PromptTuning(params).fit(random_bundle, small_world.classes, data, seed=0)
@@ -121,8 +127,11 @@ def test_pt_too_many_contexts_for_the_text_context(random_bundle, small_world, l
     # The paper's 16 contexts do not fit the demo CLIP's 20-token context beside 't-shirt.'.
     data = labeled_only(small_world, 4)
     assert PTParams.preset("paper").n_ctx == 16
-    with pytest.raises(ConfigError, match=r"'n_ctx' of PromptTuning is 16, but the prompt for class "
-                                          r"'t-shirt' then needs 22 tokens .* holds 20; use n_ctx <= 14"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'n_ctx' of PromptTuning is 16, but the prompt for class "
+        r"'t-shirt' then needs 22 tokens .* holds 20; use n_ctx <= 14",
+    ):
         PromptTuning(PTParams.preset("paper")).fit(random_bundle, small_world.classes, data)
     PromptLearner(random_bundle.model, random_bundle.tokenizer, small_world.classes.names, n_ctx=14)
 

@@ -49,7 +49,8 @@ def dataset(tmp_path_factory):
     (root / "images").mkdir(parents=True)
     (root / "laion").mkdir()
     pd.DataFrame({"class_id": range(5), "class_name": NAMES, "synonyms": SYNONYMS}).to_csv(
-        root / "classes.csv", index=False)
+        root / "classes.csv", index=False
+    )
     (root / "templates.txt").write_text("a photo of {}, a type of food.\n")
     for split, per_class in (("ltrain", 3), ("val", 1), ("test", 2)):
         lines = []
@@ -123,9 +124,19 @@ def test_vit_b32_paper_round(adapt, dataset, shared, tmp_path, monkeypatch):
         return captured["clf"], captured["data"]
 
     monkeypatch.setattr(rounds, "step_adapt", step_adapt)
-    cfg = RunConfig(dataset=str(dataset), strategy="tfs", adaptation=adapt, protocol="paper", rounds=7,
-                    seed=666, model_name="ViT-B-32-quickgelu", pretrained="random", device="cpu",
-                    adapt_params={"epochs": EPOCHS[adapt]}, extra={"name": f"smoke_{adapt}"})
+    cfg = RunConfig(
+        dataset=str(dataset),
+        strategy="tfs",
+        adaptation=adapt,
+        protocol="paper",
+        rounds=7,
+        seed=666,
+        model_name="ViT-B-32-quickgelu",
+        pretrained="random",
+        device="cpu",
+        adapt_params={"epochs": EPOCHS[adapt]},
+        extra={"name": f"smoke_{adapt}"},
+    )
     t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     with PeakRSS() as mem:
         ctx = rounds.prepare(cfg, tmp_path / "output")
@@ -167,7 +178,9 @@ def test_vit_b32_paper_round(adapt, dataset, shared, tmp_path, monkeypatch):
     labels = ctx.session.labels()
     assert (labels["round"] == 1).sum() == 5 and status["round"] == 0
     timing = read_json(ctx.session.path / "rounds" / "r00" / "timing.json")["seconds"]
-    print(f"\n[ViT-B-32 random init, CPU] {adapt.upper()}: {seconds:.1f} s wall, {cpu:.1f} s CPU (prepare "
-          f"{t_prepare:.1f} s: RDA, features, zero-shot; adaptation {timing['adaptation']:.1f} s, evaluation "
-          f"{timing['evaluation']:.1f} s, selection {timing['selection']:.1f} s), peak RSS of "
-          f"the process {mem.peak / 2**30:.2f} GiB, epochs {EPOCHS[adapt]}, train set {data.n_labeled}+{data.n_retrieved}")
+    print(
+        f"\n[ViT-B-32 random init, CPU] {adapt.upper()}: {seconds:.1f} s wall, {cpu:.1f} s CPU (prepare "
+        f"{t_prepare:.1f} s: RDA, features, zero-shot; adaptation {timing['adaptation']:.1f} s, evaluation "
+        f"{timing['evaluation']:.1f} s, selection {timing['selection']:.1f} s), peak RSS of "
+        f"the process {mem.peak / 2**30:.2f} GiB, epochs {EPOCHS[adapt]}, train set {data.n_labeled}+{data.n_retrieved}"
+    )

@@ -13,8 +13,17 @@ def test_available_lists_all_paper_methods():
     assert "ft" not in adaptation.PLANNED and "pt" not in adaptation.PLANNED
 
 
-@pytest.mark.parametrize("name, cls", [("ft", Finetune), ("finetune", Finetune), ("FT", Finetune),
-                                       ("pt", PromptTuning), ("coop", PromptTuning), ("CoOp", PromptTuning)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("ft", Finetune),
+        ("finetune", Finetune),
+        ("FT", Finetune),
+        ("pt", PromptTuning),
+        ("coop", PromptTuning),
+        ("CoOp", PromptTuning),
+    ],
+)
 def test_create_ft_and_pt_by_name_and_alias(name, cls):
     # Names and aliases (any case) build the adapter with the 'fast' preset by default.
     adapter = adaptation.create(name)

@@ -16,10 +16,15 @@ def _toy(validate_scores=None, schedule_every="step"):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
     scores = list(validate_scores or [])
     return w, Training(
-        opt, lambda epoch: [None, None], lambda batch: ((w - 1) ** 2).sum(), 2, schedule=sched,
+        opt,
+        lambda epoch: [None, None],
+        lambda batch: ((w - 1) ** 2).sum(),
+        2,
+        schedule=sched,
         schedule_every=schedule_every,
         validate=(lambda: scores.pop(0)) if validate_scores else None,
-        snapshot=lambda: float(w.detach()))
+        snapshot=lambda: float(w.detach()),
+    )
 
 
 def test_loop_counts_steps_epochs_and_reports_progress():
@@ -69,18 +74,27 @@ def test_registry_is_a_dict_and_available_follows_it():
             assert isinstance(made, adaptation.Adapter) and isinstance(made.params, cls.Params)
 
 
-@pytest.mark.parametrize("params, field, message", [
-    (CTParams, "epochs", "'epochs' of ContrastiveTuning must be an int >= 1; got 0"),
-    (CTParams, "precision", "'precision' of ContrastiveTuning must be one of amp, fp32; got 'half'"),
-    (CTParams, "lr", "'lr' of ContrastiveTuning must be a number >= 0; got -1"),
-    (FTParams, "batch_size", "'batch_size' of Finetune must be an int >= 1; got 0"),
-    (LPParams, "batch_size", "'batch_size' of LinearProbe must be an int >= 0; got -1"),
-    (LPParams, "labeled_weight", "'labeled_weight' of LinearProbe must be a number >= 0; got -1"),
-    (PTParams, "warmup_epochs", "'warmup_epochs' of PromptTuning must be an int >= 0; got -1"),
-])
+@pytest.mark.parametrize(
+    "params, field, message",
+    [
+        (CTParams, "epochs", "'epochs' of ContrastiveTuning must be an int >= 1; got 0"),
+        (CTParams, "precision", "'precision' of ContrastiveTuning must be one of amp, fp32; got 'half'"),
+        (CTParams, "lr", "'lr' of ContrastiveTuning must be a number >= 0; got -1"),
+        (FTParams, "batch_size", "'batch_size' of Finetune must be an int >= 1; got 0"),
+        (LPParams, "batch_size", "'batch_size' of LinearProbe must be an int >= 0; got -1"),
+        (LPParams, "labeled_weight", "'labeled_weight' of LinearProbe must be a number >= 0; got -1"),
+        (PTParams, "warmup_epochs", "'warmup_epochs' of PromptTuning must be an int >= 0; got -1"),
+    ],
+)
 def test_every_adapter_validates_its_parameters_with_one_rule_set(params, field, message):
-    bad = {"epochs": 0, "precision": "half", "lr": -1, "batch_size": 0 if params is not LPParams else -1,
-           "labeled_weight": -1, "warmup_epochs": -1}[field]
+    bad = {
+        "epochs": 0,
+        "precision": "half",
+        "lr": -1,
+        "batch_size": 0 if params is not LPParams else -1,
+        "labeled_weight": -1,
+        "warmup_epochs": -1,
+    }[field]
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         params(**{field: bad}).validate()
     with pytest.raises(ConfigError):

@@ -36,8 +36,15 @@ def make_fixture(root, name, n_cls=3, per_class=3, corpus=True, retrieved_list=F
             rel = f"laion/{c}_{i}.jpg"
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(folder / rel)
-            rows.append({"SAMPLE_ID": len(rows), "URL": rel, "TEXT": f"my photo of {classes.names[c]} today",
-                         "WIDTH": 96, "HEIGHT": 96})
+            rows.append(
+                {
+                    "SAMPLE_ID": len(rows),
+                    "URL": rel,
+                    "TEXT": f"my photo of {classes.names[c]} today",
+                    "WIDTH": 96,
+                    "HEIGHT": 96,
+                }
+            )
     if corpus:
         pd.DataFrame(rows).to_parquet(folder / "corpus.parquet")
     if retrieved_list:
@@ -59,7 +66,10 @@ def test_laion_counts_match_the_shared_csv():
 def test_classes_and_templates():
     # Class names are the metrics 'name' field; synonyms start with it; templates are the paper's.
     aves = benchmark_classes("semi_aves")
-    assert aves.names[0] == "Charadrius semipalmatus" and aves.synonyms[0] == ["Charadrius semipalmatus", "Semipalmated Plover"]
+    assert aves.names[0] == "Charadrius semipalmatus" and aves.synonyms[0] == [
+        "Charadrius semipalmatus",
+        "Semipalmated Plover",
+    ]
     assert aves.templates == ("a photo of a {}, a type of bird.",)
     assert len(benchmark_classes("stanford_cars").templates) == 8
 
@@ -73,13 +83,27 @@ def test_fixture_loads_retrieves_and_runs_a_round(tmp_path, name):
     # A random-init CLIP maps the fixture's flat generated images to nearly one point, so the leakage
     # guard's near-duplicate check (tested in tests/unit/retrieval/test_leakage_guard.py) would call
     # every retrieved image a copy of a test image; this test is about layouts and retrieval counts.
-    cfg = RunConfig(dataset=name, data_root=str(tmp_path / "data"), strategy="tfs", adaptation="lp",
-                    rounds=2, budget=2, k=3, initial="none", model_name="alor_tiny_fm", device="cpu", min_side=81,
-                    leakage_guard=False)
+    cfg = RunConfig(
+        dataset=name,
+        data_root=str(tmp_path / "data"),
+        strategy="tfs",
+        adaptation="lp",
+        rounds=2,
+        budget=2,
+        k=3,
+        initial="none",
+        model_name="alor_tiny_fm",
+        device="cpu",
+        min_side=81,
+        leakage_guard=False,
+    )
     session, status = run(cfg, tmp_path / "out")
     assert status["state"] == "done" and session.finished_rounds() == [0, 1]
-    counts = {c["name"]: c["kept"] for c in session.path.joinpath("retrieval").exists() and
-              __import__("json").loads((session.path / "retrieval" / "counts.json").read_text())["counts"]}
+    counts = {
+        c["name"]: c["kept"]
+        for c in session.path.joinpath("retrieval").exists()
+        and __import__("json").loads((session.path / "retrieval" / "counts.json").read_text())["counts"]
+    }
     kept = list(counts.values())
     assert kept[:3] == [3, 3, 3] and sum(kept[3:]) == 0  # cap K=3; classes without captions get 0
     assert session.metrics(1)["n_labeled"] == 2
@@ -88,8 +112,17 @@ def test_fixture_loads_retrieves_and_runs_a_round(tmp_path, name):
 def test_retrieved_data_txt_is_imported(tmp_path):
     # Without a captions table, ALOR's retrieved_data.txt is used as the retrieved set.
     make_fixture(tmp_path / "data", "oxford_pets", corpus=False, retrieved_list=True)
-    cfg = RunConfig(dataset="oxford_pets", data_root=str(tmp_path / "data"), strategy="random", adaptation="lp",
-                    rounds=1, budget=2, initial="none", model_name="alor_tiny_fm", device="cpu")
+    cfg = RunConfig(
+        dataset="oxford_pets",
+        data_root=str(tmp_path / "data"),
+        strategy="random",
+        adaptation="lp",
+        rounds=1,
+        budget=2,
+        initial="none",
+        model_name="alor_tiny_fm",
+        device="cpu",
+    )
     session, _ = run(cfg, tmp_path / "out")
     assert session.metrics(0)["n_retrieved"] == 12
 
@@ -122,6 +155,7 @@ def test_paper_protocol_values():
 def test_offline_pretrained_tag_points_at_checkpoint(monkeypatch):
     # Offline, a pretrained tag cannot be fetched: the error names --checkpoint.
     from alor_core.models.clip import load_clip
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match="--checkpoint"):
         load_clip("ViT-B-32-quickgelu", "laion400m_e32", device="cpu")

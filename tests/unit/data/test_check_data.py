@@ -142,8 +142,11 @@ def test_case_colliding_folders_name_both(tmp_path):
     tree = tmp_path / "tree"
     for c in ("Cat", "cat", "dog"):
         _jpg(tree / c / "0.png")
-    with pytest.raises(DataError, match=re.escape("class folders 'Cat' and 'cat' in ") + r".*differ only in case; "
-                                        "rename or merge one of them"):
+    with pytest.raises(
+        DataError,
+        match=re.escape("class folders 'Cat' and 'cat' in ") + r".*differ only in case; "
+        "rename or merge one of them",
+    ):
         load_imagefolder(tree)
 
 
@@ -153,11 +156,15 @@ def test_id_like_names_warn_and_classnames_txt_fixes_them(tmp_path):
     for c in ("0", "1"):
         for i in range(3):
             _jpg(tree / c / f"{i}.png", i)
-    with pytest.warns(DataWarning, match=r"2 of 2 class names in .* look like ids \('0', '1'\).*'a photo of a 0\.'.*"
-                                         r"Fix: put a classnames.txt"):
+    with pytest.warns(
+        DataWarning,
+        match=r"2 of 2 class names in .* look like ids \('0', '1'\).*'a photo of a 0\.'.*"
+        r"Fix: put a classnames.txt",
+    ):
         load_imagefolder(tree)
     (tree / "classnames.txt").write_text("tench\ngoldfish\n")  # plain names: given to the folders in sorted order
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)  # no id warning any more
         task = load_imagefolder(tree)
@@ -192,9 +199,25 @@ def test_checkpoint_of_another_architecture_names_model_flag(tmp_path, capsys):
     torch.save(load_clip("alor_tiny_fm", None, device="cpu").model.state_dict(), ckpt)
     assert guess_architecture(str(ckpt)) == ["alor_tiny_fm"]
     folder = _split_folder(tmp_path / "fish")
-    code = main(["run", "--dataset", str(folder), "--checkpoint", str(ckpt), "--no-rda", "--rounds", "1",
-                 "--output", str(tmp_path / "out"), "--quiet"])
+    code = main(
+        [
+            "run",
+            "--dataset",
+            str(folder),
+            "--checkpoint",
+            str(ckpt),
+            "--no-rda",
+            "--rounds",
+            "1",
+            "--output",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "does not fit model 'ViT-B-32-quickgelu'" in err
-    assert f"It looks like a checkpoint of 'alor_tiny_fm': pass --model alor_tiny_fm together with --checkpoint {ckpt}" in err
+    assert (
+        f"It looks like a checkpoint of 'alor_tiny_fm': pass --model alor_tiny_fm together with --checkpoint {ckpt}"
+        in err
+    )

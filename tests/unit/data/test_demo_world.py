@@ -12,6 +12,7 @@ def test_default_counts_follow_a_real_laion_profile():
     # log scale), rescaled to n_max and ratio: monotone along `order`, max/min = ratio.
     from alor_core.data.demo_world import profile_shape
     from alor_core.paths import DATA_DIR
+
     spec = DemoWorldSpec()
     counts = spec.class_counts()
     along = counts[list(spec.order)]
@@ -35,7 +36,9 @@ def test_control_world_is_balanced_with_the_same_corpus_size():
     assert control.balanced and control.key != spec.key
     c = control.class_counts()
     assert len(set(c.tolist())) == 1 and abs(c.sum() - spec.class_counts().sum()) <= len(c)
-    assert control.canonical_rate(0) == control.canonical_rate(9) == pytest.approx((spec.canon_head + spec.canon_tail) / 2)
+    assert (
+        control.canonical_rate(0) == control.canonical_rate(9) == pytest.approx((spec.canon_head + spec.canon_tail) / 2)
+    )
     assert spec.canonical_rate(0) == spec.canon_head and spec.canonical_rate(9) == pytest.approx(spec.canon_tail)
 
 
@@ -69,8 +72,10 @@ def test_small_world_zero_shot_beats_chance(small_world, small_spec):
 
 def _build_in_process(cache, spec_kw, out):
     import os
+
     os.environ["ALOR_CACHE_DIR"] = cache
     from alor_core.data import DemoWorldSpec, build_demo_world
+
     msgs = []
     build_demo_world(DemoWorldSpec.small(**spec_kw), progress=lambda f, m: msgs.append(m))
     with open(out, "w") as fh:
@@ -81,10 +86,13 @@ def test_two_builders_make_one_build(tmp_path):
     # Two processes asked to build the same world at once: one builds, the other waits (relaying
     # the builder's progress) and then uses the finished world; nobody deletes a build in progress.
     import multiprocessing as mp
+
     kw = dict(n_max=80, ratio=8.0, n_pool=60, n_val=20, n_test=40, epochs=1, batch_size=32)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_build_in_process, args=(str(tmp_path / "cache"), kw, str(tmp_path / f"log{i}")))
-             for i in range(2)]
+    procs = [
+        ctx.Process(target=_build_in_process, args=(str(tmp_path / "cache"), kw, str(tmp_path / f"log{i}")))
+        for i in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -104,6 +112,7 @@ def test_status_reports_a_build_in_progress(tmp_path, monkeypatch):
 
     from alor_core.data.demo_world import _lock_path, _progress_path, demo_world_dir
     from alor_core.io import atomic_write_json
+
     monkeypatch.setenv("ALOR_CACHE_DIR", str(tmp_path))
     spec = DemoWorldSpec.small()
     final = demo_world_dir(spec)
@@ -121,6 +130,7 @@ def test_small_world_zero_shot_follows_caption_frequency(small_world, small_spec
     # the floor 0.3 fails if the corpus stops shaping the model's bias. bias_table reports it, and
     # says the control world is not built rather than inventing numbers.
     from alor_core.analysis import bias_table
+
     rows, summary = bias_table(small_spec)
     assert [r["corpus_count"] for r in rows] == small_spec.class_counts().tolist()
     assert summary["rho_zero_shot"] >= 0.3

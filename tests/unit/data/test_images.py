@@ -68,8 +68,8 @@ def test_exif_rotated_jpeg_is_upright(tmp_path):
     out = open_image(tmp_path / "phone.jpg")
     assert out.size == (20, 40)
     arr = np.asarray(out).astype(int)
-    assert arr[2, 10, 0] > 200 and arr[2, 10, 2] < 60      # top: red
-    assert arr[37, 10, 2] > 200 and arr[37, 10, 0] < 60    # bottom: blue
+    assert arr[2, 10, 0] > 200 and arr[2, 10, 2] < 60  # top: red
+    assert arr[37, 10, 2] > 200 and arr[37, 10, 0] < 60  # bottom: blue
 
 
 def test_16bit_png_is_scaled_by_its_bit_depth(tmp_path):
@@ -98,6 +98,7 @@ def test_load_image_is_the_same_decoder(tmp_path):
 def test_thumbnail_shows_the_pixels_the_model_sees(tmp_path):
     # The dashboard thumbnail of a cut-out has the same flattened pixels as the features' input.
     from alor_core.ui.cache import display_image
+
     _rgba_cutout(tmp_path / "cut.png")
     png = display_image(str(tmp_path / "cut.png"), 4)  # longer side already >= 4: not scaled
     thumb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
@@ -110,29 +111,39 @@ def _corrupt_idat_png(path):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), np.uint8)).save(buf, "PNG")
     data = bytearray(buf.getvalue())
     i = data.index(b"IDAT")
-    n = int.from_bytes(data[i - 4:i], "big")
-    data[i + 4:i + 4 + n] = bytes([0x78, 0x9C]) + bytes((7 * k + 3) % 256 for k in range(n - 2))
-    data[i + 4 + n:i + 8 + n] = zlib.crc32(bytes(data[i:i + 4 + n])).to_bytes(4, "big")
+    n = int.from_bytes(data[i - 4 : i], "big")
+    data[i + 4 : i + 4 + n] = bytes([0x78, 0x9C]) + bytes((7 * k + 3) % 256 for k in range(n - 2))
+    data[i + 4 + n : i + 8 + n] = zlib.crc32(bytes(data[i : i + 4 + n])).to_bytes(4, "big")
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("zero", "zero-bytes"), ("text", "not-an-image"), ("cut_jpeg", "truncated"), ("cut_png", "truncated"),
-    ("dangling", "dangling-symlink"), ("appledouble", "appledouble"), ("huge", "too-many-pixels"),
-    ("missing", "missing")])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("zero", "zero-bytes"),
+        ("text", "not-an-image"),
+        ("cut_jpeg", "truncated"),
+        ("cut_png", "truncated"),
+        ("dangling", "dangling-symlink"),
+        ("appledouble", "appledouble"),
+        ("huge", "too-many-pixels"),
+        ("missing", "missing"),
+    ],
+)
 def test_header_check_names_the_problem(tmp_path, kind, reason):
     # image_problem reads no pixel data; open_image gives the same reason for the same file.
     name = {"appledouble": "._x.png", "cut_jpeg": "x.jpg"}.get(kind, "x.png")
     p = tmp_path / name
     good = io.BytesIO()
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), np.uint8)).save(
-        good, "JPEG" if kind == "cut_jpeg" else "PNG")
+        good, "JPEG" if kind == "cut_jpeg" else "PNG"
+    )
     if kind == "zero":
         p.write_bytes(b"")
     elif kind == "text":
         p.write_text("hello, I am a text file\n")
     elif kind in ("cut_jpeg", "cut_png"):
-        p.write_bytes(good.getvalue()[:len(good.getvalue()) // 2])
+        p.write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
     elif kind == "dangling":
         p.symlink_to(tmp_path / "gone.png")
     elif kind == "appledouble":

@@ -14,8 +14,13 @@ from PIL import Image
 
 from alor_core.cli import main
 from alor_core.data import load_task
-from alor_core.data.official import (DataWarning, load_class_source, parse_round_filename, read_classnames_txt,
-                                     read_round_file)
+from alor_core.data.official import (
+    DataWarning,
+    load_class_source,
+    parse_round_filename,
+    read_classnames_txt,
+    read_round_file,
+)
 from alor_core.errors import DataError
 from alor_core.loop.session import Session
 
@@ -46,8 +51,10 @@ def build_official_folder(root: Path, name="aircraft", seed=666) -> dict:
     folder = root / name
     folder.mkdir(parents=True)
     (folder / "classnames.txt").write_text("".join(f"{n}\n" for n, *_ in AIRCRAFT), encoding="utf-8")
-    metrics = {str(i): {"name": n, "alternates": alts, "most_common_name": mc, "actual_freq": freq}
-               for i, (n, alts, mc, freq) in enumerate(AIRCRAFT)}
+    metrics = {
+        str(i): {"name": n, "alternates": alts, "most_common_name": mc, "actual_freq": freq}
+        for i, (n, alts, mc, freq) in enumerate(AIRCRAFT)
+    }
     (folder / f"{name}_metrics-LAION400M.json").write_text(json.dumps(metrics, indent=4), encoding="utf-8")
     image_id = 1025794
     splits = {"ltrain": POOL_PER_CLASS, "val": VAL_PER_CLASS, "test": TEST_PER_CLASS}
@@ -77,8 +84,12 @@ def build_official_folder(root: Path, name="aircraft", seed=666) -> dict:
     body = "".join(retrieved) + "".join(picks)
     round_file = folder / f"TFS_FLYP_seed{seed}_round0.txt"
     round_file.write_text(body.rstrip("\n"))
-    return {"folder": folder, "round_file": round_file, "picks": [p.split()[0] for p in picks],
-            "n_retrieved": sum(RETRIEVED_PER_CLASS)}
+    return {
+        "folder": folder,
+        "round_file": round_file,
+        "picks": [p.split()[0] for p in picks],
+        "n_retrieved": sum(RETRIEVED_PER_CLASS),
+    }
 
 
 def test_classnames_and_metrics_are_the_class_source(tmp_path):
@@ -94,6 +105,7 @@ def test_classnames_and_metrics_are_the_class_source(tmp_path):
     assert (len(task.pool), len(task.val), len(task.test)) == (20, 8, 12)
     # check-data sees the same: both class files, the counts, the retrieved list and the round file.
     from alor_core.data.check import check_folder
+
     rep = check_folder(folder)
     assert rep.ok and rep.class_source == task.meta["class_source"] and rep.frequencies == [1189, 1872, 465, 590]
     assert rep.splits["retrieved_data.txt"]["images"] == 18 and rep.round_files == ["TFS_FLYP_seed666_round0.txt"]
@@ -134,10 +146,19 @@ def test_classnames_and_metrics_must_agree(tmp_path):
 def test_round_file_name():
     # The official name gives strategy, adaptation (FLYP = CT, probing = LP) and seed.
     from alor_core.loop.import_round import settings_from_round_name
-    assert parse_round_filename("TFS_FLYP_seed666_round0.txt") == \
-        {"method": "TFS", "adaptation": "FLYP", "seed": 666, "round": 0}
-    assert settings_from_round_name("TFS_FLYP_seed666_round0.txt") == \
-        {"strategy": "tfs", "adaptation": "ct", "seed": 666, "round": 0}
+
+    assert parse_round_filename("TFS_FLYP_seed666_round0.txt") == {
+        "method": "TFS",
+        "adaptation": "FLYP",
+        "seed": 666,
+        "round": 0,
+    }
+    assert settings_from_round_name("TFS_FLYP_seed666_round0.txt") == {
+        "strategy": "tfs",
+        "adaptation": "ct",
+        "seed": 666,
+        "round": 0,
+    }
     assert settings_from_round_name("badge_pcb_probing_seed777_round3.txt")["adaptation"] == "lp"
     assert parse_round_filename("data/x/badge_pcb_probing_seed777_round3.txt")["method"] == "badge_pcb"
     assert parse_round_filename("ltrain.txt") is None
@@ -192,11 +213,27 @@ def test_import_round_cli_end_to_end(tmp_path, capsys):
     rf_path.write_text("retrieved_data/0/77.0.jpg 0 1\n" + rf_path.read_text())
     out = tmp_path / "output"
     args = ["--model", "alor_tiny_fm", "--output", str(out), "--threads", "1", "--quiet"]
-    assert main(["import-round", str(built["round_file"]), "--dataset", str(built["folder"]),
-                 "--into", "official", "--adapt", "lp", *args]) == 0
+    assert (
+        main(
+            [
+                "import-round",
+                str(built["round_file"]),
+                "--dataset",
+                str(built["folder"]),
+                "--into",
+                "official",
+                "--adapt",
+                "lp",
+                *args,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert f"{built['n_retrieved'] + 5} lines -> {built['n_retrieved'] + 1} retrieved, 4 labeled task images, 0 skipped" \
+    assert (
+        f"{built['n_retrieved'] + 5} lines -> {built['n_retrieved'] + 1} retrieved, 4 labeled task images, 0 skipped"
         in printed
+    )
     assert "pool: 20 images, 4 labeled (removed by id) -> 16 unlabeled" in printed
     assert "707-320 1/9" in printed and "737-300 1/2" in printed
     assert "next: python -m alor_core run --dataset" in printed and "--strategy tfs --adapt lp --seeds 666" in printed
@@ -209,18 +246,65 @@ def test_import_round_cli_end_to_end(tmp_path, capsys):
     assert len(imported) == 2 + built["n_retrieved"] and all(ln.startswith("retrieved_data/") for ln in imported[1:])
     assert session.config["strategy"] == "tfs" and session.config["adaptation"] == "lp"
     # Importing again is a no-op; a different round file into the same session is refused.
-    assert main(["import-round", str(built["round_file"]), "--dataset", str(built["folder"]),
-                 "--into", "official", "--adapt", "lp", *args]) == 0
+    assert (
+        main(
+            [
+                "import-round",
+                str(built["round_file"]),
+                "--dataset",
+                str(built["folder"]),
+                "--into",
+                "official",
+                "--adapt",
+                "lp",
+                *args,
+            ]
+        )
+        == 0
+    )
     assert "already imported" in capsys.readouterr().out
     other = built["folder"] / "TFS_FLYP_seed666_round1.txt"
     other.write_text(built["round_file"].read_text() + "\n" + load_task(str(built["folder"])).pool.ids[1] + " 0 1\n")
-    assert main(["import-round", str(other), "--dataset", str(built["folder"]), "--into", "official", "--adapt", "lp",
-                 *args]) == 2
+    assert (
+        main(
+            [
+                "import-round",
+                str(other),
+                "--dataset",
+                str(built["folder"]),
+                "--into",
+                "official",
+                "--adapt",
+                "lp",
+                *args,
+            ]
+        )
+        == 2
+    )
     assert "already has 4 labels that are not this round file's 5" in capsys.readouterr().err
     # The run resumes the imported session: round 0 trains on exactly the imported labels and
     # retrieved images, and round 0's picks are never the labeled ones.
-    assert main(["run", "--dataset", str(built["folder"]), "--strategy", "tfs", "--adapt", "lp", "--seeds", "666",
-                 "--name", "official", "--rounds", "2", *args]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--dataset",
+                str(built["folder"]),
+                "--strategy",
+                "tfs",
+                "--adapt",
+                "lp",
+                "--seeds",
+                "666",
+                "--name",
+                "official",
+                "--rounds",
+                "2",
+                *args,
+            ]
+        )
+        == 0
+    )
     m0 = session.metrics(0)
     counts = json.loads((session.path / "retrieval" / "counts.json").read_text())
     assert counts["stats"]["imported_from"] == str(built["round_file"])
@@ -239,10 +323,13 @@ def test_round_file_without_run_settings_in_its_name(tmp_path, capsys):
     built = build_official_folder(tmp_path)
     renamed = built["round_file"].with_name("my_round.txt")
     built["round_file"].rename(renamed)
-    assert main(["import-round", str(renamed), "--dataset", str(built["folder"]), "--output",
-                 str(tmp_path / "out")]) == 2
-    assert "'my_round.txt' is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; pass --strategy and --seed" \
+    assert (
+        main(["import-round", str(renamed), "--dataset", str(built["folder"]), "--output", str(tmp_path / "out")]) == 2
+    )
+    assert (
+        "'my_round.txt' is not <METHOD>_<ADAPT>_seed<k>_round<r>.txt; pass --strategy and --seed"
         in capsys.readouterr().err
+    )
 
 
 def test_importer_commands(tmp_path, capsys):
@@ -250,17 +337,40 @@ def test_importer_commands(tmp_path, capsys):
     # that loads back with the same names and synonyms.
     built = build_official_folder(tmp_path)
     folder = built["folder"]
-    assert main(["import-list", str(folder / "retrieved_data.txt"), "--dataset", str(folder),
-                 "--counts-json", str(tmp_path / "counts.json")]) == 0
+    assert (
+        main(
+            [
+                "import-list",
+                str(folder / "retrieved_data.txt"),
+                "--dataset",
+                str(folder),
+                "--counts-json",
+                str(tmp_path / "counts.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"{built['n_retrieved']} retrieved images for 4 classes" in out
     assert json.loads((tmp_path / "counts.json").read_text()) == {"0": 8, "1": 5, "2": 3, "3": 2}
     metrics = folder / "aircraft_metrics-LAION400M.json"
-    assert main(["import-metrics", str(metrics), "--classes-csv", str(tmp_path / "cls" / "classes.csv"),
-                 "--class-frequency", str(tmp_path / "freq.json")]) == 0
+    assert (
+        main(
+            [
+                "import-metrics",
+                str(metrics),
+                "--classes-csv",
+                str(tmp_path / "cls" / "classes.csv"),
+                "--class-frequency",
+                str(tmp_path / "freq.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "4 classes" in out and "LAION-400M count 1189" in out
     from alor_core.data import read_classes_csv
+
     back = read_classes_csv(tmp_path / "cls" / "classes.csv")
     assert back.names == ["707-320", "727-200", "737-200", "737-300"] and "boeing 707" in back.synonyms[0]
     assert list(json.loads((tmp_path / "freq.json").read_text())) == ["1", "0", "3", "2"]
@@ -270,10 +380,18 @@ def test_export_img2dataset_command(tmp_path, capsys):
     # Captions naming a class or a synonym are exported as a URL parquet; the img2dataset command is printed.
     folder = build_official_folder(tmp_path)["folder"]
     table = tmp_path / "laion_part.parquet"
-    pd.DataFrame({"SAMPLE_ID": [1, 2, 3, 4], "URL": [f"https://example.org/{i}.jpg" for i in range(4)],
-                  "TEXT": ["Boeing 707 at Heathrow", "a b727 on approach", "a red bicycle", None],
-                  "WIDTH": [640] * 4, "HEIGHT": [480] * 4}).to_parquet(table)
-    assert main(["export-img2dataset", str(table), "--dataset", str(folder), "--out", str(tmp_path / "urls.parquet")]) == 0
+    pd.DataFrame(
+        {
+            "SAMPLE_ID": [1, 2, 3, 4],
+            "URL": [f"https://example.org/{i}.jpg" for i in range(4)],
+            "TEXT": ["Boeing 707 at Heathrow", "a b727 on approach", "a red bicycle", None],
+            "WIDTH": [640] * 4,
+            "HEIGHT": [480] * 4,
+        }
+    ).to_parquet(table)
+    assert (
+        main(["export-img2dataset", str(table), "--dataset", str(folder), "--out", str(tmp_path / "urls.parquet")]) == 0
+    )
     out = capsys.readouterr().out
     urls = pd.read_parquet(tmp_path / "urls.parquet")
     assert sorted(urls["url"]) == ["https://example.org/0.jpg", "https://example.org/1.jpg"]
@@ -297,6 +415,8 @@ def test_wrong_round_file_dataset_is_refused(tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("x.jpg 17 1\ny.jpg 18 1\n")
     task = load_task(str(a["folder"]))
-    with pytest.raises(DataError, match=re.escape(f"{other}: no usable line (2 read, 2 skipped: label 17 is out of "
-                                                  "range; expected 0..3)")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(f"{other}: no usable line (2 read, 2 skipped: label 17 is out of range; expected 0..3)"),
+    ):
         read_round_file(other, task)

@@ -12,14 +12,19 @@ from PIL import Image
 
 from alor_core.data import load_task
 from alor_core.data.images import ImageProblem
-from alor_core.data.skips import (SkipReport, add_table_skips, read_skip_report, summary_lines,
-                                  write_skip_report)
+from alor_core.data.skips import SkipReport, add_table_skips, read_skip_report, summary_lines, write_skip_report
 from alor_core.errors import DataError
 
 # file name -> reason, for the hostile files planted in every class folder of hostile_tree()
-HOSTILE = {"empty.png": "zero-bytes", "notes.png": "not-an-image", "cut.jpg": "truncated",
-           "moved.png": "dangling-symlink", "._holiday.png": "appledouble", "poster.png": "too-many-pixels",
-           "half.png": "truncated"}
+HOSTILE = {
+    "empty.png": "zero-bytes",
+    "notes.png": "not-an-image",
+    "cut.jpg": "truncated",
+    "moved.png": "dangling-symlink",
+    "._holiday.png": "appledouble",
+    "poster.png": "too-many-pixels",
+    "half.png": "truncated",
+}
 # good files that need the decoder's care (transparency, EXIF, 16 bit, palette, CMYK): all load
 TRICKY = ("cutout.png", "phone.jpg", "scan16.png", "palette.png", "print.jpg")
 
@@ -40,12 +45,12 @@ def plant_hostile(folder, seed=0):
     (folder / "empty.png").write_bytes(b"")
     (folder / "notes.png").write_text("shopping list: milk, eggs\n")
     jpg = _bytes(_photo(seed), "JPEG")
-    (folder / "cut.jpg").write_bytes(jpg[:len(jpg) * 2 // 3])
+    (folder / "cut.jpg").write_bytes(jpg[: len(jpg) * 2 // 3])
     (folder / "moved.png").symlink_to(folder / "was_here.png")
     (folder / "._holiday.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 60)
     Image.new("1", (20000, 9000)).save(folder / "poster.png")  # 180 Mpx, 22 kB
     png = _bytes(_photo(seed + 1), "PNG")
-    (folder / "half.png").write_bytes(png[:len(png) // 2])
+    (folder / "half.png").write_bytes(png[: len(png) // 2])
     rgba = np.zeros((24, 24, 4), np.uint8)
     rgba[6:18, 6:18] = (200, 30, 30, 255)
     Image.fromarray(rgba, "RGBA").save(folder / "cutout.png")
@@ -109,8 +114,9 @@ def test_split_files_skip_missing_and_broken_images(tmp_path):
         _photo(i).save(root / "img" / f"{i}.png")
     plant_hostile(root / "img")
     (root / "classes.csv").write_text("class_id,class_name,synonyms\n0,cat,\n1,dog,\n")
-    (root / "ltrain.txt").write_text("img/0.png 0 1\nimg/1.png 1 1\nimg/empty.png 0 1\nimg/gone.png 1 1\n"
-                                     "img/cutout.png 0 1\n")
+    (root / "ltrain.txt").write_text(
+        "img/0.png 0 1\nimg/1.png 1 1\nimg/empty.png 0 1\nimg/gone.png 1 1\nimg/cutout.png 0 1\n"
+    )
     (root / "test.txt").write_text("img/2.png 0 1\nimg/3.png 1 1\nimg/cut.jpg 1 1\n")
     task = load_task(str(root))
     report = task.meta["skips"]
@@ -118,8 +124,10 @@ def test_split_files_skip_missing_and_broken_images(tmp_path):
     assert task.pool.labels.tolist() == [0, 1, 0]
     assert task.test.ids == ["img/2.png", "img/3.png"]
     assert [(s.source, s.path, s.reason) for s in report.skips] == [
-        ("pool", "img/empty.png", "zero-bytes"), ("pool", "img/gone.png", "missing"),
-        ("test", "img/cut.jpg", "truncated")]
+        ("pool", "img/empty.png", "zero-bytes"),
+        ("pool", "img/gone.png", "missing"),
+        ("test", "img/cut.jpg", "truncated"),
+    ]
     assert report.counts()["pool"] == {"root": str(root), "found": 5, "loaded": 3, "skipped": 2}
 
 
@@ -163,16 +171,18 @@ def test_webdataset_brace_pattern_with_a_truncated_shard(tmp_path):
     _shard(tmp_path / "shards-000000.tar", good)
     _shard(tmp_path / "big.tar", {f"t{i}": (_bytes(_photo(50 + i, (96, 96)), "PNG"), "a dog") for i in range(4)})
     data = (tmp_path / "big.tar").read_bytes()
-    (tmp_path / "shards-000001.tar").write_bytes(data[:len(data) // 2])
+    (tmp_path / "shards-000001.tar").write_bytes(data[: len(data) // 2])
     (tmp_path / "big.tar").unlink()
     table = as_captions_table(str(tmp_path / "shards-{000000..000002}.tar"), tmp_path / "table")
     df = pd.concat(pd.read_parquet(p) for p in sorted(table.glob("part-*.parquet")))
     assert sorted(df["TEXT"]) == ["a photo of a cat 0", "a photo of a cat 1", "a photo of a cat 2"]
     report = add_table_skips(SkipReport(), table)
     got = {s.path: s.reason for s in report.skips}
-    assert got == {str(tmp_path / "shards-000000.tar") + ":s9.png": "not-an-image",
-                   str(tmp_path / "shards-000001.tar"): "unreadable-shard",
-                   str(tmp_path / "shards-000002.tar"): "missing"}
+    assert got == {
+        str(tmp_path / "shards-000000.tar") + ":s9.png": "not-an-image",
+        str(tmp_path / "shards-000001.tar"): "unreadable-shard",
+        str(tmp_path / "shards-000002.tar"): "missing",
+    }
     unreadable = next(s for s in report.skips if s.reason == "unreadable-shard")
     assert "ReadError" in unreadable.detail or "EOF" in unreadable.detail
     c = report.counts()["retrieval source"]
@@ -186,6 +196,7 @@ def test_webdataset_brace_pattern_with_a_truncated_shard(tmp_path):
 def test_caption_folder_pool_skips_hostile_images(tmp_path):
     # A folder of images + .txt captions: hostile images are left out of the table and reported.
     from alor_core.retrieval.local_sources import from_image_folder
+
     pool = tmp_path / "pool"
     plant_hostile(pool)
     for i in range(3):
@@ -203,6 +214,7 @@ def test_failure_recorded_covers_every_exception(tmp_path):
     # "preparing": failed with the error, or stopped.
     from alor_core.loop.rounds import _failure_recorded
     from alor_core.loop.session import Session
+
     s = Session(tmp_path)
     s.write_status(state="preparing")
     with pytest.raises(tarfile.ReadError):
@@ -274,20 +286,34 @@ def test_images_failing_while_encoding_are_dropped_and_reported(tmp_path, random
     pool = ImageSet(["img/0.png", "img/bad.png", "img/1.png"], tmp_path, np.array([0, 1, 1]))
     test = ImageSet(["img/2.png", "img/3.png"], tmp_path, np.array([0, 1]))
     task = TaskData("t", ClassInfo(["cat", "dog"], [["cat"], ["dog"]]), pool, test)
-    items = pd.DataFrame({"id": ["img/4.png", "img/empty.png"], "label": [0, 1], "synonym": "", "score": 1.0,
-                          "caption": ["a cat", "a dog"]})
+    items = pd.DataFrame(
+        {
+            "id": ["img/4.png", "img/empty.png"],
+            "label": [0, 1],
+            "synonym": "",
+            "score": 1.0,
+            "caption": ["a cat", "a dog"],
+        }
+    )
     retrieved = RetrievedSet(items, tmp_path, [{"name": n, "matched": 1, "kept": 1} for n in ("cat", "dog")], {})
     session = tmp_path / "session"
     config = RunConfig(dataset=str(tmp_path), model_name="alor_tiny_fm")
-    feats, kept = _encode_usable(type("S", (), {"path": session})(), config, task, random_bundle,
-                                 retrieved=dataclasses.replace(retrieved))
+    feats, kept = _encode_usable(
+        type("S", (), {"path": session})(), config, task, random_bundle, retrieved=dataclasses.replace(retrieved)
+    )
     assert task.pool.ids == ["img/0.png", "img/1.png"] and feats.shape[0] == 2 and np.isfinite(feats).all()
     assert kept.items["id"].tolist() == ["img/4.png"] and kept.kept_per_class(2).tolist() == [1, 0]
     info = read_skip_report(session)
     assert [(r["source"], r["path"], r["reason"]) for r in info["skipped_rows"]] == [
-        ("pool", "img/bad.png", "corrupt"), ("retrieved", "img/empty.png", "zero-bytes")]
+        ("pool", "img/bad.png", "corrupt"),
+        ("retrieved", "img/empty.png", "zero-bytes"),
+    ]
     assert info["sources"]["retrieved"]["found"] == 2 and info["loaded"] == 2 + 2 + 1
     task.pool = pool
     with pytest.raises(ImageProblem, match="bad.png"):
-        _encode_usable(type("S", (), {"path": session})(), dataclasses.replace(config, strict=True),
-                       TaskData("t", task.classes, pool, test), random_bundle)
+        _encode_usable(
+            type("S", (), {"path": session})(),
+            dataclasses.replace(config, strict=True),
+            TaskData("t", task.classes, pool, test),
+            random_bundle,
+        )

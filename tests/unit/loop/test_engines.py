@@ -9,15 +9,21 @@ from alor_core.config import RunConfig
 from alor_core.errors import ConfigError
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"retrieval_backend": "hadoop"}, ["retrieval_backend", "auto, python, duckdb, spark", "'hadoop'"]),
-    ({"retrieval_mode": "clip"}, ["retrieval_mode", "caption, knn", "'clip'"]),
-    ({"spark_master": "local[2]"}, ["spark_master", "only applies to retrieval_backend 'spark'", "'auto'"]),
-    ({"retrieval_backend": "spark", "spark_master": "  "}, ["spark_master", "local[2]", "empty"]),
-    ({"retrieval_mode": "knn", "retrieval_backend": "duckdb"}, ["'duckdb'", "does not apply to retrieval_mode 'knn'"]),
-    ({"retrieval_mode": "knn", "knn_threshold": 1.5}, ["knn_threshold", "[-1, 1]", "1.5"]),
-    ({"knn_threshold": 0.4}, ["knn_threshold", "only applies to retrieval_mode 'knn'"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"retrieval_backend": "hadoop"}, ["retrieval_backend", "auto, python, duckdb, spark", "'hadoop'"]),
+        ({"retrieval_mode": "clip"}, ["retrieval_mode", "caption, knn", "'clip'"]),
+        ({"spark_master": "local[2]"}, ["spark_master", "only applies to retrieval_backend 'spark'", "'auto'"]),
+        ({"retrieval_backend": "spark", "spark_master": "  "}, ["spark_master", "local[2]", "empty"]),
+        (
+            {"retrieval_mode": "knn", "retrieval_backend": "duckdb"},
+            ["'duckdb'", "does not apply to retrieval_mode 'knn'"],
+        ),
+        ({"retrieval_mode": "knn", "knn_threshold": 1.5}, ["knn_threshold", "[-1, 1]", "1.5"]),
+        ({"knn_threshold": 0.4}, ["knn_threshold", "only applies to retrieval_mode 'knn'"]),
+    ],
+)
 def test_retrieval_settings_that_do_not_apply_are_errors(kwargs, words):
     # A wrong name or a setting that would be silently ignored is a ConfigError naming it.
     with pytest.raises(ConfigError) as err:
@@ -28,8 +34,10 @@ def test_retrieval_settings_that_do_not_apply_are_errors(kwargs, words):
 def test_cli_rejects_a_spark_master_without_the_spark_backend(capsys, tmp_path):
     # Exit code 2 and a message naming the setting, before anything is loaded or written.
     from alor_core.cli import main
-    code = main(["run", "--small-demo", "--rounds", "1", "--output", str(tmp_path), "--spark-master", "local[2]",
-                 "--quiet"])
+
+    code = main(
+        ["run", "--small-demo", "--rounds", "1", "--output", str(tmp_path), "--spark-master", "local[2]", "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "spark_master" in err and "retrieval_backend 'spark'" in err
     assert not any(tmp_path.iterdir())
@@ -37,6 +45,7 @@ def test_cli_rejects_a_spark_master_without_the_spark_backend(capsys, tmp_path):
 
 def test_cli_help_lists_the_engines(capsys):
     from alor_core.cli import main
+
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
@@ -50,6 +59,7 @@ def test_background_command_round_trips_the_engine_settings(tmp_path):
 
     def flag(cmd, name):
         return cmd[cmd.index(name) + 1] if name in cmd else None
+
     cfg = RunConfig(dataset="demo", retrieval_backend="spark", spark_master="spark://head:7077", k=50)
     cmd = jobs.cli_command(cfg, [3], tmp_path)
     assert (flag(cmd, "--retrieval-backend"), flag(cmd, "--spark-master")) == ("spark", "spark://head:7077")
@@ -65,6 +75,7 @@ def test_background_command_round_trips_the_engine_settings(tmp_path):
 def test_knn_threshold_is_part_of_the_session_identity(tmp_path):
     # Resuming a kNN session with another threshold would mix two retrievals: refused, naming the key.
     from alor_core.loop.session import Session
+
     cfg = RunConfig(retrieval_mode="knn", knn_threshold=0.2).to_dict()
     Session.open_or_create(tmp_path / "s", cfg)
     with pytest.raises(ConfigError, match="knn_threshold: 0.2 on disk vs 0.3 now"):
@@ -76,9 +87,11 @@ def test_knn_threshold_is_part_of_the_session_identity(tmp_path):
 def _retrieve(small_world, world_bundle, folder, **kw):
     from alor_core.loop.rounds import step_retrieve
     from alor_core.loop.session import Session
+
     cfg = RunConfig(dataset="demo", k=60, **kw)
-    s = Session.open_or_create(folder / kw.get("retrieval_mode", "caption") / kw.get("retrieval_backend", "auto"),
-                               cfg.to_dict())
+    s = Session.open_or_create(
+        folder / kw.get("retrieval_mode", "caption") / kw.get("retrieval_backend", "auto"), cfg.to_dict()
+    )
     rs = step_retrieve(s, cfg, small_world, world_bundle)
     saved = json.loads((s.path / "retrieval" / "counts.json").read_text())
     assert saved["counts"] == json.loads(json.dumps(rs.counts))
@@ -115,6 +128,7 @@ def test_step_retrieve_spark_on_a_master_url_equals_duckdb(small_world, world_bu
     # --retrieval-backend spark --spark-master local[1]: the same per-class matches and kept images as DuckDB.
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[spark]'; needs Java 17+)")
     from alor_core.errors import DataError
+
     try:
         sp = _retrieve(small_world, world_bundle, tmp_path, retrieval_backend="spark", spark_master="local[1]")
     except DataError as err:

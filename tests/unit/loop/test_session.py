@@ -84,6 +84,7 @@ def test_resuming_sweeps_stale_temp_files_but_not_fresh_ones(tmp_path):
     import time
 
     from alor_core.loop.session import Session
+
     cfg = {"dataset": "demo", "strategy": "tfs", "adaptation": "lp", "rda": True, "seed": 1}
     s = Session.open_or_create(tmp_path / "s", cfg)
     (s.path / "rounds" / "r00").mkdir(parents=True)
@@ -104,12 +105,14 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     import stat
 
     from alor_core.io import atomic_write_text
+
     mask = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
     finally:
         os.umask(mask)
     import alor_core.io as aio
+
     assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == aio._FILE_MODE
     mask = os.umask(0o022)
     try:

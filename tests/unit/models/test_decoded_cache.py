@@ -48,7 +48,8 @@ def store_files(cache):
 
 
 def test_first_encode_of_product_images_writes_the_store_and_later_passes_do_not_decode(
-        cache, random_bundle, monkeypatch):
+    cache, random_bundle, monkeypatch
+):
     images = write_world(cache / "demo_world-x")
     assert is_product_owned(images)
     first = encode_images(random_bundle, images, batch_size=5, cache=False)
@@ -105,7 +106,7 @@ def test_user_images_outside_the_cache_folder_are_never_stored(cache, tmp_path, 
 
 def test_a_corrupt_png_among_good_ones_is_skipped_and_reported(cache, random_bundle):
     images = write_world(cache / "demo_world-x", n=8)
-    images.path(5).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)    # a PNG signature, then garbage
+    images.path(5).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then garbage
     store = decoded_images(images)
     assert set(store.problems) == {5}
     skipped = []
@@ -120,15 +121,22 @@ def test_a_corrupt_png_among_good_ones_is_skipped_and_reported(cache, random_bun
 def test_batched_transform_is_bit_identical_to_the_pil_transform(size):
     # open_clip's eval chain; at (30, 33) the resize is not a no-op -> not recognised, at 28 x 28 it is
     rng = np.random.default_rng(1)
-    tf = T.Compose([T.Resize(28, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(28),
-                    lambda im: im.convert("RGB"), T.ToTensor(), T.Normalize((0.3, 0.2, 0.1), (0.35, 0.3, 0.25))])
+    tf = T.Compose(
+        [
+            T.Resize(28, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(28),
+            lambda im: im.convert("RGB"),
+            T.ToTensor(),
+            T.Normalize((0.3, 0.2, 0.1), (0.35, 0.3, 0.25)),
+        ]
+    )
     imgs = rng.integers(0, 256, size=(4, *size, 3), dtype=np.uint8)
     fast = tensor_transform(tf, size)
     if size != (28, 28):
         assert fast is None
         return
-    assert fast is None   # the lambda is not a recognised step
-    tf.transforms[2] = T.Lambda(lambda im: im)   # still unknown
+    assert fast is None  # the lambda is not a recognised step
+    tf.transforms[2] = T.Lambda(lambda im: im)  # still unknown
     assert tensor_transform(tf, size) is None
     del tf.transforms[2]
     fast = tensor_transform(tf, size)
@@ -140,7 +148,7 @@ def test_batched_transform_is_bit_identical_to_the_pil_transform(size):
 def test_centre_crop_as_a_slice_equals_torchvision():
     rng = np.random.default_rng(2)
     tf = T.Compose([T.Resize(32), T.CenterCrop(28), T.ToTensor(), T.Normalize((0.5,) * 3, (0.25,) * 3)])
-    imgs = rng.integers(0, 256, size=(3, 32, 45, 3), dtype=np.uint8)   # shorter side 32: resize is a no-op
+    imgs = rng.integers(0, 256, size=(3, 32, 45, 3), dtype=np.uint8)  # shorter side 32: resize is a no-op
     fast = tensor_transform(tf, (32, 45))
     assert fast is not None
     want = torch.stack([tf(Image.fromarray(a, "RGB")) for a in imgs])
