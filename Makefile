@@ -2,7 +2,7 @@
 PY ?= python3
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dev demo app test test-fast
+.PHONY: install install-dev demo app lint test test-fast
 
 install:
 	bash scripts/install.sh
@@ -16,7 +16,12 @@ demo: install            ## build the offline demo world (~2-4 min on 2 cores, c
 app: install             ## open the dashboard (it builds the demo world on first use)
 	$(PY) -m streamlit run app.py --browser.gatherUsageStats=false
 
-test: install-dev        ## every test, browser tests included
+lint:                    ## ruff: lint and format check (pyproject.toml [tool.ruff])
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: install-dev        ## lint, then every test, browser tests included
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q
 
 test-fast:               ## unit tests only, no install
