@@ -210,8 +210,10 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
             "t", F.regexp_replace(F.regexp_replace("t", norm[0], ""), norm[1], " "))
         kcols.append("c")
     ascii_row = F.octet_length("t") == F.char_length("t")
+    # split on one space only: Spark's split with a longer pattern compiles it for every row (Java's
+    # String.split), and the word class has hundreds of ranges
     runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
-        F.split(_fold_col(F, F.col("t")), f"[^{W}]+", -1))
+        F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"[^{W}]+", " "), " ", -1))
     words = kept.select(*kcols, F.explode(runs).alias("run"))
     hit_parts = [words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor"))
                  .select(*kcols, "pid")]
@@ -229,16 +231,24 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     single = hits.join(p.where("single"), "pid").select("f", "r", "pid")
     multi = hits.join(p.where("NOT single").select("pid"), "pid")
     folded = F.regexp_replace(_fold_col(F, F.col("t")), f"[{S}]+", " ")
+    # ASCII captions (nearly all) take the ASCII part of the word class: same tokens, and Java tests
+    # a character against a class range by range (the full class has hundreds of ranges)
+    Wa = word_class(ascii_only=True)
+    all_tokens = F.when(ascii_row, F.regexp_extract_all(folded, F.lit(f" ?(?:[{Wa}]+|[^{Wa} ])"), 0)).otherwise(
+        F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0))
     toks = (multi.select("f", "r", "t").dropDuplicates(["f", "r"])
-            .select("f", "r", F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0).alias("toks")))
+            .select("f", "r", all_tokens.alias("toks")))
     u = toks.select("f", "r", "toks", F.posexplode("toks").alias("i", "tok")).withColumn("i", F.col("i") + 1)
-    word_end = f"[{W}]\\z"
+    def ends_in_word(tok):   # null for a null token, as rlike
+        return F.when(F.octet_length(tok) == F.char_length(tok), tok.rlike(f"[{Wa}]\\z")).otherwise(
+            tok.rlike(f"[{W}]\\z"))
+
     prev = F.expr("try_element_at(toks, i - 1)")
     nxt = F.expr("try_element_at(toks, i + n)")
     cond = ((F.slice("toks", F.col("i") + 1, F.col("n") - 1) == F.col("rest"))
-            & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~prev.rlike(word_end))
+            & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~ends_in_word(prev))
             & (~F.col("punct_last") | (F.col("i") + F.col("n") - 1 == F.size("toks"))
-               | nxt.startswith(" ") | ~nxt.rlike(word_end)))
+               | nxt.startswith(" ") | ~ends_in_word(nxt)))
     checked = (u.join(multi.select("f", "r", "pid"), ["f", "r"])
                .join(p.where("NOT single"), "pid")
                .where(F.expr("TRIM(LEADING ' ' FROM tok)") == F.col("first"))
