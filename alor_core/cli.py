@@ -328,7 +328,8 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from .data import DemoWorldSpec, build_demo_world, demo_world_status
+            from .data import DemoWorldSpec, demo_world_status
+            from .loop.demo_build import build_demo_world
 
             spec = DemoWorldSpec.small(seed=args.seed) if args.small else DemoWorldSpec(seed=args.seed)
             if args.action == "status":

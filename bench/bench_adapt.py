@@ -18,7 +18,8 @@ import torch  # noqa: E402
 
 from alor_core import adaptation  # noqa: E402
 from alor_core.adaptation import TrainData  # noqa: E402
-from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.data import DemoWorldSpec  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.models.clip import load_clip  # noqa: E402
 from alor_core.models.features import encode_images  # noqa: E402
 from alor_core.retrieval import retrieve  # noqa: E402
@@ -32,7 +33,7 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = load_demo_world(DemoWorldSpec.small() if args.small else None, build=True)
+    task = ensure_demo_world(DemoWorldSpec.small() if args.small else None)
     bundle = load_clip(task.meta["model_name"], task.meta["checkpoint"])
     rng = np.random.default_rng(1)
     idx = [int(rng.choice(np.flatnonzero(task.pool.labels == c))) for c in range(task.n_classes)]

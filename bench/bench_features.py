@@ -35,6 +35,7 @@ import torch  # noqa: E402
 from torchvision import transforms as T  # noqa: E402
 
 from alor_core.data import DemoWorldSpec, ImageSet, load_demo_world, read_classes_csv  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.data.listfiles import read_list_file  # noqa: E402
 from alor_core.data.decoded import content_key, decoded_images  # noqa: E402
 from alor_core.data.images import open_image  # noqa: E402
@@ -55,11 +56,11 @@ def world(small, world_dir=None):
     task, which = None, "full demo world"
     if not small:
         try:
-            task = load_demo_world(None, build=False)
+            task = load_demo_world(None)
         except Exception as err:  # noqa: BLE001 - not built: say so and use the reduced one
             print(f"full demo world not available ({err}); using DemoWorldSpec.small()")
     if task is None:
-        task, which = load_demo_world(DemoWorldSpec.small(), build=True), "reduced demo world (DemoWorldSpec.small())"
+        task, which = ensure_demo_world(DemoWorldSpec.small()), "reduced demo world (DemoWorldSpec.small())"
     return {"test": task.test, "pool": task.pool}, task.meta["checkpoint"], which
 
 

@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 
 from alor_core.config import RunConfig  # noqa: E402
 from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.loop import jobs  # noqa: E402
 from alor_core.loop.jobs import command_for_session  # noqa: E402
 from alor_core.loop.rounds import prepare, run, run_round_range  # noqa: E402
@@ -98,7 +99,7 @@ def main():
     spec, which = None, "full demo world (DemoWorldSpec())"
     if not args.small:
         try:
-            load_demo_world(None, build=False)
+            load_demo_world(None)
         except Exception as err:  # noqa: BLE001 - not built: use the reduced world and say so
             print(f"full demo world not built ({err}); using DemoWorldSpec.small()")
             spec = DemoWorldSpec.small()
@@ -106,7 +107,7 @@ def main():
         spec = DemoWorldSpec.small()
     if spec is not None:
         which = "reduced demo world (DemoWorldSpec.small())"
-        load_demo_world(spec, build=True)
+        ensure_demo_world(spec)
     say(f"bench_label_latency {time.strftime('%Y-%m-%d %H:%M')} | {which} | {args.adapt.upper()} + "
         f"{args.strategy}, RDA k={args.k}, human mode | {os.cpu_count()} CPU cores | load "
         + " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from alor_core import analysis, effects, plots
-from alor_core.data import build_demo_world, demo_world_status
+from alor_core.data import demo_world_status
 from alor_core.data.demo_world import format_seconds
 from alor_core.grid import WORLD_BUILD_SECONDS
+from alor_core.loop.demo_build import build_demo_world
 from alor_core.ui import cache, demo, widgets
 from alor_core.ui.state import HOME_BUILD, HOME_QUICK
 

@@ -45,11 +45,12 @@ def fits(out: Path) -> None:
     import torch
 
     from alor_core import adaptation
-    from alor_core.data import DemoWorldSpec, load_demo_world
+    from alor_core.data import DemoWorldSpec
+    from alor_core.loop.demo_build import ensure_demo_world
     from alor_core.models.clip import load_clip
 
     torch.set_num_threads(1)
-    world = load_demo_world(DemoWorldSpec.small(), build=True)
+    world = ensure_demo_world(DemoWorldSpec.small())
     bundle = load_clip(world.meta["model_name"], world.meta["checkpoint"], device="cpu")
     rng = np.random.default_rng(0)
     idx = rng.choice(len(world.pool), 160, replace=False)

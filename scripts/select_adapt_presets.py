@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alor_core import adaptation  # noqa: E402
 from alor_core.adaptation import TrainData  # noqa: E402
-from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.data import DemoWorldSpec  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.data.datasets import ImageSet  # noqa: E402
 from alor_core.loop.metrics import evaluate_predictions, tail_classes  # noqa: E402
 from alor_core.models.clip import load_clip  # noqa: E402
@@ -51,7 +52,7 @@ def main(argv=None):
     log = Log()
 
     t0 = time.time()
-    task = load_demo_world(DemoWorldSpec(seed=args.world_seed, **json.loads(args.spec)), build=True)
+    task = ensure_demo_world(DemoWorldSpec(seed=args.world_seed, **json.loads(args.spec)))
     bundle = load_clip(task.meta["model_name"], task.meta["checkpoint"], device="cpu")
     n, tail = task.n_classes, tail_classes(task.meta["corpus_counts"])
     ret = retrieve(bundle, task.classes, task.corpus_path, k=args.k).image_set

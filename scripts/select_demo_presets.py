@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alor_core.adaptation import TrainData  # noqa: E402
 from alor_core.adaptation.linear_probe import LinearProbe, LPParams  # noqa: E402
 from alor_core.adaptation.zero_shot import ZeroShot  # noqa: E402
-from alor_core.data import DemoWorldSpec, load_demo_world  # noqa: E402
+from alor_core.data import DemoWorldSpec  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.data.datasets import ImageSet  # noqa: E402
 from alor_core.loop.metrics import evaluate_predictions, tail_classes  # noqa: E402
 from alor_core.models.clip import load_clip  # noqa: E402
@@ -60,7 +61,7 @@ def random_labeled(pool_labels, n_classes, seed, n_rounds, budget):
 
 def world_table(world_seed, seeds, k, log):
     spec = DemoWorldSpec(seed=world_seed, **SPEC)
-    task = load_demo_world(spec, build=True, progress=None)
+    task = ensure_demo_world(spec)
     bundle = load_clip(task.meta["model_name"], task.meta["checkpoint"], device="cpu")
     n = task.n_classes
     tail = tail_classes(task.meta["corpus_counts"])

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alor_core.adaptation import TrainData  # noqa: E402
 from alor_core.adaptation.linear_probe import LinearProbe, LPParams  # noqa: E402
-from alor_core.data import DemoWorldSpec, demo_world_status, load_demo_world  # noqa: E402
+from alor_core.data import DemoWorldSpec, demo_world_status  # noqa: E402
+from alor_core.loop.demo_build import ensure_demo_world  # noqa: E402
 from alor_core.data.datasets import ImageSet  # noqa: E402
 from alor_core.effects import rank_correlation  # noqa: E402
 from alor_core.loop.metrics import evaluate_predictions, tail_classes  # noqa: E402
@@ -38,7 +39,7 @@ CANDIDATES = [{"ratio": 100.0, "canon_tail": 0.1}, {"ratio": 200.0, "canon_tail"
 
 def score(overrides, seeds, k, log):
     spec = DemoWorldSpec(**overrides)
-    task = load_demo_world(spec, build=True)
+    task = ensure_demo_world(spec)
     info = demo_world_status(spec)[1]
     zs_val = info["zero_shot_val"]
     rho = rank_correlation(info["corpus_counts"], zs_val["per_class_acc"])

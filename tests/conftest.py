@@ -25,9 +25,9 @@ def small_spec():
 @pytest.fixture(scope="session")
 def small_world(small_spec):
     """The reduced demo world as a TaskData (built on first use, ~30 s on 2 cores)."""
-    from alor_core.data import load_demo_world
+    from alor_core.loop.demo_build import ensure_demo_world
 
-    return load_demo_world(small_spec, build=True)
+    return ensure_demo_world(small_spec)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from pathlib import Path
 from ..errors import DataError
 from .datasets import ClassInfo, ImageSet, TaskData, load_image, read_classes_csv, write_classes_csv
 from .benchmarks import BENCHMARKS, benchmark_classes, check_data, laion_counts, load_benchmark
-from .demo_world import DemoWorldSpec, build_demo_world, demo_world_status, load_demo_world
+from .demo_world import DemoWorldSpec, demo_world_status, load_demo_world
 from .imagefolder import load_imagefolder
 from .listfiles import read_list_file, write_list_file
 from .skips import check_task_images
@@ -18,7 +18,6 @@ __all__ = [
     "read_classes_csv",
     "write_classes_csv",
     "DemoWorldSpec",
-    "build_demo_world",
     "demo_world_status",
     "load_demo_world",
     "load_imagefolder",
@@ -75,8 +74,9 @@ def load_split_files(root, name=None):
     )
 
 
-def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=False):
-    """Load a task by name: ``demo`` (the demo world) or a folder (split files or ImageFolder).
+def load_task(dataset, root=None, spec=None, strict=False):
+    """Load a task by name: ``demo`` (the demo world, built by
+    :func:`alor_core.loop.demo_build.ensure_demo_world`) or a folder (split files or ImageFolder).
 
     Images of a folder that cannot be used (empty, not an image, truncated, dangling symlink, macOS
     ``._`` file, too many pixels, ...) are left out and listed in ``task.meta["skips"]``
@@ -87,7 +87,7 @@ def load_task(dataset, root=None, spec=None, build=False, progress=None, strict=
     the root that points to a big disk is followed (reading only).
     """
     if dataset == "demo":
-        return load_demo_world(spec, build=build, progress=progress)
+        return load_demo_world(spec)
     if dataset in BENCHMARKS:
         return load_benchmark(dataset, root)
     if root:

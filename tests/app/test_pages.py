@@ -37,6 +37,7 @@ def test_home_shows_world_and_runs_one_round(app, demo_sessions):
 def test_home_builds_a_missing_world_with_progress(app, monkeypatch):
     # Without a built world, Home says so and its button builds it, reporting progress.
     import alor_core.data as data
+    import alor_core.loop.demo_build as demo_build
 
     built = {"done": False}
     monkeypatch.setattr(
@@ -63,7 +64,7 @@ def test_home_builds_a_missing_world_with_progress(app, monkeypatch):
         progress(0.5, "training the tiny CLIP")
         built["done"] = True
 
-    monkeypatch.setattr(data, "build_demo_world", fake_build)
+    monkeypatch.setattr(demo_build, "build_demo_world", fake_build)
     at = app("home")
     assert any("not built yet" in i for i in _texts(at, "info"))
     at.button(key=K.HOME_BUILD).click().run()

@@ -74,7 +74,8 @@ def _build_in_process(cache, spec_kw, out):
     import os
 
     os.environ["ALOR_CACHE_DIR"] = cache
-    from alor_core.data import DemoWorldSpec, build_demo_world
+    from alor_core.data import DemoWorldSpec
+    from alor_core.loop.demo_build import build_demo_world
 
     msgs = []
     build_demo_world(DemoWorldSpec.small(**spec_kw), progress=lambda f, m: msgs.append(m))
@@ -110,16 +111,16 @@ def test_status_reports_a_build_in_progress(tmp_path, monkeypatch):
     # While a process holds the build lock, other tabs see "building" with the fraction done.
     import fcntl
 
-    from alor_core.data.demo_world import _lock_path, _progress_path, demo_world_dir
+    from alor_core.data.demo_world import demo_world_dir, lock_path, progress_path
     from alor_core.io import atomic_write_json
 
     monkeypatch.setenv("ALOR_CACHE_DIR", str(tmp_path))
     spec = DemoWorldSpec.small()
     final = demo_world_dir(spec)
-    with open(_lock_path(final), "a+") as fh:
+    with open(lock_path(final), "a+") as fh:
         assert demo_world_status(spec)[1]["building"] is None
         fcntl.flock(fh, fcntl.LOCK_EX)
-        atomic_write_json(_progress_path(final), {"fraction": 0.4, "message": "training", "eta_s": 30})
+        atomic_write_json(progress_path(final), {"fraction": 0.4, "message": "training", "eta_s": 30})
         # the lock is held by this process through another open file description: a second open sees it
         built, info = demo_world_status(spec)
         assert not built and info["building"]["fraction"] == 0.4
