@@ -44,20 +44,29 @@ def synthetic(n, n_classes, dim, n_ref, seed, scale=30.0, chunk=8192):
         for r0 in range(0, m, chunk):
             k = min(chunk, m - r0)
             x = centres[rng.integers(n_classes, size=k)] + 1.5 * rng.normal(size=(k, dim)).astype(np.float32)
-            out[r0:r0 + k] = x / np.linalg.norm(x, axis=1, keepdims=True)
+            out[r0 : r0 + k] = x / np.linalg.norm(x, axis=1, keepdims=True)
         return out
 
     feats, ref = unit_rows(n), unit_rows(n_ref)
     w = centres / np.linalg.norm(centres, axis=1, keepdims=True)
     probs = np.empty((n, n_classes))
     for r0 in range(0, n, chunk):
-        z = scale * (feats[r0:r0 + chunk] @ w.T).astype(np.float64)
+        z = scale * (feats[r0 : r0 + chunk] @ w.T).astype(np.float64)
         z = np.exp(z - z.max(axis=1, keepdims=True))
-        probs[r0:r0 + chunk] = z / z.sum(axis=1, keepdims=True)
+        probs[r0 : r0 + chunk] = z / z.sum(axis=1, keepdims=True)
     ref_labels = rng.integers(n_classes, size=n_ref)
-    return PoolView(feats, probs, np.bincount(ref_labels, minlength=n_classes), np.zeros(n_classes, int),
-                    [f"c{i}" for i in range(n_classes)], train_features=ref, train_labels=ref_labels,
-                    head_weight=w, head_scale=scale, n_pool_full=n)
+    return PoolView(
+        feats,
+        probs,
+        np.bincount(ref_labels, minlength=n_classes),
+        np.zeros(n_classes, int),
+        [f"c{i}" for i in range(n_classes)],
+        train_features=ref,
+        train_labels=ref_labels,
+        head_weight=w,
+        head_scale=scale,
+        n_pool_full=n,
+    )
 
 
 def measured(fn):
@@ -90,8 +99,8 @@ def naive_badge(feats, probs, n, rng):
 def naive_coreset(feats, ref, n):
     """k-center greedy on the full N x (M + N) float64 distance matrix."""
     f, r = np.asarray(feats, np.float64), np.asarray(ref, np.float64)
-    d = np.sqrt(np.maximum((f ** 2).sum(1)[:, None] - 2 * f @ r.T + (r ** 2).sum(1)[None], 0)).min(axis=1)
-    full = np.sqrt(np.maximum((f ** 2).sum(1)[:, None] - 2 * f @ f.T + (f ** 2).sum(1)[None], 0))
+    d = np.sqrt(np.maximum((f**2).sum(1)[:, None] - 2 * f @ r.T + (r**2).sum(1)[None], 0)).min(axis=1)
+    full = np.sqrt(np.maximum((f**2).sum(1)[:, None] - 2 * f @ f.T + (f**2).sum(1)[None], 0))
     picks = []
     for _ in range(n):
         i = int(np.argmax(d))
@@ -112,11 +121,14 @@ def agreement(args):
     same = 0
     for s in range(args.check_seeds):
         ours = Badge().query(view, args.check_budget, rng=np.random.default_rng(s)).tolist()
-        ref, secs, peak = measured(lambda: naive_badge(view.features, view.probs, args.check_budget,
-                                                       np.random.default_rng(s)))
+        ref, secs, peak = measured(
+            lambda: naive_badge(view.features, view.probs, args.check_budget, np.random.default_rng(s))
+        )
         same += ours == ref
-    print(f"BADGE   identical pick sequences: {same}/{args.check_seeds} seeds "
-          f"(naive materialised run: {secs:.2f} s, peak {gb(peak)})")
+    print(
+        f"BADGE   identical pick sequences: {same}/{args.check_seeds} seeds "
+        f"(naive materialised run: {secs:.2f} s, peak {gb(peak)})"
+    )
     ours = CoreSet().query(view, args.check_budget, rng=np.random.default_rng(0)).tolist()
     ref = naive_coreset(view.features, view.train_features, args.check_budget)
     print(f"CoreSet identical pick sequence: {ours == ref} (reference set {len(view.train_features):,})")
@@ -127,21 +139,26 @@ def scale_run(args):
     ref_scale = args.scale if args.ref_scale is None else args.ref_scale
     n, n_ref = max(200, int(N_FOOD101 * args.scale)), max(100, int(N_REF_FOOD101 * ref_scale))
     c, d, budget = N_CLASSES, DIM, args.budget
-    print(f"\n== scale {args.scale}: {n:,} unlabeled x {c} classes x {d}-d, reference set {n_ref:,}, "
-          f"budget {budget} ==")
+    print(
+        f"\n== scale {args.scale}: {n:,} unlabeled x {c} classes x {d}-d, reference set {n_ref:,}, budget {budget} =="
+    )
     t0 = time.perf_counter()
     view = synthetic(n, c, d, n_ref, seed=args.seed)
     inputs = view.features.nbytes + view.probs.nbytes + view.train_features.nbytes
     print(f"synthetic inputs: {gb(inputs)} ({time.perf_counter() - t0:.1f} s to build)")
     naive_badge_bytes = n * c * d * 4
     _, secs, peak = measured(lambda: Badge().query(view, budget, rng=np.random.default_rng(0)))
-    print(f"BADGE   time {secs:7.2f} s | peak extra memory {gb(peak):>9} | naive N*C*D*4 = "
-          f"{gb(naive_badge_bytes)} | naive/ours = {naive_badge_bytes / peak:,.0f}x")
+    print(
+        f"BADGE   time {secs:7.2f} s | peak extra memory {gb(peak):>9} | naive N*C*D*4 = "
+        f"{gb(naive_badge_bytes)} | naive/ours = {naive_badge_bytes / peak:,.0f}x"
+    )
     if not args.no_coreset:
         naive_cs_bytes = n * n_ref * 4
         _, secs, peak = measured(lambda: CoreSet().query(view, budget, rng=np.random.default_rng(0)))
-        print(f"CoreSet time {secs:7.2f} s | peak extra memory {gb(peak):>9} | naive N*M*4   = "
-              f"{gb(naive_cs_bytes)} | naive/ours = {naive_cs_bytes / peak:,.0f}x")
+        print(
+            f"CoreSet time {secs:7.2f} s | peak extra memory {gb(peak):>9} | naive N*M*4   = "
+            f"{gb(naive_cs_bytes)} | naive/ours = {naive_cs_bytes / peak:,.0f}x"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"process max RSS {gb(rss)} (inputs and interpreter included)")
 
@@ -149,9 +166,13 @@ def scale_run(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=1.0, help="fraction of Food101's N and reference set")
-    p.add_argument("--ref-scale", type=float, default=None,
-                   help="fraction of Food101's 50,220 retrieved items used as CoreSet's reference set "
-                        "(default: --scale); CoreSet's time grows linearly with it, its memory does not")
+    p.add_argument(
+        "--ref-scale",
+        type=float,
+        default=None,
+        help="fraction of Food101's 50,220 retrieved items used as CoreSet's reference set "
+        "(default: --scale); CoreSet's time grows linearly with it, its memory does not",
+    )
     p.add_argument("--budget", type=int, default=N_CLASSES, help="picks per query (ALOR: B = C = 101)")
     p.add_argument("--no-coreset", action="store_true", help="skip the CoreSet scale run")
     p.add_argument("--check-size", type=int, nargs=3, default=[2000, 20, 64], metavar=("N", "C", "D"))
@@ -159,8 +180,10 @@ def main(argv=None):
     p.add_argument("--check-seeds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    print(f"bench_badge: {time.strftime('%Y-%m-%d %H:%M')} | python {platform.python_version()} | "
-          f"numpy {np.__version__} | {os.cpu_count()} CPU cores")
+    print(
+        f"bench_badge: {time.strftime('%Y-%m-%d %H:%M')} | python {platform.python_version()} | "
+        f"numpy {np.__version__} | {os.cpu_count()} CPU cores"
+    )
     ok = agreement(args)
     scale_run(args)
     return 0 if ok else 1

@@ -48,8 +48,34 @@ N_CLASSES, N_SYN = 200, 3
 
 # ----------------------------------------------------------------------------- synthetic data
 def _words(rng, n, lo=2, hi=11):
-    syl = np.array(["ka", "lo", "mi", "ra", "tu", "ve", "sa", "ne", "po", "di", "ch", "an", "er", "in",
-                    "or", "st", "el", "th", "qu", "bo", "za", "fi", "gr", "us"])
+    syl = np.array(
+        [
+            "ka",
+            "lo",
+            "mi",
+            "ra",
+            "tu",
+            "ve",
+            "sa",
+            "ne",
+            "po",
+            "di",
+            "ch",
+            "an",
+            "er",
+            "in",
+            "or",
+            "st",
+            "el",
+            "th",
+            "qu",
+            "bo",
+            "za",
+            "fi",
+            "gr",
+            "us",
+        ]
+    )
     out = set()
     while len(out) < n:
         k = rng.integers(1, 5, size=n)
@@ -90,11 +116,24 @@ def _decorated_vocab(rng, seed):
     vocab = _words(np.random.default_rng(seed), 30_000)
     numbers = ["2019", "2020", "12pcs", "3d", "4k", "100%", "1", "10", "5x7", "#1"]
     vocab = np.array(vocab[:29_990] + numbers)
-    deco = [(lambda w: w, 0.70), (str.title, 0.13), (str.upper, 0.02), (lambda w: w + ",", 0.04),
-            (lambda w: w + ".", 0.02), (lambda w: w + ":", 0.005), (lambda w: w + "'s", 0.01),
-            (lambda w: "(" + w + ")", 0.01), (lambda w: w + "!", 0.005), (lambda w: "\u201c" + w + "\u201d", 0.008),
-            (lambda w: w + "\u2122", 0.004), (lambda w: w + "\u00e9", 0.004), (lambda w: "&", 0.006),
-            (lambda w: "-", 0.012), (lambda w: "|", 0.006), (lambda w: w + " \u2013", 0.004)]
+    deco = [
+        (lambda w: w, 0.70),
+        (str.title, 0.13),
+        (str.upper, 0.02),
+        (lambda w: w + ",", 0.04),
+        (lambda w: w + ".", 0.02),
+        (lambda w: w + ":", 0.005),
+        (lambda w: w + "'s", 0.01),
+        (lambda w: "(" + w + ")", 0.01),
+        (lambda w: w + "!", 0.005),
+        (lambda w: "\u201c" + w + "\u201d", 0.008),
+        (lambda w: w + "\u2122", 0.004),
+        (lambda w: w + "\u00e9", 0.004),
+        (lambda w: "&", 0.006),
+        (lambda w: "-", 0.012),
+        (lambda w: "|", 0.006),
+        (lambda w: w + " \u2013", 0.004),
+    ]
     p = np.array([d[1] for d in deco])
     values = pa.array([f(w) for w in vocab for f, _ in deco], pa.string())
     zipf = 1.0 / np.arange(1, len(vocab) + 1) ** 1.07
@@ -108,8 +147,9 @@ def _captions(rng, n, lo, hi, values, n_deco, p_word, p_deco):
 
     lens = rng.integers(lo, hi + 1, size=n)
     tok = rng.choice(len(p_word), size=lens.sum(), p=p_word) * n_deco + rng.choice(n_deco, size=lens.sum(), p=p_deco)
-    lists = pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)),
-                                     values.take(pa.array(tok)))
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.concatenate([[0], np.cumsum(lens)]).astype(np.int32)), values.take(pa.array(tok))
+    )
     out = pc.binary_join(lists, " ")
     return pc.if_else(pa.array(lens == 0), pa.nulls(n, pa.string()), out)
 
@@ -147,12 +187,19 @@ def _shard(index, synonyms, seed):
             mid.append(None)
     text = pc.binary_join_element_wise(head, pa.array(mid, pa.string()), tail, " ", null_handling="skip")
     base = index * SHARD_ROWS
-    return pa.table({
-        "SAMPLE_ID": np.arange(base, base + n, dtype=np.int64),
-        "URL": pc.binary_join_element_wise("https://img.example.com/", pa.array(np.arange(base, base + n).astype(str)),
-                                           ".jpg", ""),
-        "TEXT": text, "WIDTH": rng.integers(40, 1600, size=n), "HEIGHT": rng.integers(40, 1600, size=n),
-        "NSFW": np.where(rng.random(n) < 0.01, "NSFW", "UNLIKELY"), "similarity": rng.random(n).astype(np.float32)})
+    return pa.table(
+        {
+            "SAMPLE_ID": np.arange(base, base + n, dtype=np.int64),
+            "URL": pc.binary_join_element_wise(
+                "https://img.example.com/", pa.array(np.arange(base, base + n).astype(str)), ".jpg", ""
+            ),
+            "TEXT": text,
+            "WIDTH": rng.integers(40, 1600, size=n),
+            "HEIGHT": rng.integers(40, 1600, size=n),
+            "NSFW": np.where(rng.random(n) < 0.01, "NSFW", "UNLIKELY"),
+            "similarity": rng.random(n).astype(np.float32),
+        }
+    )
 
 
 def ensure_data(data_dir, n_rows, seed=0):
@@ -212,8 +259,14 @@ def worker_spark(args, synonyms):
     sec = time.perf_counter() - t
     counts = np.bincount(m["label"].to_numpy(), minlength=N_CLASSES).tolist()
     spark.stop()
-    return {"seconds": sec, "start_seconds": start, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m),
-            "stats": stats, "counts": counts}
+    return {
+        "seconds": sec,
+        "start_seconds": start,
+        "peak_rss_mb": _peak_rss_mb(),
+        "n_matches": len(m),
+        "stats": stats,
+        "counts": counts,
+    }
 
 
 def re2_pattern(synonyms):
@@ -235,7 +288,7 @@ def worker_pandas(args, synonyms):
         if have >= args.rows:
             break
         df = pd.read_parquet(f, columns=["TEXT", "NSFW"])
-        frames.append(df.iloc[:args.rows - have])
+        frames.append(df.iloc[: args.rows - have])
         have += len(frames[-1])
     df = pd.concat(frames, ignore_index=True)
     keep = df["TEXT"].notna() & ~df["NSFW"].eq("NSFW") & df["TEXT"].str.strip().ne("")
@@ -252,8 +305,14 @@ def worker_pandas(args, synonyms):
     pairs = [(int(rows[i]), c) for c, idx in enumerate(found) for i in idx]
     if args.out:
         pd.DataFrame(pairs, columns=["row", "label"]).to_parquet(args.out)
-    return {"seconds": loop, "read_seconds": read, "rows": len(df), "dtype": str(caps.dtype),
-            "n_matches": len(pairs), "peak_rss_mb": _peak_rss_mb()}
+    return {
+        "seconds": loop,
+        "read_seconds": read,
+        "rows": len(df),
+        "dtype": str(caps.dtype),
+        "n_matches": len(pairs),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def worker_reference(args, synonyms):
@@ -324,9 +383,11 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         lines.append(text)
 
     cores = os.cpu_count()
-    say(f"bench_caption_match --engine-sizes {time.strftime('%Y-%m-%d %H:%M')} | python {platform.python_version()} | "
+    say(
+        f"bench_caption_match --engine-sizes {time.strftime('%Y-%m-%d %H:%M')} | python {platform.python_version()} | "
         f"{cores} CPU cores | DuckDB threads {args.threads or 'all'} | memory_limit {args.memory_limit} | "
-        f"{N_CLASSES} classes x {N_SYN} synonyms")
+        f"{N_CLASSES} classes x {N_SYN} synonyms"
+    )
     say("")
     say("| rows | seconds | rows/s | peak RSS (MB) | matches | load average (1/5/15 min) |")
     say("|---|---|---|---|---|---|")
@@ -338,52 +399,66 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         rows = e["stats"]["rows"]
         runs.append((rows, e["seconds"]))
         engine_counts[n] = e["counts"]
-        say(f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
-            f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |")
+        say(
+            f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
+            f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+        )
     (n0, t0), (n1, t1) = runs[0], runs[-1]
     say("")
     if n1 > n0:
         exponent = np.log(t1 / t0) / np.log(n1 / n0)
-        say(f"scaling {n0:,} -> {n1:,} rows: time x{t1 / t0:.1f} for rows x{n1 / n0:.0f} "
-            f"(time ~ rows^{exponent:.2f})")
+        say(f"scaling {n0:,} -> {n1:,} rows: time x{t1 / t0:.1f} for rows x{n1 / n0:.0f} (time ~ rows^{exponent:.2f})")
     else:
         exponent = 1.0
     here = t1 * (target_rows / n1) ** max(1.0, exponent)
-    say(f"projection for {target_rows / 1e6:.0f}M captions: {here / 3600:.1f} h on this {cores}-core machine "
+    say(
+        f"projection for {target_rows / 1e6:.0f}M captions: {here / 3600:.1f} h on this {cores}-core machine "
         f"(from the {n1:,}-row run, time ~ rows^{max(1.0, exponent):.2f}); on {target_cores} cores, if the "
         f"engine's throughput grows with cores as DuckDB's parallel scan and join do: "
         f"{here * cores / target_cores / 60:.0f} min (linear in cores), "
-        f"{here * cores / target_cores / 0.6 / 60:.0f} min at 60% parallel efficiency")
+        f"{here * cores / target_cores / 0.6 / 60:.0f} min at 60% parallel efficiency"
+    )
     if args.spark_sizes:
         say("")
-        say(f"Spark backend (`match_captions_spark`), master {args.spark_master}, spark.driver.memory "
-            f"{args.spark_driver_memory}; peak RSS is the worker process and its JVM together")
+        say(
+            f"Spark backend (`match_captions_spark`), master {args.spark_master}, spark.driver.memory "
+            f"{args.spark_driver_memory}; peak RSS is the worker process and its JVM together"
+        )
         say("")
-        say("| rows | seconds (match) | session start (s) | rows/s | peak RSS (MB) | matches | per-class counts "
-            "= engine's | load average (1/5/15 min) |")
+        say(
+            "| rows | seconds (match) | session start (s) | rows/s | peak RSS (MB) | matches | per-class counts "
+            "= engine's | load average (1/5/15 min) |"
+        )
         say("|---|---|---|---|---|---|---|---|")
         spark_runs = []
         for n in args.spark_sizes:
             table, _ = ensure_data(data_dir, n, args.seed)
-            r = run_worker("spark", table, None, spark_master=args.spark_master,
-                           spark_driver_memory=args.spark_driver_memory)
+            r = run_worker(
+                "spark", table, None, spark_master=args.spark_master, spark_driver_memory=args.spark_driver_memory
+            )
             la = os.getloadavg()
             rows = r["stats"]["rows"]
             spark_runs.append((rows, r["seconds"]))
             same = str(r["counts"] == engine_counts[n]) if n in engine_counts else "– (engine not run at this size)"
-            say(f"| {rows:,} | {r['seconds']:.2f} | {r['start_seconds']:.1f} | {rows / r['seconds']:,.0f} | "
-                f"{r['tree_peak_rss_mb']:.0f} | {r['n_matches']:,} | {same} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |")
+            say(
+                f"| {rows:,} | {r['seconds']:.2f} | {r['start_seconds']:.1f} | {rows / r['seconds']:,.0f} | "
+                f"{r['tree_peak_rss_mb']:.0f} | {r['n_matches']:,} | {same} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+            )
         rs, ts = spark_runs[-1]
         spark_rate, engine_rate = rs / ts, n1 / t1
         say("")
-        say(f"throughput on this machine: engine {engine_rate:,.0f} rows/s ({n1:,} rows), Spark "
+        say(
+            f"throughput on this machine: engine {engine_rate:,.0f} rows/s ({n1:,} rows), Spark "
             f"{spark_rate:,.0f} rows/s ({rs:,} rows, {args.spark_master}): the engine is "
             f"{engine_rate / spark_rate:.1f}x Spark per machine, so a Spark cluster matches one engine machine "
-            f"of the same size at ~{engine_rate / spark_rate:.1f} machines (linear scaling assumed)")
+            f"of the same size at ~{engine_rate / spark_rate:.1f} machines (linear scaling assumed)"
+        )
     out = Path(__file__).with_name("RESULTS_caption_scaling.md")
-    out.write_text("# Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)\n\n"
-                   f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n"
-                   + "\n".join(lines) + "\n", encoding="utf-8")
+    out.write_text(
+        "# Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)\n\n"
+        f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {out}")
 
 
@@ -391,20 +466,36 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the main comparison (default 1M)")
     ap.add_argument("--scale-to", type=int, default=0, help="also time the engine alone on this many rows (10M)")
-    ap.add_argument("--pandas-rows", type=int, default=200_000,
-                    help="rows the pandas loop A is timed on (scaled linearly to --rows; default 200,000)")
+    ap.add_argument(
+        "--pandas-rows",
+        type=int,
+        default=200_000,
+        help="rows the pandas loop A is timed on (scaled linearly to --rows; default 200,000)",
+    )
     ap.add_argument("--pandas-b-rows", type=int, default=10_000, help="rows for pandas loop B (default 10,000)")
     ap.add_argument("--threads", type=int, default=0, help="DuckDB threads (0: all cores)")
     ap.add_argument("--memory-limit", default="600MB", help="DuckDB memory_limit (default 600MB, the engine's)")
     ap.add_argument("--skip-reference", action="store_true", help="do not run the plain-regex reference")
     ap.add_argument("--data-dir", default=None, help="where the synthetic shards go (default <cache>/bench/captions)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engine-sizes", type=int, nargs="+", default=None, metavar="ROWS",
-                    help="scaling mode: time the engine alone at each size (e.g. 1000000 10000000), print "
-                         "rows/s, peak RSS and the load average, project 400M captions on 16 cores, write "
-                         "bench/RESULTS_caption_scaling.md")
-    ap.add_argument("--spark-sizes", type=int, nargs="+", default=None, metavar="ROWS",
-                    help="also time the Spark backend at these sizes (with --engine-sizes; --spark-master)")
+    ap.add_argument(
+        "--engine-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="ROWS",
+        help="scaling mode: time the engine alone at each size (e.g. 1000000 10000000), print "
+        "rows/s, peak RSS and the load average, project 400M captions on 16 cores, write "
+        "bench/RESULTS_caption_scaling.md",
+    )
+    ap.add_argument(
+        "--spark-sizes",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="ROWS",
+        help="also time the Spark backend at these sizes (with --engine-sizes; --spark-master)",
+    )
     ap.add_argument("--spark-master", default="local[2]", help="Spark master for --spark-sizes (default local[2])")
     ap.add_argument("--spark-driver-memory", default="1g", help="spark.driver.memory (default 1g, local_spark's)")
     ap.add_argument("--worker", choices=["engine", "pandas", "reference", "spark"], help=argparse.SUPPRESS)
@@ -414,10 +505,12 @@ def main():
     args = ap.parse_args()
 
     if args.worker:
-        synonyms = json.loads((Path(args.table).resolve() / "part-00000.parquet").resolve()
-                              .with_name("synonyms.json").read_text())
-        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference,
-              "spark": worker_spark}[args.worker]
+        synonyms = json.loads(
+            (Path(args.table).resolve() / "part-00000.parquet").resolve().with_name("synonyms.json").read_text()
+        )
+        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference, "spark": worker_spark}[
+            args.worker
+        ]
         print(json.dumps(fn(args, synonyms), default=str))
         return
 
@@ -428,51 +521,69 @@ def main():
     tmp.mkdir(parents=True, exist_ok=True)
     if args.engine_sizes:
         return engine_scaling(args, data_dir)
-    print(f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "
-          f"cores={os.cpu_count()}  {platform.machine()}")
+    print(
+        f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "
+        f"cores={os.cpu_count()}  {platform.machine()}"
+    )
     import duckdb
     import pandas as pd
+
     print(f"# duckdb {duckdb.__version__}  pandas {pd.__version__}  classes={N_CLASSES} x {N_SYN} synonyms")
     table, synonyms = ensure_data(data_dir, args.rows, args.seed)
 
-    eng = run_worker("engine", table, tmp / "engine.parquet", rows=args.rows, threads=args.threads,
-                     memory_limit=args.memory_limit)
+    eng = run_worker(
+        "engine", table, tmp / "engine.parquet", rows=args.rows, threads=args.threads, memory_limit=args.memory_limit
+    )
     n = eng["stats"]["rows"]
-    print(f"engine   {n:>11,} rows  {eng['seconds']:8.2f} s  peak RSS {eng['peak_rss_mb']:7.0f} MB  "
-          f"matches {eng['n_matches']:,}  steps {eng['stats']['timings']}")
+    print(
+        f"engine   {n:>11,} rows  {eng['seconds']:8.2f} s  peak RSS {eng['peak_rss_mb']:7.0f} MB  "
+        f"matches {eng['n_matches']:,}  steps {eng['stats']['timings']}"
+    )
     pa_rows = min(args.pandas_rows, n)
     pa_ = run_worker("pandas", table, tmp / "pandas.parquet", rows=pa_rows, variant="A")
     est_a = pa_["seconds"] * n / pa_["rows"]
-    print(f"pandas A {pa_['rows']:>11,} rows  {pa_['seconds']:8.2f} s loop (+{pa_['read_seconds']:.1f} s read), "
-          f"dtype {pa_['dtype']}, peak RSS {pa_['peak_rss_mb']:.0f} MB -> {est_a:,.0f} s for {n:,} rows")
+    print(
+        f"pandas A {pa_['rows']:>11,} rows  {pa_['seconds']:8.2f} s loop (+{pa_['read_seconds']:.1f} s read), "
+        f"dtype {pa_['dtype']}, peak RSS {pa_['peak_rss_mb']:.0f} MB -> {est_a:,.0f} s for {n:,} rows"
+    )
     pb = run_worker("pandas", table, None, rows=min(args.pandas_b_rows, n), variant="B")
     est_b = pb["seconds"] * n / pb["rows"]
     print(f"pandas B {pb['rows']:>11,} rows  {pb['seconds']:8.2f} s loop -> {est_b:,.0f} s for {n:,} rows")
-    print(f"ratio at {n:,}: pandas A / engine = {est_a / eng['seconds']:.0f}x, "
-          f"pandas B / engine = {est_b / eng['seconds']:.0f}x")
+    print(
+        f"ratio at {n:,}: pandas A / engine = {est_a / eng['seconds']:.0f}x, "
+        f"pandas B / engine = {est_b / eng['seconds']:.0f}x"
+    )
 
     e = pd.read_parquet(tmp / "engine.parquet")
     p = pd.read_parquet(tmp / "pandas.parquet")
     e_sub = set(zip(e.loc[e["row"] < pa_rows, "row"], e.loc[e["row"] < pa_rows, "label"]))
-    print(f"pandas A vs engine on the first {pa_rows:,} rows: {len(e_sub & set(zip(p.row, p.label))):,} common, "
-          f"{len(set(zip(p.row, p.label)) - e_sub)} only pandas, {len(e_sub - set(zip(p.row, p.label)))} only engine "
-          "(RE2's \\w is ASCII-only, so non-ASCII word characters may differ)")
+    print(
+        f"pandas A vs engine on the first {pa_rows:,} rows: {len(e_sub & set(zip(p.row, p.label))):,} common, "
+        f"{len(set(zip(p.row, p.label)) - e_sub)} only pandas, {len(e_sub - set(zip(p.row, p.label)))} only engine "
+        "(RE2's \\w is ASCII-only, so non-ASCII word characters may differ)"
+    )
     if not args.skip_reference:
         ref = run_worker("reference", table, tmp / "reference.parquet")
         r = pd.read_parquet(tmp / "reference.parquet")
         same = r.reset_index(drop=True).equals(e.reset_index(drop=True))
-        print(f"reference (regex, backend 'python') {ref['seconds']:.1f} s, {ref['n_matches']:,} matches; "
-              f"engine identical (row, label, synonym): {same}")
+        print(
+            f"reference (regex, backend 'python') {ref['seconds']:.1f} s, {ref['n_matches']:,} matches; "
+            f"engine identical (row, label, synonym): {same}"
+        )
     if args.scale_to:
         big, _ = ensure_data(data_dir, args.scale_to, args.seed)
         eb = run_worker("engine", big, None, rows=args.scale_to, threads=args.threads, memory_limit=args.memory_limit)
         nb = eb["stats"]["rows"]
         est_big = pa_["seconds"] * nb / pa_["rows"]
-        print(f"engine   {nb:>11,} rows  {eb['seconds']:8.2f} s  peak RSS {eb['peak_rss_mb']:7.0f} MB  "
-              f"matches {eb['n_matches']:,}  steps {eb['stats']['timings']}")
-        print(f"scaling {n:,} -> {nb:,}: time x{eb['seconds'] / eng['seconds']:.1f} for rows x{nb / n:.0f}; "
-              f"ratio at {nb:,}: pandas A (scaled) / engine = {est_big / eb['seconds']:.0f}x; "
-              f"goal >= 30x and peak <= 1024 MB: {est_big / eb['seconds'] >= 30 and eb['peak_rss_mb'] <= 1024}")
+        print(
+            f"engine   {nb:>11,} rows  {eb['seconds']:8.2f} s  peak RSS {eb['peak_rss_mb']:7.0f} MB  "
+            f"matches {eb['n_matches']:,}  steps {eb['stats']['timings']}"
+        )
+        print(
+            f"scaling {n:,} -> {nb:,}: time x{eb['seconds'] / eng['seconds']:.1f} for rows x{nb / n:.0f}; "
+            f"ratio at {nb:,}: pandas A (scaled) / engine = {est_big / eb['seconds']:.0f}x; "
+            f"goal >= 30x and peak <= 1024 MB: {est_big / eb['seconds'] >= 30 and eb['peak_rss_mb'] <= 1024}"
+        )
 
 
 if __name__ == "__main__":

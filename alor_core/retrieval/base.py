@@ -95,8 +95,10 @@ class CaptionTable:
 
         path = Path(table_path)
         if not path.exists():
-            raise DataError(f"captions table {str(path)!r} does not exist; expected a LAION-layout "
-                            "parquet file (or folder of shards) with TEXT and URL columns")
+            raise DataError(
+                f"captions table {str(path)!r} does not exist; expected a LAION-layout "
+                "parquet file (or folder of shards) with TEXT and URL columns"
+            )
         files = [path] if path.is_file() else sorted(path.rglob("*.parquet"))
         if not files:
             raise DataError(f"captions folder {str(path)!r} holds no *.parquet file")
@@ -109,15 +111,18 @@ class CaptionTable:
             schema = meta.schema_arrow
             missing = [c for c in ("TEXT", "URL") if c not in schema.names]
             if missing:
-                raise DataError(f"captions table {str(f)!r} has no column {missing[0]!r}; "
-                                f"columns present: {', '.join(schema.names)}")
+                raise DataError(
+                    f"captions table {str(f)!r} has no column {missing[0]!r}; "
+                    f"columns present: {', '.join(schema.names)}"
+                )
             typ = schema.field("TEXT").type
             kinds.add(pa.types.is_binary(typ) or pa.types.is_large_binary(typ))
             columns = set(schema.names) if columns is None else columns & set(schema.names)
             n_rows.append(meta.metadata.num_rows)
         if len(kinds) > 1:
-            raise DataError(f"captions shards under {str(path)!r} mix string and binary TEXT columns; "
-                            "rewrite them with one type")
+            raise DataError(
+                f"captions shards under {str(path)!r} mix string and binary TEXT columns; rewrite them with one type"
+            )
         return cls(path, tuple(str(f) for f in files), tuple(n_rows), frozenset(columns), kinds.pop())
 
 
@@ -125,6 +130,7 @@ def _matchers():
     from .caption_match import match_captions
     from .duckdb_match import match_captions_duckdb
     from .spark_match import match_captions_spark
+
     return {"python": match_captions, "duckdb": match_captions_duckdb, "spark": match_captions_spark}
 
 

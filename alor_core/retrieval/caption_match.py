@@ -80,19 +80,30 @@ def _read_csv_batches(path, columns, batch_size):
     header = _csv_header(path)
     missing = [c for c in ("TEXT", "URL") if c not in header]
     if missing:
-        raise DataError(f"captions table {str(path)!r} has no column {missing[0]!r}; columns present: "
-                        f"{', '.join(map(repr, header)) or 'none'}; expected TEXT (caption) and URL (image)")
+        raise DataError(
+            f"captions table {str(path)!r} has no column {missing[0]!r}; columns present: "
+            f"{', '.join(map(repr, header)) or 'none'}; expected TEXT (caption) and URL (image)"
+        )
     try:
         with warnings.catch_warnings():
             # pandas warns (and drops cells) when a row has more cells than the header: an error here
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            for chunk in pd.read_csv(path, chunksize=batch_size, usecols=lambda c: c in columns,
-                                     encoding_errors="surrogateescape", keep_default_na=False, index_col=False,
-                                     na_values={"TEXT": []}, dtype={"TEXT": object, "URL": object}):
+            for chunk in pd.read_csv(
+                path,
+                chunksize=batch_size,
+                usecols=lambda c: c in columns,
+                encoding_errors="surrogateescape",
+                keep_default_na=False,
+                index_col=False,
+                na_values={"TEXT": []},
+                dtype={"TEXT": object, "URL": object},
+            ):
                 yield chunk
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeError) as err:
-        raise DataError(f"captions table {str(path)!r} is not a readable CSV ({str(err).strip()}); expected "
-                        "a header with TEXT and URL and one row per line, captions with commas quoted") from err
+        raise DataError(
+            f"captions table {str(path)!r} is not a readable CSV ({str(err).strip()}); expected "
+            "a header with TEXT and URL and one row per line, captions with commas quoted"
+        ) from err
 
 
 def _decode(value):
@@ -170,8 +181,9 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0, *
         decoded = [_decode(v) for v in df["TEXT"].to_numpy(object)]
         bad = np.fromiter((b for _, b in decoded), bool, n)
         if df["URL"].dtype == object:  # a CSV keeps undecodable bytes as surrogates: the row cannot be used
-            bad |= np.fromiter((isinstance(u, str) and _NON_UTF8.search(u) is not None
-                                for u in df["URL"].to_numpy(object)), bool, n)
+            bad |= np.fromiter(
+                (isinstance(u, str) and _NON_UTF8.search(u) is not None for u in df["URL"].to_numpy(object)), bool, n
+            )
         if "TEXT_NON_UTF8" in df:
             bad |= df["TEXT_NON_UTF8"].fillna(False).astype(bool).to_numpy()
         text = np.array([t for t, _ in decoded], dtype=object)
@@ -179,8 +191,10 @@ def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0, *
         stats["non_utf8"] += int(bad.sum())
         stats["empty_captions"] += int((~ok & ~bad).sum())
         if min_side and "WIDTH" in df and "HEIGHT" in df:
-            side = np.maximum(pd.to_numeric(df["WIDTH"], errors="coerce").fillna(0),
-                              pd.to_numeric(df["HEIGHT"], errors="coerce").fillna(0)).to_numpy()
+            side = np.maximum(
+                pd.to_numeric(df["WIDTH"], errors="coerce").fillna(0),
+                pd.to_numeric(df["HEIGHT"], errors="coerce").fillna(0),
+            ).to_numpy()
             small = side < min_side
             stats["too_small"] += int((small & ok).sum())
             ok &= ~small

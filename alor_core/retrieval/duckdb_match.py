@@ -25,8 +25,20 @@ import pandas as pd
 
 from .base import CaptionTable
 from ..errors import DataError
-from .phrases import (cached_json, char_class, compile_phrases, fold_mismatches, fold_tables, normalize_regexes,
-                      normalize_synonyms, probe_text, space_class, tables_version, word_class, word_runs)
+from .phrases import (
+    cached_json,
+    char_class,
+    compile_phrases,
+    fold_mismatches,
+    fold_tables,
+    normalize_regexes,
+    normalize_synonyms,
+    probe_text,
+    space_class,
+    tables_version,
+    word_class,
+    word_runs,
+)
 
 __all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
 
@@ -49,10 +61,14 @@ def fold_sql(col, bad=""):
     low = f"lower({col})"
     parts = [f"CASE WHEN strlen({col}) = length({col}) THEN {low}"]
     if bad:
-        parts.append(f"WHEN regexp_matches({col}, {lit(char_class(bad))}) "
-                     f"THEN translate({col}, {lit(t['full_from'])}, {lit(t['full_to'])})")
-    parts.append(f"WHEN regexp_matches({low}, {lit(char_class(t['post_from']))}) "
-                 f"THEN translate({low}, {lit(t['post_from'])}, {lit(t['post_to'])})")
+        parts.append(
+            f"WHEN regexp_matches({col}, {lit(char_class(bad))}) "
+            f"THEN translate({col}, {lit(t['full_from'])}, {lit(t['full_to'])})"
+        )
+    parts.append(
+        f"WHEN regexp_matches({low}, {lit(char_class(t['post_from']))}) "
+        f"THEN translate({low}, {lit(t['post_from'])}, {lit(t['post_to'])})"
+    )
     parts.append(f"ELSE {low} END")
     return " ".join(parts)
 
@@ -84,15 +100,20 @@ def _probe_duckdb_fold():
         lowered = con.execute("SELECT lower(?)", [text]).fetchall()[0][0]
         post = str.maketrans(t["post_from"], t["post_to"])
         bad = "".join(chr(c) for c in fold_mismatches(cps, lowered.translate(post).split("\n")))
-        got = con.execute(f"SELECT list({fold_sql('c', bad)} ORDER BY i) FROM "
-                          "(SELECT unnest(s) AS c, generate_subscripts(s, 1) AS i "
-                          "FROM (SELECT string_split(?, chr(10)) AS s))", [text]).fetchall()[0][0]
+        got = con.execute(
+            f"SELECT list({fold_sql('c', bad)} ORDER BY i) FROM "
+            "(SELECT unnest(s) AS c, generate_subscripts(s, 1) AS i "
+            "FROM (SELECT string_split(?, chr(10)) AS s))",
+            [text],
+        ).fetchall()[0][0]
     finally:
         con.close()
     wrong = fold_mismatches(cps, got)
     if wrong:
-        raise DataError(f"duckdb: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
-                        "differs from Python's re.IGNORECASE; use backend='python'")
+        raise DataError(
+            f"duckdb: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
+            "differs from Python's re.IGNORECASE; use backend='python'"
+        )
     return {"bad": bad}
 
 
@@ -110,23 +131,38 @@ def _source_sql(table, min_side):
         bad.append("coalesce(TRY_CAST(TEXT_NON_UTF8 AS BOOLEAN), false)")
     small = "false"
     if min_side and "WIDTH" in cols and "HEIGHT" in cols:
-        small = (f"greatest(coalesce(TRY_CAST(WIDTH AS DOUBLE), 0), "
-                 f"coalesce(TRY_CAST(HEIGHT AS DOUBLE), 0)) < {float(min_side)}")
+        small = (
+            f"greatest(coalesce(TRY_CAST(WIDTH AS DOUBLE), 0), "
+            f"coalesce(TRY_CAST(HEIGHT AS DOUBLE), 0)) < {float(min_side)}"
+        )
     nsfw = "coalesce(upper(CAST(NSFW AS VARCHAR)) = 'NSFW', false)" if "NSFW" in cols else "false"
     sid = "SAMPLE_ID" if "SAMPLE_ID" in cols else "NULL"
     files = "[" + ", ".join(sql_literal(f) for f in table.files) + "]"
-    return (f"SELECT file_index AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
-            f"{sid} AS sid, {' OR '.join(bad) or 'false'} AS bad, {small} AS small, {nsfw} AS nsfw "
-            f"FROM read_parquet({files}, file_row_number=true, union_by_name=true)")
+    return (
+        f"SELECT file_index AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
+        f"{sid} AS sid, {' OR '.join(bad) or 'false'} AS bad, {small} AS small, {nsfw} AS nsfw "
+        f"FROM read_parquet({files}, file_row_number=true, union_by_name=true)"
+    )
 
 
 def _phrase_frame(phrases):
     rows = []
     for pid, p in enumerate(phrases):
-        rows.append({"pid": pid, "label": p.label, "rank": p.rank, "synonym": p.synonym,
-                     "anchor": p.anchor, "first": p.tokens[0], "rest": list(p.tokens[1:]),
-                     "n": len(p.tokens), "single": p.single, "punct_first": p.punct_first,
-                     "punct_last": p.punct_last})
+        rows.append(
+            {
+                "pid": pid,
+                "label": p.label,
+                "rank": p.rank,
+                "synonym": p.synonym,
+                "anchor": p.anchor,
+                "first": p.tokens[0],
+                "rest": list(p.tokens[1:]),
+                "n": len(p.tokens),
+                "single": p.single,
+                "punct_first": p.punct_first,
+                "punct_last": p.punct_last,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -140,39 +176,51 @@ def build_queries(table, phrases, min_side, bad="", match_rule="alor"):
     fold = fold_sql("t", bad)
     src = _source_sql(table, min_side)
     norm = normalize_regexes(match_rule)
-    c = ", c" if norm else ""   # the original caption, carried only where t is rewritten
-    q = {"stats": f"""
+    c = ", c" if norm else ""  # the original caption, carried only where t is rewritten
+    q = {
+        "stats": f"""
         SELECT count(*) AS rows, count_if(bad) AS non_utf8,
                count_if(NOT bad AND empty) AS empty_captions,
                count_if(NOT bad AND NOT empty AND small) AS too_small,
                count_if(NOT bad AND NOT empty AND NOT small AND nsfw) AS nsfw
-        FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""}
-    kept = (f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
-            f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw")
+        FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""
+    }
+    kept = (
+        f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
+        f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw"
+    )
     if norm:
         deleted = f"regexp_replace(t0, {sql_literal(norm[0])}, '', 'g')"
-        kept = (f"SELECT f, r, regexp_replace({deleted}, {sql_literal(norm[1])}, ' ', 'g') AS t, t0 AS c, "
-                f"url, sid FROM (SELECT f, r, t AS t0, url, sid FROM ({kept}))")
+        kept = (
+            f"SELECT f, r, regexp_replace({deleted}, {sql_literal(norm[1])}, ' ', 'g') AS t, t0 AS c, "
+            f"url, sid FROM (SELECT f, r, t AS t0, url, sid FROM ({kept}))"
+        )
     # ASCII rows: punctuation runs -> one space, then a plain split on spaces (empty pieces never
     # equal an anchor); other rows: fold, then split on non-word characters
-    runs = (f"CASE WHEN strlen(t) = length(t) "
-            f"THEN string_split(regexp_replace(lower(t), '[^a-z0-9_ -]+', ' ', 'g'), ' ') "
-            f"ELSE string_split_regex({fold}, '[^{W}]+') END")
+    runs = (
+        f"CASE WHEN strlen(t) = length(t) "
+        f"THEN string_split(regexp_replace(lower(t), '[^a-z0-9_ -]+', ' ', 'g'), ' ') "
+        f"ELSE string_split_regex({fold}, '[^{W}]+') END"
+    )
 
     def words(rows, cols):
         return f"SELECT {cols}, unnest({runs}) AS run FROM ({rows})"
 
-    q["sample"] = (f"SELECT run, count(*) AS n FROM ({words(f'{kept} LIMIT {SAMPLE_ROWS}', 't')}) "
-                   f"WHERE run IN (SELECT run FROM wanted) GROUP BY run")
+    q["sample"] = (
+        f"SELECT run, count(*) AS n FROM ({words(f'{kept} LIMIT {SAMPLE_ROWS}', 't')}) "
+        f"WHERE run IN (SELECT run FROM wanted) GROUP BY run"
+    )
     no_anchor = ""
     if any(p.anchor is None for p in phrases):
-        no_anchor = (f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid{c.replace(', ', ', k.')} FROM ({kept}) k "
-                     f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)")
+        no_anchor = (
+            f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid{c.replace(', ', ', k.')} FROM ({kept}) k "
+            f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)"
+        )
     q["hits"] = f"""
         CREATE TEMP TABLE hits AS
-        SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid{c.replace(', ', ', any_value(') + ') AS c' if c else ''} FROM (
-          SELECT w.f, w.r, w.t, w.url, w.sid, p.pid{c.replace(', ', ', w.')}
-          FROM ({words(kept, 'f, r, t, url, sid' + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
+        SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid{c.replace(", ", ", any_value(") + ") AS c" if c else ""} FROM (
+          SELECT w.f, w.r, w.t, w.url, w.sid, p.pid{c.replace(", ", ", w.")}
+          FROM ({words(kept, "f, r, t, url, sid" + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
         GROUP BY f, r, pid"""
     tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
     q["checked"] = f"""
@@ -206,10 +254,16 @@ def _frame(raw, table):
     offsets = np.concatenate([[0], np.cumsum(table.n_rows)[:-1]]).astype(np.int64)
     row = offsets[raw.column("f").to_numpy()] + raw.column("r").to_numpy().astype(np.int64)
     sid = raw.column("sample_id").to_pandas() if "SAMPLE_ID" in table.columns else pd.Series(row)
-    out = pd.DataFrame({"row": row, "sample_id": sid, "url": raw.column("url").to_pandas(),
-                        "caption": raw.column("caption").to_pandas(),
-                        "label": raw.column("label").to_numpy().astype(np.int64),
-                        "synonym": raw.column("synonym").to_pandas()})
+    out = pd.DataFrame(
+        {
+            "row": row,
+            "sample_id": sid,
+            "url": raw.column("url").to_pandas(),
+            "caption": raw.column("caption").to_pandas(),
+            "label": raw.column("label").to_numpy().astype(np.int64),
+            "synonym": raw.column("synonym").to_pandas(),
+        }
+    )
     return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
 
 
@@ -219,8 +273,17 @@ def _register(con, name, frame):
     con.unregister(f"{name}_df")
 
 
-def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=0, *, memory_limit="600MB",
-                          threads=None, temp_dir=None, match_rule="alor"):
+def match_captions_duckdb(
+    table_path,
+    class_synonyms,
+    batch_size=None,
+    min_side=0,
+    *,
+    memory_limit="600MB",
+    threads=None,
+    temp_dir=None,
+    match_rule="alor",
+):
     """Match captions to classes with DuckDB; same output as the Python regex matcher.
 
     Parameters
@@ -265,8 +328,12 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
     try:
         con.execute("SET enable_progress_bar = false")
         t = time.perf_counter()
-        stats = dict(zip(["rows", "non_utf8", "empty_captions", "too_small", "nsfw"],
-                         (int(v) for v in con.execute(q["stats"]).fetchall()[0])))
+        stats = dict(
+            zip(
+                ["rows", "non_utf8", "empty_captions", "too_small", "nsfw"],
+                (int(v) for v in con.execute(q["stats"]).fetchall()[0]),
+            )
+        )
         timings["scan_stats"] = time.perf_counter() - t
         wanted = sorted({r for p in phrases if not p.single for r in word_runs(p.tokens)})
         if wanted and sum(table.n_rows) >= 2 * SAMPLE_ROWS:
@@ -288,10 +355,12 @@ def match_captions_duckdb(table_path, class_synonyms, batch_size=None, min_side=
     except duckdb.InvalidInputException as err:
         if "Invalid string encoding" not in str(err):
             raise
-        raise DataError(f"{err}. The parquet string type promises UTF-8, so DuckDB refuses the file. "
-                        "Store TEXT as binary (bad captions are then counted as non_utf8 and skipped), "
-                        "rebuild the table with alor_core.retrieval.local_sources, or use "
-                        "backend='python' or 'spark', which read such strings and count them") from err
+        raise DataError(
+            f"{err}. The parquet string type promises UTF-8, so DuckDB refuses the file. "
+            "Store TEXT as binary (bad captions are then counted as non_utf8 and skipped), "
+            "rebuild the table with alor_core.retrieval.local_sources, or use "
+            "backend='python' or 'spark', which read such strings and count them"
+        ) from err
     finally:
         con.close()
     matches = _frame(raw, table)

@@ -64,10 +64,29 @@ def export_for_img2dataset(matches, out_path, per_class=None, seed=0):
 
 def img2dataset_command(url_list, output_folder, min_image_size=85, processes=16, threads=64):
     """The img2dataset command SWAT uses (``min_image_size=85``, no resize), for this URL list."""
-    args = ["img2dataset", "--url_list", str(url_list), "--input_format", "parquet",
-            "--url_col", "url", "--caption_col", "caption",
-            "--save_additional_columns", '["sample_id","label","synonym"]',
-            "--output_format", "files", "--output_folder", str(output_folder),
-            "--min_image_size", str(min_image_size), "--resize_mode", "no",
-            "--processes_count", str(processes), "--thread_count", str(threads)]
+    args = [
+        "img2dataset",
+        "--url_list",
+        str(url_list),
+        "--input_format",
+        "parquet",
+        "--url_col",
+        "url",
+        "--caption_col",
+        "caption",
+        "--save_additional_columns",
+        '["sample_id","label","synonym"]',
+        "--output_format",
+        "files",
+        "--output_folder",
+        str(output_folder),
+        "--min_image_size",
+        str(min_image_size),
+        "--resize_mode",
+        "no",
+        "--processes_count",
+        str(processes),
+        "--thread_count",
+        str(threads),
+    ]
     return " ".join(shlex.quote(a) for a in args)

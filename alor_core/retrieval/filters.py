@@ -22,14 +22,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["FILTERS", "FILTER_LABELS", "FilterLog", "filter_table", "leakage_status", "format_summary",
-           "read_filter_record", "display_table"]
+__all__ = [
+    "FILTERS",
+    "FILTER_LABELS",
+    "FilterLog",
+    "filter_table",
+    "leakage_status",
+    "format_summary",
+    "read_filter_record",
+    "display_table",
+]
 
-FILTERS = ("too_small", "missing_image", "t2i", "leakage_exact", "leakage_near", "cross_class", "cap",
-           "duplicate")
-FILTER_LABELS = {"too_small": "too small", "missing_image": "image missing", "t2i": "below T2I",
-                 "leakage_exact": "copy of val/test", "leakage_near": "near-dup of val/test",
-                 "cross_class": "other class", "cap": "over cap K", "duplicate": "listed twice"}
+FILTERS = ("too_small", "missing_image", "t2i", "leakage_exact", "leakage_near", "cross_class", "cap", "duplicate")
+FILTER_LABELS = {
+    "too_small": "too small",
+    "missing_image": "image missing",
+    "t2i": "below T2I",
+    "leakage_exact": "copy of val/test",
+    "leakage_near": "near-dup of val/test",
+    "cross_class": "other class",
+    "cap": "over cap K",
+    "duplicate": "listed twice",
+}
 TOTAL_KEYS = (("empty_captions", "empty caption"), ("non_utf8", "caption not UTF-8"), ("nsfw", "NSFW"))
 
 
@@ -41,7 +55,11 @@ class FilterLog:
         self.removed = {f: np.zeros(self.n, np.int64) for f in FILTERS}
 
     def _count(self, frame):
-        return np.bincount(frame["label"].to_numpy(np.int64), minlength=self.n) if len(frame) else np.zeros(self.n, np.int64)
+        return (
+            np.bincount(frame["label"].to_numpy(np.int64), minlength=self.n)
+            if len(frame)
+            else np.zeros(self.n, np.int64)
+        )
 
     def record(self, name: str, before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
         """Charge ``before - after`` (rows per class) to filter ``name``; returns ``after``."""
@@ -64,9 +82,15 @@ def filter_table(counts: list) -> pd.DataFrame:
     rows = []
     for c in counts:
         rem = c.get("removed") or {}
-        rows.append({"class_name": c["name"], "matched": int(c.get("matched", 0)),
-                     **{f: int(rem.get(f, 0)) for f in FILTERS}, "kept": int(c.get("kept", 0)),
-                     "pool_copies": int(c.get("pool_copies", 0))})
+        rows.append(
+            {
+                "class_name": c["name"],
+                "matched": int(c.get("matched", 0)),
+                **{f: int(rem.get(f, 0)) for f in FILTERS},
+                "kept": int(c.get("kept", 0)),
+                "pool_copies": int(c.get("pool_copies", 0)),
+            }
+        )
     return pd.DataFrame(rows, columns=["class_name", "matched", *FILTERS, "kept", "pool_copies"])
 
 
@@ -74,17 +98,26 @@ def leakage_status(stats: dict) -> tuple:
     """``(state, sentence)`` with state ``on``, ``off`` or ``unknown`` (a retrieval older than the guard)."""
     lk = stats.get("leakage")
     if not isinstance(lk, dict):
-        return "unknown", ("leakage guard: not recorded (this retrieval predates the guard); its images were "
-                           "not checked against the validation/test images")
+        return "unknown", (
+            "leakage guard: not recorded (this retrieval predates the guard); its images were "
+            "not checked against the validation/test images"
+        )
     if not lk.get("guard"):
-        return "off", ("leakage guard: OFF (--no-leakage-guard): retrieved images were NOT checked against "
-                       "the validation/test images; copies of evaluation images may be in training")
+        return "off", (
+            "leakage guard: OFF (--no-leakage-guard): retrieved images were NOT checked against "
+            "the validation/test images; copies of evaluation images may be in training"
+        )
     th = lk.get("threshold")
-    near = (f"near-duplicates above cosine {th:g} ({lk.get('threshold_source')})" if th is not None
-            else f"no near-duplicate check ({lk.get('threshold_source')})")
-    return "on", (f"leakage guard: ON: dropped {lk.get('same_bytes', 0)} byte copies, {lk.get('same_pixels', 0)} "
-                  f"pixel copies and {lk.get('near_duplicates', 0)} near-duplicates of validation/test images; "
-                  f"{near}; {lk.get('pool_copies', 0)} retrieved images copy an unlabeled-pool image (kept)")
+    near = (
+        f"near-duplicates above cosine {th:g} ({lk.get('threshold_source')})"
+        if th is not None
+        else f"no near-duplicate check ({lk.get('threshold_source')})"
+    )
+    return "on", (
+        f"leakage guard: ON: dropped {lk.get('same_bytes', 0)} byte copies, {lk.get('same_pixels', 0)} "
+        f"pixel copies and {lk.get('near_duplicates', 0)} near-duplicates of validation/test images; "
+        f"{near}; {lk.get('pool_copies', 0)} retrieved images copy an unlabeled-pool image (kept)"
+    )
 
 
 def format_summary(meta: dict) -> str:
@@ -96,27 +129,39 @@ def format_summary(meta: dict) -> str:
     cols = ["matched", *used, "kept"] + (["pool_copies"] if table["pool_copies"].sum() else [])
     heads = {"matched": "matched", "kept": "kept", "pool_copies": "pool copies", **FILTER_LABELS}
     width = max([5] + [len(n) for n in table["class_name"]])
-    lines = [f"retrieval: {int(table['kept'].sum())} images kept of {int(table['matched'].sum())} caption "
-             f"matches for {len(table)} classes"
-             + (f" (min side {stats['min_side']} px, cap K={stats.get('k')})" if stats.get("min_side") is not None
-                else f" (cap K={stats.get('k')})" if stats.get("k") else "")]
+    lines = [
+        f"retrieval: {int(table['kept'].sum())} images kept of {int(table['matched'].sum())} caption "
+        f"matches for {len(table)} classes"
+        + (
+            f" (min side {stats['min_side']} px, cap K={stats.get('k')})"
+            if stats.get("min_side") is not None
+            else f" (cap K={stats.get('k')})"
+            if stats.get("k")
+            else ""
+        )
+    ]
     if stats.get("imported_from"):
         lines[0] += f", imported from {stats['imported_from']}"
     lines.append(f"  {'class':<{width}}  " + "  ".join(f"{heads[c]:>{max(6, len(heads[c]))}}" for c in cols))
     for _, r in table.iterrows():
-        lines.append(f"  {r['class_name']:<{width}}  "
-                     + "  ".join(f"{int(r[c]):>{max(6, len(heads[c]))}}" for c in cols))
+        lines.append(
+            f"  {r['class_name']:<{width}}  " + "  ".join(f"{int(r[c]):>{max(6, len(heads[c]))}}" for c in cols)
+        )
     totals = [f"{int(stats[k])} {label}" for k, label in TOTAL_KEYS if stats.get(k)]
     if totals:
         lines.append("  captions naming no class (not counted above): " + ", ".join(totals))
     lines.append("  " + leakage_status(stats)[1])
     if stats.get("source_changed"):
-        lines.append("  NOTE: the retrieval source changed after this session retrieved from it; the session keeps "
-                     "its retrieval (a resumed run never changes its training data): start a new run (--name) "
-                     "to retrieve again")
+        lines.append(
+            "  NOTE: the retrieval source changed after this session retrieved from it; the session keeps "
+            "its retrieval (a resumed run never changes its training data): start a new run (--name) "
+            "to retrieve again"
+        )
     if stats.get("count_only"):
-        lines.append("  COUNT ONLY: the matched images are not on this machine; these are caption counts "
-                     "(the bias view works from them), training needs the images")
+        lines.append(
+            "  COUNT ONLY: the matched images are not on this machine; these are caption counts "
+            "(the bias view works from them), training needs the images"
+        )
     return "\n".join(lines)
 
 
@@ -140,5 +185,6 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`filter_table` with readable column names and only the filters that removed something."""
     used = [f for f in FILTERS if table[f].sum()]
     cols = ["class_name", "matched", *used, "kept", "pool_copies"]
-    return table[cols].rename(columns={"class_name": "class", "pool_copies": "copies of pool images (kept)",
-                                       **FILTER_LABELS})
+    return table[cols].rename(
+        columns={"class_name": "class", "pool_copies": "copies of pool images (kept)", **FILTER_LABELS}
+    )

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +74,9 @@ def write_metrics_json(path, metrics):
     """Write ``{class_id: entry}`` as SWAT does (string keys, in id order)."""
     from ..io import atomic_write_text
 
-    atomic_write_text(path, json.dumps({str(k): metrics[k] for k in sorted(metrics)}, indent=2,
-                                       ensure_ascii=False) + "\n")
+    atomic_write_text(
+        path, json.dumps({str(k): metrics[k] for k in sorted(metrics)}, indent=2, ensure_ascii=False) + "\n"
+    )
 
 
 def most_common_name(name, alternates):
@@ -100,8 +100,12 @@ def metrics_from_retrieval(retrieved, class_names):
     out = {}
     for i, (name, c) in enumerate(zip(class_names, retrieved.counts)):
         alts = {str(k): int(v) for k, v in c.get("synonyms", {}).items()}
-        out[i] = {"name": name, "alternates": alts, "most_common_name": most_common_name(name, alts),
-                  "actual_freq": int(c["matched"])}
+        out[i] = {
+            "name": name,
+            "alternates": alts,
+            "most_common_name": most_common_name(name, alts),
+            "actual_freq": int(c["matched"]),
+        }
     return out
 
 
@@ -113,8 +117,15 @@ def write_class_frequency_json(path, metrics):
     from ..io import atomic_write_text
 
     order = sorted(metrics, key=lambda i: (-metrics[i]["actual_freq"], i))
-    atomic_write_text(path, json.dumps({str(i): {"name": metrics[i]["name"], "actual_freq": metrics[i]["actual_freq"]}
-                                        for i in order}, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        path,
+        json.dumps(
+            {str(i): {"name": metrics[i]["name"], "actual_freq": metrics[i]["actual_freq"]} for i in order},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n",
+    )
 
 
 def write_retrieved_count_json(path, retrieved):

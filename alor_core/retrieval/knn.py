@@ -43,7 +43,7 @@ def _normalised(x, what):
 def _candidates_numpy(features, queries, threshold, chunk):
     idx, lab, sc = [], [], []
     for s in range(0, len(features), chunk):
-        sims = features[s:s + chunk] @ queries.T
+        sims = features[s : s + chunk] @ queries.T
         best = sims.argmax(1)
         score = sims[np.arange(len(sims)), best]
         ok = np.flatnonzero(score >= threshold)
@@ -100,15 +100,21 @@ def knn_select(features, queries, k=500, threshold=0.25, index="auto", chunk=655
     if index == "auto":
         try:
             import faiss  # noqa: F401
+
             backend = "faiss" if len(v) >= FAISS_FROM else "numpy"
         except ImportError:
             backend = "numpy"
-    idx, lab, sc = (_candidates_faiss(v, q, threshold) if backend == "faiss"
-                    else _candidates_numpy(v, q, threshold, chunk))
+    idx, lab, sc = (
+        _candidates_faiss(v, q, threshold) if backend == "faiss" else _candidates_numpy(v, q, threshold, chunk)
+    )
     matched = np.bincount(lab, minlength=len(q))
     sel = pd.DataFrame({"index": idx.astype(np.int64), "label": lab.astype(np.int64), "score": sc.astype(float)})
-    sel = (sel.sort_values(["label", "score", "index"], ascending=[True, False, True])
-           .groupby("label", sort=True).head(int(k)).reset_index(drop=True))
+    sel = (
+        sel.sort_values(["label", "score", "index"], ascending=[True, False, True])
+        .groupby("label", sort=True)
+        .head(int(k))
+        .reset_index(drop=True)
+    )
     return sel, matched, backend
 
 
@@ -146,23 +152,40 @@ def knn_retrieve(bundle, classes, pool, k=500, threshold=0.25, features=None, in
     say(0.8, "searching")
     sel, matched, backend = knn_select(features, q, k=k, threshold=threshold, index=index)
     ids = np.asarray(pool.ids, dtype=object)
-    items = pd.DataFrame({"id": ids[sel["index"].to_numpy()].astype(str), "label": sel["label"].to_numpy(np.int64),
-                          "synonym": "", "score": sel["score"].to_numpy(float), "caption": ""})
+    items = pd.DataFrame(
+        {
+            "id": ids[sel["index"].to_numpy()].astype(str),
+            "label": sel["label"].to_numpy(np.int64),
+            "synonym": "",
+            "score": sel["score"].to_numpy(float),
+            "caption": "",
+        }
+    )
     kept = np.bincount(items["label"].to_numpy(np.int64), minlength=len(classes))
     counts = [{"name": n, "matched": int(m), "kept": int(c)} for n, m, c in zip(classes.names, matched, kept)]
     warn = []
     if len(classes) and (kept >= k).all():
-        warn.append(f"every class reached the cap K={k}: the retrieved set is balanced and carries no "
-                    "imbalance signal for TFS; raise K or the threshold to see the model's bias")
+        warn.append(
+            f"every class reached the cap K={k}: the retrieved set is balanced and carries no "
+            "imbalance signal for TFS; raise K or the threshold to see the model's bias"
+        )
         warnings.warn(warn[-1], UserWarning, stacklevel=2)
-    warn += [f"class {n!r} has no pool image above the threshold; it gets no retrieved image"
-             for n, m in zip(classes.names, matched) if m == 0]
-    stats = {"rows": len(pool), "backend": f"knn-{backend}", "k": int(k), "threshold": float(threshold),
-             "all_capped": bool(len(classes) and (kept >= k).all()),
-             "zero_classes": [n for n, c in zip(classes.names, kept) if c == 0],
-             "zero_match_classes": [n for n, m in zip(classes.names, matched) if m == 0],
-             "warnings": warn,
-             "timings": {"encode": round(t_enc, 3), "total": round(time.perf_counter() - t0, 3)}}
+    warn += [
+        f"class {n!r} has no pool image above the threshold; it gets no retrieved image"
+        for n, m in zip(classes.names, matched)
+        if m == 0
+    ]
+    stats = {
+        "rows": len(pool),
+        "backend": f"knn-{backend}",
+        "k": int(k),
+        "threshold": float(threshold),
+        "all_capped": bool(len(classes) and (kept >= k).all()),
+        "zero_classes": [n for n, c in zip(classes.names, kept) if c == 0],
+        "zero_match_classes": [n for n, m in zip(classes.names, matched) if m == 0],
+        "warnings": warn,
+        "timings": {"encode": round(t_enc, 3), "total": round(time.perf_counter() - t0, 3)},
+    }
     say(1.0, f"retrieved {len(items)} images")
     return RetrievedSet(items, pool.root, counts, stats)
 
@@ -175,5 +198,13 @@ class KnnRetriever(Retriever):
         self.features, self.index = features, index
 
     def search(self, classes, per_class, progress=None):
-        return knn_retrieve(self.bundle, classes, self.pool, k=per_class, threshold=self.threshold,
-                            features=self.features, index=self.index, progress=progress)
+        return knn_retrieve(
+            self.bundle,
+            classes,
+            self.pool,
+            k=per_class,
+            threshold=self.threshold,
+            features=self.features,
+            index=self.index,
+            progress=progress,
+        )

@@ -33,15 +33,27 @@ import numpy as np
 from ..data.datasets import ImageSet
 from ..errors import DataError
 
-__all__ = ["near_duplicate_mask", "drop_leaking_matches", "drop_leaking_items", "LEAKAGE_THRESHOLD",
-           "CALIBRATION_QUANTILE", "calibrate_threshold", "file_fingerprints", "exact_copy_mask",
-           "Fingerprint", "LeakageReport", "guard_image_set", "exact_copies", "near_duplicates"]
+__all__ = [
+    "near_duplicate_mask",
+    "drop_leaking_matches",
+    "drop_leaking_items",
+    "LEAKAGE_THRESHOLD",
+    "CALIBRATION_QUANTILE",
+    "calibrate_threshold",
+    "file_fingerprints",
+    "exact_copy_mask",
+    "Fingerprint",
+    "LeakageReport",
+    "guard_image_set",
+    "exact_copies",
+    "near_duplicates",
+]
 
-LEAKAGE_THRESHOLD = 0.95      # docs/METHOD.md §4.7: the floor of the near-duplicate threshold
+LEAKAGE_THRESHOLD = 0.95  # docs/METHOD.md §4.7: the floor of the near-duplicate threshold
 CALIBRATION_QUANTILE = 0.999  # of the nearest-distinct-neighbour cosine among retrieved + pool images
-MIN_CALIBRATION = 20          # fewer images to calibrate on: the floor alone
-_IDENTICAL = 0.99999          # embeddings this close are the same picture, not a distinct neighbour
-_CALIBRATION_SAMPLE = 2000    # rows whose nearest neighbour is searched (all rows are neighbours)
+MIN_CALIBRATION = 20  # fewer images to calibrate on: the floor alone
+_IDENTICAL = 0.99999  # embeddings this close are the same picture, not a distinct neighbour
+_CALIBRATION_SAMPLE = 2000  # rows whose nearest neighbour is searched (all rows are neighbours)
 
 
 def near_duplicate_mask(features, reference, threshold=LEAKAGE_THRESHOLD, chunk=4096):
@@ -64,18 +76,21 @@ def near_duplicate_mask(features, reference, threshold=LEAKAGE_THRESHOLD, chunk=
     features = np.asarray(features, np.float32)
     reference = np.asarray(reference, np.float32)
     if features.ndim != 2 or reference.ndim != 2 or (len(reference) and reference.shape[1] != features.shape[1]):
-        raise DataError(f"near_duplicate_mask: features {features.shape} and reference {reference.shape} "
-                        "must be 2-D with the same embedding size")
+        raise DataError(
+            f"near_duplicate_mask: features {features.shape} and reference {reference.shape} "
+            "must be 2-D with the same embedding size"
+        )
     out = np.zeros(len(features), bool)
     if not len(reference) or not len(features):
         return out
     for s in range(0, len(features), chunk):
-        out[s:s + chunk] = (features[s:s + chunk] @ reference.T).max(1) > threshold
+        out[s : s + chunk] = (features[s : s + chunk] @ reference.T).max(1) > threshold
     return out
 
 
-def calibrate_threshold(features: np.ndarray, floor: float = LEAKAGE_THRESHOLD,
-                        quantile: float = CALIBRATION_QUANTILE, seed: int = 0) -> tuple[float, str]:
+def calibrate_threshold(
+    features: np.ndarray, floor: float = LEAKAGE_THRESHOLD, quantile: float = CALIBRATION_QUANTILE, seed: int = 0
+) -> tuple[float, str]:
     """Near-duplicate threshold for this model, from training-side images alone.
 
     Parameters
@@ -101,24 +116,27 @@ def calibrate_threshold(features: np.ndarray, floor: float = LEAKAGE_THRESHOLD,
     feats = feats[np.linalg.norm(feats, axis=1) > 0.5] if len(feats) else feats
     n = len(feats)
     if n < MIN_CALIBRATION:
-        return float(floor), (f"docs/METHOD.md §4.7 ({floor}); {n} retrieved images are too few to "
-                              f"calibrate (needs {MIN_CALIBRATION})")
+        return float(floor), (
+            f"docs/METHOD.md §4.7 ({floor}); {n} retrieved images are too few to calibrate (needs {MIN_CALIBRATION})"
+        )
     rows = np.arange(n)
     if n > _CALIBRATION_SAMPLE:
         rows = np.sort(np.random.default_rng(seed).choice(n, _CALIBRATION_SAMPLE, replace=False))
     nn = np.empty(len(rows), np.float32)
     for s in range(0, len(rows), 512):
-        block = rows[s:s + 512]
+        block = rows[s : s + 512]
         sims = feats[block] @ feats.T
         sims[sims > _IDENTICAL] = -np.inf  # itself and its copies
-        nn[s:s + 512] = sims.max(1)
+        nn[s : s + 512] = sims.max(1)
     nn = nn[np.isfinite(nn)]
     if len(nn) < MIN_CALIBRATION:
         return float(floor), (f"docs/METHOD.md §4.7 ({floor}); too few distinct images to calibrate")
     q = float(np.quantile(nn, quantile))
     th = max(float(floor), round(q, 4))
-    return th, (f"max({floor} from docs/METHOD.md §4.7, {q:.4f} = {quantile:.1%} quantile of the nearest "
-                f"distinct-neighbour cosine among {n} retrieved and unlabeled-pool images; no test or val image used)")
+    return th, (
+        f"max({floor} from docs/METHOD.md §4.7, {q:.4f} = {quantile:.1%} quantile of the nearest "
+        f"distinct-neighbour cosine among {n} retrieved and unlabeled-pool images; no test or val image used)"
+    )
 
 
 # ---- exact copies ------------------------------------------------------------------------------------
@@ -170,8 +188,13 @@ class _HashCache:
 
     def put(self, path, st, fp):
         folder = os.path.dirname(path)
-        self._folder(folder)[os.path.basename(path)] = [st.st_size, st.st_mtime_ns, fp.sha,
-                                                        list(fp.dims) if fp.dims else None, fp.pixels]
+        self._folder(folder)[os.path.basename(path)] = [
+            st.st_size,
+            st.st_mtime_ns,
+            fp.sha,
+            list(fp.dims) if fp.dims else None,
+            fp.pixels,
+        ]
         self.dirty.add(folder)
 
     def save(self):
@@ -180,8 +203,10 @@ class _HashCache:
 
         for folder in self.dirty:
             try:
-                atomic_write_json(self.base / (hashlib.sha1(folder.encode()).hexdigest()[:20] + ".json"),
-                                  {"folder": folder, "entries": self.folders[folder]})
+                atomic_write_json(
+                    self.base / (hashlib.sha1(folder.encode()).hexdigest()[:20] + ".json"),
+                    {"folder": folder, "entries": self.folders[folder]},
+                )
             except StorageError:
                 pass  # a cache that cannot be written only costs time next run
         self.dirty.clear()
@@ -336,8 +361,15 @@ def _reference_features(bundle, sets):
     return np.concatenate(feats) if feats else None
 
 
-def guard_image_set(candidates: ImageSet, protect: list, report: list | None = None, bundle=None,
-                    threshold="auto", exact_only: bool = False, cache=None) -> LeakageReport:
+def guard_image_set(
+    candidates: ImageSet,
+    protect: list,
+    report: list | None = None,
+    bundle=None,
+    threshold="auto",
+    exact_only: bool = False,
+    cache=None,
+) -> LeakageReport:
     """Check candidate (retrieved) images against the images to protect and those to report.
 
     Parameters
@@ -427,8 +459,9 @@ def drop_leaking_matches(bundle, matches, root, exclude, threshold=LEAKAGE_THRES
     urls = matches["url"].astype(str).drop_duplicates().tolist()
     if not urls:
         return matches, 0
-    rep = guard_image_set(ImageSet(urls, root, np.full(len(urls), -1, np.int64)), exclude, bundle=bundle,
-                          threshold=threshold)
+    rep = guard_image_set(
+        ImageSet(urls, root, np.full(len(urls), -1, np.int64)), exclude, bundle=bundle, threshold=threshold
+    )
     bad = {u for u, b in zip(urls, rep.drop) if b}
     return matches[~matches["url"].astype(str).isin(bad)], len(bad)
 
@@ -453,8 +486,13 @@ def drop_leaking_items(bundle, retrieved, exclude, threshold=LEAKAGE_THRESHOLD, 
         return retrieved
     ids = retrieved.items["id"].astype(str)
     uniq = ids.drop_duplicates().tolist()
-    rep = guard_image_set(ImageSet(uniq, retrieved.root, np.full(len(uniq), -1, np.int64)), exclude,
-                          report=report, bundle=bundle, threshold=threshold)
+    rep = guard_image_set(
+        ImageSet(uniq, retrieved.root, np.full(len(uniq), -1, np.int64)),
+        exclude,
+        report=report,
+        bundle=bundle,
+        threshold=threshold,
+    )
     pos = ids.map({u: i for i, u in enumerate(uniq)}).to_numpy()
     drop = rep.drop[pos]
     n = len(retrieved.counts)
@@ -466,11 +504,26 @@ def drop_leaking_items(bundle, retrieved, exclude, threshold=LEAKAGE_THRESHOLD, 
     exact, near, pool = per_class(rep.same_bytes | rep.same_pixels), per_class(rep.near), per_class(rep.pool_copies)
     items = retrieved.items[~drop].reset_index(drop=True)
     kept = np.bincount(items["label"].to_numpy(np.int64), minlength=n)
-    counts = [{**c, "kept": int(k), "removed": {**c.get("removed", {}), "leakage_exact": int(e),
-                                                "leakage_near": int(nr)}, "pool_copies": int(p)}
-              for c, k, e, nr, p in zip(retrieved.counts, kept, exact, near, pool)]
-    stats = {**retrieved.stats, "leakage_dropped": int(drop.sum()),
-             "leakage": {"guard": True, "threshold": rep.threshold, "threshold_source": rep.threshold_source,
-                         "same_bytes": int(rep.same_bytes[pos].sum()), "same_pixels": int(rep.same_pixels[pos].sum()),
-                         "near_duplicates": int(rep.near[pos].sum()), "pool_copies": int(rep.pool_copies[pos].sum())}}
+    counts = [
+        {
+            **c,
+            "kept": int(k),
+            "removed": {**c.get("removed", {}), "leakage_exact": int(e), "leakage_near": int(nr)},
+            "pool_copies": int(p),
+        }
+        for c, k, e, nr, p in zip(retrieved.counts, kept, exact, near, pool)
+    ]
+    stats = {
+        **retrieved.stats,
+        "leakage_dropped": int(drop.sum()),
+        "leakage": {
+            "guard": True,
+            "threshold": rep.threshold,
+            "threshold_source": rep.threshold_source,
+            "same_bytes": int(rep.same_bytes[pos].sum()),
+            "same_pixels": int(rep.same_pixels[pos].sum()),
+            "near_duplicates": int(rep.near[pos].sum()),
+            "pool_copies": int(rep.pool_copies[pos].sum()),
+        },
+    }
     return RetrievedSet(items, retrieved.root, counts, stats)

@@ -35,8 +35,16 @@ from ..data.images import ImageProblem, image_problem
 from ..data.skips import TABLE_SOURCE, SkipReport, write_table_skips
 from ..errors import DataError
 
-__all__ = ["from_image_folder", "from_caption_file", "from_webdataset", "from_img2dataset", "as_captions_table",
-           "write_captions_table", "IMAGE_EXTENSIONS", "source_stamp"]
+__all__ = [
+    "from_image_folder",
+    "from_caption_file",
+    "from_webdataset",
+    "from_img2dataset",
+    "as_captions_table",
+    "write_captions_table",
+    "IMAGE_EXTENSIONS",
+    "source_stamp",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -77,18 +85,36 @@ def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("part-*.parquet"):
         old.unlink()
-    schema = pa.schema([("SAMPLE_ID", pa.int64()), ("URL", pa.string()), ("TEXT", pa.string()),
-                        ("WIDTH", pa.int64()), ("HEIGHT", pa.int64()), ("TEXT_NON_UTF8", pa.bool_())])
+    schema = pa.schema(
+        [
+            ("SAMPLE_ID", pa.int64()),
+            ("URL", pa.string()),
+            ("TEXT", pa.string()),
+            ("WIDTH", pa.int64()),
+            ("HEIGHT", pa.int64()),
+            ("TEXT_NON_UTF8", pa.bool_()),
+        ]
+    )
     for k, s in enumerate(range(0, max(len(rows), 1), rows_per_shard)):
-        part = rows[s:s + rows_per_shard]
+        part = rows[s : s + rows_per_shard]
         cols = list(zip(*part)) if part else [[]] * 5
-        table = pa.table([pa.array(np.arange(s, s + len(part), dtype=np.int64)), pa.array(cols[0], pa.string()),
-                          pa.array(cols[1], pa.string()), pa.array([int(v) for v in cols[2]], pa.int64()),
-                          pa.array([int(v) for v in cols[3]], pa.int64()), pa.array(cols[4], pa.bool_())],
-                         schema=schema)
+        table = pa.table(
+            [
+                pa.array(np.arange(s, s + len(part), dtype=np.int64)),
+                pa.array(cols[0], pa.string()),
+                pa.array(cols[1], pa.string()),
+                pa.array([int(v) for v in cols[2]], pa.int64()),
+                pa.array([int(v) for v in cols[3]], pa.int64()),
+                pa.array(cols[4], pa.bool_()),
+            ],
+            schema=schema,
+        )
         pq.write_table(table, out_dir / f"part-{k:05d}.parquet")
-    counts = {"rows": len(rows), "non_utf8": sum(bool(r[4]) for r in rows),
-              "empty_captions": sum(not r[4] and (r[1] is None or not r[1].strip()) for r in rows)}
+    counts = {
+        "rows": len(rows),
+        "non_utf8": sum(bool(r[4]) for r in rows),
+        "empty_captions": sum(not r[4] and (r[1] is None or not r[1].strip()) for r in rows),
+    }
     return out_dir, counts
 
 
@@ -122,16 +148,19 @@ def _read_csv_rows(path, header_only=False):
         try:
             header = next(reader, None)
             if not header:
-                raise DataError(f"caption file {str(path)!r} is empty; expected a header line naming an "
-                                f"image-path column ({', '.join(PATH_COLUMNS)}) and a caption column "
-                                f"({', '.join(CAPTION_COLUMNS)})")
-            for row in ([] if header_only else reader):
+                raise DataError(
+                    f"caption file {str(path)!r} is empty; expected a header line naming an "
+                    f"image-path column ({', '.join(PATH_COLUMNS)}) and a caption column "
+                    f"({', '.join(CAPTION_COLUMNS)})"
+                )
+            for row in [] if header_only else reader:
                 if len(row) > len(header):
-                    raise DataError(f"{path}:{reader.line_num}: {len(row)} cells for {len(header)} columns "
-                                    f"({', '.join(map(repr, header))}); quote captions that contain commas")
+                    raise DataError(
+                        f"{path}:{reader.line_num}: {len(row)} cells for {len(header)} columns "
+                        f"({', '.join(map(repr, header))}); quote captions that contain commas"
+                    )
                 if row:
-                    rows.append([c.encode("utf-8", "surrogateescape") for c in row]
-                                + [b""] * (len(header) - len(row)))
+                    rows.append([c.encode("utf-8", "surrogateescape") for c in row] + [b""] * (len(header) - len(row)))
         except csv.Error as err:
             raise DataError(f"{path}:{reader.line_num}: not a readable CSV line ({err})") from err
     return header, rows
@@ -180,8 +209,9 @@ def from_image_folder(image_dir, out_dir, caption_ext=".txt", read_sizes=True):
     if not image_dir.is_dir():
         raise DataError(f"image folder {str(image_dir)!r} does not exist")
     # dangling symlinks and macOS ._ files are found here, then skipped and reported below
-    images = sorted(p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                    and (p.is_file() or p.is_symlink()))
+    images = sorted(
+        p for p in image_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink())
+    )
     if not images:
         raise DataError(f"image folder {str(image_dir)!r} holds no image ({', '.join(IMAGE_EXTENSIONS)})")
     report = SkipReport()
@@ -246,10 +276,12 @@ def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root
     path_col = path_col or next((c for c in PATH_COLUMNS if c in columns), None)
     caption_col = caption_col or next((c for c in CAPTION_COLUMNS if c in columns), None)
     if path_col not in columns or caption_col not in columns:
-        raise DataError(f"caption file {str(path)!r} needs an image-path and a caption column; "
-                        f"columns present: {', '.join(map(repr, columns)) or 'none'}; expected an image-path "
-                        f"column ({want_path}) and a caption column ({want_caption}); name yours with "
-                        "path_col= / caption_col=")
+        raise DataError(
+            f"caption file {str(path)!r} needs an image-path and a caption column; "
+            f"columns present: {', '.join(map(repr, columns)) or 'none'}; expected an image-path "
+            f"column ({want_path}) and a caption column ({want_caption}); name yours with "
+            "path_col= / caption_col="
+        )
     root = Path(image_root) if image_root is not None else path.parent
     rows = []
     report = SkipReport()
@@ -323,9 +355,16 @@ def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_siz
             samples = _read_shard(shard)
         except (tarfile.TarError, OSError, EOFError) as err:
             report.add_found(TABLE_SOURCE, 1)
-            report.skip(TABLE_SOURCE, ImageProblem(shown, "unreadable-shard", "(webdataset shard) cannot be read "
-                                                   f"to its end ({type(err).__name__}: {err}); expected a complete "
-                                                   ".tar file; its samples are not used, the other shards are"))
+            report.skip(
+                TABLE_SOURCE,
+                ImageProblem(
+                    shown,
+                    "unreadable-shard",
+                    "(webdataset shard) cannot be read "
+                    f"to its end ({type(err).__name__}: {err}); expected a complete "
+                    ".tar file; its samples are not used, the other shards are",
+                ),
+            )
             continue
         for key, parts in sorted(samples.items()):
             img_ext = next((e for e in parts if e in IMAGE_EXTENSIONS), None)
@@ -346,8 +385,9 @@ def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_siz
             rows.append((_rel(dest, out_dir), text, w, h, bad))
     if not rows:
         why = "; ".join(f"{s.path} {s.detail}" for s in report.skipped()[:3])
-        raise DataError(f"webdataset shards {[str(s) for s in shards]} hold no usable image member"
-                        + (f" ({why})" if why else ""))
+        raise DataError(
+            f"webdataset shards {[str(s) for s in shards]} hold no usable image member" + (f" ({why})" if why else "")
+        )
     return _written(rows, out_dir, report)
 
 
@@ -395,16 +435,17 @@ def expand_braces(pattern):
         width = max(len(a), len(b)) if padded else 0
         lo, hi = int(a), int(b)
         if abs(hi - lo) >= _MAX_EXPANSION:
-            raise DataError(f"brace pattern {pattern!r} names {abs(hi - lo) + 1:,} paths; expected at most "
-                            f"{_MAX_EXPANSION:,}")
+            raise DataError(
+                f"brace pattern {pattern!r} names {abs(hi - lo) + 1:,} paths; expected at most {_MAX_EXPANSION:,}"
+            )
         step = 1 if hi >= lo else -1
         items = [f"{i:0{width}d}" for i in range(lo, hi + step, step)]
     elif "," in body:
         items = body.split(",")
     else:
         items = ["{" + body + "}"]
-    rest = expand_braces(pattern[m.end():])
-    out = [pattern[:m.start()] + it + r for it in items for r in rest]
+    rest = expand_braces(pattern[m.end() :])
+    out = [pattern[: m.start()] + it + r for it in items for r in rest]
     if len(out) > _MAX_EXPANSION:
         raise DataError(f"brace pattern {pattern!r} names {len(out):,} paths; expected at most {_MAX_EXPANSION:,}")
     return out
@@ -427,13 +468,23 @@ def from_img2dataset(output_dir, out_dir=None):
         if "status" in df:
             df = df[df["status"] == "success"]
         for _, r in df.iterrows():
-            img = next((output_dir / meta.stem / f"{r['key']}{e}" for e in IMAGE_EXTENSIONS
-                        if (output_dir / meta.stem / f"{r['key']}{e}").is_file()), None)
+            img = next(
+                (
+                    output_dir / meta.stem / f"{r['key']}{e}"
+                    for e in IMAGE_EXTENSIONS
+                    if (output_dir / meta.stem / f"{r['key']}{e}").is_file()
+                ),
+                None,
+            )
             if img is None:
                 continue
             text = r.get("caption")
-            w, h = (pd.to_numeric(pd.Series([r.get("width"), r.get("height")]), errors="coerce")
-                    .fillna(0).astype(int).tolist())
+            w, h = (
+                pd.to_numeric(pd.Series([r.get("width"), r.get("height")]), errors="coerce")
+                .fillna(0)
+                .astype(int)
+                .tolist()
+            )
             rows.append((_rel(img, out_dir), text if isinstance(text, str) else None, w, h, False))
     return write_captions_table(rows, out_dir)
 
@@ -473,8 +524,11 @@ def source_stamp(source) -> str | None:
                 p = os.path.join(folder, name)
                 try:
                     st = os.stat(p)
-                    h.update(f"\n{os.path.relpath(p, source)}\0{st.st_size}\0{st.st_mtime_ns}"
-                             .encode("utf-8", "surrogateescape"))
+                    h.update(
+                        f"\n{os.path.relpath(p, source)}\0{st.st_size}\0{st.st_mtime_ns}".encode(
+                            "utf-8", "surrogateescape"
+                        )
+                    )
                 except OSError:  # a dangling link: listed, no size
                     h.update(f"\n{os.path.relpath(p, source)}\0-".encode("utf-8", "surrogateescape"))
     except OSError:
@@ -513,14 +567,18 @@ def _convert_source(source, out_dir):
     if len(shards) > 1 or shards[0] != str(source):  # a brace pattern of webdataset shards
         present = [s for s in shards if Path(s).is_file()]
         if not present:
-            raise DataError(f"retrieval source {str(source)!r}: none of the {len(shards)} shards it names exists "
-                            f"(first: {shards[0]!r}); expected webdataset .tar shards")
+            raise DataError(
+                f"retrieval source {str(source)!r}: none of the {len(shards)} shards it names exists "
+                f"(first: {shards[0]!r}); expected webdataset .tar shards"
+            )
         from_webdataset([Path(s) for s in shards], out_dir)  # missing shards: skipped and reported
         return Path(out_dir)
     source, out_dir = Path(source), Path(out_dir)
     if not source.exists():
-        raise DataError(f"retrieval source {str(source)!r} does not exist; expected a captions table "
-                        "(parquet/CSV), a folder of images with .txt captions, or webdataset .tar shards")
+        raise DataError(
+            f"retrieval source {str(source)!r} does not exist; expected a captions table "
+            "(parquet/CSV), a folder of images with .txt captions, or webdataset .tar shards"
+        )
     tars = [source] if source.suffix == ".tar" else sorted(source.glob("*.tar")) if source.is_dir() else []
     if tars:
         from_webdataset(tars, out_dir, root=source if source.is_dir() else None)
@@ -530,6 +588,7 @@ def _convert_source(source, out_dir):
             cols = _read_csv_rows(source, header_only=True)[0]
         else:
             import pyarrow.parquet as pq
+
             try:
                 cols = pq.ParquetFile(source).schema_arrow.names
             except Exception as err:  # pyarrow raises several types for a file that is not parquet
@@ -543,5 +602,6 @@ def _convert_source(source, out_dir):
     if source.is_dir():
         from_image_folder(source, out_dir)
         return out_dir
-    raise DataError(f"retrieval source {str(source)!r} is not a supported format; expected .parquet, "
-                    ".csv, .tar or a folder")
+    raise DataError(
+        f"retrieval source {str(source)!r} is not a supported format; expected .parquet, .csv, .tar or a folder"
+    )

@@ -153,9 +153,11 @@ def normalize_synonyms(class_synonyms: list, rule: str = "alor") -> list:
     for label, syns in enumerate(class_synonyms):
         norm = [normalize_text(s, rule) for s in syns if s and s.strip()]
         if syns and any(s and s.strip() for s in syns) and not any(n.strip() for n in norm):
-            raise DataError(f"class {label} ({', '.join(map(repr, syns))}): under match rule 'swat' its names are "
-                            "only punctuation and quotes, which SWAT's normalisation removes; expected a name "
-                            "or synonym with letters or digits (or use match rule 'alor')")
+            raise DataError(
+                f"class {label} ({', '.join(map(repr, syns))}): under match rule 'swat' its names are "
+                "only punctuation and quotes, which SWAT's normalisation removes; expected a name "
+                "or synonym with letters or digits (or use match rule 'alor')"
+            )
         out.append(norm)
     return out
 
@@ -217,32 +219,49 @@ def _compute_tables():
     fold_map, twins = {}, {}
     for k, group in members.items():
         if any(space[m] for m in group):
-            raise DataError(f"Python's case folding puts whitespace U+{k:04X} in a class with other "
-                            "characters; the token rules of alor_core.retrieval.phrases do not cover it")
+            raise DataError(
+                f"Python's case folding puts whitespace U+{k:04X} in a class with other "
+                "characters; the token rules of alor_core.retrieval.phrases do not cover it"
+            )
         if len({word[m] for m in group}) == 1:
             rep = {True: k, False: k}
         else:
             # U+0345 (non-word) is case-equal to the Greek iotas (word characters)
-            rep = {w: min((m for m in group if word[m] == w and tolower(m) == m),
-                          default=min(m for m in group if word[m] == w)) for w in (True, False)}
+            rep = {
+                w: min(
+                    (m for m in group if word[m] == w and tolower(m) == m),
+                    default=min(m for m in group if word[m] == w),
+                )
+                for w in (True, False)
+            }
             twins[rep[True]], twins[rep[False]] = rep[False], rep[True]
         for m in group:
             if rep[bool(word[m])] != m:
                 fold_map[m] = rep[bool(word[m])]
     for c in range(128):
         if fold_map.get(c, c) != ord(chr(c).lower()):
-            raise DataError(f"Python's case folding of ASCII {chr(c)!r} is not lower-casing; the "
-                            "ASCII fast path of the SQL backends would be wrong")
-    return {"fold": sorted(fold_map.items()), "word": _ranges(word), "space": _ranges(space),
-            "twins": sorted(twins.items())}
+            raise DataError(
+                f"Python's case folding of ASCII {chr(c)!r} is not lower-casing; the "
+                "ASCII fast path of the SQL backends would be wrong"
+            )
+    return {
+        "fold": sorted(fold_map.items()),
+        "word": _ranges(word),
+        "space": _ranges(space),
+        "twins": sorted(twins.items()),
+    }
 
 
 @functools.cache
 def _tables():
     """(fold map, word ranges, space ranges, twins), computed once per machine (~2 s) and cached."""
     raw = cached_json(f"phrase-tables-{tables_version()}", _compute_tables)
-    return ({int(a): int(b) for a, b in raw["fold"]}, [tuple(r) for r in raw["word"]],
-            [tuple(r) for r in raw["space"]], {int(a): int(b) for a, b in raw["twins"]})
+    return (
+        {int(a): int(b) for a, b in raw["fold"]},
+        [tuple(r) for r in raw["word"]],
+        [tuple(r) for r in raw["space"]],
+        {int(a): int(b) for a, b in raw["twins"]},
+    )
 
 
 def fold(text):
@@ -368,11 +387,13 @@ def _variants(folded):
     twins = _tables()[3]
     spots = [i for i, ch in enumerate(folded) if ord(ch) in twins]
     if 2 ** len(spots) > MAX_VARIANTS:
-        raise DataError(f"synonym {folded!r} has {len(spots)} letters of the U+0345/iota case class; "
-                        f"at most {MAX_VARIANTS.bit_length() - 1} are supported")
+        raise DataError(
+            f"synonym {folded!r} has {len(spots)} letters of the U+0345/iota case class; "
+            f"at most {MAX_VARIANTS.bit_length() - 1} are supported"
+        )
     out = [folded]
     for i in spots:
-        out += [v[:i] + chr(twins[ord(v[i])]) + v[i + 1:] for v in out]
+        out += [v[:i] + chr(twins[ord(v[i])]) + v[i + 1 :] for v in out]
     return out
 
 
@@ -427,7 +448,7 @@ def phrase_matches(phrase, tokens):
     """Python evaluation of the token rule (reference for the SQL backends and their tests)."""
     n, first = len(phrase.tokens), phrase.tokens[0]
     for i in range(len(tokens) - n + 1):
-        if tokens[i].lstrip(" ") != first or tuple(tokens[i + 1:i + n]) != phrase.tokens[1:]:
+        if tokens[i].lstrip(" ") != first or tuple(tokens[i + 1 : i + n]) != phrase.tokens[1:]:
             continue
         if phrase.punct_first and i > 0 and not tokens[i].startswith(" ") and _WORD.match(tokens[i - 1][-1]):
             continue
@@ -449,8 +470,12 @@ def fold_tables():
     """
     fold_map = _tables()[0]
     post = {c: r for c, r in fold_map.items() if _sre.unicode_tolower(c) == c}
-    return {"full_from": "".join(map(chr, fold_map)), "full_to": "".join(map(chr, fold_map.values())),
-            "post_from": "".join(map(chr, post)), "post_to": "".join(map(chr, post.values()))}
+    return {
+        "full_from": "".join(map(chr, fold_map)),
+        "full_to": "".join(map(chr, fold_map.values())),
+        "post_from": "".join(map(chr, post)),
+        "post_to": "".join(map(chr, post.values())),
+    }
 
 
 def probe_text():

@@ -66,8 +66,7 @@ def resolve_cross_class(matches, policy="best"):
         return matches
     if policy == "drop":
         return matches[matches.groupby("row")["label"].transform("count") == 1]
-    return (matches.sort_values(["row", "score", "label"], ascending=[True, False, True])
-            .drop_duplicates("row"))
+    return matches.sort_values(["row", "score", "label"], ascending=[True, False, True]).drop_duplicates("row")
 
 
 def cap_per_class(matches, k):
@@ -76,12 +75,22 @@ def cap_per_class(matches, k):
         raise DataError(f"'k' (per-class retrieval cap) must be >= 1; got {k}")
     if not len(matches):
         return matches
-    return (matches.sort_values(["label", "score", "row"], ascending=[True, False, True])
-            .groupby("label", sort=True).head(k))
+    return (
+        matches.sort_values(["label", "score", "row"], ascending=[True, False, True])
+        .groupby("label", sort=True)
+        .head(k)
+    )
 
 
 def empty_matches():
     """A matches frame with no rows and the usual columns."""
-    return pd.DataFrame({"row": pd.Series(dtype=np.int64), "sample_id": pd.Series(dtype=object),
-                         "url": pd.Series(dtype=str), "caption": pd.Series(dtype=str),
-                         "label": pd.Series(dtype=np.int64), "synonym": pd.Series(dtype=str)})
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype=np.int64),
+            "sample_id": pd.Series(dtype=object),
+            "url": pd.Series(dtype=str),
+            "caption": pd.Series(dtype=str),
+            "label": pd.Series(dtype=np.int64),
+            "synonym": pd.Series(dtype=str),
+        }
+    )

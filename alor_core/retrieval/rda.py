@@ -51,17 +51,27 @@ class RetrievedSet:
     @property
     def image_set(self):
         # under match rule 'swat' an image can be kept for several classes: one entry per class
-        return ImageSet(self.items["id"].tolist(), self.root, self.items["label"].to_numpy(np.int64),
-                        repeats=bool(self.items["id"].duplicated().any()))
+        return ImageSet(
+            self.items["id"].tolist(),
+            self.root,
+            self.items["label"].to_numpy(np.int64),
+            repeats=bool(self.items["id"].duplicated().any()),
+        )
 
     def kept_per_class(self, n_classes):
         return np.bincount(self.items["label"].to_numpy(np.int64), minlength=n_classes)
 
     @classmethod
     def empty(cls, classes, root="."):
-        items = pd.DataFrame({"id": pd.Series(dtype=str), "label": pd.Series(dtype=np.int64),
-                              "synonym": pd.Series(dtype=str), "score": pd.Series(dtype=float),
-                              "caption": pd.Series(dtype=str)})
+        items = pd.DataFrame(
+            {
+                "id": pd.Series(dtype=str),
+                "label": pd.Series(dtype=np.int64),
+                "synonym": pd.Series(dtype=str),
+                "score": pd.Series(dtype=float),
+                "caption": pd.Series(dtype=str),
+            }
+        )
         return cls(items, Path(root), [{"name": n, "matched": 0, "kept": 0} for n in classes.names])
 
 
@@ -100,8 +110,10 @@ def _row_sides(table_path, rows):
         if not {"WIDTH", "HEIGHT"} <= set(head):
             return None
         wh = pd.read_csv(path, usecols=["WIDTH", "HEIGHT"], encoding_errors="surrogateescape")
-        side = np.maximum(pd.to_numeric(wh["WIDTH"], errors="coerce").fillna(0),
-                          pd.to_numeric(wh["HEIGHT"], errors="coerce").fillna(0)).to_numpy()
+        side = np.maximum(
+            pd.to_numeric(wh["WIDTH"], errors="coerce").fillna(0),
+            pd.to_numeric(wh["HEIGHT"], errors="coerce").fillna(0),
+        ).to_numpy()
         return side[rows]
     import pyarrow.parquet as pq
 
@@ -121,8 +133,10 @@ def _row_sides(table_path, rows):
             groups = np.unique(np.searchsorted(bounds, local, side="right") - 1)
             for g in groups:
                 t = pf.read_row_group(int(g), columns=["WIDTH", "HEIGHT"]).to_pandas()
-                side = np.maximum(pd.to_numeric(t["WIDTH"], errors="coerce").fillna(0),
-                                  pd.to_numeric(t["HEIGHT"], errors="coerce").fillna(0)).to_numpy()
+                side = np.maximum(
+                    pd.to_numeric(t["WIDTH"], errors="coerce").fillna(0),
+                    pd.to_numeric(t["HEIGHT"], errors="coerce").fillna(0),
+                ).to_numpy()
                 sel = (local >= bounds[g]) & (local < bounds[g + 1])
                 out[here[sel]] = side[local[sel] - bounds[g]]
         start += n
@@ -144,9 +158,23 @@ def _min_side_filter(matches, table_path, min_side, stats):
     return matches[~small].reset_index(drop=True)
 
 
-def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class=None, progress=None, *,
-             backend="auto", t2i_threshold=None, exclude=None, leakage_threshold="auto",
-             matcher_options=None, match_rule="alor", copies_of=None):
+def retrieve(
+    bundle,
+    classes,
+    table_path,
+    k=500,
+    min_side=0,
+    cross_class=None,
+    progress=None,
+    *,
+    backend="auto",
+    t2i_threshold=None,
+    exclude=None,
+    leakage_threshold="auto",
+    matcher_options=None,
+    match_rule="alor",
+    copies_of=None,
+):
     """Run RDA over a captions table whose ``URL`` column holds image paths relative to it.
 
     Parameters
@@ -205,16 +233,20 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class=None, p
     name = choose_matcher(table_path, backend)
     say(0.05, f"matching captions ({name})")
     # min_side is applied below, after matching, so that what it removes is known per class
-    matches, stats = get_matcher(name)(table_path, classes.synonyms, min_side=0, match_rule=match_rule,
-                                       **(matcher_options or {}))
+    matches, stats = get_matcher(name)(
+        table_path, classes.synonyms, min_side=0, match_rule=match_rule, **(matcher_options or {})
+    )
     timings = {"match": time.perf_counter() - t0}
     n = len(classes)
     matched = np.bincount(matches["label"].to_numpy(np.int64), minlength=n)
     per_syn = {}
     for (lab, syn), v in matches.groupby(["label", "synonym"]).size().items():
         per_syn.setdefault(int(lab), {})[syn] = int(v)
-    warnings_ = [f"class {classes.names[c]!r} has no caption match; it gets no retrieved image"
-                 for c in range(n) if matched[c] == 0]
+    warnings_ = [
+        f"class {classes.names[c]!r} has no caption match; it gets no retrieved image"
+        for c in range(n)
+        if matched[c] == 0
+    ]
     log = FilterLog(n)
     matches = log.record("too_small", matches, _min_side_filter(matches, table_path, min_side, stats))
     before = matches
@@ -237,28 +269,51 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class=None, p
         timings["leakage"] = round(guard.seconds, 3)
     else:
         matches = matches.assign(score=pd.Series(dtype=float))
-    items = pd.DataFrame({"id": matches["url"].astype(str).to_numpy(),
-                          "label": matches["label"].to_numpy(np.int64),
-                          "synonym": matches["synonym"].to_numpy(),
-                          "score": matches["score"].to_numpy(float),
-                          "caption": matches["caption"].to_numpy()})
+    items = pd.DataFrame(
+        {
+            "id": matches["url"].astype(str).to_numpy(),
+            "label": matches["label"].to_numpy(np.int64),
+            "synonym": matches["synonym"].to_numpy(),
+            "score": matches["score"].to_numpy(float),
+            "caption": matches["caption"].to_numpy(),
+        }
+    )
     # one image once per class it is kept for (once in all under 'best'/'drop')
     items = log.record("duplicate", items, items.drop_duplicates(["id", "label"] if cross_class == "all" else "id"))
     kept = np.bincount(items["label"].to_numpy(np.int64), minlength=n)
     pool_copies = guard.pool_copies_per_class(items)
-    counts = [{"name": nm, "matched": int(m), "kept": int(c), "synonyms": per_syn.get(i, {}),
-               "removed": log.per_class(i), "pool_copies": int(pool_copies[i])}
-              for i, (nm, m, c) in enumerate(zip(classes.names, matched, kept))]
+    counts = [
+        {
+            "name": nm,
+            "matched": int(m),
+            "kept": int(c),
+            "synonyms": per_syn.get(i, {}),
+            "removed": log.per_class(i),
+            "pool_copies": int(pool_copies[i]),
+        }
+        for i, (nm, m, c) in enumerate(zip(classes.names, matched, kept))
+    ]
     timings["total"] = time.perf_counter() - t0
     stats.setdefault("timings", {})
-    stats["timings"] = {**{f"matcher_{a}": b for a, b in stats["timings"].items()},
-                        **{a: round(b, 3) for a, b in timings.items()}}
-    stats.update({"match_seconds": round(timings["match"], 3), "total_seconds": round(timings["total"], 3),
-                  "backend": name, "k": k, "cross_class": cross_class, "match_rule": match_rule,
-                  "t2i_threshold": t2i_threshold,
-                  "zero_classes": [nm for nm, c in zip(classes.names, kept) if c == 0],
-                  "zero_match_classes": [nm for nm, m in zip(classes.names, matched) if m == 0],
-                  "warnings": warnings_, "leakage": guard.record(int(pool_copies.sum()))})
+    stats["timings"] = {
+        **{f"matcher_{a}": b for a, b in stats["timings"].items()},
+        **{a: round(b, 3) for a, b in timings.items()},
+    }
+    stats.update(
+        {
+            "match_seconds": round(timings["match"], 3),
+            "total_seconds": round(timings["total"], 3),
+            "backend": name,
+            "k": k,
+            "cross_class": cross_class,
+            "match_rule": match_rule,
+            "t2i_threshold": t2i_threshold,
+            "zero_classes": [nm for nm, c in zip(classes.names, kept) if c == 0],
+            "zero_match_classes": [nm for nm, m in zip(classes.names, matched) if m == 0],
+            "warnings": warnings_,
+            "leakage": guard.record(int(pool_copies.sum())),
+        }
+    )
     if count_only:
         stats["count_only"] = True
         stats["count_only_note"] = (
@@ -266,7 +321,8 @@ def retrieve(bundle, classes, table_path, k=500, min_side=0, cross_class=None, p
             f"{str(unfetched['url'].iloc[0])!r}); these are per-class caption counts only. Training needs the "
             "images: export the matches for img2dataset (alor_core.retrieval.export.export_for_img2dataset), "
             "download them with img2dataset, convert the download with "
-            "alor_core.retrieval.local_sources.from_img2dataset and retrieve from that folder")
+            "alor_core.retrieval.local_sources.from_img2dataset and retrieve from that folder"
+        )
         say(1.0, f"count only: {len(unfetched)} caption matches, no local image")
         return RetrievedSet(items.reset_index(drop=True), root, counts, stats, unfetched=unfetched)
     say(1.0, f"retrieved {len(items)} images")
@@ -319,7 +375,9 @@ class _Guard:
         self.pool_urls |= {u for u, c in zip(urls, pool) if c}
         bad = {u for u, b in zip(urls, same_b | same_p) if b}
         self.seconds += time.perf_counter() - t
-        return log.record("leakage_exact", matches, matches[~matches["url"].astype(str).isin(bad)].reset_index(drop=True))
+        return log.record(
+            "leakage_exact", matches, matches[~matches["url"].astype(str).isin(bad)].reset_index(drop=True)
+        )
 
     def cap(self, bundle, matches, root, k, log, say):
         capped = cap_per_class(matches, k)
@@ -335,8 +393,9 @@ class _Guard:
             if not new:
                 break
             say(0.7, f"leakage guard: encoding {len(new)} retrieved images")
-            near, pool_near, threshold, source = near_duplicates(bundle, self._image_set(new, root),
-                                                                 self.protect, self.report, threshold)
+            near, pool_near, threshold, source = near_duplicates(
+                bundle, self._image_set(new, root), self.protect, self.report, threshold
+            )
             if self.source is None:
                 self.source, self.threshold = source, threshold
             checked |= set(new)
@@ -366,10 +425,15 @@ class _Guard:
             return {"guard": False}
         if self.source is None:  # nothing was encoded (no match left, or nothing to compare with)
             self.threshold, self.source = None, "not needed: no retrieved image left to compare"
-        return {"guard": True, **self.counts, "pool_copies": int(pool_copies),
-                "threshold": self.threshold, "threshold_source": self.source,
-                "protected_images": sum(len(s) for s in self.protect),
-                "pool_images": sum(len(s) for s in self.report)}
+        return {
+            "guard": True,
+            **self.counts,
+            "pool_copies": int(pool_copies),
+            "threshold": self.threshold,
+            "threshold_source": self.source,
+            "protected_images": sum(len(s) for s in self.protect),
+            "pool_images": sum(len(s) for s in self.report),
+        }
 
 
 class CaptionRetriever(Retriever):
@@ -379,9 +443,21 @@ class CaptionRetriever(Retriever):
     ``k=per_class``.
     """
 
-    def __init__(self, bundle, table_path, *, backend="auto", min_side=0, cross_class=None,
-                 t2i_threshold=None, exclude=None, leakage_threshold="auto", matcher_options=None,
-                 match_rule="alor", copies_of=None):
+    def __init__(
+        self,
+        bundle,
+        table_path,
+        *,
+        backend="auto",
+        min_side=0,
+        cross_class=None,
+        t2i_threshold=None,
+        exclude=None,
+        leakage_threshold="auto",
+        matcher_options=None,
+        match_rule="alor",
+        copies_of=None,
+    ):
         self.bundle, self.table_path, self.backend = bundle, table_path, backend
         self.match_rule = check_match_rule(match_rule)
         self.min_side, self.cross_class, self.t2i_threshold = min_side, cross_class, t2i_threshold
@@ -389,8 +465,19 @@ class CaptionRetriever(Retriever):
         self.copies_of = copies_of
 
     def search(self, classes, per_class, progress=None):
-        return retrieve(self.bundle, classes, self.table_path, k=per_class, min_side=self.min_side,
-                        cross_class=self.cross_class, progress=progress, backend=self.backend,
-                        t2i_threshold=self.t2i_threshold, exclude=self.exclude,
-                        leakage_threshold=self.leakage_threshold, matcher_options=self.matcher_options,
-                        match_rule=self.match_rule, copies_of=self.copies_of)
+        return retrieve(
+            self.bundle,
+            classes,
+            self.table_path,
+            k=per_class,
+            min_side=self.min_side,
+            cross_class=self.cross_class,
+            progress=progress,
+            backend=self.backend,
+            t2i_threshold=self.t2i_threshold,
+            exclude=self.exclude,
+            leakage_threshold=self.leakage_threshold,
+            matcher_options=self.matcher_options,
+            match_rule=self.match_rule,
+            copies_of=self.copies_of,
+        )

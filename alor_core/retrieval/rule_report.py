@@ -16,8 +16,9 @@ from .phrases import MATCH_RULES, check_match_rule
 __all__ = ["matches_by_rule", "caption_rule_table", "class_rule_counts", "markdown_table"]
 
 
-def matches_by_rule(table_path, class_synonyms: list, *, backend: str = "python",
-                    rules: tuple = MATCH_RULES, **options) -> dict:
+def matches_by_rule(
+    table_path, class_synonyms: list, *, backend: str = "python", rules: tuple = MATCH_RULES, **options
+) -> dict:
     """Matches of every rule in ``rules``: ``{rule: DataFrame}``.
 
     Parameters
@@ -37,12 +38,14 @@ def matches_by_rule(table_path, class_synonyms: list, *, backend: str = "python"
         Rule name -> the matcher's matches frame (``row, sample_id, url, caption, label, synonym``).
     """
     matcher = get_matcher(backend)
-    return {rule: matcher(table_path, class_synonyms, match_rule=check_match_rule(rule), **options)[0]
-            for rule in rules}
+    return {
+        rule: matcher(table_path, class_synonyms, match_rule=check_match_rule(rule), **options)[0] for rule in rules
+    }
 
 
-def caption_rule_table(table_path, names: list, class_synonyms: list, *, backend: str = "python",
-                       **options) -> pd.DataFrame:
+def caption_rule_table(
+    table_path, names: list, class_synonyms: list, *, backend: str = "python", **options
+) -> pd.DataFrame:
     """One row per caption: the classes it matches under each rule.
 
     Returns
@@ -80,8 +83,9 @@ def _all_captions(table_path):
     return caps
 
 
-def class_rule_counts(table_path, names: list, class_synonyms: list, *, backend: str = "python",
-                      **options) -> pd.DataFrame:
+def class_rule_counts(
+    table_path, names: list, class_synonyms: list, *, backend: str = "python", **options
+) -> pd.DataFrame:
     """Per class: images matched under each rule, and how many of them matched no other class.
 
     Under ``swat`` every matched image is kept for the class (before the cap ``K``); under
@@ -103,7 +107,9 @@ def class_rule_counts(table_path, names: list, class_synonyms: list, *, backend:
         out[f"{rule}_matched"] = np.bincount(labels, minlength=n)
         out[f"{rule}_exclusive"] = np.bincount(labels[single], minlength=n)
     if {"alor", "swat"} <= set(found):
-        pairs = {rule: set(zip(found[rule]["row"].tolist(), found[rule]["label"].tolist())) for rule in ("alor", "swat")}
+        pairs = {
+            rule: set(zip(found[rule]["row"].tolist(), found[rule]["label"].tolist())) for rule in ("alor", "swat")
+        }
         for a, b in (("alor", "swat"), ("swat", "alor")):
             only = [lab for _, lab in pairs[a] - pairs[b]]
             out[f"{a}_only"] = np.bincount(np.asarray(only, np.int64), minlength=n)
@@ -113,8 +119,10 @@ def class_rule_counts(table_path, names: list, class_synonyms: list, *, backend:
 
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub-markdown table of ``df`` (``|`` in cells escaped)."""
+
     def cell(v):
         return str(v).replace("|", "\\|").replace("\n", " ")
+
     head = "| " + " | ".join(map(cell, df.columns)) + " |"
     rule = "|" + "|".join("---" for _ in df.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in rec) + " |" for rec in df.itertuples(index=False)]

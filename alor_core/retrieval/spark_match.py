@@ -28,8 +28,16 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .phrases import (compile_phrases, fold_mismatches, fold_tables, normalize_regexes, normalize_synonyms,
-                      probe_text, space_class, word_class)
+from .phrases import (
+    compile_phrases,
+    fold_mismatches,
+    fold_tables,
+    normalize_regexes,
+    normalize_synonyms,
+    probe_text,
+    space_class,
+    word_class,
+)
 
 __all__ = ["match_captions_spark", "local_spark", "spark_fold_check"]
 
@@ -46,11 +54,14 @@ def local_spark(master="local[*]", app_name="alor-retrieval", **conf):
         from pyspark.sql import SparkSession
     except ImportError as err:
         raise DataError("backend 'spark' needs pyspark (pip install pyspark) and Java 17+") from err
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", str(conf.pop("shuffle_partitions", 4)))
-               .config("spark.driver.memory", conf.pop("driver_memory", "1g")))
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(conf.pop("shuffle_partitions", 4)))
+        .config("spark.driver.memory", conf.pop("driver_memory", "1g"))
+    )
     for k, v in conf.items():
         builder = builder.config(k, v)
     try:
@@ -63,8 +74,9 @@ def local_spark(master="local[*]", app_name="alor-retrieval", **conf):
 
 def _fold_col(F, col):
     t = fold_tables()
-    return (F.when(F.octet_length(col) == F.char_length(col), F.lower(col))
-            .otherwise(F.translate(col, t["full_from"], t["full_to"])))
+    return F.when(F.octet_length(col) == F.char_length(col), F.lower(col)).otherwise(
+        F.translate(col, t["full_from"], t["full_to"])
+    )
 
 
 _CHECKED = set()  # Spark versions whose fold was checked in this process
@@ -88,8 +100,10 @@ def spark_fold_check(spark):
     whole, ascii_only = [r[0] for r in df.select(_fold_col(F, F.col("t"))).collect()]
     wrong = fold_mismatches(cps, whole.split("\n")) + fold_mismatches(ascii_cps, ascii_only.split("\n"))
     if wrong:
-        raise DataError(f"spark: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
-                        "differs from Python's re.IGNORECASE; use backend='duckdb' or 'python'")
+        raise DataError(
+            f"spark: case folding of {len(wrong)} code points (first U+{wrong[0]:04X}) "
+            "differs from Python's re.IGNORECASE; use backend='duckdb' or 'python'"
+        )
     _CHECKED.add(spark.version)
 
 
@@ -106,8 +120,9 @@ def _files(spark, table_path):
     df = spark.read.parquet(path)
     missing = [c for c in ("TEXT", "URL") if c not in df.columns]
     if missing:
-        raise DataError(f"captions table {path!r} has no column {missing[0]!r}; columns present: "
-                        f"{', '.join(df.columns)}")
+        raise DataError(
+            f"captions table {path!r} has no column {missing[0]!r}; columns present: {', '.join(df.columns)}"
+        )
     counts = dict(df.select("_metadata.file_path").groupBy("file_path").count().collect())
     offsets, total = {}, 0
     for f in sorted(counts):
@@ -171,56 +186,103 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
         bad = bad | F.coalesce(F.expr("try_cast(TEXT_NON_UTF8 AS BOOLEAN)"), F.lit(False))
     small = F.lit(False)
     if min_side and "WIDTH" in cols and "HEIGHT" in cols:
-        small = F.greatest(F.coalesce(F.expr("try_cast(WIDTH AS DOUBLE)"), F.lit(0.0)),
-                           F.coalesce(F.expr("try_cast(HEIGHT AS DOUBLE)"), F.lit(0.0))) < float(min_side)
-    nsfw = (F.coalesce(F.upper(F.col("NSFW").cast("string")) == "NSFW", F.lit(False))
-            if "NSFW" in cols else F.lit(False))
+        small = F.greatest(
+            F.coalesce(F.expr("try_cast(WIDTH AS DOUBLE)"), F.lit(0.0)),
+            F.coalesce(F.expr("try_cast(HEIGHT AS DOUBLE)"), F.lit(0.0)),
+        ) < float(min_side)
+    nsfw = F.coalesce(F.upper(F.col("NSFW").cast("string")) == "NSFW", F.lit(False)) if "NSFW" in cols else F.lit(False)
     sid = F.col("SAMPLE_ID") if "SAMPLE_ID" in cols else F.lit(None).cast("long")
-    src = raw.select(F.col("_metadata.file_path").alias("f"), F.col("_metadata.row_index").alias("r"),
-                     text_raw.alias("t"), F.col("URL").cast("string").alias("url"), sid.alias("sid"),
-                     bad.alias("bad"), small.alias("small"), nsfw.alias("nsfw"))
+    src = raw.select(
+        F.col("_metadata.file_path").alias("f"),
+        F.col("_metadata.row_index").alias("r"),
+        text_raw.alias("t"),
+        F.col("URL").cast("string").alias("url"),
+        sid.alias("sid"),
+        bad.alias("bad"),
+        small.alias("small"),
+        nsfw.alias("nsfw"),
+    )
     empty = F.col("t").isNull() | F.col("t").rlike(f"\\A[{S}]*\\z")
     src = src.withColumn("empty", empty)
 
     t = time.perf_counter()
-    agg = src.agg(F.count(F.lit(1)).alias("rows"), F.count_if("bad").alias("non_utf8"),
-                  F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
-                  F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
-                  F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw")
-                  ).first().asDict()
+    agg = (
+        src.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.count_if("bad").alias("non_utf8"),
+            F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
+            F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
+            F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw"),
+        )
+        .first()
+        .asDict()
+    )
     stats = {k: int(agg[k]) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
     timings["scan_stats"] = time.perf_counter() - t
 
-    pat_schema = T.StructType([
-        T.StructField("pid", T.IntegerType()), T.StructField("label", T.IntegerType()),
-        T.StructField("rank", T.IntegerType()), T.StructField("synonym", T.StringType()),
-        T.StructField("anchor", T.StringType()), T.StructField("first", T.StringType()),
-        T.StructField("rest", T.ArrayType(T.StringType())), T.StructField("n", T.IntegerType()),
-        T.StructField("single", T.BooleanType()), T.StructField("punct_first", T.BooleanType()),
-        T.StructField("punct_last", T.BooleanType())])
-    pat = F.broadcast(spark.createDataFrame(
-        [(i, p.label, p.rank, p.synonym, p.anchor, p.tokens[0], list(p.tokens[1:]), len(p.tokens),
-          p.single, p.punct_first, p.punct_last) for i, p in enumerate(phrases)], pat_schema))
+    pat_schema = T.StructType(
+        [
+            T.StructField("pid", T.IntegerType()),
+            T.StructField("label", T.IntegerType()),
+            T.StructField("rank", T.IntegerType()),
+            T.StructField("synonym", T.StringType()),
+            T.StructField("anchor", T.StringType()),
+            T.StructField("first", T.StringType()),
+            T.StructField("rest", T.ArrayType(T.StringType())),
+            T.StructField("n", T.IntegerType()),
+            T.StructField("single", T.BooleanType()),
+            T.StructField("punct_first", T.BooleanType()),
+            T.StructField("punct_last", T.BooleanType()),
+        ]
+    )
+    pat = F.broadcast(
+        spark.createDataFrame(
+            [
+                (
+                    i,
+                    p.label,
+                    p.rank,
+                    p.synonym,
+                    p.anchor,
+                    p.tokens[0],
+                    list(p.tokens[1:]),
+                    len(p.tokens),
+                    p.single,
+                    p.punct_first,
+                    p.punct_last,
+                )
+                for i, p in enumerate(phrases)
+            ],
+            pat_schema,
+        )
+    )
 
     t = time.perf_counter()
-    kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select("f", "r", "t", "url", "sid")
+    kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select(
+        "f", "r", "t", "url", "sid"
+    )
     kcols = ["f", "r", "t", "url", "sid"]
     if norm:  # match on the normalised caption t, keep the original as c
         kept = kept.withColumn("c", F.col("t")).withColumn(
-            "t", F.regexp_replace(F.regexp_replace("t", norm[0], ""), norm[1], " "))
+            "t", F.regexp_replace(F.regexp_replace("t", norm[0], ""), norm[1], " ")
+        )
         kcols.append("c")
     ascii_row = F.octet_length("t") == F.char_length("t")
     # split on one space only: Spark's split with a longer pattern compiles it for every row (Java's
     # String.split), and the word class has hundreds of ranges
     runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
-        F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"[^{W}]+", " "), " ", -1))
+        F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"[^{W}]+", " "), " ", -1)
+    )
     words = kept.select(*kcols, F.explode(runs).alias("run"))
-    hit_parts = [words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor"))
-                 .select(*kcols, "pid")]
+    hit_parts = [
+        words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor")).select(*kcols, "pid")
+    ]
     if any(p.anchor is None for p in phrases):
-        hit_parts.append(kept.crossJoin(pat.where(F.col("anchor").isNull()))
-                         .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
-                         .select(*kcols, "pid"))
+        hit_parts.append(
+            kept.crossJoin(pat.where(F.col("anchor").isNull()))
+            .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
+            .select(*kcols, "pid")
+        )
     hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
     hits = hits.dropDuplicates(["f", "r", "pid"]).cache()
     n_hits = hits.count()
@@ -235,30 +297,45 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     # a character against a class range by range (the full class has hundreds of ranges)
     Wa = word_class(ascii_only=True)
     all_tokens = F.when(ascii_row, F.regexp_extract_all(folded, F.lit(f" ?(?:[{Wa}]+|[^{Wa} ])"), 0)).otherwise(
-        F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0))
-    toks = (multi.select("f", "r", "t").dropDuplicates(["f", "r"])
-            .select("f", "r", all_tokens.alias("toks")))
+        F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0)
+    )
+    toks = multi.select("f", "r", "t").dropDuplicates(["f", "r"]).select("f", "r", all_tokens.alias("toks"))
     u = toks.select("f", "r", "toks", F.posexplode("toks").alias("i", "tok")).withColumn("i", F.col("i") + 1)
-    def ends_in_word(tok):   # null for a null token, as rlike
+
+    def ends_in_word(tok):  # null for a null token, as rlike
         return F.when(F.octet_length(tok) == F.char_length(tok), tok.rlike(f"[{Wa}]\\z")).otherwise(
-            tok.rlike(f"[{W}]\\z"))
+            tok.rlike(f"[{W}]\\z")
+        )
 
     prev = F.expr("try_element_at(toks, i - 1)")
     nxt = F.expr("try_element_at(toks, i + n)")
-    cond = ((F.slice("toks", F.col("i") + 1, F.col("n") - 1) == F.col("rest"))
-            & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~ends_in_word(prev))
-            & (~F.col("punct_last") | (F.col("i") + F.col("n") - 1 == F.size("toks"))
-               | nxt.startswith(" ") | ~ends_in_word(nxt)))
-    checked = (u.join(multi.select("f", "r", "pid"), ["f", "r"])
-               .join(p.where("NOT single"), "pid")
-               .where(F.expr("TRIM(LEADING ' ' FROM tok)") == F.col("first"))
-               .where(cond).select("f", "r", "pid").distinct())
+    cond = (
+        (F.slice("toks", F.col("i") + 1, F.col("n") - 1) == F.col("rest"))
+        & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~ends_in_word(prev))
+        & (
+            ~F.col("punct_last")
+            | (F.col("i") + F.col("n") - 1 == F.size("toks"))
+            | nxt.startswith(" ")
+            | ~ends_in_word(nxt)
+        )
+    )
+    checked = (
+        u.join(multi.select("f", "r", "pid"), ["f", "r"])
+        .join(p.where("NOT single"), "pid")
+        .where(F.expr("TRIM(LEADING ' ' FROM tok)") == F.col("first"))
+        .where(cond)
+        .select("f", "r", "pid")
+        .distinct()
+    )
     ok = single.unionByName(checked).join(p.select("pid", "label", "rank"), "pid")
     best = ok.groupBy("f", "r", "label").agg(F.min("rank").alias("rank"))
-    out = (best.join(p.select("pid", "label", "rank", "synonym"), ["label", "rank"])
-           .join(hits.select("pid", *kcols), ["f", "r", "pid"])
-           .withColumn("k", F.row_number().over(Window.partitionBy("f", "r", "label").orderBy("pid")))
-           .where("k = 1").select("f", "r", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym"))
+    out = (
+        best.join(p.select("pid", "label", "rank", "synonym"), ["label", "rank"])
+        .join(hits.select("pid", *kcols), ["f", "r", "pid"])
+        .withColumn("k", F.row_number().over(Window.partitionBy("f", "r", "label").orderBy("pid")))
+        .where("k = 1")
+        .select("f", "r", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym")
+    )
     rows = out.collect()
     hits.unpersist()
     timings["token_check"] = time.perf_counter() - t
@@ -266,9 +343,16 @@ def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0
     frame = pd.DataFrame([r.asDict() for r in rows], columns=["f", "r", "sid", "url", "t", "label", "synonym"])
     row = np.array([offsets[_norm(f)] + int(r) for f, r in zip(frame["f"], frame["r"])], np.int64)
     sample_id = frame["sid"].to_numpy(object) if "SAMPLE_ID" in cols else row
-    matches = pd.DataFrame({"row": row, "sample_id": sample_id, "url": frame["url"].to_numpy(object),
-                            "caption": frame["t"].to_numpy(object), "label": frame["label"].to_numpy(np.int64),
-                            "synonym": frame["synonym"].to_numpy(object)})
+    matches = pd.DataFrame(
+        {
+            "row": row,
+            "sample_id": sample_id,
+            "url": frame["url"].to_numpy(object),
+            "caption": frame["t"].to_numpy(object),
+            "label": frame["label"].to_numpy(np.int64),
+            "synonym": frame["synonym"].to_numpy(object),
+        }
+    )
     matches = matches.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
     timings["total"] = time.perf_counter() - t0
     stats.update(backend="spark", n_anchor_hits=int(n_hits), timings={k: round(v, 3) for k, v in timings.items()})

@@ -15,13 +15,35 @@ from .logo import LoGo
 from .simple import EntropySampling, RandomSampling
 from .tail_first import TailFirstSampling
 
-__all__ = ["PoolView", "Strategy", "entropy", "RandomSampling", "EntropySampling",
-           "TailFirstSampling", "CoreSet", "Badge", "AlfaMix", "LoGo", "PCB", "PCBWrapper",
-           "available", "planned", "create", "canonical_name"]
+__all__ = [
+    "PoolView",
+    "Strategy",
+    "entropy",
+    "RandomSampling",
+    "EntropySampling",
+    "TailFirstSampling",
+    "CoreSet",
+    "Badge",
+    "AlfaMix",
+    "LoGo",
+    "PCB",
+    "PCBWrapper",
+    "available",
+    "planned",
+    "create",
+    "canonical_name",
+]
 
-_REGISTRY = {"random": RandomSampling, "entropy": EntropySampling, "tfs": TailFirstSampling,
-             "coreset": CoreSet, "badge": Badge, "alfa_mix": AlfaMix, "logo": LoGo}
-_PLANNED = {}   # name -> display name of strategies of the paper not built yet
+_REGISTRY = {
+    "random": RandomSampling,
+    "entropy": EntropySampling,
+    "tfs": TailFirstSampling,
+    "coreset": CoreSet,
+    "badge": Badge,
+    "alfa_mix": AlfaMix,
+    "logo": LoGo,
+}
+_PLANNED = {}  # name -> display name of strategies of the paper not built yet
 _PCB_SUFFIX = "_pcb"
 
 
@@ -55,11 +77,11 @@ def create(name, **params):
     key = canonical_name(name)
     if key in _REGISTRY:
         return _REGISTRY[key](**params)
-    if key.endswith(_PCB_SUFFIX) and key[:-len(_PCB_SUFFIX)] in _REGISTRY:
+    if key.endswith(_PCB_SUFFIX) and key[: -len(_PCB_SUFFIX)] in _REGISTRY:
         gamma = params.pop("gamma", 0.1)
-        return PCB(_REGISTRY[key[:-len(_PCB_SUFFIX)]](**params), gamma=gamma)
+        return PCB(_REGISTRY[key[: -len(_PCB_SUFFIX)]](**params), gamma=gamma)
     if key in _PLANNED:
         raise NotImplementedYetError(
-            f"strategy {name!r} ({_PLANNED[key]}) is not implemented yet; "
-            f"available now: {', '.join(available())}")
+            f"strategy {name!r} ({_PLANNED[key]}) is not implemented yet; available now: {', '.join(available())}"
+        )
     raise UnknownNameError("strategy", name, available() + planned())

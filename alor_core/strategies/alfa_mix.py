@@ -12,7 +12,7 @@ from .base import Strategy
 
 __all__ = ["AlfaMix", "class_anchors", "mix_flip_caps"]
 
-_CAPS = (0.2, 0.4, 0.6, 0.8, 1.0)   # docs/METHOD.md §6.6: the cap grows in steps of 0.2 up to 1.0
+_CAPS = (0.2, 0.4, 0.6, 0.8, 1.0)  # docs/METHOD.md §6.6: the cap grows in steps of 0.2 up to 1.0
 _ROW_CHUNK = 4096
 
 
@@ -82,7 +82,7 @@ def mix_flip_caps(features, anchors, head_weight, head_scale, head_bias=None, ca
     s = float(head_scale)
     b = np.zeros(len(w)) if head_bias is None else np.asarray(head_bias, dtype=np.float64)
     anchors = np.asarray(anchors, dtype=np.float64)
-    gram = w @ w.T                                     # (C, C): ∇ = s Wᵀ q, so W∇ = s (W Wᵀ) q
+    gram = w @ w.T  # (C, C): ∇ = s Wᵀ q, so W∇ = s (W Wᵀ) q
     a_sq = np.einsum("ij,ij->i", anchors, anchors)
     n, dim = len(features), np.shape(features)[1]
     flip_cap = np.full(n, np.inf)
@@ -90,26 +90,27 @@ def mix_flip_caps(features, anchors, head_weight, head_scale, head_bias=None, ca
     flipped_to = np.empty(n, dtype=np.int64)
     anchor = np.empty(n, dtype=np.int64)
     for r0 in range(0, n, _ROW_CHUNK):
-        z = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=np.float64)
+        z = np.asarray(features[r0 : r0 + _ROW_CHUNK], dtype=np.float64)
         rows = np.arange(len(z))
         logits = s * (z @ w.T) + b
         y = logits.argmax(axis=1)
         p = np.exp(logits - logits.max(axis=1, keepdims=True))
         p /= p.sum(axis=1, keepdims=True)
         q = p
-        q[rows, y] -= 1.0                              # ∂CE/∂logits = p - e_ŷ
+        q[rows, y] -= 1.0  # ∂CE/∂logits = p - e_ŷ
         qg = q @ gram
-        grad_norm = s * np.sqrt(np.maximum(np.einsum("ij,ij->i", qg, q), 0.0))   # ||∇||
-        slope = np.divide(s * s * qg, grad_norm[:, None], out=np.zeros_like(qg),
-                          where=grad_norm[:, None] > 0)  # d logits / dt = s W ∇̂
+        grad_norm = s * np.sqrt(np.maximum(np.einsum("ij,ij->i", qg, q), 0.0))  # ||∇||
+        slope = np.divide(
+            s * s * qg, grad_norm[:, None], out=np.zeros_like(qg), where=grad_norm[:, None] > 0
+        )  # d logits / dt = s W ∇̂
         d2 = np.einsum("ij,ij->i", z, z)[:, None] - 2.0 * (z @ anchors.T) + a_sq[None, :]
         far = d2.argmax(axis=1)
-        reach = np.sqrt(np.maximum(d2[rows, far], 0.0)) / math.sqrt(dim)    # ||d_far|| / √D
+        reach = np.sqrt(np.maximum(d2[rows, far], 0.0)) / math.sqrt(dim)  # ||d_far|| / √D
         cap_c, to_c = np.full(len(z), np.inf), y.copy()
-        for cap in sorted(caps, reverse=True):         # the smallest flipping cap is written last
+        for cap in sorted(caps, reverse=True):  # the smallest flipping cap is written last
             moved = logits + (cap * reach)[:, None] * slope
             new = moved.argmax(axis=1)
-            hit = moved.max(axis=1) > moved[rows, y]   # strictly above the old class: a flip
+            hit = moved.max(axis=1) > moved[rows, y]  # strictly above the old class: a flip
             cap_c[hit], to_c[hit] = cap, new[hit]
         sl = slice(r0, r0 + len(z))
         flip_cap[sl], pred[sl], flipped_to[sl], anchor[sl] = cap_c, y, to_c, far
@@ -184,10 +185,15 @@ class AlfaMix(Strategy):
         if pool.head_weight is None:
             raise ConfigError("AlfaMix needs the classifier head: PoolView.head_weight is None")
         feats = pool.features
-        anchors, n_items = class_anchors(pool.train_features, pool.train_labels, pool.n_classes,
-                                         fallback=np.asarray(feats, dtype=np.float64).mean(axis=0))
+        anchors, n_items = class_anchors(
+            pool.train_features,
+            pool.train_labels,
+            pool.n_classes,
+            fallback=np.asarray(feats, dtype=np.float64).mean(axis=0),
+        )
         flip_cap, pred, flipped_to, anchor = mix_flip_caps(
-            feats, anchors, pool.head_weight, pool.head_scale, pool.head_bias, caps)
+            feats, anchors, pool.head_weight, pool.head_scale, pool.head_bias, caps
+        )
         stop = caps[-1]
         for cap in caps:
             stop = cap
@@ -210,15 +216,14 @@ class AlfaMix(Strategy):
                 reasons.append(
                     f"ALFA-Mix: mixing toward the farthest anchor, {which}, at alpha cap {flip_cap[i]:.1f} flips the prediction "
                     f"'{names[pred[i]]}' -> '{names[flipped_to[i]]}'; nearest to the centroid of k-means "
-                    f"cluster {c + 1}/{k} ({size} of {len(cand)} candidates), distance {dist:.2f}")
+                    f"cluster {c + 1}/{k} ({size} of {len(cand)} candidates), distance {dist:.2f}"
+                )
         if len(picks) < n:
             rest = np.setdiff1d(np.arange(len(pool)), picks)
             fill = rng.choice(rest, size=n - len(picks), replace=False)
-            why = (f"only {len(picks)} cluster representatives from {len(cand)} candidates "
-                   f"(cap {stop:.1f})")
+            why = f"only {len(picks)} cluster representatives from {len(cand)} candidates (cap {stop:.1f})"
             for k, i in enumerate(fill):
                 picks.append(int(i))
                 scores.append(0.0)
-                reasons.append(f"ALFA-Mix random fill {k + 1}/{len(fill)}: {why} "
-                               f"(predicted '{names[pred[i]]}')")
+                reasons.append(f"ALFA-Mix random fill {k + 1}/{len(fill)}: {why} (predicted '{names[pred[i]]}')")
         return picks, scores, reasons

@@ -11,8 +11,15 @@ from .base import Strategy
 
 __all__ = ["PCB", "PCBWrapper"]
 
-_DISPLAY = {"badge": "BADGE", "coreset": "CoreSet", "entropy": "entropy", "random": "random",
-            "tfs": "TFS", "alfa_mix": "ALFA-Mix", "logo": "LoGo"}
+_DISPLAY = {
+    "badge": "BADGE",
+    "coreset": "CoreSet",
+    "entropy": "entropy",
+    "random": "random",
+    "tfs": "TFS",
+    "alfa_mix": "ALFA-Mix",
+    "logo": "LoGo",
+}
 
 
 class PCB(Strategy):
@@ -51,7 +58,8 @@ class PCB(Strategy):
 
     def __init__(self, base_strategy="badge", gamma=0.1):
         if isinstance(base_strategy, str):
-            from . import create   # late import: the registry imports this module
+            from . import create  # late import: the registry imports this module
+
             base_strategy = create(base_strategy)
         self.base_strategy = base_strategy
         self.gamma = gamma
@@ -73,21 +81,25 @@ class PCB(Strategy):
         names = pool.class_names
         picks, scores, reasons = [], [], []
         for _ in range(n):
-            c = int(np.argmin(counts))              # ties -> lowest class index
+            c = int(np.argmin(counts))  # ties -> lowest class index
             match = np.flatnonzero(free & (pred == c))
             if len(match):
                 j = int(match[rng.integers(len(match))])
-                reasons.append(f"PCB: rarest class '{names[c]}' (count {counts[c]}) among {len(cand)} "
-                               f"{base_label} candidates, uniform draw among {len(match)} predicted "
-                               f"'{names[c]}'; base pick: {base_reasons[j]}")
+                reasons.append(
+                    f"PCB: rarest class '{names[c]}' (count {counts[c]}) among {len(cand)} "
+                    f"{base_label} candidates, uniform draw among {len(match)} predicted "
+                    f"'{names[c]}'; base pick: {base_reasons[j]}"
+                )
                 counts[c] += 1
             else:
                 rest = np.flatnonzero(free)
                 j = int(rest[rng.integers(len(rest))])
-                reasons.append(f"PCB random fallback: no unpicked {base_label} candidate of {len(cand)} is "
-                               f"predicted as the rarest class '{names[c]}' (count {counts[c]}); counts are "
-                               f"not updated (faithful to PCB), so the rest of this round is random "
-                               f"(predicted '{names[pred[j]]}')")
+                reasons.append(
+                    f"PCB random fallback: no unpicked {base_label} candidate of {len(cand)} is "
+                    f"predicted as the rarest class '{names[c]}' (count {counts[c]}); counts are "
+                    f"not updated (faithful to PCB), so the rest of this round is random "
+                    f"(predicted '{names[pred[j]]}')"
+                )
             free[j] = False
             picks.append(int(cand[j]))
             scores.append(float(base_scores[j]))

@@ -106,18 +106,17 @@ class Strategy:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ConfigError(f"'budget' of {type(self).__name__} must be an int >= 1; got {n!r}")
         if len(pool) == 0:
-            raise PoolExhaustedError("0 unlabeled samples left, "
-                                     f"{n} requested: the pool is exhausted")
+            raise PoolExhaustedError(f"0 unlabeled samples left, {n} requested: the pool is exhausted")
         if n > len(pool):
-            warnings.warn(f"{len(pool)} unlabeled samples left, {n} requested: taking all of them",
-                          stacklevel=2)
+            warnings.warn(f"{len(pool)} unlabeled samples left, {n} requested: taking all of them", stacklevel=2)
             n = len(pool)
         rng = rng if rng is not None else np.random.default_rng(0)
         picks, scores, reasons = self._query(pool, int(n), rng)
         picks = np.asarray(picks, dtype=np.int64)
         if len(set(picks.tolist())) != len(picks) or len(picks) != n:
-            raise AssertionError(f"{type(self).__name__} returned {len(picks)} picks "
-                                 f"({len(set(picks.tolist()))} distinct) for n={n}")  # internal bug
+            raise AssertionError(
+                f"{type(self).__name__} returned {len(picks)} picks ({len(set(picks.tolist()))} distinct) for n={n}"
+            )  # internal bug
         self.scores_ = np.asarray(scores, dtype=np.float64)
         self.reasons_ = list(reasons)
         return picks

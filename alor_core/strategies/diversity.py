@@ -17,7 +17,7 @@ from .base import Strategy
 
 __all__ = ["CoreSet", "Badge"]
 
-_ROW_CHUNK = 4096   # rows per block: a float64 block of 4096 x 512 is 16 MiB
+_ROW_CHUNK = 4096  # rows per block: a float64 block of 4096 x 512 is 16 MiB
 # CoreSet's first pass (pool x reference distances) as torch matrix products, one block at a time:
 # on the CPU a 4096 x 4096 float32 block (64 MiB), on a GPU 16384 x 16384 (1 GiB).
 _BLOCK_CPU = (4096, 4096)
@@ -40,7 +40,7 @@ def _block(array, r0, r1, dtype, device):
     """Rows ``r0:r1`` of an ndarray (or memory map) as a contiguous tensor of ``dtype`` on ``device``."""
     a = np.asarray(array[r0:r1])
     if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
-        a = np.array(a, dtype=dtype, order="C")     # torch wants a writeable, contiguous buffer
+        a = np.array(a, dtype=dtype, order="C")  # torch wants a writeable, contiguous buffer
     return torch.from_numpy(a).to(device, non_blocking=True)
 
 
@@ -59,20 +59,20 @@ def _nearest_in(x, ref, buffers, dev, cells):
     run_val = torch.full((m,), float("inf"), dtype=x.dtype, device=dev)
     run_idx = torch.full((m,), -1, dtype=torch.int64, device=dev)
     for c0 in range(0, len(ref_t), cols):
-        r, r_sq = ref_t[c0:c0 + cols], ref_sq[c0:c0 + cols]
+        r, r_sq = ref_t[c0 : c0 + cols], ref_sq[c0 : c0 + cols]
         shape = (m, len(r))
         if shape not in buffers:
-            buffers.clear()                    # at most one block buffer alive
+            buffers.clear()  # at most one block buffer alive
             buffers[shape] = torch.empty(shape, dtype=x.dtype, device=dev)
         d = torch.addmm(r_sq.unsqueeze(0), x, r.T, beta=1.0, alpha=-2.0, out=buffers[shape])
-        if dev.type == "cpu":                  # numpy's SIMD argmin is ~10x torch's on CPU
+        if dev.type == "cpu":  # numpy's SIMD argmin is ~10x torch's on CPU
             dn = d.numpy()
-            j = dn.argmin(axis=1)              # first column wins ties within a block
+            j = dn.argmin(axis=1)  # first column wins ties within a block
             val = torch.from_numpy(dn[np.arange(m), j])
             j = torch.from_numpy(j)
         else:
-            val, j = d.min(dim=1)              # first column wins ties (documented)
-        closer = val < run_val                 # strict: earlier blocks win ties
+            val, j = d.min(dim=1)  # first column wins ties (documented)
+        closer = val < run_val  # strict: earlier blocks win ties
         run_val = torch.where(closer, val, run_val)
         run_idx = torch.where(closer, j + c0, run_idx)
     return run_val, run_idx
@@ -81,8 +81,8 @@ def _nearest_in(x, ref, buffers, dev, cells):
 def _reference_rows(reference, dtype, dev, rows=None):
     """``(rows of reference, their squared norms)`` on ``dev``: all of them, or the sorted index array ``rows``."""
     if rows is None:
-        ref_t = _block(reference, 0, len(reference), dtype, dev)     # no copy for float32 ndarrays on the CPU
-    else:                                      # a subset: one contiguous copy
+        ref_t = _block(reference, 0, len(reference), dtype, dev)  # no copy for float32 ndarrays on the CPU
+    else:  # a subset: one contiguous copy
         ref_t = torch.from_numpy(np.ascontiguousarray(np.asarray(reference[rows]), dtype=dtype)).to(dev)
     ref_sq = torch.cat([(b * b).sum(dim=1) for b in ref_t.split(_ROW_CHUNK)])
     return ref_t, ref_sq
@@ -132,8 +132,8 @@ def min_distances(features, reference, *, row_chunk=None, ref_chunk=None, device
             x = _block(features, r0, r0 + row_chunk, dtype, dev)
             run_val, run_idx = _nearest_in(x, ref, buffers, dev, cells=len(x) * ref_chunk)
             x_sq = (x * x).sum(dim=1)
-            best2[r0:r0 + len(x)] = (run_val.double() + x_sq.double()).cpu().numpy()
-            nearest[r0:r0 + len(x)] = run_idx.cpu().numpy()
+            best2[r0 : r0 + len(x)] = (run_val.double() + x_sq.double()).cpu().numpy()
+            nearest[r0 : r0 + len(x)] = run_idx.cpu().numpy()
     best = np.sqrt(np.maximum(best2, 0.0))
     return best, nearest
 
@@ -161,9 +161,9 @@ def _levels(n_ref):
     while slots * 2 <= min(_SLOTS, n_ref // _LEVEL_COLS):
         slots *= 2
     if slots == 1:
-        return [None]                          # the whole reference, no copy
+        return [None]  # the whole reference, no copy
     slot = np.arange(n_ref) % slots
-    bounds = [0, 1] + [2 ** k for k in range(1, slots.bit_length())]
+    bounds = [0, 1] + [2**k for k in range(1, slots.bit_length())]
     return [np.flatnonzero((slot >= lo) & (slot < hi)) for lo, hi in itertools.pairwise(bounds)]
 
 
@@ -188,18 +188,18 @@ class _LazyKCenter:
         self.feats, self.sq, self.dev = feats_t, sq, dev
         n, n_ref, np_dtype = len(feats_t), len(reference), _np_dtype(feats_t.dtype)
         self.row_chunk, ref_chunk = _block_sizes(dev)
-        self.cells = self.row_chunk * ref_chunk       # numbers in one block of distances
+        self.cells = self.row_chunk * ref_chunk  # numbers in one block of distances
         self.refine_rows = _REFINE_ROWS_CUDA if dev.type == "cuda" else _REFINE_ROWS
         self.min_rows = _MIN_ROWS_CUDA if dev.type == "cuda" else _MIN_ROWS
-        self.level_rows = _levels(n_ref)      # reference rows of each level (None: all of them)
+        self.level_rows = _levels(n_ref)  # reference rows of each level (None: all of them)
         self.n_levels = len(self.level_rows)
         self.levels = [_reference_rows(reference, np_dtype, dev, rows=r) for r in self.level_rows]
-        self.best = np.full(n, np.inf, dtype=np_dtype)   # min ||b||^2 - 2 a.b over the levels done
-        self.nearest = np.full(n, -1, dtype=np.int64)    # its reference row
+        self.best = np.full(n, np.inf, dtype=np_dtype)  # min ||b||^2 - 2 a.b over the levels done
+        self.nearest = np.full(n, -1, dtype=np.int64)  # its reference row
         self.levels_done = np.zeros(n, dtype=np.int64)
         self.to_ref = np.full(n, np.inf)
         self.to_picks = np.full(n, np.inf)
-        self.pick_src = np.full(n, -1, dtype=np.int64)   # the nearest pick (its number)
+        self.pick_src = np.full(n, -1, dtype=np.int64)  # the nearest pick (its number)
         self.picked = np.zeros(n, dtype=bool)
         self.n_picked = 0
         self.sq_np = sq.cpu().numpy()
@@ -213,10 +213,10 @@ class _LazyKCenter:
             sel = rows[self.levels_done[rows] == level]
             val, col = _nearest_in(self._rows(sel), self.levels[level], self._buffers, self.dev, self.cells)
             val, col = val.cpu().numpy(), col.cpu().numpy()
-            if self.level_rows[level] is not None:                        # row of the whole reference
+            if self.level_rows[level] is not None:  # row of the whole reference
                 col = self.level_rows[level][col]
             best, near = self.best[sel], self.nearest[sel]
-            closer = (val < best) | ((val == best) & (col < near))        # first reference row on ties
+            closer = (val < best) | ((val == best) & (col < near))  # first reference row on ties
             self.best[sel] = np.where(closer, val, best)
             self.nearest[sel] = np.where(closer, col, near)
             self.levels_done[sel] += 1
@@ -225,7 +225,7 @@ class _LazyKCenter:
 
     def _rows(self, rows):
         """Feature rows ``rows`` (sorted indices) as a tensor on the device."""
-        if self.dev.type == "cpu":            # numpy's gather: no thread-pool round trip for a copy
+        if self.dev.type == "cpu":  # numpy's gather: no thread-pool round trip for a copy
             return torch.from_numpy(self.feats.numpy()[rows])
         return self.feats.index_select(0, torch.from_numpy(rows).to(self.dev))
 
@@ -239,14 +239,14 @@ class _LazyKCenter:
             # a bound equal to the best exact value may hide a tie at an earlier position
             need = np.flatnonzero(~exact & (cur >= top))
             if need.size == 0:
-                i = int(np.argmax(np.where(exact, cur, -np.inf)))        # the first position on ties
+                i = int(np.argmax(np.where(exact, cur, -np.inf)))  # the first position on ties
                 return i, float(cur[i])
-            if need.size > self.refine_rows:                              # best bounds first
-                need = np.sort(need[np.argpartition(-cur[need], self.refine_rows - 1)[:self.refine_rows]])
-            if need.size < self.min_rows:     # a few rows cost nearly as much as min_rows: take the
-                more = np.flatnonzero((self.levels_done < self.n_levels) & ~self.picked)   # next best too
+            if need.size > self.refine_rows:  # best bounds first
+                need = np.sort(need[np.argpartition(-cur[need], self.refine_rows - 1)[: self.refine_rows]])
+            if need.size < self.min_rows:  # a few rows cost nearly as much as min_rows: take the
+                more = np.flatnonzero((self.levels_done < self.n_levels) & ~self.picked)  # next best too
                 if more.size > self.min_rows:  # (they include ``need``: every other bound is below top)
-                    more = more[np.argpartition(-cur[more], self.min_rows - 1)[:self.min_rows]]
+                    more = more[np.argpartition(-cur[more], self.min_rows - 1)[: self.min_rows]]
                 need = np.sort(more)
             self._next_level(need)
 
@@ -254,7 +254,7 @@ class _LazyKCenter:
         """Take row ``i``; every row's distance to the picks is updated (``to``: a :class:`_Distances`)."""
         self.picked[i] = True
         new = to.to(np.asarray(self.feats[i].cpu())).cpu().numpy()
-        closer = new < self.to_picks                  # strict: the first of equally near picks
+        closer = new < self.to_picks  # strict: the first of equally near picks
         self.to_picks[closer] = new[closer]
         self.pick_src[closer] = self.n_picked
         self.n_picked += 1
@@ -274,9 +274,13 @@ class _Distances:
         dtype = _work_dtype(features)
         n = len(features)
         self.dev = device
-        self.feats = _block(features, 0, n, dtype, device)   # no copy for float32 ndarrays on the CPU
-        self.sq = torch.cat([(b * b).sum(dim=1).double()     # in row blocks: no N x D temporary
-                             for b in self.feats.split(_ROW_CHUNK)])
+        self.feats = _block(features, 0, n, dtype, device)  # no copy for float32 ndarrays on the CPU
+        self.sq = torch.cat(
+            [
+                (b * b).sum(dim=1).double()  # in row blocks: no N x D temporary
+                for b in self.feats.split(_ROW_CHUNK)
+            ]
+        )
 
     def to(self, point):
         """float64 tensor of shape (n_samples,): ``||x - point||`` for every row."""
@@ -342,15 +346,18 @@ class CoreSet(Strategy):
             picks, scores, reasons = [], [], []
             for k in range(n):
                 i, d = state.farthest()
-                if state.to_ref[i] <= state.to_picks[i]:   # a pick replaces it only if strictly closer
+                if state.to_ref[i] <= state.to_picks[i]:  # a pick replaces it only if strictly closer
                     near = state.nearest[i]
-                    cls = (f" (class '{names[int(labels[near])]}')"
-                           if labels is not None and near < len(labels) else "")
-                    why = (f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
-                           f"distance {d:.2f} to its nearest training sample{cls}")
+                    cls = f" (class '{names[int(labels[near])]}')" if labels is not None and near < len(labels) else ""
+                    why = (
+                        f"farthest from the {n_ref} training samples{' and earlier picks' if k else ''}, "
+                        f"distance {d:.2f} to its nearest training sample{cls}"
+                    )
                 else:
-                    why = (f"farthest from the training set and earlier picks, distance {d:.2f} "
-                           f"to pick {state.pick_src[i] + 1}")
+                    why = (
+                        f"farthest from the training set and earlier picks, distance {d:.2f} "
+                        f"to pick {state.pick_src[i] + 1}"
+                    )
                 reasons.append(f"k-center {k + 1}/{n}: {why} (predicted '{names[pred[i]]}')")
                 picks.append(i)
                 scores.append(d)
@@ -365,10 +372,10 @@ class CoreSet(Strategy):
         with torch.no_grad():
             to = _Distances(feats, dev)
             dist_t = to.to(np.asarray(feats).mean(axis=0, dtype=np.float64))
-            source = np.full(len(feats), -2)         # -2: the mean stand-in, k>=0: pick k
+            source = np.full(len(feats), -2)  # -2: the mean stand-in, k>=0: pick k
             picks, scores, reasons = [], [], []
             for k in range(n):
-                i = int(torch.argmax(dist_t))      # first argmax wins ties (documented)
+                i = int(torch.argmax(dist_t))  # first argmax wins ties (documented)
                 d = float(dist_t[i])
                 if source[i] == -2:
                     why = f"farthest from the pool's mean embedding (empty training set), distance {d:.2f}"
@@ -378,14 +385,14 @@ class CoreSet(Strategy):
                 picks.append(i)
                 scores.append(d)
                 new = to.to(np.asarray(feats[i]))
-                if source[i] == -2:                # the mean was a stand-in, not a chosen centre
+                if source[i] == -2:  # the mean was a stand-in, not a chosen centre
                     dist_t = new
                     source[:] = k
                 else:
                     closer = new < dist_t
                     dist_t = torch.where(closer, new, dist_t)
                     source[closer.cpu().numpy()] = k
-                dist_t[i] = -float("inf")          # never picked twice, even among duplicates
+                dist_t[i] = -float("inf")  # never picked twice, even among duplicates
         return picks, scores, reasons
 
 
@@ -425,13 +432,15 @@ class Badge(Strategy):
     def _query(self, pool, n, rng):
         feats, probs = pool.features, np.asarray(pool.probs, dtype=np.float64)
         pred = probs.argmax(axis=1)
-        norm2 = gradient_norms2(feats, probs)           # ||g_i||^2, float64
+        norm2 = gradient_norms2(feats, probs)  # ||g_i||^2, float64
         names = pool.class_names
-        i = int(np.argmax(norm2))                        # first centre: max norm, first on ties
+        i = int(np.argmax(norm2))  # first centre: max norm, first on ties
         picks = [i]
         scores = [float(np.sqrt(norm2[i]))]
-        reasons = [f"BADGE k-means++ centre 1/{n}: largest gradient norm {scores[0]:.2f} of {len(pool)} "
-                   f"(predicted '{names[pred[i]]}', p={probs[i, pred[i]]:.2f})"]
+        reasons = [
+            f"BADGE k-means++ centre 1/{n}: largest gradient norm {scores[0]:.2f} of {len(pool)} "
+            f"(predicted '{names[pred[i]]}', p={probs[i, pred[i]]:.2f})"
+        ]
         d2 = np.full(len(pool), np.inf)
         for k in range(1, n):
             np.minimum(d2, _gradient_dist2_to(feats, probs, pred, norm2, picks[-1]), out=d2)
@@ -443,7 +452,7 @@ class Badge(Strategy):
                 i = min(i, len(d2) - 1)
                 share = d2[i] / total
                 how = f"drawn ∝ D², {100 * share:.2g}% of the mass"
-            else:   # every unpicked sample duplicates a centre: uniform among the unpicked
+            else:  # every unpicked sample duplicates a centre: uniform among the unpicked
                 free = np.setdiff1d(np.arange(len(d2)), picks)
                 i = int(free[min(int(u * len(free)), len(free) - 1)])
                 how = "uniform draw: every remaining gradient embedding equals a centre"
@@ -452,7 +461,8 @@ class Badge(Strategy):
             reasons.append(
                 f"BADGE k-means++ centre {k + 1}/{n}: gradient norm {np.sqrt(norm2[i]):.2f}, distance "
                 f"{scores[-1]:.2f} to the nearest earlier centre ({how}; predicted '{names[pred[i]]}', "
-                f"p={probs[i, pred[i]]:.2f})")
+                f"p={probs[i, pred[i]]:.2f})"
+            )
         return picks, scores, reasons
 
 
@@ -461,10 +471,10 @@ def gradient_norms2(features, probs):
     dtype = _work_dtype(features)
     out = np.empty(len(probs))
     for r0 in range(0, len(probs), _ROW_CHUNK):
-        f = np.asarray(features[r0:r0 + _ROW_CHUNK], dtype=dtype)
-        p = np.asarray(probs[r0:r0 + _ROW_CHUNK], dtype=np.float64)
+        f = np.asarray(features[r0 : r0 + _ROW_CHUNK], dtype=dtype)
+        p = np.asarray(probs[r0 : r0 + _ROW_CHUNK], dtype=np.float64)
         q_sq = 1.0 - 2.0 * p.max(axis=1) + np.einsum("ij,ij->i", p, p)
-        out[r0:r0 + len(p)] = np.einsum("ij,ij->i", f, f) * np.maximum(q_sq, 0.0)
+        out[r0 : r0 + len(p)] = np.einsum("ij,ij->i", f, f) * np.maximum(q_sq, 0.0)
     return out
 
 
@@ -484,7 +494,7 @@ def _gradient_dist2_to(features, probs, pred, norm2, j):
         r1 = min(r0 + _ROW_CHUNK, len(probs))
         f = np.asarray(features[r0:r1], dtype=dtype)
         p = np.asarray(probs[r0:r1], dtype=np.float64)
-        out[r0:r1] = (f @ f_j) * (q_j[pred[r0:r1]] - p @ q_j)     # <g_i, g_j>
+        out[r0:r1] = (f @ f_j) * (q_j[pred[r0:r1]] - p @ q_j)  # <g_i, g_j>
     out *= -2.0
     out += norm2
     out += norm2[j]

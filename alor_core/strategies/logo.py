@@ -46,7 +46,7 @@ class LoGo(Strategy):
         pred, ent, names = pool.predictions, pool.entropies, pool.class_names
         emb = (1.0 - probs.max(axis=1))[:, None] * np.asarray(pool.features, dtype=np.float64)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)   # duplicates: handled below
+            warnings.simplefilter("ignore", ConvergenceWarning)  # duplicates: handled below
             labels = KMeans(n_clusters=n, n_init=1, random_state=int(rng.integers(2**31 - 1))).fit(emb).labels_
         # members of each cluster, highest entropy first (ties -> lower position)
         order = np.lexsort((np.arange(len(ent)), -ent))
@@ -67,9 +67,14 @@ class LoGo(Strategy):
         reasons = []
         for i in picks:
             c, r = rank[i]
-            where = (f"highest entropy {ent[i]:.2f} in k-means cluster {c + 1}/{n}" if r == 0 else
-                     f"fallback (only {len(ranked)} non-empty clusters of {n}): entropy rank {r + 1}, "
-                     f"{ent[i]:.2f}, in cluster {c + 1}/{n}")
-            reasons.append(f"LoGo: {where} ({len(ranked[c])} members) of gradient embeddings "
-                           f"(predicted '{names[pred[i]]}', p={probs[i, pred[i]]:.2f})")
+            where = (
+                f"highest entropy {ent[i]:.2f} in k-means cluster {c + 1}/{n}"
+                if r == 0
+                else f"fallback (only {len(ranked)} non-empty clusters of {n}): entropy rank {r + 1}, "
+                f"{ent[i]:.2f}, in cluster {c + 1}/{n}"
+            )
+            reasons.append(
+                f"LoGo: {where} ({len(ranked[c])} members) of gradient embeddings "
+                f"(predicted '{names[pred[i]]}', p={probs[i, pred[i]]:.2f})"
+            )
         return picks, ent[picks], reasons

@@ -17,8 +17,10 @@ class RandomSampling(Strategy):
     def _query(self, pool, n, rng):
         picks = rng.choice(len(pool), size=n, replace=False)
         pred, ent = pool.predictions, pool.entropies
-        reasons = [f"uniform random draw {k + 1}/{n} (predicted '{pool.class_names[pred[i]]}', "
-                   f"entropy {ent[i]:.2f})" for k, i in enumerate(picks)]
+        reasons = [
+            f"uniform random draw {k + 1}/{n} (predicted '{pool.class_names[pred[i]]}', entropy {ent[i]:.2f})"
+            for k, i in enumerate(picks)
+        ]
         return picks, ent[picks], reasons
 
 
@@ -36,6 +38,8 @@ class EntropySampling(Strategy):
         ent = pool.entropies
         order = np.lexsort((np.arange(len(ent)), -ent))[:n]
         pred = pool.predictions
-        reasons = [f"entropy {ent[i]:.2f}, rank {k + 1} of {len(ent)} unlabeled "
-                   f"(predicted '{pool.class_names[pred[i]]}')" for k, i in enumerate(order)]
+        reasons = [
+            f"entropy {ent[i]:.2f}, rank {k + 1} of {len(ent)} unlabeled (predicted '{pool.class_names[pred[i]]}')"
+            for k, i in enumerate(order)
+        ]
         return order, ent[order], reasons

@@ -49,7 +49,8 @@ class TailFirstSampling(Strategy):
                         f"tail class '{pool.class_names[c]}' ({int(n_ret[c])} retrieved + {int(n_lab[c])} labeled"
                         f"{f' + {counts[c] - n_ret[c] - n_lab[c]} picked' if counts[c] > n_ret[c] + n_lab[c] else ''}),"
                         f" highest entropy {ent[i]:.2f} among {len(buckets[c]) - heads[c] + 1} left predicted "
-                        f"'{pool.class_names[c]}'")
+                        f"'{pool.class_names[c]}'"
+                    )
                     picks.append(i)
                     scores.append(ent[i])
                     counts[c] += 1  # the *predicted* class (official behaviour)

@@ -21,19 +21,19 @@ def _picture(rng, size=96):
     for _ in range(6):
         x, y = rng.integers(0, size - 8, 2)
         w, h = rng.integers(8, size // 2, 2)
-        a[y:y + h, x:x + w] = rng.integers(0, 256, 3)
+        a[y : y + h, x : x + w] = rng.integers(0, 256, 3)
     return Image.fromarray(a)
 
 
 @dataclass
 class PlantedWorld:
-    task: Path                      # ImageFolder: train/<class>/*.png (the pool), test/<class>/*.png
-    pool: Path                      # open-data folder: images + .txt captions
-    byte_copies: dict = field(default_factory=dict)    # class -> [pool file names] (same bytes as a test image)
-    pixel_copies: dict = field(default_factory=dict)   # class -> [pool file names] (same pixels, other bytes)
-    pool_copies: dict = field(default_factory=dict)    # class -> [pool file names] (copy of a train image)
-    small: dict = field(default_factory=dict)          # class -> [pool file names] (40 px)
-    distinct: dict = field(default_factory=dict)       # class -> [pool file names]
+    task: Path  # ImageFolder: train/<class>/*.png (the pool), test/<class>/*.png
+    pool: Path  # open-data folder: images + .txt captions
+    byte_copies: dict = field(default_factory=dict)  # class -> [pool file names] (same bytes as a test image)
+    pixel_copies: dict = field(default_factory=dict)  # class -> [pool file names] (same pixels, other bytes)
+    pool_copies: dict = field(default_factory=dict)  # class -> [pool file names] (copy of a train image)
+    small: dict = field(default_factory=dict)  # class -> [pool file names] (40 px)
+    distinct: dict = field(default_factory=dict)  # class -> [pool file names]
     classes: tuple = CLASSES
 
 

@@ -12,16 +12,69 @@ from alor_core.errors import DataError, UnknownNameError
 from alor_core.retrieval import choose_matcher, match_captions, match_captions_duckdb, retrieve
 from alor_core.retrieval.base import STATS_KEYS
 
-SYNONYMS = [["cat", "kitty cat"], ["shirt"], ["ankle boot"], [".net"], ["c++"], ["café"], ["Straße"],
-            ["707-320", "Boeing 707"], ["O'Neil"], ["cow"]]
+SYNONYMS = [
+    ["cat", "kitty cat"],
+    ["shirt"],
+    ["ankle boot"],
+    [".net"],
+    ["c++"],
+    ["café"],
+    ["Straße"],
+    ["707-320", "Boeing 707"],
+    ["O'Neil"],
+    ["cow"],
+]
 CAPTIONS = [
-    "A Cat on a mat", "category page", "CAT!", "cat-like", "bobcat", "the cats", "kitty  cat", "KITTY\tCAT toy",
-    "kitty-cat", "\u212aitty cat", "red t-shirt", "shirt, t-shirt", "T-SHIRT", "shirt_pocket", "(shirt)",
-    "ANKLE  BOOT sale", "ankle boots", "ankle\u00a0boot", "ankle\u3000boot", "ankleboot", "asp.net core",
-    "learn .NET now", "x..net", ".net-core", "c++ code", "c+++", "cc++", "C++17", "Café au lait", "CAFÉ",
-    "cafe\u0301", "cafés", "STRASSE", "straße", "STRAẞE", "ſtraße", "Boeing 707 at dusk", "boeing-707",
-    "707-320B", "707-320 jet", "O'Neil's", "o\u2019neil", "", "   ", None, "dog", "cat\u2028kitty cat",
-    "中文 cat 猫", "ΚΑΤ cat", "emoji 🐈 cat",
+    "A Cat on a mat",
+    "category page",
+    "CAT!",
+    "cat-like",
+    "bobcat",
+    "the cats",
+    "kitty  cat",
+    "KITTY\tCAT toy",
+    "kitty-cat",
+    "\u212aitty cat",
+    "red t-shirt",
+    "shirt, t-shirt",
+    "T-SHIRT",
+    "shirt_pocket",
+    "(shirt)",
+    "ANKLE  BOOT sale",
+    "ankle boots",
+    "ankle\u00a0boot",
+    "ankle\u3000boot",
+    "ankleboot",
+    "asp.net core",
+    "learn .NET now",
+    "x..net",
+    ".net-core",
+    "c++ code",
+    "c+++",
+    "cc++",
+    "C++17",
+    "Café au lait",
+    "CAFÉ",
+    "cafe\u0301",
+    "cafés",
+    "STRASSE",
+    "straße",
+    "STRAẞE",
+    "ſtraße",
+    "Boeing 707 at dusk",
+    "boeing-707",
+    "707-320B",
+    "707-320 jet",
+    "O'Neil's",
+    "o\u2019neil",
+    "",
+    "   ",
+    None,
+    "dog",
+    "cat\u2028kitty cat",
+    "中文 cat 猫",
+    "ΚΑΤ cat",
+    "emoji 🐈 cat",
 ]
 
 
@@ -31,12 +84,19 @@ def write_shards(folder, captions, n_shards=3, nsfw_every=0):
     bounds = np.linspace(0, len(captions), n_shards + 1).astype(int)
     for k in range(n_shards):
         part = list(range(bounds[k], bounds[k + 1]))
-        pq.write_table(pa.table({
-            "SAMPLE_ID": [f"s{i}" for i in part], "URL": [f"img/{i}.png" for i in part],
-            "TEXT": pa.array([captions[i] for i in part], pa.string()),
-            "WIDTH": [20 + i % 100 for i in part], "HEIGHT": [10] * len(part),
-            "NSFW": ["NSFW" if nsfw_every and i % nsfw_every == 0 else "UNLIKELY" for i in part]}),
-            folder / f"part-{k:05d}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "SAMPLE_ID": [f"s{i}" for i in part],
+                    "URL": [f"img/{i}.png" for i in part],
+                    "TEXT": pa.array([captions[i] for i in part], pa.string()),
+                    "WIDTH": [20 + i % 100 for i in part],
+                    "HEIGHT": [10] * len(part),
+                    "NSFW": ["NSFW" if nsfw_every and i % nsfw_every == 0 else "UNLIKELY" for i in part],
+                }
+            ),
+            folder / f"part-{k:05d}.parquet",
+        )
     return folder
 
 
@@ -62,8 +122,28 @@ def test_duckdb_equals_regex_reference_on_adversarial_shards(tmp_path):
 def test_duckdb_equals_regex_on_random_unicode_captions(tmp_path):
     # 3,000 random captions over a hostile alphabet: identical rows, labels and recorded synonyms.
     rng = random.Random(3)
-    alphabet = list("abcAB-_ .,'+()1") + ["  ", "\t", "ſ", "\u212a", "İ", "ı", "ι", "\u0345", "Ι", "é", "ς",
-                                         "Σ", "ß", "ẞ", "µ", "μ", "\u3000", "\xa0", "\u2028", "\x1c"]
+    alphabet = list("abcAB-_ .,'+()1") + [
+        "  ",
+        "\t",
+        "ſ",
+        "\u212a",
+        "İ",
+        "ı",
+        "ι",
+        "\u0345",
+        "Ι",
+        "é",
+        "ς",
+        "Σ",
+        "ß",
+        "ẞ",
+        "µ",
+        "μ",
+        "\u3000",
+        "\xa0",
+        "\u2028",
+        "\x1c",
+    ]
     syns = [["ab"], ["a-b", "b a"], ["ſa"], ["ι"], ["(a)"], ["ba+"], ["µ b"]]
     caps = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(3000)]
     t = write_shards(tmp_path / "r", caps, n_shards=2)
@@ -76,9 +156,15 @@ def test_duckdb_equals_regex_on_random_unicode_captions(tmp_path):
 def test_non_utf8_and_empty_captions_are_skipped_and_counted(tmp_path):
     # A binary TEXT column with invalid UTF-8, b"" and null: counted, not a crash, other rows still match.
     path = tmp_path / "bin.parquet"
-    pq.write_table(pa.table({"URL": ["a", "b", "c", "d", "e"],
-                             "TEXT": pa.array([b"\xff\xfe cat", b"a cat", b"", None, b"caf\xe9 cat"], pa.binary())}),
-                   path)
+    pq.write_table(
+        pa.table(
+            {
+                "URL": ["a", "b", "c", "d", "e"],
+                "TEXT": pa.array([b"\xff\xfe cat", b"a cat", b"", None, b"caf\xe9 cat"], pa.binary()),
+            }
+        ),
+        path,
+    )
     for matcher in (match_captions, match_captions_duckdb):
         m, stats = matcher(path, [["cat"]])
         assert stats["non_utf8"] == 2 and stats["empty_captions"] == 2 and stats["rows"] == 5
@@ -109,7 +195,11 @@ def test_retrieve_with_duckdb_backend_reports_zero_match_class(tmp_path, random_
     assert a.stats["backend"] == "duckdb" and a.stats["zero_match_classes"] == ["cow"]
     assert any("'cow' has no caption match" in w for w in a.stats["warnings"])
     assert {k: a.counts[0][k] for k in ("name", "matched", "kept", "synonyms")} == {
-        "name": "cat", "matched": 6, "kept": 3, "synonyms": {"cat": 6}}
+        "name": "cat",
+        "matched": 6,
+        "kept": 3,
+        "synonyms": {"cat": 6},
+    }
     assert a.counts == b.counts and 6 - sum(a.counts[0]["removed"].values()) == 3
     assert {"match", "rank", "total", "matcher_anchor_join"} <= set(a.stats["timings"])
 

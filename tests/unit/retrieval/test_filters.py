@@ -30,18 +30,18 @@ def _table(tmp_path, row_group_size=None):
             _img(tmp_path / url, side)
         rows.append({"URL": url, "TEXT": text, "WIDTH": side, "HEIGHT": side // 2})
 
-    for i in range(6):                                   # apple: 6 good ones, cap K=4 removes 2
+    for i in range(6):  # apple: 6 good ones, cap K=4 removes 2
         add(f"img/apple{i}.png", f"a red apple number {i}", 100 + i)
-    for i in range(2):                                   # apple: 2 too small (longer side 50 < 81)
+    for i in range(2):  # apple: 2 too small (longer side 50 < 81)
         add(f"img/apple_small{i}.png", "tiny apple", 50)
-    add("img/apple_gone.png", "an apple photo", 120, make=False)   # apple: image missing
-    for i in range(3):                                   # banana: 3 good ones
+    add("img/apple_gone.png", "an apple photo", 120, make=False)  # apple: image missing
+    for i in range(3):  # banana: 3 good ones
         add(f"img/banana{i}.png", f"yellow banana {i}", 150)
-    add("img/banana_small.png", "banana icon", 60)       # banana: too small
-    add("img/both.png", "apple and banana", 140)         # matched by both: one class loses it
+    add("img/banana_small.png", "banana icon", 60)  # banana: too small
+    add("img/both.png", "apple and banana", 140)  # matched by both: one class loses it
     rows.append({"URL": "img/banana0.png", "TEXT": "banana again", "WIDTH": 150, "HEIGHT": 75})  # listed twice
-    add("img/none.png", "", 140)                         # empty caption: no class
-    add("img/other.png", "a pear", 140)                  # names no class
+    add("img/none.png", "", 140)  # empty caption: no class
+    add("img/other.png", "a pear", 140)  # names no class
     path = tmp_path / "captions.parquet"
     pd.DataFrame(rows).to_parquet(path, row_group_size=row_group_size)
     return path
@@ -51,11 +51,11 @@ def _table(tmp_path, row_group_size=None):
 def test_per_class_filter_counts_add_up(tmp_path, random_bundle, row_group_size):
     rs = retrieve(random_bundle, CLASSES, _table(tmp_path, row_group_size), k=5, min_side=81)
     apple, banana = (c["removed"] for c in rs.counts)
-    x = apple["cross_class"]                                      # 'both' went to banana (1) or apple (0)
+    x = apple["cross_class"]  # 'both' went to banana (1) or apple (0)
     assert x + banana["cross_class"] == 1
     assert (apple["too_small"], apple["missing_image"], apple["cap"]) == (2, 1, 2 - x)
     assert (banana["too_small"], banana["missing_image"], banana["cap"]) == (1, 0, 0)
-    assert banana["duplicate"] == 1 and apple["duplicate"] == 0   # banana0 listed twice, kept once
+    assert banana["duplicate"] == 1 and apple["duplicate"] == 0  # banana0 listed twice, kept once
     assert [c["matched"] for c in rs.counts] == [10, 6] and [c["kept"] for c in rs.counts] == [5, 3 + x]
     for c in rs.counts:
         assert c["matched"] - sum(c["removed"].values()) == c["kept"]
@@ -82,10 +82,14 @@ def test_min_side_zero_keeps_small_images_and_csv_tables_work(tmp_path, random_b
 
 
 def _laion_metadata(tmp_path, n_apple=7, n_banana=2):
-    rows = [{"URL": f"https://images.example.org/a{i}.jpg", "TEXT": f"fresh apple {i}", "WIDTH": 300, "HEIGHT": 200}
-            for i in range(n_apple)]
-    rows += [{"URL": f"http://cdn.example.com/b{i}.jpg", "TEXT": f"banana split {i}", "WIDTH": 300, "HEIGHT": 200}
-             for i in range(n_banana)]
+    rows = [
+        {"URL": f"https://images.example.org/a{i}.jpg", "TEXT": f"fresh apple {i}", "WIDTH": 300, "HEIGHT": 200}
+        for i in range(n_apple)
+    ]
+    rows += [
+        {"URL": f"http://cdn.example.com/b{i}.jpg", "TEXT": f"banana split {i}", "WIDTH": 300, "HEIGHT": 200}
+        for i in range(n_banana)
+    ]
     rows.append({"URL": "https://images.example.org/x.jpg", "TEXT": "a pear", "WIDTH": 300, "HEIGHT": 200})
     path = tmp_path / "laion_meta.parquet"
     pd.DataFrame(rows).to_parquet(path)
@@ -95,6 +99,7 @@ def _laion_metadata(tmp_path, n_apple=7, n_banana=2):
 def _no_network(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("retrieval tried to open a network connection")
+
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
@@ -122,8 +127,26 @@ def test_cli_count_only_writes_counts_and_the_url_list_then_stops(tmp_path, monk
             for i in range(2):
                 _img(task / split / c / f"{c}{split}{i}.png", 90 + i)
     out = tmp_path / "out"
-    rc = main(["run", "--dataset", str(task), "--retrieval-source", str(_laion_metadata(tmp_path)), "--model",
-               "alor_tiny_fm", "--rounds", "1", "--budget", "1", "--quiet", "--output", str(out), "--name", "meta"])
+    rc = main(
+        [
+            "run",
+            "--dataset",
+            str(task),
+            "--retrieval-source",
+            str(_laion_metadata(tmp_path)),
+            "--model",
+            "alor_tiny_fm",
+            "--rounds",
+            "1",
+            "--budget",
+            "1",
+            "--quiet",
+            "--output",
+            str(out),
+            "--name",
+            "meta",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert "count-only retrieval: none of the 9 matched images is a local file" in err
@@ -150,8 +173,26 @@ def test_a_run_whose_filters_remove_everything_says_which(tmp_path, capsys):
     for i in range(3):
         _img(pool / f"p{i}.png", 64)
         (pool / f"p{i}.txt").write_text("an apple" if i else "a banana")
-    rc = main(["run", "--dataset", str(task), "--retrieval-source", str(pool), "--model", "alor_tiny_fm",
-               "--rounds", "1", "--budget", "1", "--quiet", "--min-side", "200", "--output", str(tmp_path / "out")])
+    rc = main(
+        [
+            "run",
+            "--dataset",
+            str(task),
+            "--retrieval-source",
+            str(pool),
+            "--model",
+            "alor_tiny_fm",
+            "--rounds",
+            "1",
+            "--budget",
+            "1",
+            "--quiet",
+            "--min-side",
+            "200",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert "RDA matched 3 captions" in err and "too small: 3" in err and "--min-side" in err

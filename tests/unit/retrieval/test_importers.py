@@ -5,18 +5,39 @@ import pandas as pd
 import pytest
 
 from alor_core.errors import DataError
-from alor_core.retrieval import (RetrievedSet, classes_from_metrics, metrics_from_retrieval, most_common_name,
-                                 read_metrics_json, read_retrieved_list, write_class_frequency_json,
-                                 write_metrics_json, write_retrieved_count_json, write_retrieved_list)
+from alor_core.retrieval import (
+    RetrievedSet,
+    classes_from_metrics,
+    metrics_from_retrieval,
+    most_common_name,
+    read_metrics_json,
+    read_retrieved_list,
+    write_class_frequency_json,
+    write_metrics_json,
+    write_retrieved_count_json,
+    write_retrieved_list,
+)
 
-AIRCRAFT_0 = {"name": "707-320", "alternates": {"707-320": 33, "707 320": 33, "boeing 707": 1091, "b707": 96},
-              "most_common_name": "boeing 707", "actual_freq": 1189, "coarse_name": "Boeing 707"}
+AIRCRAFT_0 = {
+    "name": "707-320",
+    "alternates": {"707-320": 33, "707 320": 33, "boeing 707": 1091, "b707": 96},
+    "most_common_name": "boeing 707",
+    "actual_freq": 1189,
+    "coarse_name": "Boeing 707",
+}
 
 
 def test_retrieved_list_round_trip(tmp_path):
     # path label source lines: write then read gives the same ids, labels and per-class counts.
-    items = pd.DataFrame({"id": ["retrieved_data/0/1.0.jpg", "retrieved_data/2/a b.jpg", "x/3.jpg"],
-                          "label": [0, 2, 0], "synonym": "", "score": np.nan, "caption": ""})
+    items = pd.DataFrame(
+        {
+            "id": ["retrieved_data/0/1.0.jpg", "retrieved_data/2/a b.jpg", "x/3.jpg"],
+            "label": [0, 2, 0],
+            "synonym": "",
+            "score": np.nan,
+            "caption": "",
+        }
+    )
     rs = RetrievedSet(items, tmp_path, [{"name": n, "matched": 0, "kept": 0} for n in "abc"])
     write_retrieved_list(tmp_path / "retrieved_data.txt", rs)
     assert (tmp_path / "retrieved_data.txt").read_text().splitlines()[1] == "retrieved_data/2/a b.jpg 2 0"
@@ -27,8 +48,10 @@ def test_retrieved_list_round_trip(tmp_path):
 
 def test_metrics_json_round_trip_keeps_extra_keys(tmp_path):
     # SWAT metrics JSON (string class ids, extra keys) survives read -> write -> read unchanged.
-    src = {"0": AIRCRAFT_0, "1": {"name": "A300", "alternates": {"a300": 5}, "most_common_name": "A300",
-                                  "actual_freq": 5}}
+    src = {
+        "0": AIRCRAFT_0,
+        "1": {"name": "A300", "alternates": {"a300": 5}, "most_common_name": "A300", "actual_freq": 5},
+    }
     (tmp_path / "m.json").write_text(json.dumps(src))
     m = read_metrics_json(tmp_path / "m.json")
     write_metrics_json(tmp_path / "m2.json", m)
@@ -49,8 +72,10 @@ def test_most_common_name_relaxed_rule():
 
 def test_metrics_and_counts_from_a_retrieval(tmp_path):
     # A caption retrieval exports SWAT metrics, class frequencies and kept counts (the TFS input).
-    counts = [{"name": "cat", "matched": 7, "kept": 5, "synonyms": {"cat": 4, "kitty": 3}},
-              {"name": "cow", "matched": 0, "kept": 0, "synonyms": {}}]
+    counts = [
+        {"name": "cat", "matched": 7, "kept": 5, "synonyms": {"cat": 4, "kitty": 3}},
+        {"name": "cow", "matched": 0, "kept": 0, "synonyms": {}},
+    ]
     rs = RetrievedSet(pd.DataFrame(columns=["id", "label", "synonym", "score", "caption"]), tmp_path, counts)
     m = metrics_from_retrieval(rs, ["cat", "cow"])
     assert m[0] == {"name": "cat", "alternates": {"cat": 4, "kitty": 3}, "most_common_name": "cat", "actual_freq": 7}

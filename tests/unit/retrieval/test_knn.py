@@ -14,12 +14,15 @@ def _unit(x):
 def test_knn_keeps_argmax_consistent_items_above_threshold():
     # An item close to class 0 but closer to class 1 goes to 1 only; items below tau go nowhere.
     q = np.eye(3, 8, dtype=np.float32)
-    feats = np.array([
-        [0.9, 0.1, 0, 0, 0, 0, 0, 0],    # class 0
-        [0.6, 0.7, 0, 0, 0, 0, 0, 0],    # above tau for 0 and 1, argmax 1
-        [0.1, 0.0, 0, 0, 0, 0, 0, 1.0],  # below tau for every class
-        [0.0, 0.0, 0.8, 0, 0, 0, 0, 0.2],  # class 2
-    ], np.float32)
+    feats = np.array(
+        [
+            [0.9, 0.1, 0, 0, 0, 0, 0, 0],  # class 0
+            [0.6, 0.7, 0, 0, 0, 0, 0, 0],  # above tau for 0 and 1, argmax 1
+            [0.1, 0.0, 0, 0, 0, 0, 0, 1.0],  # below tau for every class
+            [0.0, 0.0, 0.8, 0, 0, 0, 0, 0.2],  # class 2
+        ],
+        np.float32,
+    )
     sel, matched, backend = knn_select(feats, q, k=5, threshold=0.25, index="numpy")
     assert backend == "numpy" and matched.tolist() == [1, 1, 1]
     assert dict(zip(sel["index"], sel["label"])) == {0: 0, 1: 1, 3: 2}

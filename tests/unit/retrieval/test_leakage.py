@@ -14,8 +14,8 @@ from alor_core.retrieval import drop_leaking_items, near_duplicate_mask, retriev
 def test_near_duplicate_mask_threshold():
     # Cosine > 0.95 to any reference row flags a candidate; 0.95 itself and unrelated rows do not.
     ref = np.array([[1.0, 0.0, 0.0]], np.float32)
-    c = np.sqrt(1 - 0.95 ** 2)
-    feats = np.array([[1, 0, 0], [0.96, np.sqrt(1 - 0.96 ** 2), 0], [0.95, c, 0], [0, 1, 0]], np.float32)
+    c = np.sqrt(1 - 0.95**2)
+    feats = np.array([[1, 0, 0], [0.96, np.sqrt(1 - 0.96**2), 0], [0.95, c, 0], [0, 1, 0]], np.float32)
     assert near_duplicate_mask(feats, ref).tolist() == [True, True, False, False]
     assert near_duplicate_mask(feats, np.zeros((0, 3), np.float32)).tolist() == [False] * 4
     with pytest.raises(DataError, match="same embedding size"):

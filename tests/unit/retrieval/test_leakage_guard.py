@@ -57,8 +57,15 @@ def _table(planted, tmp_path):
 
 def test_retrieve_drops_planted_copies_and_counts_them_per_class(planted, tmp_path, random_bundle):
     task = load_imagefolder(planted.task)
-    rs = retrieve(random_bundle, _classes(), _table(planted, tmp_path), k=50, exclude=[task.test],
-                  copies_of=[task.pool], leakage_threshold=1.0)  # exact copies only: cos > 1 never
+    rs = retrieve(
+        random_bundle,
+        _classes(),
+        _table(planted, tmp_path),
+        k=50,
+        exclude=[task.test],
+        copies_of=[task.pool],
+        leakage_threshold=1.0,
+    )  # exact copies only: cos > 1 never
     kept = set(Path(i).name for i in rs.items["id"])
     counts = {c["name"]: c for c in rs.counts}
     for c in CLASSES:
@@ -104,8 +111,9 @@ def test_near_duplicates_are_dropped_and_the_class_is_refilled(planted, tmp_path
     assert flagged not in kept and len(kept) == 3
     assert apple["removed"]["leakage_near"] == 1 and rs.stats["leakage"]["near_duplicates"] == 1
     assert rs.stats["leakage"]["threshold"] == 0.97
-    plain = retrieve(random_bundle, _classes(), table, k=3, exclude=[task.test], copies_of=[task.pool],
-                     leakage_threshold=1.0)
+    plain = retrieve(
+        random_bundle, _classes(), table, k=3, exclude=[task.test], copies_of=[task.pool], leakage_threshold=1.0
+    )
     assert flagged in {Path(i).name for i in plain.items["id"]} or apple["matched"] > 3
 
 
@@ -141,9 +149,28 @@ def test_cli_run_reports_planted_copies_and_no_leakage_guard_keeps_them(planted,
     # copies dropped, per-class counts in counts.json and in the printed summary; --no-leakage-guard
     # keeps them and the summary says the guard is OFF.
     monkeypatch.setenv("ALOR_OUTPUT_DIR", str(tmp_path / "out"))
-    base = ["run", "--dataset", str(planted.task), "--retrieval-source", str(planted.pool), "--model",
-            "alor_tiny_fm", "--strategy", "random", "--adapt", "zeroshot", "--rounds", "1", "--budget", "2",
-            "--quiet", "--min-side", "60", "--output", str(tmp_path / "out")]
+    base = [
+        "run",
+        "--dataset",
+        str(planted.task),
+        "--retrieval-source",
+        str(planted.pool),
+        "--model",
+        "alor_tiny_fm",
+        "--strategy",
+        "random",
+        "--adapt",
+        "zeroshot",
+        "--rounds",
+        "1",
+        "--budget",
+        "2",
+        "--quiet",
+        "--min-side",
+        "60",
+        "--output",
+        str(tmp_path / "out"),
+    ]
     rc, out, err = _run(base + ["--name", "guarded"], capsys)
     assert rc == 0, err
     session = Path(json.loads(out.strip().splitlines()[-1])["session"])

@@ -6,8 +6,16 @@ import pytest
 from PIL import Image
 
 from alor_core.errors import DataError
-from alor_core.retrieval import (export_for_img2dataset, from_caption_file, from_image_folder, from_img2dataset,
-                                 from_webdataset, img2dataset_command, match_captions, match_captions_duckdb)
+from alor_core.retrieval import (
+    export_for_img2dataset,
+    from_caption_file,
+    from_image_folder,
+    from_img2dataset,
+    from_webdataset,
+    img2dataset_command,
+    match_captions,
+    match_captions_duckdb,
+)
 
 
 def _png(path, size=(40, 30)):
@@ -52,10 +60,12 @@ def test_webdataset_shard(tmp_path):
     # key.jpg + key.txt members become rows; a member without caption is empty, bad bytes non_utf8.
     shard = tmp_path / "shard-000.tar"
     with tarfile.open(shard, "w") as tar:
+
         def add(name, data):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+
         for key, cap in (("0001", b"a red fox"), ("0002", b"\xff\xfe fox"), ("0003", None)):
             buf = io.BytesIO()
             Image.new("RGB", (64, 48)).save(buf, format="JPEG")
@@ -72,9 +82,16 @@ def test_webdataset_shard(tmp_path):
 
 def test_img2dataset_export_and_reimport(tmp_path):
     # Matches -> URL parquet (capped per class) -> img2dataset-style folder -> local captions table.
-    matches = pd.DataFrame({"row": range(6), "sample_id": range(6), "url": [f"http://x/{i}.jpg" for i in range(6)],
-                            "caption": [f"cat {i}" for i in range(6)], "label": [0, 0, 0, 0, 1, 1],
-                            "synonym": "cat"})
+    matches = pd.DataFrame(
+        {
+            "row": range(6),
+            "sample_id": range(6),
+            "url": [f"http://x/{i}.jpg" for i in range(6)],
+            "caption": [f"cat {i}" for i in range(6)],
+            "label": [0, 0, 0, 0, 1, 1],
+            "synonym": "cat",
+        }
+    )
     path, n = export_for_img2dataset(matches, tmp_path / "urls.parquet", per_class=2, seed=1)
     urls = pd.read_parquet(path)
     assert n == 4 and urls.groupby("label").size().tolist() == [2, 2]
@@ -83,9 +100,16 @@ def test_img2dataset_export_and_reimport(tmp_path):
     assert "--input_format parquet" in cmd and "--min_image_size 85" in cmd and "--resize_mode no" in cmd
     # what img2dataset --output_format files leaves: 00000/<key>.jpg and 00000.parquet
     _png(tmp_path / "dl" / "00000" / "000000000.jpg")
-    pd.DataFrame({"key": ["000000000", "000000001"], "url": urls["url"][:2], "caption": ["cat a", "cat b"],
-                  "status": ["success", "failed_to_download"], "width": [40, None], "height": [30, None]}
-                 ).to_parquet(tmp_path / "dl" / "00000.parquet")
+    pd.DataFrame(
+        {
+            "key": ["000000000", "000000001"],
+            "url": urls["url"][:2],
+            "caption": ["cat a", "cat b"],
+            "status": ["success", "failed_to_download"],
+            "width": [40, None],
+            "height": [30, None],
+        }
+    ).to_parquet(tmp_path / "dl" / "00000.parquet")
     out, counts = from_img2dataset(tmp_path / "dl")
     table = pd.read_parquet(out)
     assert counts["rows"] == 1 and (out / table["URL"][0]).is_file() and table["TEXT"].tolist() == ["cat a"]

@@ -15,8 +15,15 @@ from alor_core.retrieval.phrases import cross_class_policy, normalize_regexes, n
 from alor_core.retrieval.rule_report import caption_rule_table, class_rule_counts, markdown_table
 
 NAMES = ["golden retriever", "t-shirt", "shirt", "bewick's wren", "707-320", "snow goose", "cat"]
-SYNONYMS = [["golden retriever"], ["t-shirt"], ["shirt"], ["Bewick's wren"], ["707-320", "Boeing 707"],
-            ["snow goose"], ["cat"]]
+SYNONYMS = [
+    ["golden retriever"],
+    ["t-shirt"],
+    ["shirt"],
+    ["Bewick's wren"],
+    ["707-320", "Boeing 707"],
+    ["snow goose"],
+    ["cat"],
+]
 # caption -> (classes matched under 'alor', under 'swat'), worked out by hand from the two rules
 HAND = [
     ("a golden retriever puppy", "golden retriever (golden retriever)", "golden retriever (golden retriever)"),
@@ -31,21 +38,58 @@ HAND = [
     ("Bewicks wren", "-", "bewick's wren (bewicks wren)"),
     ("snow_goose.jpg", "-", "snow goose (snow goose)"),
     ("a Boeing 707-320 at dusk", "707-320 (707-320)", "707-320 (boeing 707)"),
-    ("cat in a golden retriever costume", "golden retriever (golden retriever); cat (cat)",
-     "golden retriever (golden retriever); cat (cat)"),
+    (
+        "cat in a golden retriever costume",
+        "golden retriever (golden retriever); cat (cat)",
+        "golden retriever (golden retriever); cat (cat)",
+    ),
     ("shirt and t-shirt", "t-shirt (t-shirt); shirt (shirt)", "t-shirt (t shirt); shirt (shirt)"),
     ('"cat" toy', "cat (cat)", "cat (cat)"),
     ("category page", "-", "-"),
 ]
 # harder text for backend agreement: Unicode spaces and case classes, punctuation-only synonyms
 ADVERSARIAL = [
-    "A Cat on a mat", "kitty-cat", "KITTY\tCAT toy", "\u212aitty cat", "shirt_pocket", "(shirt)", "x..net",
-    "ankle\u3000boot", "ANKLE--BOOT", "ankle/boot", "asp.net core", "learn .NET now", "c++ code", "C++17",
-    "Caf\u00e9 au lait", "STRA\u1e9eE", "\u017ftra\u00dfe", "O'Neil's", "o\u2019neil", "o neil", "\u00abcat\u00bb",
-    "cat\u2028kitty cat", "\u4e2d\u6587 cat \u732b", "emoji \U0001f408 cat", "\u03ba\u03b1\u03c4 cat", "", "   ", None,
+    "A Cat on a mat",
+    "kitty-cat",
+    "KITTY\tCAT toy",
+    "\u212aitty cat",
+    "shirt_pocket",
+    "(shirt)",
+    "x..net",
+    "ankle\u3000boot",
+    "ANKLE--BOOT",
+    "ankle/boot",
+    "asp.net core",
+    "learn .NET now",
+    "c++ code",
+    "C++17",
+    "Caf\u00e9 au lait",
+    "STRA\u1e9eE",
+    "\u017ftra\u00dfe",
+    "O'Neil's",
+    "o\u2019neil",
+    "o neil",
+    "\u00abcat\u00bb",
+    "cat\u2028kitty cat",
+    "\u4e2d\u6587 cat \u732b",
+    "emoji \U0001f408 cat",
+    "\u03ba\u03b1\u03c4 cat",
+    "",
+    "   ",
+    None,
 ]
-ADV_SYNONYMS = [["cat", "kitty cat"], ["shirt"], ["ankle boot"], [".net"], ["c++"], ["caf\u00e9"], ["Stra\u00dfe"],
-                ["O'Neil"], ["c-3po"], ["cow"]]
+ADV_SYNONYMS = [
+    ["cat", "kitty cat"],
+    ["shirt"],
+    ["ankle boot"],
+    [".net"],
+    ["c++"],
+    ["caf\u00e9"],
+    ["Stra\u00dfe"],
+    ["O'Neil"],
+    ["c-3po"],
+    ["cow"],
+]
 
 
 def _table(folder, captions, images=False):
@@ -54,9 +98,16 @@ def _table(folder, captions, images=False):
         (folder / "img").mkdir(exist_ok=True)
         for i in range(len(captions)):
             Image.new("RGB", (24, 24), (10 * i % 255, 40, 90)).save(folder / "img" / f"{i}.png")
-    pq.write_table(pa.table({"SAMPLE_ID": [f"s{i}" for i in range(len(captions))],
-                             "URL": [f"img/{i}.png" for i in range(len(captions))],
-                             "TEXT": pa.array(captions, pa.string())}), folder / "t.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "SAMPLE_ID": [f"s{i}" for i in range(len(captions))],
+                "URL": [f"img/{i}.png" for i in range(len(captions))],
+                "TEXT": pa.array(captions, pa.string()),
+            }
+        ),
+        folder / "t.parquet",
+    )
     return folder / "t.parquet"
 
 
@@ -113,6 +164,7 @@ def test_spark_agrees_with_python_under_both_rules(tmp_path):
     # Spark evaluates the same rewrite (Java regex) and returns the Python reference's rows.
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install pyspark; needs Java 17+)")
     from alor_core.retrieval.spark_match import local_spark, match_captions_spark
+
     try:
         spark = local_spark("local[1]", shuffle_partitions=2)
     except DataError as err:
@@ -147,6 +199,7 @@ def test_retrieve_keeps_a_multi_class_image_for_every_class_under_swat(tmp_path,
     # the training set takes the repeated image once per label; a plain image set still refuses repeats
     from alor_core.adaptation import TrainData
     from alor_core.data.datasets import ImageSet
+
     ret = by_rule["swat"].image_set
     assert ret.repeats and len(ret) == len(swat) and not by_rule["alor"].image_set.repeats
     both = TrainData(ret.subset([]), ret, len(NAMES)).all()
@@ -165,6 +218,7 @@ def test_run_config_and_cli_choose_the_rule():
     with pytest.raises(ConfigError, match="'match_rule' must be one of alor, swat; got 'fts5'"):
         RunConfig(match_rule="fts5")
     from alor_core.cli import _config, _parser
+
     args = _parser().parse_args(["run", "--dataset", "/data/x", "--match-rule", "swat"])
     assert _config(args, 1, "tfs", "/data/x").match_rule == "swat"
     args = _parser().parse_args(["run", "--protocol", "paper"])

@@ -62,7 +62,7 @@ def test_source_stamp_changes_with_content_only(tmp_path):
     s1 = source_stamp(pool)
     assert source_stamp(pool) == s1
     st = os.stat(pool / "b0.txt")
-    (pool / "b0.txt").write_text("a ripe banana")                 # same text, rewritten ...
+    (pool / "b0.txt").write_text("a ripe banana")  # same text, rewritten ...
     os.utime(pool / "b0.txt", ns=(st.st_atime_ns, st.st_mtime_ns))  # ... with the old mtime: same content key
     assert source_stamp(pool) == s1
     os.utime(pool / "b0.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
@@ -117,10 +117,29 @@ def test_a_rerun_after_adding_a_caption(tmp_path, capsys):
             for i in range(2):
                 _photo(task / split / c / f"{c}{i}.png", (colour[0], colour[1], 40 * i + 5))
     pool = _pool(tmp_path / "pool")
-    base = ["run", "--dataset", str(task), "--retrieval-source", str(pool), "--model", "alor_tiny_fm",
-            "--adapt", "zeroshot", "--strategy", "random", "--rounds", "1", "--budget", "1", "--min-side", "0",
-            "--quiet", "--output", str(tmp_path / "out"),
-            "--no-leakage-guard"]  # plain colour squares: near-duplicates of the plain test squares
+    base = [
+        "run",
+        "--dataset",
+        str(task),
+        "--retrieval-source",
+        str(pool),
+        "--model",
+        "alor_tiny_fm",
+        "--adapt",
+        "zeroshot",
+        "--strategy",
+        "random",
+        "--rounds",
+        "1",
+        "--budget",
+        "1",
+        "--min-side",
+        "0",
+        "--quiet",
+        "--output",
+        str(tmp_path / "out"),
+        "--no-leakage-guard",
+    ]  # plain colour squares: near-duplicates of the plain test squares
 
     def matched(name):
         meta = json.loads((tmp_path / "out" / name / "seed1" / "retrieval" / "counts.json").read_text())

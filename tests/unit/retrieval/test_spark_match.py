@@ -13,14 +13,37 @@ pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip i
 pytestmark = pytest.mark.slow  # starting a JVM takes ~30 s on 2 cores
 
 SYNONYMS = [["cat", "kitty cat"], ["shirt"], ["ankle boot"], [".net"], ["c++"], ["café"], ["Straße"], ["cow"]]
-CAPTIONS = ["A Cat on a mat", "category page", "kitty  cat", "red t-shirt", "shirt, t-shirt", "ANKLE\u3000BOOT",
-            "ankle boots", "asp.net", "learn .NET", "c+++", "C++17", "CAFÉ", "cafe\u0301", "STRAẞE", "ſtraße",
-            "STRASSE", "", None, "\u212aitty cat", "ΚΑΤ cat", "Σ ς σ cat", "中文 shirt", "\u1c89 cat"]
+CAPTIONS = [
+    "A Cat on a mat",
+    "category page",
+    "kitty  cat",
+    "red t-shirt",
+    "shirt, t-shirt",
+    "ANKLE\u3000BOOT",
+    "ankle boots",
+    "asp.net",
+    "learn .NET",
+    "c+++",
+    "C++17",
+    "CAFÉ",
+    "cafe\u0301",
+    "STRAẞE",
+    "ſtraße",
+    "STRASSE",
+    "",
+    None,
+    "\u212aitty cat",
+    "ΚΑΤ cat",
+    "Σ ς σ cat",
+    "中文 shirt",
+    "\u1c89 cat",
+]
 
 
 @pytest.fixture(scope="module")
 def spark():
     from alor_core.retrieval.spark_match import local_spark
+
     try:
         session = local_spark("local[1]", shuffle_partitions=2)
     except DataError as err:  # Java missing or the JVM failed: say so, do not pass silently
@@ -35,9 +58,16 @@ def test_spark_ids_equal_duckdb_ids(tmp_path, spark):
 
     caps = CAPTIONS * 3
     for k, part in enumerate(np.array_split(np.arange(len(caps)), 3)):
-        pq.write_table(pa.table({"URL": [f"img/{i}.png" for i in part], "TEXT": pa.array([caps[i] for i in part], pa.string()),
-                                 "NSFW": ["NSFW" if i == 4 else "UNLIKELY" for i in part]}),
-                       tmp_path / f"part-{k}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "URL": [f"img/{i}.png" for i in part],
+                    "TEXT": pa.array([caps[i] for i in part], pa.string()),
+                    "NSFW": ["NSFW" if i == 4 else "UNLIKELY" for i in part],
+                }
+            ),
+            tmp_path / f"part-{k}.parquet",
+        )
     got, s_stats = match_captions_spark(tmp_path, SYNONYMS, spark=spark)
     ref, d_stats = match_captions_duckdb(tmp_path, SYNONYMS, threads=1)
     assert len(ref) > 20
@@ -50,8 +80,10 @@ def test_spark_counts_non_utf8_binary_captions(tmp_path, spark):
     # Undecodable binary captions are counted as non_utf8 and skipped, like the other backends.
     from alor_core.retrieval import match_captions_spark
 
-    pq.write_table(pa.table({"URL": ["a", "b", "c"], "TEXT": pa.array([b"\xff cat", b"a cat", None], pa.binary())}),
-                   tmp_path / "b.parquet")
+    pq.write_table(
+        pa.table({"URL": ["a", "b", "c"], "TEXT": pa.array([b"\xff cat", b"a cat", None], pa.binary())}),
+        tmp_path / "b.parquet",
+    )
     m, stats = match_captions_spark(tmp_path / "b.parquet", [["cat"]], spark=spark)
     assert stats["non_utf8"] == 1 and stats["empty_captions"] == 1 and m["row"].tolist() == [1]
     # Spark also reads a *string* column with bad bytes (DuckDB and pyarrow refuse it) and counts them

@@ -24,11 +24,11 @@ def reference_kcenter(feats, ref, n):
     if has_ref:
         r = np.asarray(ref, dtype=np.float64)
         d = np.sqrt(((x[:, None, :] - r[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-    else:   # empty training set: the pool's mean embedding stands in until the first pick
+    else:  # empty training set: the pool's mean embedding stands in until the first pick
         d = np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1))
     picks, scores = [], []
     for k in range(n):
-        i = int(np.argmax(d))                       # numpy: first position on ties
+        i = int(np.argmax(d))  # numpy: first position on ties
         picks.append(i)
         scores.append(float(d[i]))
         to_pick = np.sqrt(((x - x[i]) ** 2).sum(axis=1))
@@ -86,14 +86,14 @@ def test_integer_grid_with_ties_and_duplicates_gives_the_reference_picks(small_b
     # many candidates tie exactly; duplicated pool rows and reference rows repeated in later blocks
     rng = np.random.default_rng(7)
     x = rng.integers(-3, 4, size=(120, 4)).astype(np.float32)
-    x[60:90] = x[0:30]                               # duplicated pool rows
+    x[60:90] = x[0:30]  # duplicated pool rows
     ref = rng.integers(-3, 4, size=(23, 4)).astype(np.float32)
-    ref = np.concatenate([ref, ref[:12]])            # the same references again, in later blocks
+    ref = np.concatenate([ref, ref[:12]])  # the same references again, in later blocks
     picks, scores = query(pool_with(x, ref), 40)
     want, want_scores = reference_kcenter(x, ref, 40)
     assert picks == want
-    np.testing.assert_array_equal(scores, want_scores)   # exact: integer arithmetic throughout
-    assert len(set(want_scores)) < len(want_scores)      # the check did exercise ties
+    np.testing.assert_array_equal(scores, want_scores)  # exact: integer arithmetic throughout
+    assert len(set(want_scores)) < len(want_scores)  # the check did exercise ties
 
 
 def test_nearest_reference_is_the_first_of_tied_rows_across_blocks(small_blocks):
@@ -148,10 +148,10 @@ def test_lazy_levels_give_the_picks_scores_and_reasons_of_one_level(monkeypatch)
 
     full = run()
     tiny_levels(monkeypatch)
-    assert diversity._levels(len(ref))[0] is not None      # the lazy path did run in levels
+    assert diversity._levels(len(ref))[0] is not None  # the lazy path did run in levels
     lazy = run()
     assert lazy[0] == full[0] == reference_kcenter(x, ref, 60)[0]
-    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-6)   # float32 products batched differently
+    np.testing.assert_allclose(lazy[1], full[1], rtol=1e-6)  # float32 products batched differently
     assert lazy[2] == full[2]
 
 
@@ -161,8 +161,8 @@ def test_nearest_training_sample_is_the_first_of_tied_rows_across_levels(monkeyp
     tiny_levels(monkeypatch)
     rng = np.random.default_rng(4)
     ref = rng.integers(-4, 5, size=(24, 3)).astype(np.float32)
-    ref[[3, 12, 21]] = 40.0                                  # one far reference point, three times
-    x = np.concatenate([np.full((1, 3), 60.0, np.float32), ref + np.float32(0.5)])   # row 0: far from all
+    ref[[3, 12, 21]] = 40.0  # one far reference point, three times
+    x = np.concatenate([np.full((1, 3), 60.0, np.float32), ref + np.float32(0.5)])  # row 0: far from all
     view = pool_with(x, ref)
     view = dataclasses.replace(view, train_labels=np.arange(24) % 5, class_names=[f"c{i}" for i in range(5)])
     s = strategies.create("coreset", device="cpu")
@@ -172,8 +172,8 @@ def test_nearest_training_sample_is_the_first_of_tied_rows_across_levels(monkeyp
 
 def test_levels_deal_the_reference_round_robin_in_doubling_groups(monkeypatch):
     tiny_levels(monkeypatch)
-    assert diversity._levels(3) == [None]                  # fewer than 2 x 2 rows: a single level
-    levels = diversity._levels(40)                         # 8 slots: slot 0, 1, 2-3, 4-7
+    assert diversity._levels(3) == [None]  # fewer than 2 x 2 rows: a single level
+    levels = diversity._levels(40)  # 8 slots: slot 0, 1, 2-3, 4-7
     assert [len(r) for r in levels] == [5, 5, 10, 20]
     assert levels[0].tolist() == [0, 8, 16, 24, 32]
     assert levels[2].tolist()[:4] == [2, 3, 10, 11]

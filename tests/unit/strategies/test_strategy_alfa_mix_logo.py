@@ -27,9 +27,19 @@ def head_view(feats, weight, scale, bias, train_feats, train_labels):
     probs = softmax(scale * feats @ weight.T + b)
     c = len(weight)
     labels = np.asarray(train_labels)
-    return PoolView(feats, probs, np.zeros(c, int), np.bincount(labels, minlength=c), [f"class{i}" for i in range(c)],
-                    train_features=np.asarray(train_feats, float), train_labels=labels,
-                    head_weight=weight, head_scale=scale, head_bias=bias, n_pool_full=len(feats) + len(labels))
+    return PoolView(
+        feats,
+        probs,
+        np.zeros(c, int),
+        np.bincount(labels, minlength=c),
+        [f"class{i}" for i in range(c)],
+        train_features=np.asarray(train_feats, float),
+        train_labels=labels,
+        head_weight=weight,
+        head_scale=scale,
+        head_bias=bias,
+        n_pool_full=len(feats) + len(labels),
+    )
 
 
 def at(deg):
@@ -40,8 +50,9 @@ def at(deg):
 # the mix moves z by t = cap/√2 * ||d||, and the prediction flips iff cap * max_c ||d_c|| > z0 - z1 + Δb/s.
 #   A = 40°: (0.1232) / 0.8452 = 0.146 -> cap 0.2;  B = 20°: 0.5977 / 1.1472 = 0.521 -> cap 0.6;
 #   C = 0°:  1 / 1.4142 = 0.707 -> cap 0.8.
-TWO_CLASS = dict(weight=np.eye(2), scale=10.0, bias=None,
-                 train_feats=[[1, 0], [1, 0], [0, 1], [0, 1]], train_labels=[0, 0, 1, 1])
+TWO_CLASS = dict(
+    weight=np.eye(2), scale=10.0, bias=None, train_feats=[[1, 0], [1, 0], [0, 1], [0, 1]], train_labels=[0, 0, 1, 1]
+)
 
 
 def test_class_anchors_use_true_labels_and_the_global_mean_for_empty_classes():
@@ -96,7 +107,7 @@ def test_kmeans_takes_the_member_nearest_each_centroid(seed):
     view = head_view(feats, np.eye(2, 3), 10.0, None, np.eye(2, 3), [0, 1])
     s = strategies.create("alfa_mix")
     picks = s.query(view, 2, rng=np.random.default_rng(seed))
-    assert s.alpha_cap_ == 0.2 and len(s.candidates_) == 6     # precondition: all flip at the first cap
+    assert s.alpha_cap_ == 0.2 and len(s.candidates_) == 6  # precondition: all flip at the first cap
     assert sorted(picks.tolist()) == [1, 4]
 
 
@@ -106,7 +117,7 @@ def literal_official_flip_caps(z, anchors, w, s, b, caps=CAPS):
     y = logits.argmax(axis=1)
     q = softmax(logits)
     q[np.arange(len(z)), y] -= 1
-    grad = s * q @ w                                            # ∂CE/∂z
+    grad = s * q @ w  # ∂CE/∂z
     out = np.full(len(z), np.inf)
     for cap in sorted(caps, reverse=True):
         eps = cap / math.sqrt(z.shape[1])
@@ -126,11 +137,11 @@ def test_exact_flip_caps_equal_the_literal_closed_form(seed):
     z = rng.normal(size=(300, 6))
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     w, b = rng.normal(size=(4, 6)), 0.3 * rng.normal(size=4)
-    anchors = z[:40].reshape(4, 10, 6).mean(axis=1)                 # class means, as in the strategy
+    anchors = z[:40].reshape(4, 10, 6).mean(axis=1)  # class means, as in the strategy
     ours = mix_flip_caps(z, anchors, w, 7.0, b)[0]
     want = literal_official_flip_caps(z, anchors, w, 7.0, b)
     values, counts = np.unique(want, return_counts=True)
-    assert values.tolist() == [*CAPS, np.inf] and counts.min() >= 10   # every outcome is exercised
+    assert values.tolist() == [*CAPS, np.inf] and counts.min() >= 10  # every outcome is exercised
     np.testing.assert_array_equal(ours, want)
 
 

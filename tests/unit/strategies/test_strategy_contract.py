@@ -25,15 +25,24 @@ def random_pool(n=120, n_classes=5, dim=12, n_train=40, seed=0, n_pool_full=None
     feats, train = unit(n), unit(n_train)
     train_labels = r.integers(n_classes, size=n_train)
     n_lab = np.bincount(train_labels[: n_train // 2], minlength=n_classes)
-    n_ret = np.bincount(train_labels[n_train // 2:], minlength=n_classes)
+    n_ret = np.bincount(train_labels[n_train // 2 :], minlength=n_classes)
     weight, bias = unit(n_classes), 0.1 * r.normal(size=n_classes)
     logits = scale * feats @ weight.T + bias
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
-    return PoolView(feats.astype(np.float32), probs, n_ret, n_lab, [f"class{i}" for i in range(n_classes)],
-                    train_features=train.astype(np.float32), train_labels=train_labels,
-                    head_weight=weight, head_scale=scale, head_bias=bias,
-                    n_pool_full=n + int(n_lab.sum()) if n_pool_full is None else n_pool_full)
+    return PoolView(
+        feats.astype(np.float32),
+        probs,
+        n_ret,
+        n_lab,
+        [f"class{i}" for i in range(n_classes)],
+        train_features=train.astype(np.float32),
+        train_labels=train_labels,
+        head_weight=weight,
+        head_scale=scale,
+        head_bias=bias,
+        n_pool_full=n + int(n_lab.sum()) if n_pool_full is None else n_pool_full,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +100,37 @@ def test_invalid_budget_raises_config_error_naming_budget(name, pool, bad):
 @pytest.mark.parametrize("name", ALL)
 def test_empty_pool_raises_pool_exhausted(name, pool):
     # an empty unlabeled pool is an explicit error, not an empty selection
-    empty = PoolView(pool.features[:0], pool.probs[:0], pool.n_retrieved, pool.n_labeled, pool.class_names,
-                     pool.train_features, pool.train_labels, pool.head_weight, pool.head_scale, pool.head_bias,
-                     pool.n_pool_full)
+    empty = PoolView(
+        pool.features[:0],
+        pool.probs[:0],
+        pool.n_retrieved,
+        pool.n_labeled,
+        pool.class_names,
+        pool.train_features,
+        pool.train_labels,
+        pool.head_weight,
+        pool.head_scale,
+        pool.head_bias,
+        pool.n_pool_full,
+    )
     with pytest.raises(PoolExhaustedError, match="exhausted"):
         strategies.create(name).query(empty, 3, rng=np.random.default_rng(0))
 
 
 def test_registry_lists_every_paper_strategy_and_pcb_forms():
     # every strategy of the paper is buildable; nothing is left as "planned"
-    for name in ["random", "entropy", "coreset", "badge", "alfa_mix", "logo", "tfs",
-                 "badge_pcb", "coreset_pcb", "entropy_pcb"]:
+    for name in [
+        "random",
+        "entropy",
+        "coreset",
+        "badge",
+        "alfa_mix",
+        "logo",
+        "tfs",
+        "badge_pcb",
+        "coreset_pcb",
+        "entropy_pcb",
+    ]:
         assert name in ALL
     assert strategies.planned() == []
     assert type(strategies.create("ALFA-Mix")).__name__ == "AlfaMix"
@@ -126,8 +155,13 @@ def test_unknown_name_lists_available(name):
 
 @pytest.mark.parametrize("name", ALL)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n_pool=st.integers(1, 40), n_classes=st.integers(2, 6), n_train=st.integers(0, 15),
-       frac=st.floats(0.01, 1.5), seed=st.integers(0, 2**16))
+@given(
+    n_pool=st.integers(1, 40),
+    n_classes=st.integers(2, 6),
+    n_train=st.integers(0, 15),
+    frac=st.floats(0.01, 1.5),
+    seed=st.integers(0, 2**16),
+)
 def test_property_exact_count_unique_in_range(name, n_pool, n_classes, n_train, frac, seed):
     # for any pool size, class count, training set (even empty) and budget: min(n, pool) distinct picks
     pool = random_pool(n=n_pool, n_classes=n_classes, dim=6, n_train=n_train, seed=seed)
@@ -147,9 +181,19 @@ def test_property_exact_count_unique_in_range(name, n_pool, n_classes, n_train, 
 def test_property_duplicate_rows_still_give_distinct_picks(name, n_dup, n, seed):
     # a pool of identical samples (zero distances, empty k-means clusters) never yields a repeated pick
     base = random_pool(n=1, n_classes=3, dim=5, n_train=4, seed=seed)
-    pool = PoolView(np.repeat(base.features, n_dup, 0), np.repeat(base.probs, n_dup, 0), base.n_retrieved,
-                    base.n_labeled, base.class_names, base.train_features, base.train_labels,
-                    base.head_weight, base.head_scale, base.head_bias, n_dup + 2)
+    pool = PoolView(
+        np.repeat(base.features, n_dup, 0),
+        np.repeat(base.probs, n_dup, 0),
+        base.n_retrieved,
+        base.n_labeled,
+        base.class_names,
+        base.train_features,
+        base.train_labels,
+        base.head_weight,
+        base.head_scale,
+        base.head_bias,
+        n_dup + 2,
+    )
     n = min(n, n_dup)
     picks = strategies.create(name).query(pool, n, rng=np.random.default_rng(seed))
     assert len(set(picks.tolist())) == len(picks) == n

@@ -16,8 +16,7 @@ def line_pool(xs, ref_xs):
     feats = np.array([[x, 0.0] for x in xs])
     ref = np.array([[x, 0.0] for x in ref_xs]).reshape(-1, 2)
     view = make_pool_view(np.full((len(xs), 2), 0.5), features=feats)
-    return dataclasses.replace(view, features=feats, train_features=ref,
-                               train_labels=np.zeros(len(ref), dtype=int))
+    return dataclasses.replace(view, features=feats, train_features=ref, train_labels=np.zeros(len(ref), dtype=int))
 
 
 def coreset(view, n):
@@ -68,8 +67,12 @@ def test_kcenter_matches_a_naive_full_matrix_implementation():
     # the greedy sequence equals textbook k-center greedy on the full pool x (reference + pool) matrix
     rng = np.random.default_rng(2)
     x, ref = rng.normal(size=(60, 4)), rng.normal(size=(15, 4))
-    view = dataclasses.replace(make_pool_view(np.full((60, 2), 0.5), features=x), features=x,
-                               train_features=ref, train_labels=np.zeros(15, int))
+    view = dataclasses.replace(
+        make_pool_view(np.full((60, 2), 0.5), features=x),
+        features=x,
+        train_features=ref,
+        train_labels=np.zeros(15, int),
+    )
     full = np.linalg.norm(x[:, None] - np.concatenate([ref, x])[None], axis=2)
     d, expected = full[:, :15].min(axis=1), []
     for _ in range(12):
@@ -81,10 +84,11 @@ def test_kcenter_matches_a_naive_full_matrix_implementation():
 
 # --- BADGE -------------------------------------------------------------------------------------
 
+
 def naive_gradient_embeddings(feats, probs):
     """The materialised (e_ŷ - p) ⊗ f, shape (N, C*D): block c is (1[c = ŷ] - p_c) f."""
     q = -np.asarray(probs, dtype=float)
-    q[np.arange(len(q)), q.argmin(axis=1)] += 1.0          # argmin of -p == argmax of p
+    q[np.arange(len(q)), q.argmin(axis=1)] += 1.0  # argmin of -p == argmax of p
     return (q[:, :, None] * np.asarray(feats, dtype=float)[:, None, :]).reshape(len(q), -1)
 
 
@@ -114,14 +118,18 @@ def badge_pool(n=80, c=6, d=10, seed=0):
 def test_badge_norms_and_distances_equal_materialised_gradients():
     # the Kronecker identity reproduces ||g_i||^2 and ||g_i - g_j||^2 of the C*D embeddings exactly
     view = badge_pool()
-    view = dataclasses.replace(view, features=view.features.astype(np.float64))   # exact arithmetic
+    view = dataclasses.replace(view, features=view.features.astype(np.float64))  # exact arithmetic
     g = naive_gradient_embeddings(view.features, view.probs)
     norm2 = gradient_norms2(view.features, view.probs)
-    np.testing.assert_allclose(norm2, (g ** 2).sum(axis=1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(norm2, (g**2).sum(axis=1), rtol=1e-10, atol=1e-12)
     pred = view.probs.argmax(axis=1)
     for j in [0, 17, 79]:
-        np.testing.assert_allclose(_gradient_dist2_to(view.features, view.probs, pred, norm2, j),
-                                   ((g - g[j]) ** 2).sum(axis=1), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            _gradient_dist2_to(view.features, view.probs, pred, norm2, j),
+            ((g - g[j]) ** 2).sum(axis=1),
+            rtol=1e-9,
+            atol=1e-12,
+        )
 
 
 def test_badge_first_pick_is_the_max_norm_gradient_embedding():

@@ -31,8 +31,7 @@ def onehot_probs(pred, n_classes, conf=0.7):
 
 
 def view(pred, n_classes=3, n_retrieved=None, n_labeled=None, n_pool_full=None, features=None):
-    v = make_pool_view(onehot_probs(pred, n_classes), n_retrieved=n_retrieved, n_labeled=n_labeled,
-                       features=features)
+    v = make_pool_view(onehot_probs(pred, n_classes), n_retrieved=n_retrieved, n_labeled=n_labeled, features=features)
     return dataclasses.replace(v, n_pool_full=n_pool_full)
 
 
@@ -52,14 +51,15 @@ def test_picks_the_argmin_class_and_recounts():
     assert [pred[i] for i in picks] == [1, 1, 2]
     assert s.reasons_[0].startswith("PCB: rarest class 'class1' (count 2) among 7 first_k candidates")
     assert s.reasons_[2].startswith("PCB: rarest class 'class2' (count 3)")
-    np.testing.assert_array_equal(s.scores_, np.asarray(picks) + 100)   # the base's scores of the picks
+    np.testing.assert_array_equal(s.scores_, np.asarray(picks) + 100)  # the base's scores of the picks
 
 
 def test_counts_include_retrieved_and_labeled_items():
     # retrieved (0, 5) + labeled (6, 0): class 1 is rarest (5 < 6) although class 0 has no retrieved items
     pred = [0, 1, 0, 1]
-    picks = PCB(FirstK(), gamma=1.0).query(view(pred, 2, n_retrieved=[0, 5], n_labeled=[6, 0], n_pool_full=4),
-                                            1, rng=np.random.default_rng(0))
+    picks = PCB(FirstK(), gamma=1.0).query(
+        view(pred, 2, n_retrieved=[0, 5], n_labeled=[6, 0], n_pool_full=4), 1, rng=np.random.default_rng(0)
+    )
     assert pred[picks[0]] == 1
 
 
@@ -70,8 +70,13 @@ def test_fallback_is_random_and_does_not_update_counts():
     s = PCB(FirstK(), gamma=1.0)
     picks = s.query(view(pred, n_retrieved=[0, 1, 5], n_pool_full=8), 5, rng=np.random.default_rng(0))
     assert len(set(picks.tolist())) == 5
-    assert all(r.startswith("PCB random fallback: no unpicked first_k candidate of 8 is predicted as the "
-                            "rarest class 'class0' (count 0)") for r in s.reasons_)
+    assert all(
+        r.startswith(
+            "PCB random fallback: no unpicked first_k candidate of 8 is predicted as the "
+            "rarest class 'class0' (count 0)"
+        )
+        for r in s.reasons_
+    )
     assert all("counts are not updated" in r for r in s.reasons_)
 
 
@@ -101,8 +106,11 @@ def test_predicted_class_comes_from_the_classifier_not_the_embedding():
     feats = np.tile([1.0, 0.1, 0.1, 0.1], (4, 1))
     pred = [1, 1, 1, 1]
     s = PCB(FirstK(), gamma=1.0)
-    s.query(view(pred, 2, n_retrieved=[0, 3], n_labeled=[9, 0], n_pool_full=4, features=feats), 2,
-            rng=np.random.default_rng(0))
+    s.query(
+        view(pred, 2, n_retrieved=[0, 3], n_labeled=[9, 0], n_pool_full=4, features=feats),
+        2,
+        rng=np.random.default_rng(0),
+    )
     assert all(r.startswith("PCB: rarest class 'class1'") for r in s.reasons_)
 
 

@@ -51,7 +51,7 @@ def test_tfs_ties_go_to_the_lowest_class_index():
     # all counts equal: the first pick comes from class 0, the second from class 1
     probs = probs_for([2, 1, 0, 2, 1, 0], [0.4] * 6, 3)
     picks, _ = tfs(probs, 2, n_retrieved=[3, 3, 3])
-    assert picks == [2, 1]   # equal entropies: the lower position within each class
+    assert picks == [2, 1]  # equal entropies: the lower position within each class
 
 
 def test_tfs_with_uniform_counts_is_round_robin_by_class_with_highest_entropy():
@@ -60,7 +60,7 @@ def test_tfs_with_uniform_counts_is_round_robin_by_class_with_highest_entropy():
     pred = rng.integers(3, size=30)
     conf = rng.uniform(0.4, 0.95, size=30)
     picks, _ = tfs(probs_for(pred, conf, 3), 9, n_retrieved=[10, 10, 10], n_labeled=[2, 2, 2])
-    assert min(np.bincount(pred, minlength=3)) >= 3   # every class can serve three rounds
+    assert min(np.bincount(pred, minlength=3)) >= 3  # every class can serve three rounds
     queues = {c: sorted(np.flatnonzero(pred == c), key=lambda i: conf[i]) for c in range(3)}
     expected = [int(queues[c].pop(0)) for _ in range(3) for c in range(3)]
     assert picks == expected
