@@ -56,18 +56,30 @@ def main():
     idx = [int(rng.choice(np.flatnonzero(task.pool.labels == c))) for c in range(task.n_classes)]
     lab = task.pool.subset(idx)
     ret = retrieve(bundle, task.classes, task.corpus_path, k=args.k).image_set
-    data = TrainData(lab, ret, task.n_classes, labeled_features=encode_images(bundle, lab),
-                     retrieved_features=encode_images(bundle, ret))
+    data = TrainData(
+        lab,
+        ret,
+        task.n_classes,
+        labeled_features=encode_images(bundle, lab),
+        retrieved_features=encode_images(bundle, ret),
+    )
     test_f = encode_images(bundle, task.test)
     y = task.test.labels
-    print(f"demo world ({'reduced' if args.small else 'full'}): {len(lab)} labeled + {len(ret)} retrieved, "
-          f"{len(y)} test images; seeds {args.seeds}; torch threads {torch.get_num_threads()}")
+    print(
+        f"demo world ({'reduced' if args.small else 'full'}): {len(lab)} labeled + {len(ret)} retrieved, "
+        f"{len(y)} test images; seeds {args.seeds}; torch threads {torch.get_num_threads()}"
+    )
     extra = {"lp": {"epochs": args.lp_epochs}, "pt": {"epochs": args.pt_epochs, "n_ctx": 8}}
-    variants = [("epoch", {"augment": "epoch"})] + [
-        (f"views n={n}", {"augment": "views", "n_views": n}) for n in args.views] + [("none", {"augment": "none"})]
+    variants = (
+        [("epoch", {"augment": "epoch"})]
+        + [(f"views n={n}", {"augment": "views", "n_views": n}) for n in args.views]
+        + [("none", {"augment": "none"})]
+    )
     for method in args.methods:
-        print(f"\n{method.upper()} (paper preset, {extra[method]}): crop scale "
-              f"{adaptation.create(method, 'paper').params.crop_scale}")
+        print(
+            f"\n{method.upper()} (paper preset, {extra[method]}): crop scale "
+            f"{adaptation.create(method, 'paper').params.crop_scale}"
+        )
         print(f"{'variant':<14} {'acc % (mean ± sd)':>18} {'agree w/ epoch %':>17} {'fit s (mean)':>13}")
         preds, rows = {}, []
         for name, over in variants + [("epoch, other seed", {"augment": "epoch"})]:
@@ -83,8 +95,11 @@ def main():
                 accs.append(100 * float((p == y).mean()))
                 agree.append(100 * float((p == preds[("epoch", s)]).mean()))
             rows.append((name, np.mean(accs), np.std(accs), np.mean(agree), np.mean(secs)))
-            print(f"{name:<14} {np.mean(accs):>10.2f} ± {np.std(accs):5.2f} {np.mean(agree):>17.1f} "
-                  f"{np.mean(secs):>13.2f}", flush=True)
+            print(
+                f"{name:<14} {np.mean(accs):>10.2f} ± {np.std(accs):5.2f} {np.mean(agree):>17.1f} "
+                f"{np.mean(secs):>13.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

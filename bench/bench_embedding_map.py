@@ -45,13 +45,20 @@ def fake_points(n, dim=512, n_classes=10, seed=0):
     role = np.where(source == "pool", "unlabeled", source).astype(object)
     pool = np.flatnonzero(source == "pool")
     role[pool[: max(1, n // 100)]] = "labeled"
-    role[pool[max(1, n // 100): max(1, n // 100) + 10]] = "selected"
+    role[pool[max(1, n // 100) : max(1, n // 100) + 10]] = "selected"
     names = [f"class {c}" for c in range(n_classes)]
     hidden = np.isin(role, ["unlabeled", "selected"])
     lab = np.where(hidden, -1, label)
-    df = pd.DataFrame({"source": source, "role": role, "label": lab, "id": [f"img/{i:06d}.png" for i in range(n)],
-                       "path": [f"/data/img/{i:06d}.png" for i in range(n)],
-                       "class_name": [names[c] if c >= 0 else "" for c in lab]})
+    df = pd.DataFrame(
+        {
+            "source": source,
+            "role": role,
+            "label": lab,
+            "id": [f"img/{i:06d}.png" for i in range(n)],
+            "path": [f"/data/img/{i:06d}.png" for i in range(n)],
+            "class_name": [names[c] if c >= 0 else "" for c in lab],
+        }
+    )
     return df, x
 
 
@@ -63,6 +70,7 @@ def browser_times(figures):
     """Seconds from Plotly.newPlot to the first plotly_afterplot per figure JSON, in one Chromium."""
     from playwright.sync_api import sync_playwright
     import plotly
+
     js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
     args = ["--headless", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run", "--enable-unsafe-swiftshader"]
     out = []
@@ -73,13 +81,18 @@ def browser_times(figures):
         page = browser.new_page(viewport={"width": 1000, "height": 700})
         page.goto(page_file.as_uri())
         for fig_json in figures:
-            secs = page.evaluate("""async (spec) => {
+            secs = page.evaluate(
+                """async (spec) => {
                 const fig = JSON.parse(spec); const gd = document.getElementById('g'); Plotly.purge(gd);
                 const t0 = performance.now();
                 await new Promise(res => {
                     Plotly.newPlot(gd, fig.data, fig.layout).then(() => requestAnimationFrame(() => res())); });
-                return (performance.now() - t0) / 1000; }""", fig_json)
-            n_drawn = page.evaluate("() => document.getElementById('g')._fullData.reduce((a, t) => a + (t._length || 0), 0)")
+                return (performance.now() - t0) / 1000; }""",
+                fig_json,
+            )
+            n_drawn = page.evaluate(
+                "() => document.getElementById('g')._fullData.reduce((a, t) => a + (t._length || 0), 0)"
+            )
             out.append((secs, n_drawn))
         browser.close()
     return out
@@ -100,6 +113,7 @@ def main():
     print(f"load average before: {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} on {os.cpu_count()} CPUs", flush=True)
     t = time.perf_counter()
     import sklearn.decomposition  # noqa: F401 - first use in a process; the server pays it once
+
     import_s = time.perf_counter() - t
     print(f"scikit-learn import (once per server process): {import_s:.2f} s", flush=True)
     warm_df, warm_x = fake_points(100, seed=9)  # one-time warm-ups (plotly's figure classes, the WebGL
@@ -121,10 +135,21 @@ def main():
         spec = fig.to_json()
         json_s = time.perf_counter() - t
         figs.append(spec)
-        rows.append({"points": n, "layout_cold": cold, "layout_cached": warm, "figure": fig_s, "json": json_s,
-                     "json_mb": len(spec) / 1e6})
-        print(f"{n:>6} points: PCA layout {cold:.3f} s (cached {warm:.3f} s), figure {fig_s:.3f} s, "
-              f"JSON {json_s:.3f} s ({len(spec) / 1e6:.1f} MB)", flush=True)
+        rows.append(
+            {
+                "points": n,
+                "layout_cold": cold,
+                "layout_cached": warm,
+                "figure": fig_s,
+                "json": json_s,
+                "json_mb": len(spec) / 1e6,
+            }
+        )
+        print(
+            f"{n:>6} points: PCA layout {cold:.3f} s (cached {warm:.3f} s), figure {fig_s:.3f} s, "
+            f"JSON {json_s:.3f} s ({len(spec) / 1e6:.1f} MB)",
+            flush=True,
+        )
     browser = None
     if not args.no_browser and Path("/usr/bin/chromium").is_file():
         try:
@@ -136,31 +161,46 @@ def main():
         if browser:
             assert r["drawn"] == r["points"], "every point must be drawn"
         r["first_render"] = r["layout_cold"] + r["figure"] + r["json"] + (0 if browser is None else r["browser"])
-        print(f"{r['points']:>6} points: browser draw {r['browser']:.2f} s -> first render {r['first_render']:.2f} s",
-              flush=True)
+        print(
+            f"{r['points']:>6} points: browser draw {r['browser']:.2f} s -> first render {r['first_render']:.2f} s",
+            flush=True,
+        )
     umap_line = ""
     if args.umap:
         _, x = fake_points(args.umap, seed=1)
         t = time.perf_counter()
         _, uinfo = analysis.layout_2d(x, "umap")
-        umap_line = (f"UMAP layout of {args.umap:,} points (background thread, once; then cached): "
-                     f"{time.perf_counter() - t:.1f} s ({uinfo['method']})")
+        umap_line = (
+            f"UMAP layout of {args.umap:,} points (background thread, once; then cached): "
+            f"{time.perf_counter() - t:.1f} s ({uinfo['method']})"
+        )
         print(umap_line, flush=True)
     load1 = os.getloadavg()
     print(f"load average after: {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f}", flush=True)
-    lines = ["# Embedding map: first render (points vs seconds)", "",
-             f"`python bench/bench_embedding_map.py {' '.join(sys.argv[1:])}`".replace("  ", " ").replace(" `", "`"),
-             f"on {os.cpu_count()} CPUs, load average {load0[0]:.1f} before and {load1[0]:.1f} after "
-             "(the machine is shared).", "",
-             "| points | PCA layout, cold (s) | layout from cache (s) | figure (s) | JSON (s, MB) | "
-             "browser draw (s) | first render (s) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Embedding map: first render (points vs seconds)",
+        "",
+        f"`python bench/bench_embedding_map.py {' '.join(sys.argv[1:])}`".replace("  ", " ").replace(" `", "`"),
+        f"on {os.cpu_count()} CPUs, load average {load0[0]:.1f} before and {load1[0]:.1f} after "
+        "(the machine is shared).",
+        "",
+        "| points | PCA layout, cold (s) | layout from cache (s) | figure (s) | JSON (s, MB) | "
+        "browser draw (s) | first render (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['points']:,} | {r['layout_cold']:.3f} | {r['layout_cached']:.3f} | {r['figure']:.3f} | "
-                     f"{r['json']:.3f} ({r['json_mb']:.1f}) | {r['browser']:.2f} | **{r['first_render']:.2f}** |")
-    lines += ["", "first render = cold PCA layout + figure + JSON + Chromium draw (WebGL, software rendering). "
-              "Features are assumed on disk (the page reads them from the feature cache). "
-              f"Not included: importing scikit-learn, once per server process ({import_s:.2f} s here), and "
-              "one warm-up figure (100 points) built and drawn first. " + umap_line, ""]
+        lines.append(
+            f"| {r['points']:,} | {r['layout_cold']:.3f} | {r['layout_cached']:.3f} | {r['figure']:.3f} | "
+            f"{r['json']:.3f} ({r['json_mb']:.1f}) | {r['browser']:.2f} | **{r['first_render']:.2f}** |"
+        )
+    lines += [
+        "",
+        "first render = cold PCA layout + figure + JSON + Chromium draw (WebGL, software rendering). "
+        "Features are assumed on disk (the page reads them from the feature cache). "
+        f"Not included: importing scikit-learn, once per server process ({import_s:.2f} s here), and "
+        "one warm-up figure (100 points) built and drawn first. " + umap_line,
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out}")
 

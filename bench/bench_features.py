@@ -90,20 +90,24 @@ def main():
     bundle = load_clip("alor_tiny_fm", checkpoint)
     images = splits[args.split]
     n, bs, dev = len(images), args.batch_size, bundle.device
-    say(f"bench_features {time.strftime('%Y-%m-%d %H:%M')} | {which}, {n} {args.split} images | model "
+    say(
+        f"bench_features {time.strftime('%Y-%m-%d %H:%M')} | {which}, {n} {args.split} images | model "
         f"{bundle.model_name} | device {dev} | torch threads {torch.get_num_threads()} | {os.cpu_count()} CPU "
-        f"cores | batch {bs} | best of {args.repeat} | load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        f"cores | batch {bs} | best of {args.repeat} | load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
     # one-off: the decoded store of the product images (built by the first feature pass otherwise)
     set_key = content_key(images).split("-")[0]
-    for f in (cache_dir() / "decoded").glob(f"{set_key}-*"):   # time a real build, not a re-read
+    for f in (cache_dir() / "decoded").glob(f"{set_key}-*"):  # time a real build, not a re-read
         f.unlink()
     t0 = time.perf_counter()
     store = decoded_images(images)
     build_s = time.perf_counter() - t0
     # inputs of the bare forward, prepared outside the timing, batched as encode_images batches
-    batches = [torch.stack([bundle.preprocess(open_image(images.path(i))) for i in range(s, min(s + bs, n))])
-               for s in range(0, n, bs)]
+    batches = [
+        torch.stack([bundle.preprocess(open_image(images.path(i))) for i in range(s, min(s + bs, n))])
+        for s in range(0, n, bs)
+    ]
     net = bundle.model.eval()
 
     @torch.no_grad()
@@ -111,15 +115,22 @@ def main():
         for x in batches:
             net.encode_image(x.to(dev))
 
-    tmp = Path(tempfile.mkdtemp(prefix="alor-user-images-"))      # outside the cache: user images
+    tmp = Path(tempfile.mkdtemp(prefix="alor-user-images-"))  # outside the cache: user images
     try:
         for i in range(n):
             dst = tmp / images.ids[i]
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(images.path(i), dst)
         user = ImageSet(list(images.ids), tmp, images.labels)
-        per_image = ClipBundle(bundle.model, T.Compose([T.Lambda(lambda im: im), *bundle.preprocess.transforms]),
-                               bundle.train_preprocess, bundle.tokenizer, bundle.model_name, bundle.pretrained, dev)
+        per_image = ClipBundle(
+            bundle.model,
+            T.Compose([T.Lambda(lambda im: im), *bundle.preprocess.transforms]),
+            bundle.train_preprocess,
+            bundle.tokenizer,
+            bundle.model_name,
+            bundle.pretrained,
+            dev,
+        )
 
         def with_threads(k):
             def run():
@@ -129,16 +140,27 @@ def main():
                     encode_images(bundle, user, batch_size=bs, cache=False)
                 finally:
                     ib.CPU_DECODE_THREADS = old
+
             return run
 
-        paths = [("bare encode_image forward", bare),
-                 (f"decoded-batched ({ib.pass_kind(images, bundle.preprocess, dev, store)})",
-                  lambda: encode_images(bundle, images, batch_size=bs, cache=False)),
-                 (f"decoded, per-image transform ({ib.pass_kind(images, per_image.preprocess, dev, store)})",
-                  lambda: encode_images(per_image, images, batch_size=bs, cache=False))]
+        paths = [
+            ("bare encode_image forward", bare),
+            (
+                f"decoded-batched ({ib.pass_kind(images, bundle.preprocess, dev, store)})",
+                lambda: encode_images(bundle, images, batch_size=bs, cache=False),
+            ),
+            (
+                f"decoded, per-image transform ({ib.pass_kind(images, per_image.preprocess, dev, store)})",
+                lambda: encode_images(per_image, images, batch_size=bs, cache=False),
+            ),
+        ]
         if dev.type == "cuda":
-            paths.append((f"user images, DataLoader {ib.CUDA_WORKERS} workers",
-                          lambda: encode_images(bundle, user, batch_size=bs, cache=False)))
+            paths.append(
+                (
+                    f"user images, DataLoader {ib.CUDA_WORKERS} workers",
+                    lambda: encode_images(bundle, user, batch_size=bs, cache=False),
+                )
+            )
         else:
             paths.append(("user images, inline decode", with_threads(0)))
             paths += [(f"user images, {k} decode threads", with_threads(k)) for k in args.threads]
@@ -179,13 +201,21 @@ def main():
             else:
                 os.environ["ALOR_CACHE_DIR"] = old
     say("")
-    say(f"decoded store build (once per image set and content): {build_s:.2f} s for {n} images "
-        f"({n / build_s:,.0f} images/s)")
+    say(
+        f"decoded store build (once per image set and content): {build_s:.2f} s for {n} images "
+        f"({n / build_s:,.0f} images/s)"
+    )
     say(f"feature cache: first pass {first_s:.3f} s, re-read {reread_s:.4f} s ({first_s / reread_s:,.0f}x)")
     say(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    Path(args.out).write_text("# Feature extraction per input path (`bench/bench_features.py`)\n\n"
-                              f"Command: `python bench/bench_features.py {' '.join(sys.argv[1:])}`\n\n"
-                              + lines[0] + "\n" + "\n".join(lines[1:]) + "\n", encoding="utf-8")
+    Path(args.out).write_text(
+        "# Feature extraction per input path (`bench/bench_features.py`)\n\n"
+        f"Command: `python bench/bench_features.py {' '.join(sys.argv[1:])}`\n\n"
+        + lines[0]
+        + "\n"
+        + "\n".join(lines[1:])
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {args.out}")
 
 

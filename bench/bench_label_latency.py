@@ -108,14 +108,28 @@ def main():
     if spec is not None:
         which = "reduced demo world (DemoWorldSpec.small())"
         ensure_demo_world(spec)
-    say(f"bench_label_latency {time.strftime('%Y-%m-%d %H:%M')} | {which} | {args.adapt.upper()} + "
+    say(
+        f"bench_label_latency {time.strftime('%Y-%m-%d %H:%M')} | {which} | {args.adapt.upper()} + "
         f"{args.strategy}, RDA k={args.k}, human mode | {os.cpu_count()} CPU cores | load "
-        + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
 
-    with tempfile.TemporaryDirectory() as out_warm, tempfile.TemporaryDirectory() as out_fresh, \
-            tempfile.TemporaryDirectory() as out_cli, tempfile.TemporaryDirectory() as out_live:
-        cfg = RunConfig(dataset="demo", strategy=args.strategy, adaptation=args.adapt, rounds=args.rounds,
-                        seed=1, rda=True, k=args.k, mode="human")
+    with (
+        tempfile.TemporaryDirectory() as out_warm,
+        tempfile.TemporaryDirectory() as out_fresh,
+        tempfile.TemporaryDirectory() as out_cli,
+        tempfile.TemporaryDirectory() as out_live,
+    ):
+        cfg = RunConfig(
+            dataset="demo",
+            strategy=args.strategy,
+            adaptation=args.adapt,
+            rounds=args.rounds,
+            seed=1,
+            rda=True,
+            k=args.k,
+            mode="human",
+        )
         t0 = time.perf_counter()
         ctx = prepare(cfg, out_warm, spec=spec)
         prep_s = time.perf_counter() - t0
@@ -128,19 +142,28 @@ def main():
         live_dir = session_l.path.parent
         t_live = time.time()
         job = jobs.start(command_for_session(session_l), live_dir, env={"HF_HUB_OFFLINE": "1"})
-        while not (session_l.status().get("pid") == job["pid"] and session_l.status().get("updated", 0) > t_live
-                   and session_l.status().get("state") == "waiting_for_labels"):
+        while not (
+            session_l.status().get("pid") == job["pid"]
+            and session_l.status().get("updated", 0) > t_live
+            and session_l.status().get("state") == "waiting_for_labels"
+        ):
             if not jobs.is_alive(job["pid"]) or time.time() - t_live > 600:
                 raise RuntimeError("the live job did not reach its wait: " + "\n".join(jobs.log_tail(live_dir, 30)))
             time.sleep(0.05)
-        say(f"live job: pid {job['pid']} waiting for round 0's labels {time.time() - t_live:.1f} s after its launch "
-            "(process start, imports, loading: what every relaunch costs)")
-        say(f"session start (not a wait after a label): prepare {prep_s:.2f} s "
+        say(
+            f"live job: pid {job['pid']} waiting for round 0's labels {time.time() - t_live:.1f} s after its launch "
+            "(process start, imports, loading: what every relaunch costs)"
+        )
+        say(
+            f"session start (not a wait after a label): prepare {prep_s:.2f} s "
             f"({', '.join(f'{k} {v:.2f}' for k, v in stages(ctx.session.path / 'timing.json').items())}), "
-            f"round 0 {first_s:.2f} s")
+            f"round 0 {first_s:.2f} s"
+        )
         say("")
-        say("| wait after the last label of round r | **live job (s)** | load then | warm loop (s) | training | evaluation | "
-            "selection | bookkeeping | fresh run() (s) | of it: prepare | CLI process (s) | load average (1 min) |")
+        say(
+            "| wait after the last label of round r | **live job (s)** | load then | warm loop (s) | training | evaluation | "
+            "selection | bookkeeping | fresh run() (s) | of it: prepare | CLI process (s) | load average (1 min) |"
+        )
         say("|---|---|---|---|---|---|---|---|---|---|---|---|")
         warm_all, fresh_all, cli_all, live_all, live_load = [], [], [], [], []
         try:
@@ -178,20 +201,30 @@ def main():
             warm_all.append(warm)
             fresh_all.append(fresh)
             cli_all.append(cli)
-            say(f"| {r} -> {r + 1} | **{live_all[r]:.2f}** | {live_load[r]:.2f} | {warm:.2f} | {st.get('adaptation', 0):.2f} | {st.get('evaluation', 0):.2f} | "
+            say(
+                f"| {r} -> {r + 1} | **{live_all[r]:.2f}** | {live_load[r]:.2f} | {warm:.2f} | {st.get('adaptation', 0):.2f} | {st.get('evaluation', 0):.2f} | "
                 f"{st.get('selection', 0):.2f} | {st.get('bookkeeping', 0):.2f} | {fresh:.2f} | "
-                f"{sum(pst.values()):.2f} | {cli:.2f} | {os.getloadavg()[0]:.2f} |")
-        same = all(ctx.session.selected(r)["sample_id"].tolist() == session_f.selected(r)["sample_id"].tolist()
-                   == session_c.selected(r)["sample_id"].tolist() == session_l.selected(r)["sample_id"].tolist()
-                   for r in range(args.rounds - 1))
+                f"{sum(pst.values()):.2f} | {cli:.2f} | {os.getloadavg()[0]:.2f} |"
+            )
+        same = all(
+            ctx.session.selected(r)["sample_id"].tolist()
+            == session_f.selected(r)["sample_id"].tolist()
+            == session_c.selected(r)["sample_id"].tolist()
+            == session_l.selected(r)["sample_id"].tolist()
+            for r in range(args.rounds - 1)
+        )
         say("")
-        say(f"live job: median {np.median(live_all):.2f} s, max {max(live_all):.2f} s (goal <= 3 s); "
+        say(
+            f"live job: median {np.median(live_all):.2f} s, max {max(live_all):.2f} s (goal <= 3 s); "
             f"warm loop: median {np.median(warm_all):.2f} s, max {max(warm_all):.2f} s; fresh run(): median "
             f"{np.median(fresh_all):.2f} s, max {max(fresh_all):.2f} s; CLI process: median {np.median(cli_all):.2f} s, "
-            f"max {max(cli_all):.2f} s (goal <= 3 s); the sessions picked the same queues: {same}")
-    Path(args.out).write_text("# Label -> next queue latency (`bench/bench_label_latency.py`)\n\n"
-                              f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n"
-                              + "\n".join(lines) + "\n", encoding="utf-8")
+            f"max {max(cli_all):.2f} s (goal <= 3 s); the sessions picked the same queues: {same}"
+        )
+    Path(args.out).write_text(
+        "# Label -> next queue latency (`bench/bench_label_latency.py`)\n\n"
+        f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {args.out}")
 
 

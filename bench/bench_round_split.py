@@ -53,18 +53,29 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = DemoWorldSpec.small() if args.small else None
-    print(f"torch threads {torch.get_num_threads()}, strategy {args.strategy}, RDA on, {args.rounds} rounds, "
-          f"{'small' if args.small else 'full'} demo world; seconds per round (rounds 0..{args.rounds - 2})")
+    print(
+        f"torch threads {torch.get_num_threads()}, strategy {args.strategy}, RDA on, {args.rounds} rounds, "
+        f"{'small' if args.small else 'full'} demo world; seconds per round (rounds 0..{args.rounds - 2})"
+    )
     print(f"{'adapt':6s} " + " ".join(f"{s:>11s}" for s in STAGES) + f" {'total':>8s} {'bookkeeping':>12s}")
     with tempfile.TemporaryDirectory() as out:
         for a in args.adapt:
-            cfg = RunConfig(dataset="demo", strategy=args.strategy, adaptation=a, rounds=args.rounds, seed=1,
-                            k=100 if args.small else 200)
+            cfg = RunConfig(
+                dataset="demo",
+                strategy=args.strategy,
+                adaptation=a,
+                rounds=args.rounds,
+                seed=1,
+                k=100 if args.small else 200,
+            )
             session, _ = run(cfg, out, spec=spec)
             per_round, prep = split(session.path, args.rounds)
             total = sum(per_round.values())
-            print(f"{a:6s} " + " ".join(f"{per_round[s]:11.3f}" for s in STAGES)
-                  + f" {total:8.2f} {per_round['bookkeeping'] / total:11.1%}")
+            print(
+                f"{a:6s} "
+                + " ".join(f"{per_round[s]:11.3f}" for s in STAGES)
+                + f" {total:8.2f} {per_round['bookkeeping'] / total:11.1%}"
+            )
     print("setup once per session (s): " + ", ".join(f"{k} {v:.2f}" for k, v in prep.items()))
 
 

@@ -56,7 +56,7 @@ def synthetic_image(path, *_, **__):
     img = rng.integers(0, 70, (96, 96, 3), dtype=np.uint8)
     img[..., c % 3] += np.uint8(60 + (c * 37) % 120)
     x, y = rng.integers(0, 64, 2)
-    img[y:y + 32, x:x + 32] = rng.integers(0, 255, 3, dtype=np.uint8)
+    img[y : y + 32, x : x + 32] = rng.integers(0, 255, 3, dtype=np.uint8)
     return Image.fromarray(img)
 
 
@@ -79,15 +79,33 @@ def build_task(n_classes, pool_pc, test_pc, val_pc, k, folder):
         n = int(min(counts[c], cap))
         syns = classes.synonyms[c]
         for i in range(n):
-            rows.append((f"laion/{c:03d}/{i:06d}.jpg",
-                         f"{['a photo of', 'homemade', 'best', 'my'][i % 4]} {syns[i % len(syns)]} #{i}"))
+            rows.append(
+                (
+                    f"laion/{c:03d}/{i:06d}.jpg",
+                    f"{['a photo of', 'homemade', 'best', 'my'][i % 4]} {syns[i % len(syns)]} #{i}",
+                )
+            )
     for i in range(max(10, len(rows) // 10)):  # captions that name no class
         rows.append((f"laion/{n_classes:03d}/{i:06d}.jpg", f"a street at night {rng.integers(1e6)}"))
     table = Path(folder) / "corpus.parquet"
-    pd.DataFrame({"SAMPLE_ID": range(len(rows)), "URL": [r[0] for r in rows], "TEXT": [r[1] for r in rows],
-                  "WIDTH": 96, "HEIGHT": 96}).to_parquet(table, index=False)
-    task = TaskData("synthetic_food101", classes, split("pool", pool_pc), split("test", test_pc),
-                    split("val", val_pc), corpus_path=table, meta={})
+    pd.DataFrame(
+        {
+            "SAMPLE_ID": range(len(rows)),
+            "URL": [r[0] for r in rows],
+            "TEXT": [r[1] for r in rows],
+            "WIDTH": 96,
+            "HEIGHT": 96,
+        }
+    ).to_parquet(table, index=False)
+    task = TaskData(
+        "synthetic_food101",
+        classes,
+        split("pool", pool_pc),
+        split("test", test_pc),
+        split("val", val_pc),
+        corpus_path=table,
+        meta={},
+    )
     return task, table
 
 
@@ -106,8 +124,15 @@ def rda(bundle, classes, table, k, match_rule):
     t_rank = time.perf_counter() - t
     kept = cap_per_class(resolve_cross_class(matches, cross_class_policy(match_rule)), k)
     n = len(classes)
-    items = pd.DataFrame({"id": kept["url"].astype(str), "label": kept["label"].astype(np.int64),
-                          "synonym": kept["synonym"], "score": kept["score"], "caption": kept["caption"]})
+    items = pd.DataFrame(
+        {
+            "id": kept["url"].astype(str),
+            "label": kept["label"].astype(np.int64),
+            "synonym": kept["synonym"],
+            "score": kept["score"],
+            "caption": kept["caption"],
+        }
+    )
     items = items.drop_duplicates(["id", "label"]).reset_index(drop=True)
     matched = np.bincount(matches["label"].to_numpy(np.int64), minlength=n)
     per_class = np.bincount(items["label"].to_numpy(np.int64), minlength=n)
@@ -146,37 +171,78 @@ def main(argv=None):
     cuda = dev.type == "cuda"
     work = Path(tempfile.mkdtemp(prefix="alor_gpu_smoke_"))
     os.environ["ALOR_CACHE_DIR"] = str(work / "cache")  # features of random weights: not worth keeping
-    stages, out = [], {"device": torch.cuda.get_device_name(dev) if cuda else "cpu", "tiny": tiny,
-                       "classes": n_classes, "k": k, "epochs": args.epochs}
+    stages, out = (
+        [],
+        {
+            "device": torch.cuda.get_device_name(dev) if cuda else "cpu",
+            "tiny": tiny,
+            "classes": n_classes,
+            "k": k,
+            "epochs": args.epochs,
+        },
+    )
 
     def stage(name, seconds, n=None, unit="images"):
-        peak = (torch.cuda.max_memory_allocated(dev) / 2**30 if cuda
-                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+        peak = (
+            torch.cuda.max_memory_allocated(dev) / 2**30
+            if cuda
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        )
         rate = (n / seconds) if n and seconds > 0 else None
-        stages.append({"stage": name, "seconds": round(seconds, 2), "n": n, "unit": unit,
-                       "per_second": None if rate is None else round(rate, 1), "peak_gib": round(peak, 2)})
-        print(f"  {name:<34} {seconds:8.1f} s" + (f"  {n:>7} {unit}, {rate:8.1f}/s" if rate else "")
-              + f"   peak {'GPU' if cuda else 'RSS'} {peak:6.2f} GiB", flush=True)
+        stages.append(
+            {
+                "stage": name,
+                "seconds": round(seconds, 2),
+                "n": n,
+                "unit": unit,
+                "per_second": None if rate is None else round(rate, 1),
+                "peak_gib": round(peak, 2),
+            }
+        )
+        print(
+            f"  {name:<34} {seconds:8.1f} s"
+            + (f"  {n:>7} {unit}, {rate:8.1f}/s" if rate else "")
+            + f"   peak {'GPU' if cuda else 'RSS'} {peak:6.2f} GiB",
+            flush=True,
+        )
         if cuda:
             torch.cuda.reset_peak_memory_stats(dev)
 
-    print(f"gpu_smoke: ViT-B-32-quickgelu (random init) on {out['device']}, {n_classes} classes, K={k}, "
-          f"CT epochs {args.epochs}", flush=True)
+    print(
+        f"gpu_smoke: ViT-B-32-quickgelu (random init) on {out['device']}, {n_classes} classes, K={k}, "
+        f"CT epochs {args.epochs}",
+        flush=True,
+    )
     t = time.perf_counter()
     task, table = build_task(n_classes, pool_pc, test_pc, val_pc, k, work)
     stage("generate task + captions table", time.perf_counter() - t)
     t = time.perf_counter()
     bundle = load_clip("ViT-B-32-quickgelu", "random", device=str(dev))
     stage("load model (random init)", time.perf_counter() - t)
-    cfg = RunConfig(dataset="synthetic_food101", strategy="tfs", adaptation="ct", protocol="paper", seed=666,
-                    k=k, model_name="ViT-B-32-quickgelu", pretrained="random", device=str(dev),
-                    adapt_params={"epochs": args.epochs})
+    cfg = RunConfig(
+        dataset="synthetic_food101",
+        strategy="tfs",
+        adaptation="ct",
+        protocol="paper",
+        seed=666,
+        k=k,
+        model_name="ViT-B-32-quickgelu",
+        pretrained="random",
+        device=str(dev),
+        adapt_params={"epochs": args.epochs},
+    )
     t = time.perf_counter()
     retrieved, rinfo = rda(bundle, task.classes, table, k, cfg.match_rule)
     kept = retrieved.kept_per_class(n_classes)
     stage("RDA: match + T2T rank + cap", time.perf_counter() - t, rinfo["captions_ranked"], "captions")
-    out["retrieved"] = {"total": int(kept.sum()), "min": int(kept.min()), "median": float(np.median(kept)),
-                        "max": int(kept.max()), "match_s": round(rinfo["match_s"], 2), "rank_s": round(rinfo["rank_s"], 2)}
+    out["retrieved"] = {
+        "total": int(kept.sum()),
+        "min": int(kept.min()),
+        "median": float(np.median(kept)),
+        "max": int(kept.max()),
+        "match_s": round(rinfo["match_s"], 2),
+        "rank_s": round(rinfo["rank_s"], 2),
+    }
     t = time.perf_counter()
     pool_features = encode_images(bundle, task.pool)
     stage("encode pool (eval transform)", time.perf_counter() - t, len(task.pool))
@@ -207,8 +273,11 @@ def main(argv=None):
     out["train_steps_per_epoch"] = per_epoch
     out["train_set"] = {"labeled": data.n_labeled, "retrieved": data.n_retrieved}
     if rate:
-        print(f"  {'  CT steps (steady, batch 128)':<34} {rate:8.1f} images/s; 50 epochs would take about "
-              f"{50 * n_train / rate / 60:.0f} min of steps", flush=True)
+        print(
+            f"  {'  CT steps (steady, batch 128)':<34} {rate:8.1f} images/s; 50 epochs would take about "
+            f"{50 * n_train / rate / 60:.0f} min of steps",
+            flush=True,
+        )
     t = time.perf_counter()
     rounds.step_evaluate(ctx, clf, data, 0, t_adapt)
     stage("evaluate (tuned tower on test)", time.perf_counter() - t, len(task.test))
@@ -220,9 +289,11 @@ def main(argv=None):
     out["acc_round0"] = round(float(session.metrics(0)["acc"]), 2)
     out["stages"] = stages
     out["total_s"] = round(sum(s["seconds"] for s in stages), 1)
-    print(f"  total {out['total_s']:.1f} s; {out['selected']} images selected for round 1; "
-          f"retrieved {out['retrieved']['total']} (per class min {out['retrieved']['min']}, "
-          f"median {out['retrieved']['median']:.0f}, max {out['retrieved']['max']}); features {out['feature_dim']}-d")
+    print(
+        f"  total {out['total_s']:.1f} s; {out['selected']} images selected for round 1; "
+        f"retrieved {out['retrieved']['total']} (per class min {out['retrieved']['min']}, "
+        f"median {out['retrieved']['median']:.0f}, max {out['retrieved']['max']}); features {out['feature_dim']}-d"
+    )
     line = json.dumps(out)
     print("JSON " + line)
     if args.json:
