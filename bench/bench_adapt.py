@@ -39,8 +39,13 @@ def main():
     idx = [int(rng.choice(np.flatnonzero(task.pool.labels == c))) for c in range(task.n_classes)]
     ret = retrieve(bundle, task.classes, task.corpus_path, k=200).image_set
     lab = task.pool.subset(idx)
-    data = TrainData(lab, ret, task.n_classes, labeled_features=encode_images(bundle, lab),
-                     retrieved_features=encode_images(bundle, ret))
+    data = TrainData(
+        lab,
+        ret,
+        task.n_classes,
+        labeled_features=encode_images(bundle, lab),
+        retrieved_features=encode_images(bundle, ret),
+    )
     encode_images(bundle, task.test)  # warm the feature cache: every method starts equal
     rows = []
     for m in args.methods:
@@ -51,8 +56,10 @@ def main():
         t2 = time.perf_counter()
         rows.append((m, t1 - t0, t2 - t1, acc))
     lp = next((r[1] + r[2] for r in rows if r[0] == "lp"), None)
-    print(f"device {bundle.device}, torch threads {torch.get_num_threads()}, "
-          f"{len(lab)} labeled + {len(ret)} retrieved, {len(task.test)} test images")
+    print(
+        f"device {bundle.device}, torch threads {torch.get_num_threads()}, "
+        f"{len(lab)} labeled + {len(ret)} retrieved, {len(task.test)} test images"
+    )
     print(f"{'method':10s} {'fit s':>8s} {'eval s':>8s} {'total/LP':>9s} {'acc %':>7s}")
     for m, fit, ev, acc in rows:
         ratio = f"{(fit + ev) / lp:9.1f}" if lp else "        -"

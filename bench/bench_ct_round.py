@@ -31,13 +31,35 @@ STAGES = ("adaptation", "evaluation", "selection")
 
 def one_run(checkout: Path, out: Path) -> dict:
     """Run the CT session in ``checkout``; return wall seconds, round timings and load averages."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "PYTHONPATH": str(checkout)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "PYTHONPATH": str(checkout),
+    }
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "alor_core", "run", "--adapt", "ct", "--rounds", "2", "--seeds", "1",
-                    "--output", str(out), "--quiet"], cwd=checkout, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alor_core",
+            "run",
+            "--adapt",
+            "ct",
+            "--rounds",
+            "2",
+            "--seeds",
+            "1",
+            "--output",
+            str(out),
+            "--quiet",
+        ],
+        cwd=checkout,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - t0
     session = next(out.rglob("seed1"))
     rounds = {}
@@ -56,10 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "scripts"))
     from compare_fixed_seed import compare_runs
 
-    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs, "
-          f"rounds: r00 = fit + evaluation + selection, r01 = fit + evaluation")
-    print(f"{'checkout':10s} {'rep':>3s} {'round':>5s} {'fit s':>7s} {'eval s':>7s} {'select s':>8s} "
-          f"{'round s':>8s} {'load 1m before/after':>21s}")
+    print(
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs, "
+        f"rounds: r00 = fit + evaluation + selection, r01 = fit + evaluation"
+    )
+    print(
+        f"{'checkout':10s} {'rep':>3s} {'round':>5s} {'fit s':>7s} {'eval s':>7s} {'select s':>8s} "
+        f"{'round s':>8s} {'load 1m before/after':>21s}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         first = {}
         for rep in range(args.repeat):
@@ -67,14 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                 out = Path(tmp) / f"{label}-{rep}"
                 res = one_run(folder, out)
                 for r, t in res["rounds"].items():
-                    print(f"{label:10s} {rep:3d} {r:>5s} {t['adaptation']:7.2f} {t['evaluation']:7.2f} "
-                          f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}",
-                          flush=True)
+                    print(
+                        f"{label:10s} {rep:3d} {r:>5s} {t['adaptation']:7.2f} {t['evaluation']:7.2f} "
+                        f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}",
+                        flush=True,
+                    )
                 ref = first.setdefault(rep, out)
                 if ref is not out:
                     diffs = compare_runs(ref, out)
-                    print(f"  results of {label} vs {checkouts[0][0]}: "
-                          f"{'identical' if not diffs else '; '.join(diffs[:3])}", flush=True)
+                    print(
+                        f"  results of {label} vs {checkouts[0][0]}: "
+                        f"{'identical' if not diffs else '; '.join(diffs[:3])}",
+                        flush=True,
+                    )
     return 0
 
 
