@@ -15,9 +15,7 @@ import numpy as np
 import torch
 
 from .base import Adapter
-from .schedule import warmup_cosine
-from .training import Training
-from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, epoch_batches, train_transform, tuned_setup
+from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, train_transform, tuned_setup, tuned_training
 
 __all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transform"]
 
@@ -126,14 +124,7 @@ class ContrastiveTuning(Adapter):
             }
             return self._classifier(tuned, classes, scale, history)
 
-        training = Training(
-            opt,
-            epoch_batches(loader, dev),
-            loss,
-            len(loader),
-            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup),
-            amp=amp,
-            device_type=dev.type,
+        hooks = dict(
             start_epoch=lambda epoch: model.train(),
             end_epoch=lambda epoch: scale_curve.append(float(log_scale.detach().exp())),
             validate=validate if val is not None else None,
@@ -142,7 +133,7 @@ class ContrastiveTuning(Adapter):
                 float(log_scale.detach()),
             ),
         )
-        return training, finish
+        return tuned_training(opt, loader, dev, loss, p, amp, **hooks), finish
 
     @staticmethod
     def _classifier(tuned, classes, log_scale, history):

@@ -14,9 +14,7 @@ import torch
 
 from ..models.features import encode_images
 from .base import SELECTIONS, Adapter, check_labels
-from .schedule import warmup_cosine
-from .training import Training
-from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, epoch_batches, tuned_setup
+from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, tuned_setup, tuned_training
 
 __all__ = ["Finetune", "FTParams", "FinetunedClassifier", "SELECTIONS", "check_labels"]
 
@@ -154,14 +152,7 @@ class Finetune(Adapter):
             }
             return FinetunedClassifier(tuned, w_final.cpu().numpy(), float(s_final.exp()), history)
 
-        training = Training(
-            opt,
-            epoch_batches(loader, dev),
-            loss,
-            len(loader),
-            schedule=warmup_cosine(opt, p.epochs * len(loader), warmup_steps=p.warmup),
-            amp=amp,
-            device_type=dev.type,
+        hooks = dict(
             start_epoch=lambda epoch: model.visual.train(),
             validate=validate if val is not None else None,
             snapshot=lambda: (
@@ -170,4 +161,4 @@ class Finetune(Adapter):
                 log_scale.detach().clone(),
             ),
         )
-        return training, finish
+        return tuned_training(opt, loader, dev, loss, p, amp, **hooks), finish

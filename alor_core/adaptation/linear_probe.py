@@ -9,11 +9,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..models.augment import TrainFeatures, crop_flip_for
 from ..models.features import encode_images
 from .base import Adapter, AdapterParams
 from .schedule import warmup_cosine
-from .training import Training, index_batches, steps_of
+from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 
 __all__ = ["LinearProbe", "LPParams"]
@@ -133,18 +132,7 @@ class LinearProbe(Adapter):
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]), dtype=torch.long)
         # fp32 encoding of the augmented views: the official LP path runs the model in fp32.
-        train = TrainFeatures(
-            bundle,
-            [data.labeled, data.retrieved],
-            x,
-            p.augment,
-            crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
-            seed=seed,
-            n_views=p.n_views,
-            views_seed=p.views_seed,
-            amp=False,
-            progress=(lambda f, m: progress(0.0, m)) if progress else None,
-        )
+        train = feature_views(bundle, data, x, p, seed=seed, progress=progress, amp=False)
         w_sample = combine_weights(
             data.labeled.labels, data.retrieved.labels, len(classes.names), p.labeled_weight, p.retrieved_balance
         )

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..models.augment import TrainFeatures, crop_flip_for
 from ..models.features import encode_images
 from .base import Adapter, AdapterParams
 from .schedule import coop_schedule
-from .training import Training, index_batches, steps_of
+from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 
 __all__ = ["PromptTuning", "PTParams", "PromptLearner", "PromptTunedClassifier", "coop_schedule"]
@@ -239,17 +238,7 @@ class PromptTuning(Adapter):
         scale = bundle.logit_scale  # CLIP's own pretrained scale, fixed (docs/METHOD.md §5.4)
         x = torch.as_tensor(np.concatenate([f_lab, f_ret]), dtype=torch.float32)
         # Views through the frozen image tower in fp16 on CUDA, as CoOp's half-precision model.
-        train = TrainFeatures(
-            bundle,
-            [data.labeled, data.retrieved],
-            x,
-            p.augment,
-            crop_flip_for(bundle, p.crop_scale) if p.augment != "none" else None,
-            seed=seed,
-            n_views=p.n_views,
-            views_seed=p.views_seed,
-            progress=(lambda f, m: progress(0.0, m)) if progress else None,
-        )
+        train = feature_views(bundle, data, x, p, seed=seed, progress=progress)
         x = x.to(dev)
         y = torch.as_tensor(np.concatenate([data.labeled.labels, data.retrieved.labels]).astype(np.int64)).to(dev)
         opt = torch.optim.SGD([learner.ctx], lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)

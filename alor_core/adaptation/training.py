@@ -19,7 +19,18 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Training", "LoopResult", "train_loop", "index_batches", "steps_of", "prefetched", "SCHEDULE_EVERY"]
+from ..models.augment import TrainFeatures, crop_flip_for
+
+__all__ = [
+    "Training",
+    "LoopResult",
+    "train_loop",
+    "index_batches",
+    "steps_of",
+    "prefetched",
+    "feature_views",
+    "SCHEDULE_EVERY",
+]
 
 # When a Training's schedule steps: after every optimizer step (the official warm-up + cosine,
 # docs/METHOD.md §5.1) or after every epoch (Dassl's per-epoch schedule for PT, §5.4).
@@ -242,3 +253,22 @@ def prefetched(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
     finally:
         stop.set()
         worker.join()
+
+
+def feature_views(bundle, data, plain: torch.Tensor, params, *, seed: int, progress=None, amp: bool | None = None):
+    """The training features of LP and PT (:class:`~alor_core.models.augment.TrainFeatures`):
+    labeled then retrieved images, plain features ``plain`` in that order, augmented as
+    ``params.augment`` asks (crop/flip views drawn with ``params.crop_scale``, ``n_views`` and
+    ``views_seed``); ``progress(fraction, message)`` reports the view encoding."""
+    return TrainFeatures(
+        bundle,
+        [data.labeled, data.retrieved],
+        plain,
+        params.augment,
+        crop_flip_for(bundle, params.crop_scale) if params.augment != "none" else None,
+        seed=seed,
+        n_views=params.n_views,
+        views_seed=params.views_seed,
+        amp=amp,
+        progress=(lambda f, m: progress(0.0, m)) if progress else None,
+    )

@@ -13,7 +13,8 @@ import torchvision.transforms as T
 from ..data.datasets import load_image
 from ..models.features import encode_images
 from .base import AdaptedClassifier, AdapterParams
-from .training import prefetched
+from .schedule import warmup_cosine
+from .training import Training, prefetched
 
 __all__ = [
     "TunedClipClassifier",
@@ -162,6 +163,23 @@ def epoch_batches(loader: torch.utils.data.DataLoader, device: torch.device):
     if device.type == "cuda":
         return lambda epoch: loader
     return lambda epoch: prefetched(loader)
+
+
+def tuned_training(opt, loader, device: torch.device, loss, params, amp: bool, **hooks) -> Training:
+    """The :class:`~alor_core.adaptation.training.Training` of an FT or CT fit: ``loader``'s
+    batches every epoch (:func:`epoch_batches`), the official warm-up + cosine schedule per step
+    over ``params.epochs`` (docs/METHOD.md §5.1) and fp16 autocast when ``amp``; ``hooks`` are the
+    method's own ``start_epoch``, ``end_epoch``, ``validate`` and ``snapshot``."""
+    return Training(
+        opt,
+        epoch_batches(loader, device),
+        loss,
+        len(loader),
+        schedule=warmup_cosine(opt, params.epochs * len(loader), warmup_steps=params.warmup),
+        amp=amp,
+        device_type=device.type,
+        **hooks,
+    )
 
 
 class TunedClipClassifier(AdaptedClassifier):
