@@ -102,7 +102,12 @@ def test_every_adapter_validates_its_parameters_with_one_rule_set(params, field,
 
 
 def test_lp_full_batch_zero_is_accepted():
-    LPParams(batch_size=0).validate()
+    # 0 means "one batch of every row" for LP: the bound sits exactly at 0, so -1 is still refused.
+    params = LPParams(batch_size=0)
+    params.validate()
+    assert params.batch_size == 0
+    with pytest.raises(ConfigError, match="batch_size"):
+        LPParams(batch_size=-1).validate()
 
 
 def test_training_images_are_decoded_once_and_transformed_as_before(tmp_path, monkeypatch, random_bundle):
