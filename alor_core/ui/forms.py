@@ -113,32 +113,44 @@ def _retrieval_widgets(rda):
     return out
 
 
+def _registry_select(setting):
+    """The select box of ``strategy`` or ``adaptation``: the registry's names, RunConfig's default
+    preselected, each shown as "<human name> · <code>"."""
+    names, key, human_name, help_text = {
+        "strategy": (
+            strategies.available(),
+            K.RUN_STRATEGY,
+            run_view.strategy_name,
+            "TFS = Tail First Sampling (ALOR).",
+        ),
+        "adaptation": (
+            adaptation.available(),
+            K.RUN_ADAPT,
+            run_view.adapt_name,
+            "lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)",
+        ),
+    }[setting]
+    default = default_for(setting)
+    return st.selectbox(
+        setting.capitalize(),
+        names,
+        index=names.index(default) if default in names else 0,
+        key=key,
+        format_func=lambda c: f"{human_name(c)} · {c}",
+        help=help_text,
+    )
+
+
 def run_config_form():
     """Render the form; returns ``(RunConfig, seeds)`` (raises ConfigError on a bad value)."""
     left, right = st.columns(2)
     with left:
         dataset = _data_widgets()
         model_name, pretrained = _model_widgets(dataset == "demo")
-        names = strategies.available()
-        strategy = st.selectbox(
-            "Strategy",
-            names,
-            index=names.index(default_for("strategy")) if default_for("strategy") in names else 0,
-            key=K.RUN_STRATEGY,
-            format_func=lambda c: f"{run_view.strategy_name(c)} · {c}",
-            help="TFS = Tail First Sampling (ALOR).",
-        )
+        strategy = _registry_select("strategy")
         if strategies.planned():
             st.caption("Not implemented yet: " + ", ".join(strategies.planned()))
-        adapts = adaptation.available()
-        adapt = st.selectbox(
-            "Adaptation",
-            adapts,
-            index=adapts.index(default_for("adaptation")) if default_for("adaptation") in adapts else 0,
-            key=K.RUN_ADAPT,
-            format_func=lambda c: f"{run_view.adapt_name(c)} · {c}",
-            help="lp = linear probe (seconds), ct = contrastive tuning (slow on CPU)",
-        )
+        adapt = _registry_select("adaptation")
     with right:
         c1, c2 = st.columns(2)
         rounds = c1.number_input("Rounds", 1, 50, default_for("rounds"), key=K.RUN_ROUNDS, help=setting_help("rounds"))
