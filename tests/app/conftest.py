@@ -24,6 +24,29 @@ def app_env(tmp_path_factory, small_world):
             os.environ[k] = v
 
 
+def _human_config(name, rounds):
+    """The human-mode run of these tests: TFS + LP, K=100, 3 picks a round, seed 1, folder ``name``."""
+    from alor_core.config import RunConfig
+
+    return RunConfig(
+        dataset="demo",
+        strategy="tfs",
+        adaptation="lp",
+        rounds=rounds,
+        k=100,
+        seed=1,
+        budget=3,
+        mode="human",
+        extra={"name": name},
+    )
+
+
+@pytest.fixture(scope="session")
+def human_config():
+    """``human_config(name, rounds=3)``: the RunConfig of the human session (and of its later rounds)."""
+    return lambda name, rounds=3: _human_config(name, rounds)
+
+
 @pytest.fixture(scope="session")
 def demo_sessions(app_env, small_spec):
     """``{"oracle": Session, "human": Session}``: TFS + LP, 2 rounds, K=100 on the small world.
@@ -38,21 +61,7 @@ def demo_sessions(app_env, small_spec):
         app_env,
         spec=small_spec,
     )
-    human, status = run(
-        RunConfig(
-            dataset="demo",
-            strategy="tfs",
-            adaptation="lp",
-            rounds=2,
-            k=100,
-            seed=1,
-            budget=3,
-            mode="human",
-            extra={"name": "app_human"},
-        ),
-        app_env,
-        spec=small_spec,
-    )
+    human, status = run(_human_config("app_human", rounds=2), app_env, spec=small_spec)
     assert status["state"] == "waiting_for_labels"
     return {"oracle": oracle, "human": human}
 

@@ -129,7 +129,7 @@ def test_a_started_run_becomes_the_current_session_as_soon_as_its_folder_exists(
 
 
 # ---- the continuous loop -------------------------------------------------------------------------
-def test_labeling_the_last_pick_trains_the_next_round_by_itself(app, human_copy, launched, small_spec):
+def test_labeling_the_last_pick_trains_the_next_round_by_itself(app, human_copy, launched, small_spec, human_config):
     at = app("label", human_copy)
     keys = [b.key for b in at.button]
     assert K.LABEL_CONTINUE not in keys and K.LABEL_TRAIN_NOW not in keys  # nothing labeled: nothing offered
@@ -148,24 +148,9 @@ def test_labeling_the_last_pick_trains_the_next_round_by_itself(app, human_copy,
     assert len(launched) == 1  # started once, not on every rerun
 
     # The job's work (round 1 trained, 3 new picks), done here in-process: the queue fills itself.
-    from alor_core.config import RunConfig
     from alor_core.loop.rounds import run
 
-    _, status = run(
-        RunConfig(
-            dataset="demo",
-            strategy="tfs",
-            adaptation="lp",
-            rounds=3,
-            k=100,
-            seed=1,
-            budget=3,
-            mode="human",
-            extra={"name": human_copy.path.parent.name},
-        ),
-        human_copy.path.parents[1],
-        spec=small_spec,
-    )
+    _, status = run(human_config(human_copy.path.parent.name), human_copy.path.parents[1], spec=small_spec)
     assert status["state"] == "waiting_for_labels" and status["round"] == 1
     at.run()
     assert at.get("progress")[0].proto.text == "0 labeled · 0 skipped · 3 left of 3"

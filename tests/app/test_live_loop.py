@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from alor_core.config import RunConfig
 from alor_core.io import atomic_write_json
 from alor_core.loop import jobs
 from alor_core.loop.rounds import LABEL_WAIT_ENV, run
@@ -21,20 +20,6 @@ def launched(monkeypatch):
     calls = []
     monkeypatch.setattr(jobs, "start", lambda cmd, run_dir, env=None: calls.append((cmd, run_dir)) or {"pid": 4242})
     return calls
-
-
-def _config(session, rounds=3):
-    return RunConfig(
-        dataset="demo",
-        strategy="tfs",
-        adaptation="lp",
-        rounds=rounds,
-        k=100,
-        seed=1,
-        budget=3,
-        mode="human",
-        extra={"name": session.path.parent.name},
-    )
 
 
 def _label_all(session, r, small_world, but=0):
@@ -52,14 +37,22 @@ def _until(cond, timeout=120.0, what=""):
         time.sleep(0.05)
 
 
-def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(human_copy, small_spec, small_world):
+def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(
+    human_copy, small_spec, small_world, human_config
+):
     s = human_copy
     stop = threading.Event()
     out = {}
     t_start = time.time()
 
     def job():
-        out["result"] = run(_config(s), s.path.parents[1], spec=small_spec, should_stop=stop.is_set, label_wait_s=120)
+        out["result"] = run(
+            human_config(s.path.parent.name),
+            s.path.parents[1],
+            spec=small_spec,
+            should_stop=stop.is_set,
+            label_wait_s=120,
+        )
 
     th = threading.Thread(target=job, daemon=True)
     th.start()
@@ -87,7 +80,7 @@ def test_a_waiting_run_trains_the_next_round_when_the_last_pick_is_labeled(human
     assert out["result"][1]["state"] == "waiting_for_labels" and out["result"][1]["round"] == 1
 
 
-def test_an_idle_wait_ends_and_hands_the_job_over_to_the_relaunch(human_copy, small_spec, launched):
+def test_an_idle_wait_ends_and_hands_the_job_over_to_the_relaunch(human_copy, small_spec, launched, human_config):
     s = human_copy
     run_dir = s.path.parent
     atomic_write_json(
@@ -100,7 +93,7 @@ def test_an_idle_wait_ends_and_hands_the_job_over_to_the_relaunch(human_copy, sm
         },
     )
     t0 = time.monotonic()
-    _, status = run(_config(s), s.path.parents[1], spec=small_spec, label_wait_s=0.5)
+    _, status = run(human_config(s.path.parent.name), s.path.parents[1], spec=small_spec, label_wait_s=0.5)
     assert status["state"] == "waiting_for_labels" and time.monotonic() - t0 < 60
     assert jobs._read_job(run_dir)["pid"] is None  # no longer this process's job
     info, started = jobs.continue_session(s)  # so the dashboard relaunches it
@@ -150,7 +143,7 @@ def test_only_one_seed_human_jobs_wait_for_labels(tmp_path, monkeypatch, seeds, 
     assert LABEL_WAIT_ENV not in seen["env"]
 
 
-def test_a_wait_ends_when_the_session_folder_is_deleted(human_copy, small_spec, tmp_path):
+def test_a_wait_ends_when_the_session_folder_is_deleted(human_copy, small_spec, tmp_path, human_config):
     import shutil
 
     s = human_copy
@@ -158,17 +151,7 @@ def test_a_wait_ends_when_the_session_folder_is_deleted(human_copy, small_spec, 
     shutil.copytree(s.path, copy)
     out = {}
     t_start = time.time()
-    cfg = RunConfig(
-        dataset="demo",
-        strategy="tfs",
-        adaptation="lp",
-        rounds=3,
-        k=100,
-        seed=1,
-        budget=3,
-        mode="human",
-        extra={"name": "run"},
-    )
+    cfg = human_config("run")
     th = threading.Thread(
         target=lambda: out.update(r=run(cfg, tmp_path, spec=small_spec, label_wait_s=300)), daemon=True
     )
