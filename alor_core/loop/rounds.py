@@ -28,7 +28,7 @@ from ..models.features import encode_images
 from ..retrieval import RetrievedSet, retrieve
 from ..models.threads import intra_op_threads
 from .metrics import evaluate_predictions, tail_classes
-from .demo_build import ensure_demo_world
+from .demo_build import build_demo_world
 from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
 from .session import Session
 
@@ -105,8 +105,8 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
     strategies.create(config.strategy)  # fail early on unknown / unbuilt names
     adaptation.create(config.adaptation, config.preset, getattr(config, "adapt_params", None))
     session_dir_for(config, output_root)  # and on a run name that leaves the output folder
-    if config.dataset == "demo":  # built once, under its lock, before it is read
-        ensure_demo_world(spec, progress=lambda f, m: progress("demo world", f, m))
+    if config.dataset == "demo":  # built once, under its lock, before load_task reads it
+        build_demo_world(spec, progress=lambda f, m: progress("demo world", f, m))
     task = load_task(config.dataset, config.data_root, spec=spec, strict=config.strict)
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
     pretrained = (
