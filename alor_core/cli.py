@@ -277,7 +277,13 @@ def _grid(args):
     if args.adapt:
         from dataclasses import replace
 
-        spec = replace(spec, triples=[t for t in spec.triples if t[1] in args.adapt])
+        # a part of a preset keeps its own record (grids/<preset>-<adapt>.json), so two parts run side
+        # by side, or one after the other, do not overwrite each other's record of the preset
+        spec = replace(
+            spec,
+            name=f"{spec.name}-{'-'.join(args.adapt)}",
+            triples=[t for t in spec.triples if t[1] in args.adapt],
+        )
     world = None
     if args.world_seed is not None:
         from .data import DemoWorldSpec
@@ -285,6 +291,7 @@ def _grid(args):
         world = DemoWorldSpec(seed=args.world_seed)
     est = G.estimate(spec, out, world=world)
     print(G.format_estimate(spec, est), flush=True)
+    print(f"record: {Path(out) / 'grids' / f'{spec.name}.json'}", flush=True)
     if args.dry_run:
         return 0
     bar = tqdm(total=est["cells"], desc=f"grid {spec.name}", file=sys.stderr, unit="session")

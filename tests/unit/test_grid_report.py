@@ -103,6 +103,17 @@ def test_cli_dry_run_prints_the_plan_and_estimate(tmp_path, capsys):
     assert not (tmp_path / "grids").exists()  # a dry run writes nothing
 
 
+def test_cli_part_of_a_preset_keeps_its_own_record(tmp_path, capsys):
+    from alor_core.cli import main
+
+    assert main(["grid", "--preset", "claims", "--adapt", "pt", "lp", "--dry-run", "--output", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "grid 'claims-pt-lp': 69 sessions" in text  # 8 PT + TFS/LP with RDA, 7 PT + 7 LP without, x 3 seeds
+    assert f"record: {tmp_path / 'grids' / 'claims-pt-lp.json'}" in text
+    assert main(["grid", "--preset", "claims", "--dry-run", "--output", str(tmp_path)]) == 0
+    assert f"record: {tmp_path / 'grids' / 'claims.json'}" in capsys.readouterr().out
+
+
 def test_claims_follow_the_numbers(small_grid, small_spec):
     _, out, *_ = small_grid
     df = R.collect_results(out, small_spec.key)
