@@ -29,12 +29,13 @@ __all__ = ["main"]
 
 
 class _Bars:
-    """One tqdm bar per stage (stderr), closed when the stage changes."""
+    """A :class:`~alor_core.progress.Progress`: one tqdm bar per stage (stderr), closed when the stage
+    changes."""
 
     def __init__(self, quiet=False):
         self.quiet, self.stage, self.bar = quiet, None, None
 
-    def __call__(self, stage, fraction, message):
+    def __call__(self, fraction: float, message: str = "", *, stage: str | None = None) -> None:
         if self.quiet:
             return
         from tqdm import tqdm
@@ -296,11 +297,11 @@ def _grid(args):
         return 0
     bar = tqdm(total=est["cells"], desc=f"grid {spec.name}", file=sys.stderr, unit="session")
 
-    def outer(done, total, message):
-        bar.n = done
+    def outer(fraction: float, message: str = "", *, stage: str | None = None) -> None:
+        bar.n = round(fraction * bar.total)  # cells done (the grid reports done / total)
         bar.set_postfix_str(message[:60], refresh=True)
 
-    def inner(stage, fraction, message):
+    def inner(fraction: float, message: str = "", *, stage: str | None = None) -> None:
         bar.set_postfix_str(f"{stage} {message}"[:60], refresh=True)
 
     rec = G.run_grid(spec, out, progress=outer, device=args.device, cell_progress=inner, world=world)
@@ -337,6 +338,7 @@ def main(argv=None):
         if args.command == "demo":
             from .data import DemoWorldSpec, demo_world_status
             from .loop.demo_build import build_demo_world
+            from .progress import with_stage
 
             spec = DemoWorldSpec.small(seed=args.seed) if args.small else DemoWorldSpec(seed=args.seed)
             if args.action == "status":
@@ -350,7 +352,7 @@ def main(argv=None):
                 return 0
             for s in [spec, spec.control()] if args.control else [spec]:
                 bars = _Bars()
-                d = build_demo_world(s, progress=lambda f, m: bars("demo world", f, m), force=args.force)
+                d = build_demo_world(s, progress=with_stage(bars, "demo world"), force=args.force)
                 bars.close()
                 print(d)
             return 0

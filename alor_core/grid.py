@@ -35,6 +35,7 @@ import numpy as np
 from .config import RunConfig
 from .errors import AlorError, ConfigError
 from .io import atomic_write_json, read_json
+from .progress import Progress, as_progress
 
 __all__ = [
     "estimate_configs",
@@ -365,17 +366,18 @@ def _device_name():
 def run_grid(
     spec,
     output_root,
-    progress=None,
+    progress: Progress | None = None,
     device=None,
     stop_on_error=False,
     should_stop=lambda: False,
-    cell_progress=None,
+    cell_progress: Progress | None = None,
     world=None,
 ):
     """Run every unfinished cell of ``spec``; returns (and writes) the grid record.
 
-    ``progress(done, total, message)`` is called before and after each cell and
-    ``cell_progress(stage, fraction, message)`` inside a cell (the loop's own progress); ``world``
+    ``progress`` (:class:`~alor_core.progress.Progress`) is told ``done / total`` of the cells before and
+    after each cell, with a message naming the cell; ``cell_progress`` gets the round loop's reports
+    inside a cell (with its stage, :func:`alor_core.loop.rounds.run`); ``world``
     is a :class:`~alor_core.data.DemoWorldSpec` other than the default (tests use the small one). The record
     ``<output>/grids/<name>.json`` lists each cell's state, seconds and final accuracy and the
     grid's total wall time; it is rewritten atomically after every cell, so an interrupted grid
@@ -384,7 +386,7 @@ def run_grid(
     from .data import DemoWorldSpec  # noqa: F401  (imported early so a broken install fails fast)
     from .loop.rounds import run
 
-    progress = progress or (lambda done, total, message: None)
+    progress = as_progress(progress)
     output_root = Path(output_root)
     record_path = output_root / "grids" / f"{spec.name}.json"
     cells = spec.cells()
@@ -411,14 +413,14 @@ def run_grid(
                 "use another --output for this grid"
             )
         else:
-            progress(i, len(cells), f"{cell.label()}: running")
+            progress(i / len(cells), f"{cell.label()}: running")
             t0 = time.perf_counter()
             try:
                 session, status = run(
                     spec.config(cell, device),
                     output_root,
                     spec=world,
-                    progress=cell_progress or (lambda stage, fraction, message: None),
+                    progress=cell_progress,
                 )
                 entry["state"] = status.get("state", "done")
                 ran += 1
@@ -440,8 +442,7 @@ def run_grid(
         record["cells_run"] = ran
         atomic_write_json(record_path, record)
         progress(
-            i + 1,
-            len(cells),
+            (i + 1) / len(cells),
             f"{cell.label()}: {entry['state']}" + (f" ({entry['final_acc']:.1f}%)" if "final_acc" in entry else ""),
         )
     record["total_seconds"] = round(time.perf_counter() - t_start, 2)

@@ -256,7 +256,7 @@ def main(argv=None):
     rounds.step_initial(ctx)
 
     steps = []
-    ctx.progress = lambda stage_name, f, m: steps.append(time.perf_counter()) if stage_name == "adapt" else None
+    ctx.progress = lambda f, m="", **kw: steps.append(time.perf_counter()) if kw.get("stage") == "adapt" else None
     t = time.perf_counter()
     clf, data = rounds.step_adapt(ctx, 0)
     t_adapt = time.perf_counter() - t

@@ -40,7 +40,7 @@ if not built:
     if st.button("Build the demo world", key=HOME_BUILD, type="primary"):
         bar = st.progress(0.0, text="starting")
         with widgets.alor_errors():
-            build_demo_world(spec, progress=lambda f, m: bar.progress(min(1.0, f), text=m))
+            build_demo_world(spec, progress=widgets.progress_callback(bar))
         st.rerun()
     st.stop()
 

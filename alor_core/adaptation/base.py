@@ -17,6 +17,7 @@ import torch
 from ..data.datasets import ImageSet
 from ..errors import ConfigError, DataError
 from .training import train_loop
+from ..progress import Progress
 
 __all__ = [
     "TrainData",
@@ -177,7 +178,7 @@ class AdaptedClassifier:
         self.bundle = bundle
         self.history = history or {}
 
-    def embed(self, image_set, progress=None):
+    def embed(self, image_set, progress: Progress | None = None):
         raise NotImplementedError  # abstract
 
     def logits(self, features):
@@ -279,7 +280,14 @@ class Adapter:
         self.params = params if params is not None else self.Params()
 
     def fit(
-        self, bundle, classes, data: TrainData, *, seed: int = 0, val: ImageSet | None = None, progress=None
+        self,
+        bundle,
+        classes,
+        data: TrainData,
+        *,
+        seed: int = 0,
+        val: ImageSet | None = None,
+        progress: Progress | None = None,
     ) -> AdaptedClassifier:
         """Train on ``data`` (a fresh copy of ``bundle``'s model where the method tunes weights).
 
@@ -293,7 +301,7 @@ class Adapter:
             Seeds torch's RNG and the data order.
         val : ImageSet or None
             Labeled validation images, used only when ``selection == "best-val"``.
-        progress : callable(fraction, message) or None
+        progress : Progress or None
 
         Raises
         ------
@@ -325,7 +333,7 @@ class Adapter:
         seed: int,
         generator: torch.Generator,
         val: ImageSet | None,
-        progress=None,
+        progress: Progress | None = None,
     ):
         """Return ``(training, finish)``: the :class:`Training` to run and a function that turns the
         loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``val`` is None unless the

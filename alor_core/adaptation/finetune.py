@@ -15,6 +15,7 @@ import torch
 from ..models.features import encode_images
 from .base import SELECTIONS, Adapter, check_labels
 from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, tuned_setup, tuned_training
+from ..progress import Progress
 
 __all__ = ["Finetune", "FTParams", "FinetunedClassifier", "SELECTIONS", "check_labels"]
 
@@ -98,7 +99,7 @@ class Finetune(Adapter):
     name = "ft"
     Params = FTParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
         """The image tower, a head initialised from ``t_c`` and a fresh logit scale train with CE."""
         p = self.params
         tuned, loader, log_scale = tuned_setup(bundle, data, p, generator)

@@ -14,6 +14,7 @@ from .base import Adapter, AdapterParams
 from .schedule import warmup_cosine
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
+from ..progress import Progress
 
 __all__ = ["LinearProbe", "LPParams"]
 
@@ -122,7 +123,7 @@ class LinearProbe(Adapter):
     name = "lp"
     Params = LPParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
         """A text-initialised head (and bias) trains with weighted CE on the frozen features."""
         p = self.params
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)

@@ -28,6 +28,7 @@ from .base import Adapter, AdapterParams
 from .schedule import coop_schedule
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
+from ..progress import Progress
 
 __all__ = ["PromptTuning", "PTParams", "PromptLearner", "PromptTunedClassifier", "coop_schedule"]
 
@@ -221,7 +222,7 @@ class PromptTuning(Adapter):
     name = "pt"
     Params = PTParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
         """The class contexts train with CE through the frozen text tower on the frozen image features."""
         p = self.params
         f_lab, f_ret = data.labeled_features, data.retrieved_features

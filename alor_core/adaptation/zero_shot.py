@@ -6,6 +6,7 @@ import numpy as np
 
 from ..models.features import encode_images
 from .base import AdaptedClassifier
+from ..progress import Progress
 
 __all__ = ["ZeroShot", "LinearHeadClassifier"]
 
@@ -20,7 +21,7 @@ class LinearHeadClassifier(AdaptedClassifier):
         self.scale_ = float(scale)
         self.method = method
 
-    def embed(self, image_set, progress=None):
+    def embed(self, image_set, progress: Progress | None = None):
         return encode_images(self.bundle, image_set, progress=progress)
 
     def logits(self, features):

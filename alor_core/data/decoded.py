@@ -28,6 +28,7 @@ import numpy as np
 from ..io import atomic_save_npy, atomic_stream, atomic_write_json
 from ..paths import cache_dir
 from .images import ImageProblem, open_image
+from ..progress import Progress
 
 __all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION", "MIN_IMAGES"]
 
@@ -195,7 +196,7 @@ def _prune(key):
                 pass
 
 
-def decoded_images(image_set, *, build=True, progress=None):
+def decoded_images(image_set, *, build=True, progress: Progress | None = None):
     """The decoded store of a product-owned image set, built on first use; None otherwise.
 
     Parameters
@@ -203,7 +204,7 @@ def decoded_images(image_set, *, build=True, progress=None):
     image_set : ImageSet
     build : bool, default=True
         Decode and write the store when there is none for the current content.
-    progress : callable(fraction, message) or None
+    progress : Progress or None
 
     Returns
     -------

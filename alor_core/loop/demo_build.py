@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,11 +38,10 @@ from ..data.listfiles import write_list_file
 from ..errors import DataError
 from ..io import atomic_write_json
 from ..models.clip import OWN_PREPROCESS, load_clip
+from ..progress import Progress, sub_progress
 from .metrics import zero_shot_report
 
 __all__ = ["build_demo_world", "ensure_demo_world"]
-
-Progress = Callable[[float, str], None]
 
 
 def ensure_demo_world(spec: DemoWorldSpec | None = None, progress: Progress | None = None) -> TaskData:
@@ -58,7 +56,7 @@ def build_demo_world(spec: DemoWorldSpec | None = None, progress: Progress | Non
     Parameters
     ----------
     spec : DemoWorldSpec, default=DemoWorldSpec()
-    progress : callable(fraction, message) or None
+    progress : Progress or None
     force : bool, default=False
         Rebuild even if a finished world exists.
     """
@@ -82,7 +80,7 @@ class _BuildLock:
     """An exclusive ``flock`` on ``<world>.lock``; while held, the builder's progress is in
     ``<world>.progress.json`` so that other processes can show "building…, n % done"."""
 
-    def __init__(self, final, progress=None):
+    def __init__(self, final: Path, progress: Progress | None = None):
         self.final, self.progress, self.waited, self._fh = final, progress, False, None
 
     def __enter__(self):
@@ -105,10 +103,10 @@ class _BuildLock:
                     time.sleep(0.5)
         return self
 
-    def reporter(self, progress, t0):
+    def reporter(self, progress: Progress | None, t0: float) -> Progress:
         last = [-1.0]
 
-        def say(fraction, message):
+        def say(fraction: float, message: str = "", *, stage: str | None = None) -> None:
             elapsed = time.time() - t0
             eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
             text = message + (f" (about {format_seconds(eta)} left)" if eta is not None and fraction < 1 else "")
@@ -198,7 +196,7 @@ def _build_locked(spec, classes, final, say, t0):
     ).to_parquet(tmp / "corpus.parquet", index=False)
 
     t_train = time.time()
-    model, losses = _train_clip(spec, tr_x[corpus_idx], captions, lambda f, m: say(0.08 + 0.85 * f, m))
+    model, losses = _train_clip(spec, tr_x[corpus_idx], captions, sub_progress(say, 0.08, 0.93))
     (tmp / "model").mkdir()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp / "model" / f"{MODEL_NAME}.pt")
     train_s = time.time() - t_train
@@ -283,7 +281,7 @@ def _write_pngs(folder, prefix, images):
     return ids
 
 
-def _train_clip(spec, images, captions, progress):
+def _train_clip(spec, images, captions, progress: Progress):
     """Contrastive pretraining of the tiny CLIP from scratch (open_clip ClipLoss)."""
     import open_clip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import f1_score
+from ..progress import Progress
 
 __all__ = ["evaluate_predictions", "zero_shot_report", "tail_classes"]
 
@@ -38,7 +39,7 @@ def evaluate_predictions(pred, labels, n_classes, tail=None):
     return out
 
 
-def zero_shot_report(task, bundle=None, progress=None, split="test"):
+def zero_shot_report(task, bundle=None, progress: Progress | None = None, split="test"):
     """Zero-shot accuracy of the pretrained model on the task's ``split`` (test or val), per class."""
     from ..adaptation.zero_shot import ZeroShot
     from ..models.clip import load_clip

@@ -27,6 +27,7 @@ from ..models.clip import load_clip
 from ..models.features import encode_images
 from ..retrieval import RetrievedSet, retrieve
 from ..models.threads import intra_op_threads
+from ..progress import NO_PROGRESS, Progress, as_progress, with_stage
 from .metrics import evaluate_predictions, tail_classes
 from .demo_build import build_demo_world
 from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
@@ -47,10 +48,6 @@ DEFAULT_REAL_MODEL = ("ViT-B-32-quickgelu", "laion400m_e32")
 LABEL_WAIT_ENV = "ALOR_LABEL_WAIT_S"  # see label_wait_seconds
 
 
-def _noop(stage, fraction, message):
-    return None
-
-
 @dataclass
 class RunContext:
     """Everything one run needs in memory; built once by :func:`prepare`."""
@@ -61,7 +58,7 @@ class RunContext:
     session: Session
     retrieved: RetrievedSet
     pool_features: np.ndarray
-    progress: object = _noop
+    progress: Progress = NO_PROGRESS
 
     @property
     def n_classes(self):
@@ -99,14 +96,15 @@ def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
     return path
 
 
-def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=None) -> RunContext:
+def prepare(config: RunConfig, output_root: str | Path, progress: Progress | None = None, spec=None) -> RunContext:
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
+    progress = as_progress(progress)
     timer = StageTimer()
     strategies.create(config.strategy)  # fail early on unknown / unbuilt names
     adaptation.create(config.adaptation, config.preset, getattr(config, "adapt_params", None))
     session_dir_for(config, output_root)  # and on a run name that leaves the output folder
     if config.dataset == "demo":  # built once, under its lock, before load_task reads it
-        build_demo_world(spec, progress=lambda f, m: progress("demo world", f, m))
+        build_demo_world(spec, progress=with_stage(progress, "demo world"))
     task = load_task(config.dataset, config.data_root, spec=spec, strict=config.strict)
     model_name = config.model_name or task.meta.get("model_name") or DEFAULT_REAL_MODEL[0]
     pretrained = (
@@ -127,7 +125,7 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
             "oracle mode needs ground-truth labels for the whole pool; this pool has "
             f"{int((task.pool.labels < 0).sum())} unlabeled images: use --mode human"
         )
-    progress("model", 0.0, f"loading {model_name}")
+    progress(0.0, f"loading {model_name}", stage="model")
     bundle = load_clip(model_name, pretrained, config.device)
     cfg = config.to_dict()
     cfg["spec_key"] = task.meta.get("spec_key")
@@ -140,7 +138,7 @@ def prepare(config: RunConfig, output_root: str | Path, progress=_noop, spec=Non
         write_skip_report(session.path, task.meta.setdefault("skips", SkipReport(strict=config.strict)))
         retrieved = step_retrieve(session, config, task, bundle, progress)
         timer.lap("retrieval")
-        progress("features", 0.0, "encoding the unlabeled pool")
+        progress(0.0, "encoding the unlabeled pool", stage="features")
         pool_features, retrieved = _encode_usable(session, config, task, bundle, progress, retrieved)
         timer.lap("pool_features")
         ctx = RunContext(config, task, bundle, session, retrieved, pool_features, progress)
@@ -166,7 +164,7 @@ def _failure_recorded(session):
         raise
 
 
-def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None):
+def _encode_usable(session, config, task, bundle, progress: Progress | None = None, retrieved=None):
     """``(pool features, retrieved)``: pool, test and val images whose pixels cannot be decoded
     are dropped from the task, retrieved ones from ``retrieved`` (a pool used as it is, e.g. a
     LAION-layout table, was not checked when loaded), and all are added to the task's skip report,
@@ -187,7 +185,7 @@ def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None
             bundle,
             images,
             skipped=failed,
-            progress=(lambda f, m: progress("features", f, m)) if split == "pool" else None,
+            progress=with_stage(progress, "features") if split == "pool" else None,
         )
         if failed:
             bad = {i for i, _, _ in failed}
@@ -222,8 +220,9 @@ def _encode_usable(session, config, task, bundle, progress=_noop, retrieved=None
     return pool_features, retrieved
 
 
-def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_noop) -> RetrievedSet:
+def step_retrieve(session: Session, config: RunConfig, task, bundle, progress: Progress | None = None) -> RetrievedSet:
     """RDA once per session: reuse ``retrieval/`` when present."""
+    progress = as_progress(progress)
     rdir = session.path / "retrieval"
     if not config.rda:
         return RetrievedSet.empty(task.classes)
@@ -254,10 +253,10 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
             "pass --retrieval-source, add one, or run with --no-rda"
         )
     elif getattr(config, "retrieval_mode", "caption") == "knn":
-        progress("retrieval", 0.0, "retrieving open data by embedding kNN (RDA)")
+        progress(0.0, "retrieving open data by embedding kNN (RDA)", stage="retrieval")
         rs = _knn_retrieve(config, task, bundle, corpus, progress)
     else:
-        progress("retrieval", 0.0, f"retrieving open data (RDA, {config.retrieval_backend} matcher)")
+        progress(0.0, f"retrieving open data (RDA, {config.retrieval_backend} matcher)", stage="retrieval")
         rs = retrieve(
             bundle,
             task.classes,
@@ -265,7 +264,7 @@ def step_retrieve(session: Session, config: RunConfig, task, bundle, progress=_n
             k=config.k,
             min_side=config.min_side,
             match_rule=config.match_rule,
-            progress=lambda f, m: progress("retrieval", f, m),
+            progress=with_stage(progress, "retrieval"),
             backend=config.retrieval_backend,
             matcher_options=_matcher_options(config),
             **_leakage_args(config, task),
@@ -370,7 +369,7 @@ def _matcher_options(config):
     return None
 
 
-def _knn_retrieve(config, task, bundle, corpus, progress=_noop):
+def _knn_retrieve(config, task, bundle, corpus, progress: Progress | None = None):
     """Mode B RDA: embedding kNN over the images of the captions table (its captions are not used)."""
     import pyarrow.parquet as pq
 
@@ -397,7 +396,7 @@ def _knn_retrieve(config, task, bundle, corpus, progress=_noop):
         pool,
         k=config.k,
         threshold=config.knn_threshold,
-        progress=lambda f, m: progress("retrieval", f, m),
+        progress=with_stage(progress, "retrieval"),
     )
     rs.stats["missing_images"] = len(urls) - len(found)
     return rs
@@ -507,7 +506,7 @@ def step_adapt(ctx, r):
             data,
             seed=training_seed(ctx.config, r),
             val=ctx.task.val,
-            progress=lambda f, m: ctx.progress("adapt", f, m),
+            progress=with_stage(ctx.progress, "adapt"),
         ), data
 
 
@@ -662,7 +661,7 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
         if waiting:
             s.write_status(state="waiting_for_labels", round=r, n_waiting=len(waiting), updated=time.time())
             return s.status()
-        ctx.progress("round", (r + 1) / cfg.rounds, f"round {r} done: acc {s.metrics(r)['acc']:.1f}%")
+        ctx.progress((r + 1) / cfg.rounds, f"round {r} done: acc {s.metrics(r)['acc']:.1f}%", stage="round")
     done = len(s.finished_rounds()) >= cfg.rounds
     s.write_status(
         state="done" if done else "stopped", round=max(s.finished_rounds(), default=None), updated=time.time()
@@ -744,7 +743,15 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
         return False
 
 
-def run(config, output_root, progress=_noop, should_stop=lambda: False, spec=None, last_round=None, label_wait_s=None):
+def run(
+    config,
+    output_root,
+    progress: Progress | None = None,
+    should_stop=lambda: False,
+    spec=None,
+    last_round=None,
+    label_wait_s=None,
+):
     """Run (or resume) one seed of an ALOR run; returns ``(session, status)``.
 
     In human mode, with ``label_wait_s`` (default :func:`label_wait_seconds`) > 0 and no

@@ -35,6 +35,7 @@ from ..data.datasets import ImageSet, load_image
 from ..errors import ConfigError, DataError
 from ..io import atomic_save_npy
 from ..paths import cache_dir
+from ..progress import Progress
 
 __all__ = [
     "AUGMENT_MODES",
@@ -251,14 +252,14 @@ def encode_views(
     cache: bool = True,
     amp: bool | None = None,
     fallback=None,
-    progress=None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
     """``n_views`` augmented views of every image, encoded once: ndarray (n_views, len(image_set), dim).
 
     View ``v`` is :func:`encode_augmented` with ``draw = v``. With ``cache`` each view is kept in
     ``<cache>/features/views-<key>-v<v>.npy`` (key: model weights, image root and ids, the
     transform and ``seed``), so asking for more views later encodes only the new ones.
-    ``progress`` is called as ``progress(fraction, message)`` after each view.
+    ``progress`` (:class:`~alor_core.progress.Progress`) is told after each view.
     """
     views = []
     key = _views_key(bundle, image_set, aug, seed)
@@ -299,7 +300,7 @@ class TrainFeatures:
         once per image set), independent of the training seed.
     amp : bool or None
         See :func:`encode_augmented`.
-    progress : callable(fraction, message) or None
+    progress : Progress or None
     """
 
     def __init__(
@@ -314,7 +315,7 @@ class TrainFeatures:
         n_views: int = 8,
         views_seed: int = 0,
         amp: bool | None = None,
-        progress=None,
+        progress: Progress | None = None,
     ):
         self.bundle, self.parts, self.mode, self.aug = bundle, list(parts), mode, aug
         self.plain = torch.as_tensor(np.asarray(plain, np.float32))

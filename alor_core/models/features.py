@@ -19,6 +19,7 @@ from ..errors import DataError
 from ..io import atomic_save_npy, atomic_write_json
 from ..paths import cache_dir
 from .image_batches import image_batches
+from ..progress import Progress
 
 __all__ = ["encode_images", "feature_cache_key", "ImageDataset"]
 
@@ -82,7 +83,9 @@ def feature_cache_key(bundle, image_set, transform=None):
 
 
 @torch.no_grad()
-def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, model=None, skipped=None):
+def encode_images(
+    bundle, image_set, batch_size=256, cache=True, progress: Progress | None = None, model=None, skipped=None
+):
     """Return L2-normalised image embeddings, float32 ndarray of shape (len(image_set), dim).
 
     Parameters
@@ -91,7 +94,7 @@ def encode_images(bundle, image_set, batch_size=256, cache=True, progress=None, 
         Supplies the transform, device and (unless ``model`` is given) the image tower.
     cache : bool, default=True
         Read/write ``<cache>/features/<key>.npy``. Pass False for a model being trained.
-    progress : callable(fraction, message) or None
+    progress : Progress or None
     model : torch.nn.Module or None
         A fine-tuned copy to encode with instead of ``bundle.model`` (never cached).
     skipped : list or None

@@ -26,6 +26,7 @@ import pandas as pd
 from ..errors import DataError
 from .base import Retriever
 from .ranking import class_queries
+from ..progress import Progress, as_progress
 
 __all__ = ["knn_select", "knn_retrieve", "KnnRetriever", "FAISS_FROM"]
 
@@ -118,7 +119,9 @@ def knn_select(features, queries, k=500, threshold=0.25, index="auto", chunk=655
     return sel, matched, backend
 
 
-def knn_retrieve(bundle, classes, pool, k=500, threshold=0.25, features=None, index="auto", progress=None):
+def knn_retrieve(
+    bundle, classes, pool, k=500, threshold=0.25, features=None, index="auto", progress: Progress | None = None
+):
     """Mode B retrieval from an :class:`~alor_core.data.datasets.ImageSet` of open images.
 
     Parameters
@@ -139,7 +142,7 @@ def knn_retrieve(bundle, classes, pool, k=500, threshold=0.25, features=None, in
     from .rda import RetrievedSet
 
     t0 = time.perf_counter()
-    say = progress or (lambda f, m: None)
+    say = as_progress(progress)
     if features is None:
         from ..models.features import encode_images
 
@@ -197,7 +200,7 @@ class KnnRetriever(Retriever):
         self.bundle, self.pool, self.threshold = bundle, pool, threshold
         self.features, self.index = features, index
 
-    def search(self, classes, per_class, progress=None):
+    def search(self, classes, per_class, progress: Progress | None = None):
         return knn_retrieve(
             self.bundle,
             classes,

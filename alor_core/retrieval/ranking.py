@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.datasets import ImageSet
 from ..errors import DataError
+from ..progress import Progress
 
 __all__ = ["class_queries", "t2t_scores", "t2i_scores", "resolve_cross_class", "cap_per_class"]
 
@@ -42,7 +43,7 @@ def t2t_scores(bundle, matches, queries):
     return (emb[pos] * queries[matches["label"].to_numpy()]).sum(1)
 
 
-def t2i_scores(bundle, matches, root, queries, progress=None):
+def t2i_scores(bundle, matches, root, queries, progress: Progress | None = None):
     """cos(image embedding, ``q_label``) per match row (images read from ``root / url``)."""
     if not len(matches):
         return np.zeros(0)

@@ -22,6 +22,7 @@ from .base import Retriever, choose_matcher, get_matcher
 from .filters import FilterLog
 from .phrases import check_match_rule, cross_class_policy
 from .ranking import CROSS_CLASS_POLICIES, cap_per_class, class_queries, resolve_cross_class, t2i_scores, t2t_scores
+from ..progress import Progress, as_progress
 
 __all__ = ["RetrievedSet", "retrieve", "class_queries", "CaptionRetriever"]
 
@@ -165,7 +166,7 @@ def retrieve(
     k=500,
     min_side=0,
     cross_class=None,
-    progress=None,
+    progress: Progress | None = None,
     *,
     backend="auto",
     t2i_threshold=None,
@@ -192,7 +193,7 @@ def retrieve(
         Image matched by several classes: give it to the most similar class, drop it, or keep it
         for every class that matched (SWAT; the training set then holds it once per class).
         Default: the match rule's (``best`` for ``alor``, ``all`` for ``swat``).
-    progress : callable(fraction, message) or None
+    progress : Progress or None
     backend : {"auto", "python", "duckdb", "spark"}, default="auto"
         Caption matcher; ``auto`` takes the Python regex below 200,000 rows and DuckDB above.
         All return the same matches.
@@ -229,7 +230,7 @@ def retrieve(
     t0 = time.perf_counter()
     table_path = Path(table_path)
     root = table_path.parent if table_path.is_file() else table_path
-    say = progress or (lambda f, m: None)
+    say = as_progress(progress)
     name = choose_matcher(table_path, backend)
     say(0.05, f"matching captions ({name})")
     # min_side is applied below, after matching, so that what it removes is known per class
@@ -464,7 +465,7 @@ class CaptionRetriever(Retriever):
         self.exclude, self.leakage_threshold, self.matcher_options = exclude, leakage_threshold, matcher_options
         self.copies_of = copies_of
 
-    def search(self, classes, per_class, progress=None):
+    def search(self, classes, per_class, progress: Progress | None = None):
         return retrieve(
             self.bundle,
             classes,

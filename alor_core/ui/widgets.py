@@ -18,6 +18,7 @@ from ..loop.session import Session
 from ..paths import PROJECT_DIR, output_dir
 from . import cache
 from .state import APP_GOTO, APP_PICKER, APP_SESSION, LABEL_ID, URL_LABELER, URL_SESSION
+from ..progress import Progress
 
 __all__ = [
     "demo_spec",
@@ -245,11 +246,12 @@ def state_text(status):
     return f"{state} (round {r})" if r is not None and status.get("state") != "done" else state
 
 
-def progress_callback(bar):
-    """A ``progress(stage, fraction, message)`` for :func:`alor_core.loop.rounds.run` -> st.progress."""
+def progress_callback(bar) -> Progress:
+    """A :class:`~alor_core.progress.Progress` that draws on ``bar`` (an ``st.progress``): the fraction,
+    and ``"<stage>: <message>"`` (the message alone for a report without a stage)."""
 
-    def progress(stage, fraction, message):
-        bar.progress(min(1.0, max(0.0, float(fraction))), text=f"{stage}: {message}")
+    def progress(fraction: float, message: str = "", *, stage: str | None = None) -> None:
+        bar.progress(min(1.0, max(0.0, float(fraction))), text=message if stage is None else f"{stage}: {message}")
 
     return progress
 

@@ -18,7 +18,13 @@ def small_grid(tmp_path_factory, small_world, small_spec):
     spec = G.GridSpec("test", TRIPLES, seeds=(1,), rounds=2)
     before = G.estimate(spec, out)
     calls = []
-    rec = G.run_grid(spec, out, progress=lambda d, t, m: calls.append((d, t, m)), world=small_spec)
+    rec = G.run_grid(
+        spec,
+        out,
+        progress=lambda f, m="", **kw: calls.append((f, m, kw)),
+        cell_progress=lambda f, m="", **kw: calls.append(("cell", kw["stage"])),
+        world=small_spec,
+    )
     return spec, out, before, rec, calls
 
 
@@ -31,7 +37,11 @@ def test_grid_runs_every_cell_and_records_it(small_grid):
     assert all(0 <= c["final_acc"] <= 100 and c["final_round"] == 1 for c in rec["cells"])
     on_disk = json.loads((out / "grids" / "test.json").read_text())
     assert on_disk["cells"] == rec["cells"]
-    assert calls[-1][:2] == (4, 4)  # progress reached the end
+    grid = [c for c in calls if c[0] != "cell"]
+    assert [f for f, _, _ in grid] == [0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0]  # done / total, before and after
+    assert grid[-1][1].startswith(spec.cells()[-1].label() + ": done") and all(kw == {} for *_, kw in grid)
+    stages = {c[1] for c in calls if c[0] == "cell"}  # the round loop's reports inside a cell, with their stage
+    assert {"model", "retrieval", "features", "adapt", "round"} <= stages, stages
     for cell in spec.cells():
         res = pd.read_csv(spec.session_path(cell, out) / "results.csv")
         assert list(res["round"]) == [0, 1]

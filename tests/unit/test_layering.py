@@ -27,7 +27,7 @@ def _target(rel, node):
 
 # Top-level modules by layer: the base everything uses, and the application layer on top of the
 # sub-packages (analysis, report, grid, plots, CLI). Modules of one layer may import each other.
-BASE = {"errors", "io", "paths", "safepath"}
+BASE = {"errors", "io", "paths", "progress", "safepath"}
 
 
 def _package(dotted):
