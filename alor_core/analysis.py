@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import io
 import json
@@ -26,6 +28,11 @@ from .io import read_json
 from .loop.session import Session
 from .paths import DATA_DIR
 from .safepath import safe_filename
+
+if TYPE_CHECKING:
+    from .data.datasets import TaskData
+    from .data.demo_world import DemoWorldSpec
+    from .models.clip import ClipBundle
 
 __all__ = [
     "bias_table",
@@ -75,7 +82,7 @@ BENCHMARK_DATASETS = ("semi_aves", "aircraft", "stanford_cars", "food101", "oxfo
 BENCHMARK_COUNTS_DIR = DATA_DIR / "benchmarks"
 
 
-def benchmark_counts(dataset, counts_dir=None):
+def benchmark_counts(dataset: str, counts_dir: str | Path | None = None) -> pd.DataFrame | None:
     """Per-class LAION-400M caption counts of a benchmark dataset, or None when unavailable.
 
     Returns
@@ -109,7 +116,7 @@ def benchmark_counts(dataset, counts_dir=None):
     return df.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def benchmark_table(counts, n_tail=5):
+def benchmark_table(counts: pd.DataFrame, n_tail: int = 5) -> pd.DataFrame:
     """A :func:`benchmark_counts` frame in the layout of :func:`retrieval_table` (for the same plots)."""
     from .loop.metrics import tail_classes
 
@@ -126,7 +133,7 @@ def benchmark_table(counts, n_tail=5):
     )
 
 
-def count_bands(table, value="matched", n_bands=3):
+def count_bands(table: pd.DataFrame, value: str = "matched", n_bands: int = 3) -> pd.DataFrame:
     """Head / middle / tail summary of per-class counts: the classes ranked by count, split in thirds.
 
     Parameters
@@ -165,7 +172,9 @@ def count_bands(table, value="matched", n_bands=3):
     )
 
 
-def count_window(table, value="matched", end="bottom", n=25, query=""):
+def count_window(
+    table: pd.DataFrame, value: str = "matched", end: str = "bottom", n: int = 25, query: str = ""
+) -> pd.DataFrame:
     """The ``n`` least (``end="bottom"``) or most (``"top"``) counted classes, after a name search.
 
     The search is case-insensitive and matches any part of the class name; the window keeps the
@@ -185,7 +194,7 @@ def count_window(table, value="matched", end="bottom", n=25, query=""):
 
 
 # ---- discovery ----------------------------------------------------------------------------------
-def find_sessions(output_root):
+def find_sessions(output_root: str | Path) -> pd.DataFrame:
     """Every session folder (``<run>/seed<k>/config.json``, runs may be nested) under a root.
 
     Returns
@@ -243,7 +252,7 @@ def find_sessions(output_root):
     return df.sort_values(["updated", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def demo_spec_for(key):
+def demo_spec_for(key: str | None) -> DemoWorldSpec | None:
     """The :class:`DemoWorldSpec` (full or small, world seed 0 or 1) whose key is ``key``, else None."""
     from .data import DemoWorldSpec
 
@@ -254,7 +263,7 @@ def demo_spec_for(key):
     return None
 
 
-def session_task(session):
+def session_task(session: Session) -> TaskData:
     """Load the task (classes, pool, test) a session was run on.
 
     A demo session is found through its world key; when the world is not in this cache folder,
@@ -281,7 +290,7 @@ def session_task(session):
 
 
 # ---- learning curves ----------------------------------------------------------------------------
-def load_results(session_paths, output_root=None):
+def load_results(session_paths: list[str | Path], output_root: str | Path | None = None) -> pd.DataFrame:
     """Concatenate ``results.csv`` of several sessions, with ``run`` and ``session`` columns."""
     frames = []
     for p in session_paths:
@@ -314,7 +323,7 @@ def load_results(session_paths, output_root=None):
     return pd.concat(frames, ignore_index=True)
 
 
-def mean_std(results, metric="acc", x="round"):
+def mean_std(results: pd.DataFrame, metric: str = "acc", x: str = "round") -> pd.DataFrame:
     """Mean and std (ddof=0; 0 for one seed) of ``metric`` over seeds, per run and ``x``.
 
     Returns
@@ -328,7 +337,7 @@ def mean_std(results, metric="acc", x="round"):
     return out.reset_index().sort_values(["run", x], kind="stable").reset_index(drop=True)
 
 
-def plotted_table(summary, x="round"):
+def plotted_table(summary: pd.DataFrame, x: str = "round") -> pd.DataFrame:
     """The numbers a learning-curve figure draws, one row per run and ``x``: ``run, <x>, mean,
     std`` (None below two seeds: one seed has no spread), ``n_seeds`` and ``text`` ("61.2 ± 1.3 (n=3)")."""
     from .effects import format_mean_std
@@ -342,7 +351,7 @@ def plotted_table(summary, x="round"):
     return df.reset_index(drop=True)
 
 
-def curve_area(x, y):
+def curve_area(x: np.ndarray, y: np.ndarray) -> float:
     """Normalised area under a learning curve: trapezoid area / x-range (same unit as y).
 
     One point gives that point's value; equal x (a degenerate range) gives the mean of y.
@@ -358,7 +367,7 @@ def curve_area(x, y):
     return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / span)
 
 
-def aulc(results, metric="acc", x="round"):
+def aulc(results: pd.DataFrame, metric: str = "acc", x: str = "round") -> pd.DataFrame:
     """AULC per run: :func:`curve_area` per seed, then mean ± std over seeds; final-round too.
 
     ``aulc_seeds`` and ``final_seeds`` hold the per-seed values (for
@@ -389,7 +398,7 @@ def aulc(results, metric="acc", x="round"):
     return pd.DataFrame(rows, columns=cols).sort_values("aulc", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def per_class_matrix(session, class_names, zero_shot=True):
+def per_class_matrix(session: Session, class_names: list[str], zero_shot: bool = True) -> pd.DataFrame:
     """Per-class test accuracy (%) over rounds: rows = classes sorted by round-0 accuracy
     (ascending, docs/METHOD.md §3.4), columns ``zero-shot`` (optional), ``round 0``, ``round 1``, ..."""
     cols = {}
@@ -405,7 +414,7 @@ def per_class_matrix(session, class_names, zero_shot=True):
 
 
 # ---- retrieval -----------------------------------------------------------------------------------
-def tail_class_ids(session):
+def tail_class_ids(session: Session) -> list[int]:
     """Tail classes as the run defined them (``tail_classes`` in its metrics), else the 5 (or
     C//2) classes with the fewest caption matches."""
     for m in [session.zero_shot()] + [session.metrics(r) for r in session.finished_rounds()[:1]]:
@@ -420,7 +429,7 @@ def tail_class_ids(session):
     return []
 
 
-def retrieval_table(session):
+def retrieval_table(session: Session) -> pd.DataFrame | None:
     """Per class: ``class_id, class_name, matched, kept, zero_shot_acc, tail``; None without RDA."""
     f = session.path / "retrieval" / "counts.json"
     if not f.is_file():
@@ -436,7 +445,9 @@ def retrieval_table(session):
     return df[["class_id", "class_name", "matched", "kept", "zero_shot_acc", "tail"]]
 
 
-def retrieved_items(session, class_id=None, limit=None, sort=True):
+def retrieved_items(
+    session: Session, class_id: int | None = None, limit: int | None = None, sort: bool = True
+) -> pd.DataFrame:
     """Retrieved images (``id, label, synonym, score, caption, path``), best score first (or in file
     order with ``sort=False``: the order the run encoded them in, so feature caches are reused)."""
     rdir = session.path / "retrieval"
@@ -455,7 +466,7 @@ def retrieved_items(session, class_id=None, limit=None, sort=True):
 
 
 # ---- labeling ------------------------------------------------------------------------------------
-def waiting_round(session):
+def waiting_round(session: Session) -> int | None:
     """The round whose picks wait for a person (human mode), else the latest round with picks."""
     st = session.status()
     if st.get("state") == "waiting_for_labels" and st.get("round") is not None:
@@ -468,7 +479,7 @@ def waiting_round(session):
     return rounds[-1] if rounds else None
 
 
-def label_queue(session, r):
+def label_queue(session: Session, r: int) -> pd.DataFrame | None:
     """Round ``r``'s picks with their state: ``pending``, ``labeled`` (label, source) or ``skipped``."""
     sel = session.selected(r)
     if sel is None:
@@ -493,14 +504,14 @@ def _labels_with_names(session, class_names):
     return df
 
 
-def labels_csv(session, class_names):
+def labels_csv(session: Session, class_names: list[str]) -> str:
     """Every label of the session as CSV text (sample_id, label, class_name, round, source)."""
     return _labels_with_names(session, class_names)[["sample_id", "label", "class_name", "round", "source"]].to_csv(
         index=False
     )
 
 
-def labels_json(session, class_names):
+def labels_json(session: Session, class_names: list[str]) -> str:
     """Every label as JSON: ``{"classes": [...], "labels": [{sample_id, label, class_name, ...}]}``."""
     df = _labels_with_names(session, class_names)
     return json.dumps(
@@ -510,7 +521,7 @@ def labels_json(session, class_names):
     )
 
 
-def imagefolder_zip(session, task):
+def imagefolder_zip(session: Session, task: TaskData) -> bytes:
     """Labeled pool images as an ImageFolder tree ``<class>/<file>`` in a zip (bytes)."""
     df = session.labels()
     pos = task.pool.index_of()
@@ -528,7 +539,7 @@ def imagefolder_zip(session, task):
 
 
 # ---- embedding map -------------------------------------------------------------------------------
-def project_2d(features, seed=0, limit=None):
+def project_2d(features: np.ndarray, seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, str]:
     """2-D coordinates: UMAP up to ``limit`` points, PCA above (or below 5 points).
 
     Features are L2-normalised and reduced to 50 dims with PCA before UMAP (Euclidean distance on
@@ -577,7 +588,7 @@ def project_2d(features, seed=0, limit=None):
 HIDDEN_CLASS = ""  # class_name of a pool image no person has labeled: the map never shows the oracle's answer
 
 
-def layout_cache_path(features, method, seed=0):
+def layout_cache_path(features: np.ndarray, method: str, seed: int = 0) -> Path:
     """Where the 2-D layout of ``features`` by ``method`` is cached: keyed by the features' bytes."""
     from .paths import cache_dir
 
@@ -587,7 +598,7 @@ def layout_cache_path(features, method, seed=0):
     return cache_dir() / "layouts" / f"{h.hexdigest()[:20]}.npy"
 
 
-def layout_2d(features, method="pca", seed=0, cache=True):
+def layout_2d(features: np.ndarray, method: str = "pca", seed: int = 0, cache: bool = True) -> tuple[np.ndarray, dict]:
     """2-D coordinates of ``features`` by ``"pca"`` (fast: a first view in well under a second at
     10,000 points) or ``"umap"`` (:func:`project_2d`, tens of seconds), cached on disk by content.
 
@@ -629,7 +640,15 @@ def layout_2d(features, method="pca", seed=0, cache=True):
     return coords, {"method": used, "cached": False, "seconds": round(time.time() - t0, 3)}
 
 
-def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000, seed=0):
+def embedding_frame(
+    session: Session,
+    task: TaskData,
+    bundle: ClipBundle,
+    r: int,
+    sources: tuple[str, ...] = ("pool", "retrieved", "test"),
+    max_points: int = 5000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """The map's images at round ``r`` and their CLIP features (no projection yet).
 
     Pool images are split into ``labeled`` (labels of rounds <= r), ``selected`` (round r's picks)
@@ -705,8 +724,15 @@ def embedding_frame(session, task, bundle, r, sources=("pool", "retrieved", "tes
 
 
 def embedding_points(
-    session, task, bundle, r, sources=("pool", "retrieved", "test"), max_points=5000, seed=0, method="umap"
-):
+    session: Session,
+    task: TaskData,
+    bundle: ClipBundle,
+    r: int,
+    sources: tuple[str, ...] = ("pool", "retrieved", "test"),
+    max_points: int = 5000,
+    seed: int = 0,
+    method: str = "umap",
+) -> tuple[pd.DataFrame, dict]:
     """:func:`embedding_frame` projected to 2-D by :func:`layout_2d` (cached on disk by content).
 
     Returns
@@ -722,14 +748,14 @@ def embedding_points(
     return df, {**info, "method": linfo["method"], "seconds": round(time.time() - t0, 2)}
 
 
-def picks_per_class(session, n_classes, after_round=0):
+def picks_per_class(session: Session, n_classes: int, after_round: int = 0) -> np.ndarray:
     """Labels bought by active learning (rounds > ``after_round``) per true class."""
     df = session.labels()
     df = df[(df["round"] > after_round) & (df["label"] >= 0)]
     return np.bincount(df["label"].to_numpy(np.int64), minlength=n_classes)
 
 
-def round_values(sessions, r, metric="acc"):
+def round_values(sessions: list[Session], r: int, metric: str = "acc") -> list[float]:
     """Per-session (one per seed) values of ``metric`` in round ``r`` (``zs_acc``/``zs_tail_acc`` =
     the zero-shot baseline's ``acc``/``tail_acc``); missing values are left out."""
     out = []
@@ -741,7 +767,7 @@ def round_values(sessions, r, metric="acc"):
     return out
 
 
-def mean_per_class(sessions, r=None):
+def mean_per_class(sessions: list[Session], r: int | None = None) -> list[float]:
     """Per-class accuracy averaged over sessions, round ``r`` (None = zero-shot)."""
     rows = []
     for s in sessions:
@@ -751,7 +777,7 @@ def mean_per_class(sessions, r=None):
     return np.nanmean(np.asarray(rows, float), axis=0).tolist() if rows else []
 
 
-def demo_control_table(session):
+def demo_control_table(session: Session) -> tuple[list[dict], dict] | None:
     """For a session on the demo world: :func:`bias_table` of its world
     (counts, zero-shot, balanced control); None for any other dataset or an unknown world."""
     spec = demo_spec_for(session.config.get("spec_key"))
@@ -763,7 +789,7 @@ def demo_control_table(session):
         return None
 
 
-def bias_table(spec=None):
+def bias_table(spec: DemoWorldSpec | None = None) -> tuple[list[dict], dict]:
     """Per class: corpus count, zero-shot test accuracy, and (when the balanced-corpus control world
     of ``spec`` is built) the control's accuracy and what frequency cost the class.
 

@@ -330,7 +330,7 @@ def _grid(args):
     return 1 if failed else 0
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     from .errors import AlorError
 
     args = _parser().parse_args(argv)

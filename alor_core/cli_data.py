@@ -12,14 +12,20 @@ export-img2dataset TABLE   match a LAION-layout captions table and write the URL
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
 
 __all__ = ["COMMANDS", "add_data_commands", "dispatch"]
 
 COMMANDS = ("check-data", "import-round", "import-list", "import-metrics", "export-img2dataset")
 
 
-def add_data_commands(sub, common):
+def add_data_commands(sub: argparse._SubParsersAction, common: Callable[..., None]) -> None:
     """Add the subcommands of this module (not ``check-data``, which :mod:`alor_core.cli` defines)
     to the ``argparse`` sub-parsers ``sub``; ``common`` adds the run options to a parser."""
     imp = sub.add_parser(
@@ -253,7 +259,7 @@ def _export_img2dataset(args):
     return 0
 
 
-def dispatch(args) -> int:
+def dispatch(args: argparse.Namespace) -> int:
     """Run one of :data:`COMMANDS`; returns the exit code."""
     return {
         "check-data": _check_data,

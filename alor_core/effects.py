@@ -11,16 +11,21 @@ noise" (or "not enough seeds").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["MIN_SEEDS", "Effect", "compare", "summarize", "format_mean_std", "rank_correlation", "bias_title"]
 
 MIN_SEEDS = 3
 
 
-def summarize(values) -> dict:
+def summarize(values: Sequence[float]) -> dict:
     """``{"mean", "std", "n"}`` of per-seed values (``std`` with ddof=1; None for one value)."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -28,7 +33,7 @@ def summarize(values) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None, "n": int(len(v))}
 
 
-def format_mean_std(values_or_summary, unit="%", show_n=True) -> str:
+def format_mean_std(values_or_summary: Sequence[float] | dict, unit: str = "%", show_n: bool = True) -> str:
     """``61.2 ± 1.3% (n=3)``; a single value has no spread: ``61.2% (n=1)``."""
     s = values_or_summary if isinstance(values_or_summary, dict) else summarize(values_or_summary)
     if s["mean"] is None:
@@ -78,7 +83,7 @@ class Effect:
         )
 
 
-def compare(a, b, min_seeds: int = MIN_SEEDS) -> Effect:
+def compare(a: Sequence[float], b: Sequence[float], min_seeds: int = MIN_SEEDS) -> Effect:
     """Compare per-seed values ``a`` with ``b`` under the two-standard-deviation rule."""
     sa, sb = summarize(a), summarize(b)
     if sa["mean"] is None or sb["mean"] is None:
@@ -92,7 +97,7 @@ def compare(a, b, min_seeds: int = MIN_SEEDS) -> Effect:
     return Effect(sa, sb, diff, noise, "higher" if diff > 0 else "lower")
 
 
-def rank_correlation(x, y) -> float | None:
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman's ρ between ``x`` and ``y`` (pairs with a missing value dropped); None if undefined."""
     from scipy.stats import spearmanr
 

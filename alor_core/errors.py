@@ -4,6 +4,14 @@ Every message names the owner, the bad value and what was expected, so that the 
 dashboard can show ``str(err)`` to a person as it is.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
 __all__ = [
     "AlorError",
     "ConfigError",
@@ -38,7 +46,7 @@ class UnknownNameError(AlorError, ValueError):
         The names that would have worked.
     """
 
-    def __init__(self, kind, name, available):
+    def __init__(self, kind: str, name: str, available: Iterable[str]) -> None:
         self.kind, self.name, self.available = kind, name, sorted(available)
         super().__init__(f"unknown {kind} {name!r}; available: {', '.join(self.available)}")
 
@@ -71,7 +79,7 @@ class StorageError(AlorError, OSError):
     left behind. ``errno`` and ``filename`` are those of the underlying :class:`OSError`.
     """
 
-    def __init__(self, path, err):
+    def __init__(self, path: str | Path, err: OSError) -> None:
         reason = err.strerror or str(err)
         message = (
             f"could not write {str(path)!r}: {reason} (errno {err.errno}); the previous "

@@ -25,6 +25,8 @@ Presets (``python -m alor_core grid --preset NAME``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,10 @@ from .config import RunConfig
 from .errors import AlorError, ConfigError
 from .io import atomic_write_json, read_json
 from .progress import Progress, as_progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from .data import DemoWorldSpec
 
 __all__ = [
     "estimate_configs",
@@ -85,11 +91,11 @@ class Cell:
     seed: int
 
     @property
-    def run_name(self):
+    def run_name(self) -> str:
         """The cell's part of its run folder's name (:meth:`RunConfig.run_name` without the dataset)."""
         return RunConfig(strategy=self.strategy, adaptation=self.adaptation, rda=self.rda).run_name().split("_", 1)[1]
 
-    def label(self):
+    def label(self) -> str:
         return f"{self.run_name}/seed{self.seed}"
 
 
@@ -108,10 +114,10 @@ class GridSpec:
     description: str = ""
     extra: dict = field(default_factory=dict)
 
-    def cells(self):
+    def cells(self) -> list[Cell]:
         return [Cell(s, a, r, seed) for (s, a, r) in self.triples for seed in self.seeds]
 
-    def config(self, cell, device=None):
+    def config(self, cell: Cell, device: str | None = None) -> RunConfig:
         """The cell's :class:`RunConfig` (settings the grid does not fix take the CLI's defaults)."""
         return RunConfig.for_dataset(
             self.dataset,
@@ -126,13 +132,13 @@ class GridSpec:
             device=device,
         )
 
-    def session_path(self, cell, output_root):
+    def session_path(self, cell: Cell, output_root: str | Path) -> Path:
         """The cell's session folder: the one ``run`` writes for the same config (:func:`session_dir_for`)."""
         from .loop.rounds import session_dir_for
 
         return session_dir_for(self.config(cell), output_root)
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return {
             "name": self.name,
             "seeds": list(self.seeds),
@@ -184,7 +190,7 @@ PRESETS = {
 }
 
 
-def preset(name, seeds=None, rounds=None):
+def preset(name: str, seeds: list[int] | tuple[int, ...] | None = None, rounds: int | None = None) -> GridSpec:
     """A preset :class:`GridSpec` (``full``, ``claims``, ``quick``), optionally with other seeds/rounds."""
     if name not in PRESETS:
         raise ConfigError(f"unknown grid preset {name!r}; expected one of {', '.join(PRESETS)}")
@@ -199,7 +205,7 @@ def preset(name, seeds=None, rounds=None):
 
 
 # ---- state and cost ---------------------------------------------------------------------------
-def cell_state(spec, cell, output_root):
+def cell_state(spec: GridSpec, cell: Cell, output_root: str | Path) -> str:
     """``done`` (all rounds finished), ``partial``, ``missing`` or ``conflict`` (same folder, other settings)."""
     path = spec.session_path(cell, output_root)
     cfg_file = path / "config.json"
@@ -223,7 +229,7 @@ def _rounds_done(spec, cell, output_root):
         return max(0, sum(1 for _ in fh) - 1)
 
 
-def measured_round_seconds(output_root):
+def measured_round_seconds(output_root: str | Path) -> dict[tuple[str, bool], tuple[float, int]]:
     """Median seconds per round for each (adaptation, rda), from ``rounds/*/timing.json`` on disk.
 
     Returns ``{(adaptation, rda): (seconds, n_rounds_measured)}``; only rounds that trained
@@ -249,7 +255,7 @@ def measured_round_seconds(output_root):
     return {k: (float(np.median(v)), len(v)) for k, v in samples.items()}
 
 
-def estimate(spec, output_root, world=None):
+def estimate(spec: GridSpec, output_root: str | Path, world: DemoWorldSpec | None = None) -> dict:
     """What is left to run and how long it should take.
 
     Returns a dict: ``cells`` (total), ``done``, ``partial``, ``missing``, ``conflict`` (lists of
@@ -288,7 +294,7 @@ def estimate(spec, output_root, world=None):
     return out
 
 
-def measured_session_seconds(output_root):
+def measured_session_seconds(output_root: str | Path) -> tuple[float | None, int]:
     """Median seconds of a session's preparation (``<session>/timing.json``) on disk, and how many."""
     vals = []
     root = Path(output_root)
@@ -300,7 +306,7 @@ def measured_session_seconds(output_root):
     return (float(np.median(vals)), len(vals)) if vals else (None, 0)
 
 
-def estimate_configs(configs, output_root, world=None):
+def estimate_configs(configs: list[RunConfig], output_root: str | Path, world: DemoWorldSpec | None = None) -> dict:
     """Seconds left to run ``configs`` (RunConfigs) under ``output_root``, from measured timings.
 
     Per-round and per-session costs are medians of this machine's ``timing.json`` files when
@@ -331,7 +337,7 @@ def estimate_configs(configs, output_root, world=None):
     return {"seconds": round(seconds, 1), "rounds_left": rounds_left, "source": source}
 
 
-def round_costs(output_root):
+def round_costs(output_root: str | Path) -> dict:
     """Seconds per round for each (adaptation, rda): the median of this machine's measured rounds
     (:func:`measured_round_seconds`) when there are at least 3, else ``DEFAULT_ROUND_SECONDS``.
 
@@ -364,15 +370,15 @@ def _device_name():
 
 
 def run_grid(
-    spec,
-    output_root,
+    spec: GridSpec,
+    output_root: str | Path,
     progress: Progress | None = None,
-    device=None,
-    stop_on_error=False,
-    should_stop=lambda: False,
+    device: str | None = None,
+    stop_on_error: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
     cell_progress: Progress | None = None,
-    world=None,
-):
+    world: DemoWorldSpec | None = None,
+) -> dict:
     """Run every unfinished cell of ``spec``; returns (and writes) the grid record.
 
     ``progress`` (:class:`~alor_core.progress.Progress`) is told ``done / total`` of the cells before and

@@ -4,6 +4,10 @@ Each writer writes to a temporary file in the same folder, flushes and fsyncs it
 ``os.replace``-s it over the target (atomic on POSIX).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import contextlib
 import csv
 import io
@@ -16,6 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StorageError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import IO, Any
 
 __all__ = [
     "atomic_write_text",
@@ -58,7 +66,7 @@ def atomic_write_bytes(path, data):
 
 
 @contextlib.contextmanager
-def atomic_stream(path):
+def atomic_stream(path: str | Path) -> Iterator[IO[bytes]]:
     """Write a large file piece by piece, atomically: ``with atomic_stream(p) as fh: fh.write(...)``.
 
     The pieces go to a temporary file in the same folder, which replaces ``path`` (flushed and
@@ -97,11 +105,11 @@ def atomic_stream(path):
         raise
 
 
-def atomic_write_text(path, text):
+def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays and paths so ``json`` can write them."""
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
@@ -118,16 +126,16 @@ def to_jsonable(obj):
     return obj
 
 
-def atomic_write_json(path, obj):
+def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
+def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
 
-def atomic_write_csv(path, header, rows):
+def atomic_write_csv(path: str | Path, header: list[str], rows: Iterable[Iterable]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -136,7 +144,7 @@ def atomic_write_csv(path, header, rows):
     atomic_write_text(path, buf.getvalue())
 
 
-def atomic_save_npy(path, array):
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, array)
     atomic_write_bytes(path, buf.getvalue())

@@ -7,11 +7,17 @@ mistaken for classes, and image sources (pool, retrieved, ...) have fixed colour
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import colorsys
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "CLASS_PALETTE",
@@ -77,7 +83,7 @@ ZERO_SHOT_COLOR = "#555555"
 _FONT = dict(size=13)
 
 
-def class_colors(n_classes):
+def class_colors(n_classes: int) -> list[str]:
     """One hex colour per class index; the same index always gets the same colour."""
     extra = max(0, n_classes - len(CLASS_PALETTE))
     gen = []
@@ -87,11 +93,11 @@ def class_colors(n_classes):
     return list(CLASS_PALETTE[:n_classes]) + gen
 
 
-def run_color(i):
+def run_color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
 
-def log_ticks(vmin, vmax):
+def log_ticks(vmin: float, vmax: float) -> list[float]:
     """Tick values 1-2-5 per decade covering [vmin, vmax] (readable labels on a log axis)."""
     lo, hi = np.floor(np.log10(max(vmin, 1e-9))), np.ceil(np.log10(max(vmax, 1e-9)))
     vals = [m * 10**e for e in range(int(lo), int(hi) + 1) for m in (1, 2, 5)]
@@ -107,7 +113,7 @@ def _log_axis(values):
     return dict(type="log", tickvals=ticks, ticktext=[f"{v:,.0f}" if v >= 1 else f"{v:g}" for v in ticks])
 
 
-def style_layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+def style_layout(fig: go.Figure, title: str, **kw: Any) -> go.Figure:
     """The house style on ``fig`` (title top left, white template, font, margins) plus ``kw``; returns ``fig``."""
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left"),
@@ -141,7 +147,13 @@ def _count_axis(values, log):
     ), floor
 
 
-def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None):
+def retrieval_bar(
+    table: pd.DataFrame,
+    value: str = "matched",
+    log: bool = True,
+    title: str | None = None,
+    horizontal: bool | None = None,
+) -> go.Figure:
     """Retrieved (or caption-matched) images per class, sorted, in one colour; tail classes hatched.
 
     Classes with a count of 0 are drawn as a red ``x`` at the axis (labelled "0" on a log axis) and
@@ -227,7 +239,9 @@ def retrieval_bar(table, value="matched", log=True, title=None, horizontal=None)
     )
 
 
-def count_overview(table, bands, value="matched", title=None):
+def count_overview(
+    table: pd.DataFrame, bands: pd.DataFrame, value: str = "matched", title: str | None = None
+) -> go.Figure:
     """Every class's count by rank (most to least) on a log axis, with head / middle / tail bands.
 
     A compact view of a long tail at any number of classes: one marker per class (zeros at the
@@ -293,7 +307,16 @@ def count_overview(table, bands, value="matched", title=None):
     )
 
 
-def label_positions(x, y, labels, width_px=800, height_px=420, char_px=7.0, line_px=14.0, marker_px=14.0):
+def label_positions(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    labels: Sequence[str],
+    width_px: float = 800,
+    height_px: float = 420,
+    char_px: float = 7.0,
+    line_px: float = 14.0,
+    marker_px: float = 14.0,
+) -> list[str]:
     """Text positions for point labels that keep each label off every marker and earlier label.
 
     A greedy placement in pixel space: for each point (in input order) the first of eight positions
@@ -353,7 +376,7 @@ def label_positions(x, y, labels, width_px=800, height_px=420, char_px=7.0, line
     return out
 
 
-def count_accuracy_scatter(table, value="matched", title=None):
+def count_accuracy_scatter(table: pd.DataFrame, value: str = "matched", title: str | None = None) -> go.Figure:
     """Retrieved count (log x) against zero-shot accuracy per class: the pretraining bias."""
     n = int(table["class_id"].max()) + 1 if len(table) else 0
     colors = class_colors(n)
@@ -413,7 +436,9 @@ def count_accuracy_scatter(table, value="matched", title=None):
     return style_layout(fig, title, height=420, legend=dict(orientation="h", y=-0.2))
 
 
-def overlap_groups(summary, x="round", runs=None, decimals=6):
+def overlap_groups(
+    summary: pd.DataFrame, x: str = "round", runs: list[str] | None = None, decimals: int = 6
+) -> list[list[str]]:
     """Runs whose curves are identical (same x values, same means), as lists in run order.
 
     Parameters
@@ -446,7 +471,14 @@ _DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
 _SYMBOLS = ("circle", "square-open", "diamond-open", "x-thin-open", "triangle-up-open")
 
 
-def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="round", title=None, runs=None):
+def learning_curves(
+    summary: pd.DataFrame,
+    metric_label: str = "accuracy (%)",
+    zero_shot: float | None = None,
+    x: str = "round",
+    title: str | None = None,
+    runs: list[str] | None = None,
+) -> go.Figure:
     """Mean per run over ``x`` (line), a ± std band where at least two seeds exist, a zero-shot line.
 
     Nothing is hidden: runs with identical curves get distinct dash styles and marker symbols and
@@ -547,7 +579,7 @@ def learning_curves(summary, metric_label="accuracy (%)", zero_shot=None, x="rou
     return style_layout(fig, title or default, height=450, legend=dict(orientation="h", y=-0.2), hovermode="closest")
 
 
-def per_class_heatmap(matrix, title=None):
+def per_class_heatmap(matrix: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Per-class accuracy (rows, sorted by round 0) over rounds (columns), values written in."""
     z = matrix.to_numpy(float)
     fig = go.Figure(
@@ -585,7 +617,13 @@ def _point_text(points):
     return pd.Series(text, index=points.index) + "<br>" + points["id"].astype(str) + "<br><i>click: see the image</i>"
 
 
-def embedding_scatter(points, color_by="class", n_classes=None, title=None, height=620):
+def embedding_scatter(
+    points: pd.DataFrame,
+    color_by: str = "class",
+    n_classes: int | None = None,
+    title: str | None = None,
+    height: int = 620,
+) -> go.Figure:
     """2-D embedding map (WebGL, fast at 10,000+ points); every point carries its row index in
     ``customdata`` for selections.
 
@@ -690,7 +728,12 @@ def embedding_scatter(points, color_by="class", n_classes=None, title=None, heig
     )
 
 
-def per_class_bars(class_names, series, title="Per-class accuracy", colors=None):
+def per_class_bars(
+    class_names: Sequence[str],
+    series: dict[str, Sequence[float]],
+    title: str = "Per-class accuracy",
+    colors: list[str] | None = None,
+) -> go.Figure:
     """Grouped bars: one group per class, one bar per series (e.g. zero-shot, round 0, round 1)."""
     fig = go.Figure()
     palette = colors or ["#bbbbbb", "#7aa6d6", "#1f4e8c", "#0b2545"]
@@ -711,7 +754,12 @@ def per_class_bars(class_names, series, title="Per-class accuracy", colors=None)
     )
 
 
-def picks_per_class(counts, class_names, order=None, title="Images picked for labeling, per class"):
+def picks_per_class(
+    counts: dict[str, Sequence[int]],
+    class_names: Sequence[str],
+    order: Sequence[int] | None = None,
+    title: str = "Images picked for labeling, per class",
+) -> go.Figure:
     """Grouped bars of picks per class for several runs.
 
     Parameters

@@ -25,6 +25,8 @@ dashboard's Results page, and PNG for the markdown). Nothing here tunes anything
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 import time
@@ -36,6 +38,9 @@ import pandas as pd
 from . import effects as E
 from .errors import DataError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = [
     "PAPER",
@@ -125,7 +130,9 @@ def _default_world_key():
     return DemoWorldSpec().key
 
 
-def collect_results(output_root, world_key=None, preset="fast", protocol="label-honest"):
+def collect_results(
+    output_root: str | Path, world_key: str | None = None, preset: str = "fast", protocol: str = "label-honest"
+) -> pd.DataFrame:
     """Every round of every eligible session under ``output_root``, one row per (session, round).
 
     Parameters
@@ -286,7 +293,7 @@ def _all_of(outcomes):
     return "yes" if len(run) == len(outcomes) else "incomplete"
 
 
-def claim_verdict(outcomes):
+def claim_verdict(outcomes: list[str]) -> str:
     """A claim's verdict from the outcomes of its configurations.
 
     Parameters
@@ -358,7 +365,7 @@ def _rows_used(df, last, triples, rounds=None):
 
 
 # ---- the showcase ------------------------------------------------------------------------------
-def showcase(df, last, ctx=None):
+def showcase(df: pd.DataFrame, last: int, ctx: dict | None = None) -> dict:
     """The showcase section: the ``showcase`` grid's final-round table and its sentences.
 
     Parameters
@@ -829,7 +836,14 @@ def _summary(show, claims):
     return rows
 
 
-def build_claims(output_root, last_round=6, world_key=None, grid=None, preset="fast", protocol="label-honest"):
+def build_claims(
+    output_root: str | Path,
+    last_round: int = 6,
+    world_key: str | None = None,
+    grid: str | None = None,
+    preset: str = "fast",
+    protocol: str = "label-honest",
+) -> dict:
     """The whole report as one dict (what ``claims.json`` holds).
 
     Parameters
@@ -923,7 +937,13 @@ def _sd(m):
     return m["std"] if m["std"] is not None else 0.0
 
 
-def report_figures(output_root, last_round=6, world_key=None, preset="fast", protocol="label-honest"):
+def report_figures(
+    output_root: str | Path,
+    last_round: int = 6,
+    world_key: str | None = None,
+    preset: str = "fast",
+    protocol: str = "label-honest",
+) -> dict[str, go.Figure]:
     """The report's plotly figures, by name (a figure with nothing to show is left out).
 
     Error bars are sample standard deviations over seeds.
@@ -1087,7 +1107,7 @@ def _not_run_line(section):
     )
 
 
-def render_markdown(claims, figure_files):
+def render_markdown(claims: dict, figure_files: dict) -> str:
     """The report as markdown: summary, showcase, the paper's claims, then the context tables.
 
     Parameters
@@ -1167,7 +1187,7 @@ def _system_browser():
     )
 
 
-def figure_png(fig, browser=None, width=900, height=480):
+def figure_png(fig: go.Figure, browser: str | None = None, width: int = 900, height: int = 480) -> bytes:
     """PNG bytes of a plotly figure, rendered by kaleido in ``browser`` (a Chromium path) if given.
 
     The browser is handed to kaleido directly; the process environment is left alone.
@@ -1194,15 +1214,15 @@ def figure_png(fig, browser=None, width=900, height=480):
 
 
 def write_report(
-    output_root,
-    to="reports/demo",
-    last_round=6,
-    world_key=None,
-    grid=None,
-    png=True,
-    preset="fast",
-    protocol="label-honest",
-):
+    output_root: str | Path,
+    to: str | Path = "reports/demo",
+    last_round: int = 6,
+    world_key: str | None = None,
+    grid: str | None = None,
+    png: bool = True,
+    preset: str = "fast",
+    protocol: str = "label-honest",
+) -> Path:
     """Write ``REPORT.md``, ``claims.json`` and ``figures/*.json|png`` into ``to``; returns the md path.
 
     Everything in the report is generated from the sessions (no hand-written text next to the
@@ -1234,7 +1254,7 @@ def write_report(
     return to / "REPORT.md"
 
 
-def load_report(path):
+def load_report(path: str | Path) -> tuple[dict, dict[str, go.Figure]]:
     """``(claims, figures)`` of a written report folder, for the dashboard; figures are plotly figures."""
     import plotly.io as pio
 
@@ -1251,7 +1271,7 @@ def load_report(path):
     return claims, figs
 
 
-def table_frame(rows):
+def table_frame(rows: list[dict]) -> pd.DataFrame:
     """A table's rows (a claim's, the showcase's, the summary's) as a DataFrame of display strings
     (mean ± std cells formatted, missing ones ``not run``)."""
     return pd.DataFrame([{k: _cell(v) for k, v in r.items()} for r in rows])

@@ -17,7 +17,7 @@ from .errors import UnsafePathError
 __all__ = ["safe_join", "safe_filename"]
 
 
-def safe_join(root, user_path, what="path", allow_symlinks_out=False):
+def safe_join(root: str | Path, user_path: str | Path, what: str = "path", allow_symlinks_out: bool = False) -> Path:
     """Return ``root / user_path``, refusing any ``user_path`` that leads outside ``root``.
 
     Parameters
@@ -68,7 +68,7 @@ def safe_join(root, user_path, what="path", allow_symlinks_out=False):
     return joined
 
 
-def safe_filename(text, fallback="_"):
+def safe_filename(text: str, fallback: str = "_") -> str:
     """One file name from any text: path separators and control characters become ``_``, and
     ``''``, ``'.'``, ``'..'`` get a leading ``_`` so an archive entry can never climb out."""
     name = "".join("_" if ch in "/\\:" or ord(ch) < 32 else ch for ch in str(text))

@@ -4,6 +4,8 @@ The trained methods are :class:`~alor_core.adaptation.base.Adapter` subclasses t
 training loop (:mod:`alor_core.adaptation.training`); zero-shot trains nothing.
 """
 
+from __future__ import annotations
+
 from ..errors import ConfigError, NotImplementedYetError, UnknownNameError
 from .base import AdaptedClassifier, Adapter, AdapterParams, TrainData, concat_image_sets, with_overrides
 from .contrastive import ContrastiveTuning, CTParams
@@ -51,7 +53,7 @@ def available() -> list[str]:
     return sorted(REGISTRY)
 
 
-def create(name: str, preset: str = "fast", overrides: dict | None = None):
+def create(name: str, preset: str = "fast", overrides: dict | None = None) -> Adapter | ZeroShot:
     """Build an adapter by name (``lp``, ``ft``, ``ct``, ``pt``, ``zeroshot`` or an alias) with a preset.
 
     ``overrides`` (name -> value) replaces single fields of the preset, see

@@ -7,6 +7,8 @@ copy of the pretrained model (docs/METHOD.md §3.3: no warm start across rounds)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -18,6 +20,13 @@ from ..data.datasets import ImageSet
 from ..errors import ConfigError, DataError
 from .training import train_loop
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
+    from ..models.clip import ClipBundle
+    from ..data.datasets import ClassInfo
+    from .training import LoopResult, Training
 
 __all__ = [
     "TrainData",
@@ -75,7 +84,7 @@ def _coerce(owner, key, value, current):
         ) from None
 
 
-def with_overrides(params, overrides: dict | None, owner: str):
+def with_overrides(params: AdapterParams, overrides: dict | None, owner: str) -> AdapterParams:
     """Return a copy of a frozen hyperparameter dataclass with some fields replaced.
 
     This is how a run changes single hyperparameters of a preset (``RunConfig.adapt_params``,
@@ -110,7 +119,7 @@ def with_overrides(params, overrides: dict | None, owner: str):
     return out
 
 
-def concat_image_sets(*sets):
+def concat_image_sets(*sets: ImageSet) -> ImageSet:
     """Join image sets with different roots into one (ids become absolute paths)."""
     ids, labels = [], []
     for s in sets:
@@ -150,14 +159,14 @@ class TrainData:
     retrieved_features: np.ndarray | None = None
 
     @property
-    def n_labeled(self):
+    def n_labeled(self) -> int:
         return len(self.labeled)
 
     @property
-    def n_retrieved(self):
+    def n_retrieved(self) -> int:
         return len(self.retrieved)
 
-    def all(self):
+    def all(self) -> ImageSet:
         return concat_image_sets(self.labeled, self.retrieved)
 
 
@@ -174,22 +183,22 @@ class AdaptedClassifier:
 
     method = "base"
 
-    def __init__(self, bundle, history=None):
+    def __init__(self, bundle: ClipBundle, history: dict | None = None) -> None:
         self.bundle = bundle
         self.history = history or {}
 
-    def embed(self, image_set, progress: Progress | None = None):
+    def embed(self, image_set: ImageSet, progress: Progress | None = None) -> np.ndarray:
         raise NotImplementedError  # abstract
 
-    def logits(self, features):
+    def logits(self, features: np.ndarray) -> np.ndarray:
         raise NotImplementedError  # abstract
 
-    def predict_proba(self, features):
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
         z = torch.as_tensor(self.logits(features), dtype=torch.float64)
         return torch.softmax(z, dim=1).numpy()
 
 
-def check_labels(owner: str, labels, n_classes: int) -> None:
+def check_labels(owner: str, labels: np.ndarray, n_classes: int) -> None:
     """Raise DataError unless every training label is a class index in [0, n_classes)."""
     labels = np.asarray(labels)
     bad = labels[(labels < 0) | (labels >= n_classes)]
@@ -229,7 +238,7 @@ class AdapterParams:
     }
 
     @classmethod
-    def preset(cls, name: str):
+    def preset(cls, name: str) -> Self:
         """The named preset (``fast`` or ``paper``, docs/METHOD.md §5.5); ConfigError for another name."""
         if name not in cls.PRESETS:
             raise ConfigError(f"{cls.SHORT} preset must be {' or '.join(map(repr, cls.PRESETS))}; got {name!r}")
@@ -276,13 +285,13 @@ class Adapter:
     name: ClassVar[str] = "base"
     Params: ClassVar[type] = AdapterParams
 
-    def __init__(self, params=None):
+    def __init__(self, params: AdapterParams | None = None) -> None:
         self.params = params if params is not None else self.Params()
 
     def fit(
         self,
-        bundle,
-        classes,
+        bundle: ClipBundle,
+        classes: ClassInfo,
         data: TrainData,
         *,
         seed: int = 0,
@@ -326,15 +335,15 @@ class Adapter:
 
     def prepare(
         self,
-        bundle,
-        classes,
+        bundle: ClipBundle,
+        classes: ClassInfo,
         data: TrainData,
         *,
         seed: int,
         generator: torch.Generator,
         val: ImageSet | None,
         progress: Progress | None = None,
-    ):
+    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
         """Return ``(training, finish)``: the :class:`Training` to run and a function that turns the
         loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``val`` is None unless the
         fit selects its epoch on validation."""

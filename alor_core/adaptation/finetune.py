@@ -7,6 +7,8 @@ trained with CE on ``s · W f̂(x)``, where ``s`` is a fresh learnable logit sca
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,6 +18,13 @@ from ..models.features import encode_images
 from .base import SELECTIONS, Adapter, check_labels
 from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, tuned_setup, tuned_training
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..models.clip import ClipBundle
+    from ..data.datasets import ClassInfo, ImageSet
+    from .base import AdaptedClassifier, TrainData
+    from .training import LoopResult, Training
 
 __all__ = ["Finetune", "FTParams", "FinetunedClassifier", "SELECTIONS", "check_labels"]
 
@@ -99,7 +108,17 @@ class Finetune(Adapter):
     name = "ft"
     Params = FTParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
+    def prepare(
+        self,
+        bundle: ClipBundle,
+        classes: ClassInfo,
+        data: TrainData,
+        *,
+        seed: int,
+        generator: torch.Generator,
+        val: ImageSet | None,
+        progress: Progress | None = None,
+    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
         """The image tower, a head initialised from ``t_c`` and a fresh logit scale train with CE."""
         p = self.params
         tuned, loader, log_scale = tuned_setup(bundle, data, p, generator)

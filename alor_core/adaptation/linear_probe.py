@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -15,6 +17,13 @@ from .schedule import warmup_cosine
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..models.clip import ClipBundle
+    from ..data.datasets import ClassInfo, ImageSet
+    from .base import AdaptedClassifier, TrainData
+    from .training import LoopResult
 
 __all__ = ["LinearProbe", "LPParams"]
 
@@ -73,7 +82,7 @@ class LPParams(AdapterParams):
     }
     AT_LEAST: ClassVar[dict] = {**AdapterParams.AT_LEAST, "batch_size": 0, "labeled_weight": 0.0}
 
-    def validate(self):
+    def validate(self) -> None:
         """The shared checks (:meth:`AdapterParams.validate`), then ``anchor`` in [0, 1]."""
         super().validate()
         if not 0.0 <= float(self.anchor) <= 1.0:
@@ -123,7 +132,17 @@ class LinearProbe(Adapter):
     name = "lp"
     Params = LPParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
+    def prepare(
+        self,
+        bundle: ClipBundle,
+        classes: ClassInfo,
+        data: TrainData,
+        *,
+        seed: int,
+        generator: torch.Generator,
+        val: ImageSet | None,
+        progress: Progress | None = None,
+    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
         """A text-initialised head (and bias) trains with weighted CE on the frozen features."""
         p = self.params
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)

@@ -16,6 +16,8 @@ set of ``n_views`` cached views per image (the CPU variant). See :mod:`alor_core
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -29,6 +31,13 @@ from .schedule import coop_schedule
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..models.clip import ClipBundle
+    from ..data.datasets import ClassInfo, ImageSet
+    from .base import AdaptedClassifier, TrainData
+    from .training import LoopResult
 
 __all__ = ["PromptTuning", "PTParams", "PromptLearner", "PromptTunedClassifier", "coop_schedule"]
 
@@ -136,7 +145,15 @@ class PromptLearner(torch.nn.Module):
         Token ids of the placeholder prompts (used for EOT pooling).
     """
 
-    def __init__(self, model, tokenizer, names, n_ctx, init_std=0.02, generator=None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable,
+        names: list[str],
+        n_ctx: int,
+        init_std: float = 0.02,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         tower, self.pool_type, self.eos_id = _text_tower(model)
         object.__setattr__(self, "tower", tower)  # not a submodule: its weights are not ours to train
@@ -178,7 +195,7 @@ class PromptLearner(torch.nn.Module):
                 "token after a start token; this tokenizer does not"
             )
 
-    def forward(self):
+    def forward(self) -> torch.Tensor:
         """Return the prompt text features, Tensor of shape (n_classes, dim), not normalised."""
         from open_clip.transformer import text_global_pool
 
@@ -201,7 +218,9 @@ class PromptTunedClassifier(LinearHeadClassifier):
     ``ctx_`` holds the learned context vectors, ndarray of shape (n_classes, n_ctx, width).
     """
 
-    def __init__(self, bundle, weight, scale, ctx, history=None):
+    def __init__(
+        self, bundle: ClipBundle, weight: np.ndarray, scale: float, ctx: np.ndarray, history: dict | None = None
+    ) -> None:
         super().__init__(bundle, weight, scale, None, method="pt", history=history)
         self.ctx_ = np.asarray(ctx, dtype=np.float32)
 
@@ -222,7 +241,17 @@ class PromptTuning(Adapter):
     name = "pt"
     Params = PTParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress: Progress | None = None):
+    def prepare(
+        self,
+        bundle: ClipBundle,
+        classes: ClassInfo,
+        data: TrainData,
+        *,
+        seed: int,
+        generator: torch.Generator,
+        val: ImageSet | None,
+        progress: Progress | None = None,
+    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
         """The class contexts train with CE through the frozen text tower on the frozen image features."""
         p = self.params
         f_lab, f_ret = data.labeled_features, data.retrieved_features

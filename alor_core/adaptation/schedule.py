@@ -1,12 +1,25 @@
 """The adapters' learning-rate schedules: the official per-step warm-up + cosine (docs/METHOD.md §5.1;
 LP, FT, CT) and Dassl's per-epoch constant warm-up + cosine (§5.4; PT)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import math
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["warmup_cosine", "coop_schedule"]
 
 
-def warmup_cosine(optimizer, total_steps, warmup_steps=50, warmup_start=1e-6, final_lr=1e-9):
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int = 50,
+    warmup_start: float = 1e-6,
+    final_lr: float = 1e-9,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR: ``warmup_start`` -> each group's lr over ``warmup_steps``, then cosine to ``final_lr``."""
     import torch
 
@@ -26,7 +39,9 @@ def warmup_cosine(optimizer, total_steps, warmup_steps=50, warmup_start=1e-6, fi
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(b) for b in bases])
 
 
-def coop_schedule(optimizer, epochs, warmup_epochs=1, warmup_lr=1e-5):
+def coop_schedule(
+    optimizer: torch.optim.Optimizer, epochs: int, warmup_epochs: int = 1, warmup_lr: float = 1e-5
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Dassl's per-epoch schedule: ``warmup_epochs`` at a constant ``warmup_lr``, then cosine.
 
     Epoch ``e >= warmup_epochs`` uses ``lr · ½(1 + cos(π (e − warmup_epochs) / epochs))``, as

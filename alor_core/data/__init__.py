@@ -1,5 +1,7 @@
 """Datasets: one abstraction (:class:`TaskData`) and loaders for every source."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from ..errors import DataError
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-def load_split_files(root, name=None):
+def load_split_files(root: str | Path, name: str | None = None) -> TaskData:
     """Load the ALOR/SWAT layout: split files ``ltrain.txt`` (or SWAT's ``train.txt``; the pool),
     ``test.txt``, optional ``val.txt``, ``retrieved_data.txt`` (a ready retrieved list, used when
     there is no captions table) and ``corpus.parquet``, paths relative to ``root``; classes from
@@ -74,7 +76,9 @@ def load_split_files(root, name=None):
     )
 
 
-def load_task(dataset, root=None, spec=None, strict=False):
+def load_task(
+    dataset: str, root: str | Path | None = None, spec: DemoWorldSpec | None = None, strict: bool = False
+) -> TaskData:
     """Load a task by name: ``demo`` (the demo world, built by
     :func:`alor_core.loop.demo_build.ensure_demo_world`) or a folder (split files or ImageFolder).
 

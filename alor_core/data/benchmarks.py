@@ -85,7 +85,7 @@ BENCHMARKS = {
 }
 
 
-def benchmark_names():
+def benchmark_names() -> list[str]:
     return list(BENCHMARKS)
 
 
@@ -94,14 +94,14 @@ def _check_name(name):
         raise UnknownNameError("benchmark dataset", name, BENCHMARKS)
 
 
-def laion_counts(name):
+def laion_counts(name: str) -> pd.DataFrame:
     """Per-class LAION-400M caption counts of a benchmark, DataFrame sorted by class id."""
     _check_name(name)
     df = pd.read_csv(FREQ_CSV)
     return df[df["dataset"] == name].sort_values("class_id").reset_index(drop=True)
 
 
-def benchmark_classes(name):
+def benchmark_classes(name: str) -> ClassInfo:
     """Class names (the metrics JSON ``name`` field, as ALOR prompts), synonyms and templates."""
     df = laion_counts(name)
     templates = json.loads((BENCH_DIR / "templates.json").read_text(encoding="utf-8"))[name]
@@ -117,12 +117,12 @@ def benchmark_classes(name):
     return ClassInfo(df["class_name"].tolist(), synonyms, tuple(templates))
 
 
-def data_root(root=None):
+def data_root(root: str | Path | None = None) -> Path:
     """The data root: the argument, else ``$ALOR_DATA_ROOT``, else ``./datasets``."""
     return Path(root or os.environ.get("ALOR_DATA_ROOT") or "datasets")
 
 
-def load_benchmark(name, root=None):
+def load_benchmark(name: str, root: str | Path | None = None) -> TaskData:
     """Load ``<root>/<name>/`` in ALOR's official layout as a :class:`TaskData`."""
     _check_name(name)
     folder = data_root(root) / name
@@ -164,10 +164,10 @@ class DataCheck:
     per_class: dict = field(default_factory=dict)  # split -> classes with 0 images
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return not (self.missing or self.unreadable or self.problems)
 
-    def render(self):
+    def render(self) -> str:
         spec = BENCHMARKS[self.name]
         lines = [f"{spec['title']} ({self.name}) in {self.folder}"]
         for f in ("ltrain.txt", "val.txt", "test.txt", "retrieved_data.txt", "corpus.parquet"):
@@ -196,7 +196,9 @@ class DataCheck:
         return "\n".join(lines)
 
 
-def check_data(name, root=None, verify_images=True, max_images=None):
+def check_data(
+    name: str, root: str | Path | None = None, verify_images: bool = True, max_images: int | None = None
+) -> DataCheck:
     """Say exactly what of a benchmark is present under the data root and what is missing."""
     _check_name(name)
     folder = data_root(root) / name

@@ -7,6 +7,8 @@ image paths with stable string ids and integer labels (``-1`` where a label is u
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import io
 import re
@@ -15,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from PIL import Image
 
 __all__ = [
     "ImageSet",
@@ -67,14 +73,14 @@ class ImageSet:
     def __len__(self):
         return len(self.ids)
 
-    def path(self, i):
+    def path(self, i: int) -> Path:
         return Path(self.root) / self.ids[i]
 
-    def subset(self, indices):
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
         indices = np.asarray(indices, dtype=np.int64)
         return ImageSet([self.ids[i] for i in indices], self.root, self.labels[indices], repeats=self.repeats)
 
-    def index_of(self):
+    def index_of(self) -> dict[str, int]:
         """Return a dict from id to position."""
         return {sid: i for i, sid in enumerate(self.ids)}
 
@@ -103,7 +109,7 @@ class ClassInfo:
     def __len__(self):
         return len(self.names)
 
-    def index(self, name):
+    def index(self, name: str) -> int:
         """Return the index of a class name (case-insensitive)."""
         lowered = [n.lower() for n in self.names]
         try:
@@ -127,11 +133,11 @@ class TaskData:
     meta: dict = field(default_factory=dict)
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return len(self.classes)
 
 
-def load_image(path):
+def load_image(path: str | Path) -> Image.Image:
     """Open an image as RGB, with a clear error for a missing or unreadable file.
 
     The same decoder as features and thumbnails: :func:`alor_core.data.images.open_image` (EXIF
@@ -192,7 +198,7 @@ def _classes_rows(path):
     return rows, reader.line_num
 
 
-def read_classes_csv(path):
+def read_classes_csv(path: str | Path) -> ClassInfo:
     """Read a class table: ``class_id,class_name,synonyms``.
 
     The header names the columns (any order, surrounding spaces and case ignored; ``class_id``
@@ -327,7 +333,7 @@ def _read_templates(tfile):
     return tuple(lines) or DEFAULT_TEMPLATES
 
 
-def write_classes_csv(path, classes):
+def write_classes_csv(path: str | Path, classes: ClassInfo) -> None:
     """Write a :class:`ClassInfo` as a class table (and ``templates.txt`` beside it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

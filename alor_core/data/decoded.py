@@ -17,6 +17,8 @@ asked for, so one bad file never stops the build.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 import os
@@ -29,6 +31,10 @@ from ..io import atomic_save_npy, atomic_stream, atomic_write_json
 from ..paths import cache_dir
 from .images import ImageProblem, open_image
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from .datasets import ImageSet
 
 __all__ = ["DecodedImages", "decoded_images", "is_product_owned", "content_key", "DECODER_VERSION", "MIN_IMAGES"]
 
@@ -48,7 +54,7 @@ def _inside(path, folder):
         return False
 
 
-def is_product_owned(image_set):
+def is_product_owned(image_set: ImageSet) -> bool:
     """True when the images lie inside the product's cache folder (``ALOR_CACHE_DIR``).
 
     Parameters
@@ -68,7 +74,7 @@ def _set_key(image_set):
     return h.hexdigest()[:16]
 
 
-def content_key(image_set):
+def content_key(image_set: ImageSet) -> str:
     """Key of the image set's current content: root, ids, and every file's size and mtime (ns).
 
     Parameters
@@ -115,14 +121,14 @@ class DecodedImages:
         return len(self.index)
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int] | None:
         """``(height, width)`` shared by every decodable image, or None when sizes differ."""
         good = self.index[self.index[:, 1] > 0]
         if len(good) == 0 or (good[:, 1:] != good[0, 1:]).any():
             return None
         return int(good[0, 1]), int(good[0, 2])
 
-    def array(self, i):
+    def array(self, i: int) -> np.ndarray:
         """``(height, width, 3)`` uint8 pixels of image ``i`` (a read-only view).
 
         Raises
@@ -136,13 +142,13 @@ class DecodedImages:
             raise ImageProblem(self.ids[i], reason, detail)
         return self.pixels[off : off + h * w * 3].reshape(h, w, 3)
 
-    def image(self, i):
+    def image(self, i: int) -> Image.Image:
         """Image ``i`` as an RGB :class:`PIL.Image.Image` (what :func:`open_image` returned)."""
         from PIL import Image
 
         return Image.fromarray(np.ascontiguousarray(self.array(i)), "RGB")
 
-    def batch(self, start, stop, fill=0):
+    def batch(self, start: int, stop: int, fill: int = 0) -> np.ndarray:
         """``(stop - start, height, width, 3)`` uint8 array of a run of images of one shared shape.
 
         Images that could not be decoded are filled with ``fill``. Raises ValueError when the
@@ -196,7 +202,9 @@ def _prune(key):
                 pass
 
 
-def decoded_images(image_set, *, build=True, progress: Progress | None = None):
+def decoded_images(
+    image_set: ImageSet, *, build: bool = True, progress: Progress | None = None
+) -> DecodedImages | None:
     """The decoded store of a product-owned image set, built on first use; None otherwise.
 
     Parameters

@@ -21,6 +21,8 @@ a time across processes (an ``flock``); others follow its progress.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -32,6 +34,10 @@ from ..io import read_json
 from ..paths import DATA_DIR, cache_dir
 from .datasets import TaskData, read_classes_csv
 from .listfiles import read_list_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Self
 
 __all__ = [
     "DemoWorldSpec",
@@ -111,18 +117,18 @@ class DemoWorldSpec:
     lr: float = 5e-4
 
     @classmethod
-    def small(cls, **kw):
+    def small(cls, **kw: Any) -> Self:
         """A reduced world for tests (~20 s to build on 2 cores)."""
         base = dict(n_max=600, ratio=30.0, n_pool=600, n_val=200, n_test=500, epochs=12, batch_size=64, lr=2e-3)
         base.update(kw)
         return cls(**base)
 
     @property
-    def key(self):
+    def key(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha1(blob).hexdigest()[:10]
 
-    def control(self):
+    def control(self) -> DemoWorldSpec:
         """The balanced-corpus control of this world (same seed, model, task and corpus size).
 
         Comparing a class's zero-shot accuracy here and in the long-tailed world isolates what
@@ -132,7 +138,7 @@ class DemoWorldSpec:
 
         return replace(self, balanced=True)
 
-    def class_counts(self):
+    def class_counts(self) -> np.ndarray:
         """Corpus images per class, indexed by class id (head -> tail along ``order``)."""
         shape = profile_shape(self.profile, len(self.order))  # 1.0 (head) ... 0.0 (tail), log scale
         counts = np.zeros(len(self.order), dtype=np.int64)
@@ -142,14 +148,14 @@ class DemoWorldSpec:
             counts[:] = int(round(counts.sum() / len(counts)))
         return counts
 
-    def canonical_rate(self, rank):
+    def canonical_rate(self, rank: int) -> float:
         """How often a class of head->tail ``rank`` is called by its canonical name in captions."""
         if self.balanced:
             return (self.canon_head + self.canon_tail) / 2
         return self.canon_head + (self.canon_tail - self.canon_head) * rank / max(1, len(self.order) - 1)
 
 
-def profile_shape(profile, n):
+def profile_shape(profile: str, n: int) -> np.ndarray:
     """A head/tail curve of ``n`` points on a log scale, normalised to 1 (head) .. 0 (tail).
 
     ``"zipf"``: ``log(r+1)`` spacing (n_r ∝ (r+1)^-α). A benchmark name (``food101``, ``aircraft``,
@@ -171,12 +177,12 @@ def profile_shape(profile, n):
     return (q - q[-1]) / max(q[0] - q[-1], 1e-9)
 
 
-def demo_world_dir(spec=None):
+def demo_world_dir(spec: DemoWorldSpec | None = None) -> Path:
     spec = spec or DemoWorldSpec()
     return cache_dir() / f"demo_world-{spec.key}"
 
 
-def demo_world_status(spec=None):
+def demo_world_status(spec: DemoWorldSpec | None = None) -> tuple[bool, dict]:
     """Return ``(built: bool, info: dict)``; info is ``world.json`` when built, else the folder and,
     while another process builds it, ``building`` = that build's progress (fraction, message, eta_s)."""
     d = demo_world_dir(spec)
@@ -185,17 +191,17 @@ def demo_world_status(spec=None):
     return False, {"path": str(d), "building": building_progress(d)}
 
 
-def lock_path(final):
+def lock_path(final: Path) -> Path:
     """``<world>.lock``: the build lock of world folder ``final`` (an ``flock``)."""
     return final.with_name(final.name + ".lock")
 
 
-def progress_path(final):
+def progress_path(final: Path) -> Path:
     """``<world>.progress.json``: the running build's progress, read by other processes."""
     return final.with_name(final.name + ".progress.json")
 
 
-def building_progress(final):
+def building_progress(final: Path) -> dict | None:
     """The running build's progress dict (fraction, message, eta_s) if a process holds the lock."""
     import fcntl
 
@@ -214,7 +220,7 @@ def building_progress(final):
     return None
 
 
-def format_seconds(seconds):
+def format_seconds(seconds: float) -> str:
     """``42 s``, ``3 min 5 s``: a duration for people."""
     seconds = max(0, int(round(seconds)))
     return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60} s"

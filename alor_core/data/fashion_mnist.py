@@ -4,6 +4,8 @@ Search order: the project cache, the Debian package ``dataset-fashion-mnist``
 (``/usr/share/datasets/fashion-mnist``), then torchvision's downloader when there is internet.
 """
 
+from __future__ import annotations
+
 import gzip
 import shutil
 from pathlib import Path
@@ -32,7 +34,7 @@ def _has_all(folder):
     return all((folder / f).is_file() for pair in _FILES.values() for f in pair)
 
 
-def find_fashion_mnist(download=True):
+def find_fashion_mnist(download: bool = True) -> Path:
     """Return the folder holding the four Fashion-MNIST ``.gz`` files.
 
     Raises
@@ -74,7 +76,7 @@ def _read_idx(path):
     return arr.reshape(dims)
 
 
-def load_split(split):
+def load_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(images uint8 (N, 28, 28), labels int64 (N,))`` for ``'train'`` or ``'test'``."""
     if split not in _FILES:
         raise DataError(f"Fashion-MNIST split must be 'train' or 'test'; got {split!r}")

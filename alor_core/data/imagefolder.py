@@ -52,7 +52,7 @@ def _subset(info, keep):
     return ClassInfo([info.names[i] for i in keep], [info.synonyms[i] for i in keep], info.templates)
 
 
-def load_imagefolder(root, test_fraction=0.3, seed=0):
+def load_imagefolder(root: str | Path, test_fraction: float = 0.3, seed: int = 0) -> TaskData:
     """Load ``root/train/<class>/*`` + ``root/test/<class>/*``, or split ``root/<class>/*`` with a seed.
 
     Parameters

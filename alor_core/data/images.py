@@ -22,6 +22,8 @@ those images the same way (:func:`alor_core.models.features.encode_images`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import re
 from pathlib import Path
@@ -30,6 +32,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BACKGROUND", "MAX_PIXELS", "MAX_FILE_BYTES", "ImageProblem", "open_image", "image_problem", "check_image"]
 
@@ -68,7 +73,7 @@ class ImageProblem(DataError):
         What was found and what is accepted, a phrase following the file name ("is empty ...").
     """
 
-    def __init__(self, path, reason, detail):
+    def __init__(self, path: str, reason: str, detail: str) -> None:
         self.path, self.reason, self.detail = str(path), reason, detail
         super().__init__(f"image file {self.path!r} {detail}")
 
@@ -97,7 +102,9 @@ def _bomb_detail(err, limit):
     )
 
 
-def image_problem(path, shown=None, *, max_pixels=MAX_PIXELS, max_bytes=MAX_FILE_BYTES):
+def image_problem(
+    path: str | Path, shown: str | None = None, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
+) -> ImageProblem | None:
     """The reason ``path`` cannot be used as an image, or ``None`` when its header looks fine.
 
     Reads the file's metadata, its header and its last kilobyte only (no pixel decoding).
@@ -191,7 +198,7 @@ def image_problem(path, shown=None, *, max_pixels=MAX_PIXELS, max_bytes=MAX_FILE
     return None
 
 
-def check_image(path, shown=None, **limits):
+def check_image(path: str | Path, shown: str | None = None, **limits: Any) -> None:
     """Raise the :class:`ImageProblem` of :func:`image_problem`, if any; same parameters."""
     problem = image_problem(path, shown, **limits)
     if problem is not None:
@@ -227,7 +234,7 @@ def _flatten(im):
     return im.convert("RGB")
 
 
-def open_image(path, shown=None):
+def open_image(path: str | Path, shown: str | None = None) -> Image.Image:
     """Open an image file as an 8-bit RGB :class:`PIL.Image.Image`, the same for features and display.
 
     EXIF orientation applied; transparency flattened onto :data:`BACKGROUND`; 16-bit images

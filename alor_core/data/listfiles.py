@@ -9,6 +9,8 @@ ignored. Blank lines and lines starting with ``#`` are skipped. Labels and sourc
 integers.
 """
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def _decode(raw, path):
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def read_list_file(path, root, n_classes=None):
+def read_list_file(path: str | Path, root: str | Path, n_classes: int | None = None) -> ImageSet:
     """Read a split file into an :class:`ImageSet`.
 
     Lines are split on whitespace from the right, so paths may contain spaces. A missing
@@ -88,7 +90,7 @@ def read_list_file(path, root, n_classes=None):
     return ImageSet(ids, Path(root), np.asarray(labels, dtype=np.int64))
 
 
-def write_list_file(path, image_set, source=1):
+def write_list_file(path: str | Path, image_set: ImageSet, source: int = 1) -> None:
     """Write an :class:`ImageSet` in the split-file format (always newline-terminated).
 
     Raises

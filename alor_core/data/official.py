@@ -22,6 +22,8 @@ skipped and reported (training on it would leak the test set).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import re
 import warnings
@@ -32,6 +34,9 @@ import numpy as np
 
 from ..errors import DataError
 from .datasets import DEFAULT_TEMPLATES, ClassInfo, ImageSet, TaskData, read_classes_csv
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "DataWarning",
@@ -166,7 +171,7 @@ def read_templates_txt(path: str | Path) -> tuple:
     return tuple(out) or DEFAULT_TEMPLATES
 
 
-def read_metrics_json(path):
+def read_metrics_json(path: str | Path) -> dict[int, dict]:
     """The metrics JSON as a dict ``{class_id (int): entry}`` with the keys checked.
 
     Raises
@@ -212,7 +217,7 @@ def read_metrics_json(path):
     return {i: out[i] for i in ids}
 
 
-def classes_from_metrics(metrics, templates=None):
+def classes_from_metrics(metrics: dict[int, dict], templates: Sequence[str] | None = None) -> ClassInfo:
     """ClassInfo whose synonyms are the class name then its alternates (most frequent first).
 
     Blank alternates are dropped; alternates equal to an earlier entry up to case and spacing

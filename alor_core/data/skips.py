@@ -14,6 +14,8 @@ With ``strict=True`` a loader raises the first problem instead (stop at the firs
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import csv
 import io
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ from pathlib import Path
 
 from ..io import atomic_write_json, atomic_write_text, read_json
 from .images import image_problem
+
+if TYPE_CHECKING:
+    from .datasets import ImageSet, TaskData
+    from .images import ImageProblem
 
 __all__ = [
     "Skip",
@@ -67,23 +73,23 @@ class SkipReport:
     roots: dict = field(default_factory=dict)  # source -> folder the paths are relative to
     skips: list = field(default_factory=list)  # Skip, in the order met
 
-    def add_found(self, source, n, root=None):
+    def add_found(self, source: str, n: int, root: str | Path | None = None) -> None:
         """Count ``n`` more files found in ``source`` (``root``: what the paths are relative to)."""
         self.found[source] = self.found.get(source, 0) + int(n)
         if root is not None:
             self.roots.setdefault(source, str(root))
 
-    def skip(self, source, problem):
+    def skip(self, source: str, problem: ImageProblem) -> None:
         """Record ``problem`` (an :class:`ImageProblem`) for ``source``; raise it when strict."""
         if self.strict:
             raise problem
         self.skips.append(Skip(source, problem.path, problem.reason, problem.detail))
 
-    def skipped(self, source=None):
+    def skipped(self, source: str | None = None) -> list:
         """The skips of one source (all with ``None``)."""
         return [s for s in self.skips if source is None or s.source == source]
 
-    def counts(self):
+    def counts(self) -> dict[str, dict]:
         """``{source: {"root", "found", "loaded", "skipped"}}``."""
         out = {}
         for source, n in self.found.items():
@@ -91,7 +97,7 @@ class SkipReport:
             out[source] = {"root": self.roots.get(source), "found": n, "loaded": n - k, "skipped": k}
         return out
 
-    def merge(self, other):
+    def merge(self, other: SkipReport) -> SkipReport:
         """Add another report's counts and skips to this one."""
         for source, n in other.found.items():
             self.add_found(source, n, other.roots.get(source))
@@ -99,7 +105,7 @@ class SkipReport:
         return self
 
 
-def keep_readable(image_set, report, source):
+def keep_readable(image_set: ImageSet, report: SkipReport, source: str) -> ImageSet:
     """The images of ``image_set`` whose headers look fine; the others are recorded in ``report``.
 
     Parameters
@@ -127,7 +133,7 @@ def keep_readable(image_set, report, source):
     return image_set if len(keep) == len(image_set) else image_set.subset(keep)
 
 
-def check_task_images(task, strict=False):
+def check_task_images(task: TaskData, strict: bool = False) -> TaskData:
     """Leave out the pool, test and val images of ``task`` that cannot be used; record them.
 
     Sets ``task.meta["skips"]`` to the :class:`SkipReport` (paths relative to the task's folder)
@@ -158,7 +164,7 @@ TABLE_SKIPS_FILE = "_skipped.json"  # beside a converted pool's parquet shards (
 TABLE_SOURCE = "retrieval source"
 
 
-def write_table_skips(table_dir, report, source=TABLE_SOURCE):
+def write_table_skips(table_dir: str | Path, report: SkipReport, source: str = TABLE_SOURCE) -> None:
     """Keep what a pool conversion found and skipped beside the captions table it wrote.
 
     Parameters
@@ -178,7 +184,7 @@ def write_table_skips(table_dir, report, source=TABLE_SOURCE):
     atomic_write_json(Path(table_dir) / TABLE_SKIPS_FILE, data)
 
 
-def add_table_skips(report, table, source=TABLE_SOURCE):
+def add_table_skips(report: SkipReport, table: str | Path, source: str = TABLE_SOURCE) -> SkipReport:
     """Add the images a pool conversion skipped (kept beside the table) to a run's ``report``.
 
     A table that was not converted (a LAION-layout table used as it is) adds nothing. When
@@ -209,7 +215,7 @@ def add_table_skips(report, table, source=TABLE_SOURCE):
     return report
 
 
-def drop_skipped(task, folder):
+def drop_skipped(task: TaskData, folder: str | Path) -> TaskData:
     """Leave out of ``task`` the pool/test/val images a session's ``skipped.csv`` lists.
 
     A task loaded again for a session (the dashboard) then has exactly the images the run used,
@@ -238,7 +244,7 @@ def drop_skipped(task, folder):
     return task
 
 
-def write_skip_report(folder, report):
+def write_skip_report(folder: str | Path, report: SkipReport) -> dict:
     """Write ``skipped.csv`` and ``loaded.json`` into ``folder`` (atomically).
 
     Sources already on disk that ``report`` does not mention are kept (e.g. the retrieval source
@@ -265,7 +271,7 @@ def write_skip_report(folder, report):
     return read_skip_report(folder)
 
 
-def read_skip_report(folder):
+def read_skip_report(folder: str | Path) -> dict:
     """``{"sources": {...}, "found", "loaded", "skipped", "skipped_rows": [...]}`` of a session folder.
 
     Empty counts when the session has no report yet (a run from before this file existed).
@@ -282,7 +288,7 @@ def read_skip_report(folder):
     return info
 
 
-def summary_lines(folder, first=5):
+def summary_lines(folder: str | Path, first: int = 5) -> list[str]:
     """What the CLI prints at the end of a run: the totals, then the first few skips.
 
     Parameters

@@ -13,6 +13,8 @@ resolution as a run), not loaded.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +25,11 @@ import pandas as pd
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..io import atomic_write_text
+
+if TYPE_CHECKING:
+    from ..retrieval import RetrievedSet
+    from ..data.datasets import TaskData
+    from ..data.demo_world import DemoWorldSpec
 
 __all__ = [
     "RoundImport",
@@ -42,7 +49,7 @@ def _retrieved_text(round_file, retrieved):
     return "".join(lines)
 
 
-def read_imported_retrieved(path: str | Path, task):
+def read_imported_retrieved(path: str | Path, task: TaskData) -> RetrievedSet:
     """The retrieved set an import left in a session (``retrieval/imported_retrieved.txt``).
 
     Parameters
@@ -110,7 +117,7 @@ class RoundImport:
     already: bool = False
     warnings: list = field(default_factory=list)
 
-    def lines(self, names=None) -> list:
+    def lines(self, names: list[str] | None = None) -> list:
         """A summary for a person, one string per line."""
         out = [
             f"round file {self.round_file}: {self.n_lines} lines -> {self.n_retrieved} retrieved, "
@@ -155,7 +162,11 @@ def settings_from_round_name(name: str | Path) -> dict:
 
 
 def import_round_file(
-    config: RunConfig, round_file: str | Path, output_root: str | Path, strict: bool = False, spec=None
+    config: RunConfig,
+    round_file: str | Path,
+    output_root: str | Path,
+    strict: bool = False,
+    spec: DemoWorldSpec | None = None,
 ) -> RoundImport:
     """Create (or confirm) a session whose round-0 labels and retrieved set come from a round file.
 

@@ -18,6 +18,8 @@ hands the job over (:func:`hand_over`) and exits; :func:`continue_session` then 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import json
 import os
@@ -33,6 +35,10 @@ from ..errors import AlorError, ConfigError
 from ..io import atomic_write_json, read_json
 from ..paths import PROJECT_DIR
 from .session import Session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..config import RunConfig
 
 __all__ = [
     "JOB_FILE",
@@ -58,7 +64,7 @@ LOCK_FILE = ".job.lock"
 LABEL_WAIT_S = 600.0  # a human-mode job waits this long for the next label before it exits
 
 
-def run_name(config) -> str:
+def run_name(config: RunConfig) -> str:
     """Folder name of a run: :meth:`RunConfig.run_name` (``extra['name']`` or the automatic rule)."""
     from ..safepath import safe_join
 
@@ -69,7 +75,7 @@ def run_name(config) -> str:
     return name
 
 
-def cli_command(config, seeds: list[int], output_root: str | Path, small_demo: bool = False) -> list[str]:
+def cli_command(config: RunConfig, seeds: list[int], output_root: str | Path, small_demo: bool = False) -> list[str]:
     """The ``python -m alor_core run ...`` command (list of str) for a :class:`RunConfig`.
 
     The options come from the config's own table (:meth:`RunConfig.to_cli_args`), so every setting
@@ -118,7 +124,7 @@ def command_for_session(session: Session) -> list[str]:
 
 
 # ---- processes -----------------------------------------------------------------------------------
-def is_alive(pid):
+def is_alive(pid: int | None) -> bool:
     """True while process ``pid`` runs an ``alor_core`` command (zombies and reused pids: False)."""
     if not pid:
         return False
@@ -145,7 +151,7 @@ def is_alive(pid):
         return False
 
 
-def start(command, run_dir, env=None):
+def start(command: list[str], run_dir: str | Path, env: dict[str, str] | None = None) -> dict | None:
     """Launch ``command`` detached (own process group), logging to ``<run_dir>/job.log``.
 
     Raises
@@ -184,7 +190,7 @@ def start(command, run_dir, env=None):
     return job_info(run_dir)
 
 
-def stop(run_dir, timeout=15.0):
+def stop(run_dir: str | Path, timeout: float = 15.0) -> bool:
     """Pause a running job: SIGINT its process group, escalate to SIGTERM/SIGKILL after ``timeout``.
 
     Sessions left mid-round are marked ``paused``. Returns True if a process was stopped.
@@ -215,7 +221,7 @@ def stop(run_dir, timeout=15.0):
     return was_alive
 
 
-def resume(run_dir, env=None):
+def resume(run_dir: str | Path, env: dict[str, str] | None = None) -> dict | None:
     """Launch the job's command again; the run continues where it stopped."""
     job = _read_job(Path(run_dir))
     if not job:
@@ -223,7 +229,7 @@ def resume(run_dir, env=None):
     return start(job["command"], run_dir, env=env)
 
 
-def continue_session(session: Session, env=None) -> tuple[dict | None, bool]:
+def continue_session(session: Session, env: dict[str, str] | None = None) -> tuple[dict | None, bool]:
     """Train the next round of a human-mode ``session`` in the background, unless its run is running.
 
     The run's own job is relaunched (:func:`resume`) when the dashboard started it, else the command
@@ -253,7 +259,7 @@ def continue_session(session: Session, env=None) -> tuple[dict | None, bool]:
         return start(command_for_session(session), run_dir, env=env), True
 
 
-def hand_over(run_dir, done, pid=None) -> bool:
+def hand_over(run_dir: str | Path, done: Callable[[], bool], pid: int | None = None) -> bool:
     """A waiting human-mode job at its idle timeout: go on, or stop being the run's job, atomically.
 
     Under the lock that :func:`continue_session` holds while it decides whether to launch, ``done()``
@@ -314,7 +320,7 @@ def _read_job(run_dir):
         return None
 
 
-def log_tail(run_dir, n_lines=15, n_bytes=32_000):
+def log_tail(run_dir: str | Path, n_lines: int = 15, n_bytes: int = 32_000) -> list[str]:
     """Last lines of ``job.log``; progress-bar redraws (carriage returns) become separate lines."""
     f = Path(run_dir) / LOG_FILE
     if not f.is_file():
@@ -326,7 +332,7 @@ def log_tail(run_dir, n_lines=15, n_bytes=32_000):
     return lines[-n_lines:]
 
 
-def job_info(run_dir):
+def job_info(run_dir: str | Path) -> dict | None:
     """Where a job stands, or None when the run was never launched from the dashboard.
 
     Returns
@@ -378,7 +384,7 @@ def _humanize(line):
     return line
 
 
-def list_jobs(output_root):
+def list_jobs(output_root: str | Path) -> list[tuple[Path, dict]]:
     """``(run_dir, job_info)`` for every run folder with a ``job.json`` under ``output_root``."""
     root = Path(output_root)
     out = []

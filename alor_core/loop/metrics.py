@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from sklearn.metrics import f1_score
 from ..progress import Progress
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from ..data.datasets import TaskData
+    from ..models.clip import ClipBundle
+
 __all__ = ["evaluate_predictions", "zero_shot_report", "tail_classes"]
 
 
-def tail_classes(frequency, k=5):
+def tail_classes(frequency: Sequence[float] | np.ndarray, k: int = 5) -> list[int]:
     """Indices of the ``k`` classes with the lowest prior frequency (ties -> lower index)."""
     frequency = np.asarray(frequency)
     return [int(i) for i in np.lexsort((np.arange(len(frequency)), frequency))[:k]]
 
 
-def evaluate_predictions(pred, labels, n_classes, tail=None):
+def evaluate_predictions(
+    pred: np.ndarray, labels: np.ndarray, n_classes: int, tail: Sequence[int] | None = None
+) -> dict:
     """Return a metrics dict: ``acc``, ``f1`` (macro, %), ``per_class_acc`` (%), ``tail_acc``.
 
     Classes absent from ``labels`` get ``None`` per-class accuracy and are excluded from
@@ -39,7 +48,9 @@ def evaluate_predictions(pred, labels, n_classes, tail=None):
     return out
 
 
-def zero_shot_report(task, bundle=None, progress: Progress | None = None, split="test"):
+def zero_shot_report(
+    task: TaskData, bundle: ClipBundle | None = None, progress: Progress | None = None, split: str = "test"
+) -> dict:
     """Zero-shot accuracy of the pretrained model on the task's ``split`` (test or val), per class."""
     from ..adaptation.zero_shot import ZeroShot
     from ..models.clip import load_clip

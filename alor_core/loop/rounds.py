@@ -7,6 +7,8 @@ where it stopped (after a crash, ``kill -9`` or a pause) and never duplicates a 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import dataclasses
 import time
@@ -32,6 +34,10 @@ from .metrics import evaluate_predictions, tail_classes
 from .demo_build import build_demo_world
 from .import_round import IMPORTED_RETRIEVED, read_imported_retrieved
 from .session import Session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..data.demo_world import DemoWorldSpec
 
 __all__ = [
     "RunContext",
@@ -61,11 +67,11 @@ class RunContext:
     progress: Progress = NO_PROGRESS
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return self.task.n_classes
 
     @property
-    def budget(self):
+    def budget(self) -> int:
         return self.config.budget or self.n_classes
 
 
@@ -96,7 +102,9 @@ def session_dir_for(config: RunConfig, output_root: str | Path) -> Path:
     return path
 
 
-def prepare(config: RunConfig, output_root: str | Path, progress: Progress | None = None, spec=None) -> RunContext:
+def prepare(
+    config: RunConfig, output_root: str | Path, progress: Progress | None = None, spec: DemoWorldSpec | None = None
+) -> RunContext:
     """Validate names, load task + model, open (or resume) the session and run retrieval."""
     progress = as_progress(progress)
     timer = StageTimer()
@@ -620,7 +628,7 @@ def _write_timing(session, r, timer):
         atomic_write_json(session.round_dir(r) / "timing.json", timer.as_dict())
 
 
-def run_round_range(ctx, last_round, should_stop=lambda: False):
+def run_round_range(ctx: RunContext, last_round: int, should_stop: Callable[[], bool] = lambda: False) -> dict:
     """Run rounds up to ``last_round`` (inclusive); returns a status dict."""
     s, cfg = ctx.session, ctx.config
     step_initial(ctx)
@@ -669,7 +677,7 @@ def run_round_range(ctx, last_round, should_stop=lambda: False):
     return s.status()
 
 
-def label_wait_seconds():
+def label_wait_seconds() -> float:
     """Seconds a human-mode run waits for its picks' labels before it exits: ``$ALOR_LABEL_WAIT_S``
     (0, the default, or unset: it exits at once; the dashboard sets it for the jobs it starts)."""
     import os
@@ -694,7 +702,14 @@ def _labels_stamp(session, r):
     return tuple(out)
 
 
-def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_idle=None):
+def wait_for_labels(
+    ctx: RunContext,
+    r: int,
+    idle_s: float,
+    should_stop: Callable[[], bool] = lambda: False,
+    poll_s: float = 0.1,
+    on_idle: Callable[[Callable[[], bool]], bool] | None = None,
+) -> bool:
     """Human mode: wait, in this process, until every pick of round ``r`` is labeled or skipped.
 
     The session's ``labels.csv`` and ``rounds/rNN/skipped.txt`` are polled with ``stat`` every
@@ -744,14 +759,14 @@ def wait_for_labels(ctx, r, idle_s, should_stop=lambda: False, poll_s=0.1, on_id
 
 
 def run(
-    config,
-    output_root,
+    config: RunConfig,
+    output_root: str | Path,
     progress: Progress | None = None,
-    should_stop=lambda: False,
-    spec=None,
-    last_round=None,
-    label_wait_s=None,
-):
+    should_stop: Callable[[], bool] = lambda: False,
+    spec: DemoWorldSpec | None = None,
+    last_round: int | None = None,
+    label_wait_s: float | None = None,
+) -> tuple[Session, dict]:
     """Run (or resume) one seed of an ALOR run; returns ``(session, status)``.
 
     In human mode, with ``label_wait_s`` (default :func:`label_wait_seconds`) > 0 and no

@@ -20,6 +20,8 @@ Every file is written atomically; ``results.csv`` is derived, so resuming never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import fcntl
 import os
 import time
@@ -32,6 +34,10 @@ import pandas as pd
 from ..config import identity_keys
 from ..errors import ConfigError, DataError
 from ..io import atomic_write_csv, atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Self
 
 __all__ = ["Session", "LabelWrite", "LABEL_COLUMNS", "SELECTED_COLUMNS", "RESULT_COLUMNS", "CLAIM_TTL_S"]
 
@@ -65,7 +71,7 @@ class LabelWrite:
     existing_round: int = -1
 
     @property
-    def saved(self):
+    def saved(self) -> bool:
         return self.outcome in ("added", "changed")
 
 
@@ -91,12 +97,12 @@ def sweep_stale_temp_files(path, older_than=600.0):
 class Session:
     """A session folder. Use :meth:`open_or_create` to start or resume a run."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     # ---- creation ---------------------------------------------------------------------------
     @classmethod
-    def open_or_create(cls, path, config):
+    def open_or_create(cls, path: str | Path, config: dict) -> Self:
         path = Path(path)
         cfg_file = path / "config.json"
         if cfg_file.is_file():
@@ -124,14 +130,14 @@ class Session:
         return cls(path)
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path: str | Path) -> Self:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise DataError(f"{str(path)!r} is not a session folder (no config.json)")
         return cls(path)
 
     @property
-    def config(self):
+    def config(self) -> dict:
         return read_json(self.path / "config.json")
 
     # ---- labels -----------------------------------------------------------------------------
@@ -146,7 +152,7 @@ class Session:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def labels(self):
+    def labels(self) -> pd.DataFrame:
         """DataFrame of labels (sample_id, label, round, source, labeler); empty if none yet."""
         f = self.path / "labels.csv"
         if not f.is_file():
@@ -161,7 +167,7 @@ class Session:
             df["labeler"] = ""
         return df
 
-    def add_labels(self, rows, overwrite=False):
+    def add_labels(self, rows: Iterable[tuple], overwrite: bool = False) -> int:
         """Add ``(sample_id, label, round, source[, labeler])`` rows; returns the number added or changed.
 
         A sample already labeled keeps its label unless ``overwrite`` (last writer wins, for a
@@ -199,7 +205,9 @@ class Session:
             self.path / "labels.csv", LABEL_COLUMNS, [[r.get(c, "") for c in LABEL_COLUMNS] for r in records]
         )
 
-    def set_label(self, sample_id, label, rnd, source, expected=-1, labeler=""):
+    def set_label(
+        self, sample_id: str, label: int, rnd: int, source: str, expected: int = -1, labeler: str = ""
+    ) -> LabelWrite:
         """Save one label unless another writer got there first (compare-and-set); a :class:`LabelWrite`.
 
         ``expected`` is the label the caller last saw for the sample (-1: unlabeled). The label is
@@ -227,7 +235,7 @@ class Session:
             self._write_labels(records)
             return LabelWrite("added" if cur is None else "changed", sid, label, *existing)
 
-    def remove_label(self, sample_id, label=None, labeler=None):
+    def remove_label(self, sample_id: str, label: int | None = None, labeler: str | None = None) -> bool:
         """Undo a human label (only ``source == 'human'``, and only while it is still ``label`` when
         given, and still by ``labeler`` when given: an undo never removes a label someone else wrote
         since); True if one was removed."""
@@ -244,27 +252,27 @@ class Session:
             return True
 
     # ---- rounds -----------------------------------------------------------------------------
-    def round_dir(self, r):
+    def round_dir(self, r: int) -> Path:
         return self.path / "rounds" / f"r{r:02d}"
 
-    def metrics(self, r):
+    def metrics(self, r: int) -> dict | None:
         f = self.round_dir(r) / "metrics.json"
         return read_json(f) if f.is_file() else None
 
-    def write_metrics(self, r, metrics):
+    def write_metrics(self, r: int, metrics: dict) -> None:
         atomic_write_json(self.round_dir(r) / "metrics.json", metrics)
         self.rebuild_results()
 
-    def selected(self, r):
+    def selected(self, r: int) -> pd.DataFrame | None:
         f = self.round_dir(r) / "selected.csv"
         if not f.is_file():
             return None
         return pd.read_csv(f, dtype={"sample_id": str}, keep_default_na=False)
 
-    def write_selected(self, r, rows):
+    def write_selected(self, r: int, rows: Iterable[Iterable]) -> None:
         atomic_write_csv(self.round_dir(r) / "selected.csv", SELECTED_COLUMNS, rows)
 
-    def finished_rounds(self):
+    def finished_rounds(self) -> list[int]:
         rd = self.path / "rounds"
         if not rd.is_dir():
             return []
@@ -294,15 +302,15 @@ class Session:
             )
         atomic_write_csv(self.path / "results.csv", RESULT_COLUMNS, rows)
 
-    def results(self):
+    def results(self) -> pd.DataFrame:
         f = self.path / "results.csv"
         return pd.read_csv(f) if f.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
 
-    def skipped(self, r):
+    def skipped(self, r: int) -> list[str]:
         """Sample ids of round ``r``'s picks that a labeler skipped (human mode)."""
         return list(self.skipped_by(r))
 
-    def skipped_by(self, r):
+    def skipped_by(self, r: int) -> dict[str, str]:
         """``{sample_id: labeler id}`` of round ``r``'s skipped picks, in skip order (labeler ""
         for a skip saved without one, e.g. before skips named their labeler)."""
         f = self.round_dir(r) / "skipped.txt"
@@ -315,7 +323,7 @@ class Session:
                 out.setdefault(sid, who)
         return out
 
-    def set_skipped(self, r, sample_id, skipped=True, labeler=""):
+    def set_skipped(self, r: int, sample_id: str, skipped: bool = True, labeler: str = "") -> None:
         """Skip pick ``sample_id`` of round ``r`` for ``labeler`` (or undo the skip: ``skipped=False``).
 
         ``skipped.txt`` has one line per skip, ``<sample id>`` or ``<sample id><TAB><labeler>``;
@@ -363,11 +371,11 @@ class Session:
                 out[str(sid)] = {"labeler": str(c.get("labeler", "")), "until": float(c["until"])}
         return out
 
-    def claims(self, r, now=None):
+    def claims(self, r: int, now: float | None = None) -> dict[str, str]:
         """``{sample_id: labeler id}`` of round ``r``'s picks that are on someone's screen now."""
         return {sid: c["labeler"] for sid, c in self._read_claims(r, time.time() if now is None else now).items()}
 
-    def claim(self, r, sample_id, labeler, ttl=CLAIM_TTL_S, now=None):
+    def claim(self, r: int, sample_id: str, labeler: str, ttl: float = CLAIM_TTL_S, now: float | None = None) -> bool:
         """Claim pick ``sample_id`` of round ``r`` for ``labeler`` for ``ttl`` seconds.
 
         A labeler holds one claim at a time (claiming a pick releases their previous one). A pick
@@ -402,7 +410,7 @@ class Session:
             atomic_write_json(self._claims_file(r), new)
             return True
 
-    def release_claims(self, r, labeler):
+    def release_claims(self, r: int, labeler: str) -> None:
         """Drop every claim of ``labeler`` on round ``r`` (they left the queue)."""
         with self._lock():
             cur = self._read_claims(r, time.time())
@@ -411,13 +419,13 @@ class Session:
                 atomic_write_json(self._claims_file(r), new)
 
     # ---- misc -------------------------------------------------------------------------------
-    def write_status(self, **status):
+    def write_status(self, **status: Any) -> None:
         atomic_write_json(self.path / "status.json", {"pid": os.getpid(), **status})
 
-    def status(self):
+    def status(self) -> dict:
         f = self.path / "status.json"
         return read_json(f) if f.is_file() else {}
 
-    def zero_shot(self):
+    def zero_shot(self) -> dict | None:
         f = self.path / "zeroshot.json"
         return read_json(f) if f.is_file() else None

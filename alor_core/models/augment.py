@@ -23,6 +23,8 @@ size, the number of loader workers or the other images in the set; cached views 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import math
 import zlib
@@ -36,6 +38,10 @@ from ..errors import ConfigError, DataError
 from ..io import atomic_save_npy
 from ..paths import cache_dir
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from .clip import ClipBundle
 
 __all__ = [
     "AUGMENT_MODES",
@@ -52,7 +58,7 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def check_augment(owner: str, mode: str, n_views: int, crop_scale) -> None:
+def check_augment(owner: str, mode: str, n_views: int, crop_scale: tuple[float, float]) -> None:
     """Raise ConfigError unless the augmentation settings of ``owner`` (e.g. ``LinearProbe``) are valid."""
     if mode not in AUGMENT_MODES:
         raise ConfigError(f"'augment' of {owner} must be one of {', '.join(AUGMENT_MODES)}; got {mode!r}")
@@ -120,7 +126,7 @@ class CropFlip:
             w, h = width, height
         return (width - w) // 2, (height - h) // 2, w, h
 
-    def __call__(self, image, rng: np.random.Generator) -> torch.Tensor:
+    def __call__(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
         """PIL RGB image -> normalised float tensor of shape (3, size, size)."""
         from PIL import Image
 
@@ -143,7 +149,7 @@ def _normalisation_of(preprocess):
     return CLIP_MEAN, CLIP_STD
 
 
-def crop_flip_for(bundle, scale: tuple) -> CropFlip:
+def crop_flip_for(bundle: ClipBundle, scale: tuple) -> CropFlip:
     """The :class:`CropFlip` for ``bundle``'s image tower: its input size and normalisation."""
     size = bundle.model.visual.image_size
     size = int(size[0] if isinstance(size, (tuple, list)) else size)
@@ -172,7 +178,7 @@ class _AugmentedImages(torch.utils.data.Dataset):
 
 @torch.no_grad()
 def encode_augmented(
-    bundle,
+    bundle: ClipBundle,
     image_set: ImageSet,
     aug: CropFlip,
     seed: int,
@@ -180,8 +186,8 @@ def encode_augmented(
     *,
     batch_size: int = 256,
     amp: bool | None = None,
-    fallback=None,
-    model=None,
+    fallback: np.ndarray | None = None,
+    model: torch.nn.Module | None = None,
 ) -> np.ndarray:
     """Encode one augmented view of every image of ``image_set`` through the image tower.
 
@@ -243,7 +249,7 @@ def _views_key(bundle, image_set, aug, seed):
 
 
 def encode_views(
-    bundle,
+    bundle: ClipBundle,
     image_set: ImageSet,
     aug: CropFlip,
     n_views: int,
@@ -251,7 +257,7 @@ def encode_views(
     *,
     cache: bool = True,
     amp: bool | None = None,
-    fallback=None,
+    fallback: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
     """``n_views`` augmented views of every image, encoded once: ndarray (n_views, len(image_set), dim).
@@ -305,7 +311,7 @@ class TrainFeatures:
 
     def __init__(
         self,
-        bundle,
+        bundle: ClipBundle,
         parts: list,
         plain: np.ndarray,
         mode: str,
@@ -316,7 +322,7 @@ class TrainFeatures:
         views_seed: int = 0,
         amp: bool | None = None,
         progress: Progress | None = None,
-    ):
+    ) -> None:
         self.bundle, self.parts, self.mode, self.aug = bundle, list(parts), mode, aug
         self.plain = torch.as_tensor(np.asarray(plain, np.float32))
         self.seed, self.amp = int(seed), amp

@@ -7,6 +7,8 @@ that a user's own checkpoint takes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import copy
 import logging
@@ -19,6 +21,9 @@ import torch
 
 from ..errors import ConfigError, DataError, UnknownNameError
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["ClipBundle", "load_clip", "pick_device", "available_models", "register_configs", "guess_architecture"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -27,7 +32,7 @@ OWN_PREPROCESS = {"alor_tiny_fm": ((0.2860,) * 3, (0.3530,) * 3)}
 _registered = False
 
 
-def register_configs():
+def register_configs() -> None:
     """Register ALOR Studio's own model configs with open_clip (idempotent)."""
     global _registered
     if not _registered:
@@ -38,7 +43,7 @@ def register_configs():
         _registered = True
 
 
-def available_models():
+def available_models() -> list[str]:
     """Return every open_clip model name (ours included)."""
     import open_clip
 
@@ -46,7 +51,7 @@ def available_models():
     return open_clip.list_models()
 
 
-def pick_device(device=None):
+def pick_device(device: str | torch.device | None = None) -> torch.device:
     """Return ``torch.device``: the one asked for, else CUDA when present, else CPU."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -73,7 +78,7 @@ class ClipBundle:
     device: torch.device
 
     @property
-    def key(self):
+    def key(self) -> str:
         """Identifies the weights for caches: name + tag, or name + checkpoint file stamp."""
         src = self.pretrained or "random-init"
         if src and os.path.isfile(src):
@@ -82,10 +87,10 @@ class ClipBundle:
         return f"{self.model_name}|{src}"
 
     @property
-    def logit_scale(self):
+    def logit_scale(self) -> float:
         return float(self.model.logit_scale.exp().item())
 
-    def copy(self):
+    def copy(self) -> ClipBundle:
         """Deep-copy the model (for training) and share transforms and tokenizer."""
         return ClipBundle(
             copy.deepcopy(self.model),
@@ -98,7 +103,7 @@ class ClipBundle:
         )
 
     @torch.no_grad()
-    def encode_text(self, texts, batch_size=256):
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Return L2-normalised text embeddings, ndarray of shape (len(texts), dim)."""
         self.model.eval()
         out = []
@@ -109,7 +114,7 @@ class ClipBundle:
         dim = self.model.text_projection.shape[-1] if hasattr(self.model, "text_projection") else 0
         return torch.cat(out).numpy() if out else np.zeros((0, dim), np.float32)
 
-    def class_embeddings(self, names, templates):
+    def class_embeddings(self, names: Sequence[str], templates: Sequence[str]) -> np.ndarray:
         """Zero-shot class weights ``t_c`` (docs/METHOD.md §2): normalised mean over templates, (C, dim).
 
         Memoised per (names, templates) for a frozen bundle; call :meth:`forget_text_cache`
@@ -124,7 +129,7 @@ class ClipBundle:
             memo[key] = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         return memo[key].copy()
 
-    def forget_text_cache(self):
+    def forget_text_cache(self) -> None:
         self.__dict__.pop("_text_memo", None)
 
 
@@ -272,7 +277,9 @@ def _unreadable_or_other_model(path, model_name, err):
     return _not_a_checkpoint(path, model_name, err)
 
 
-def load_clip(model_name, pretrained=None, device=None, seed=0):
+def load_clip(
+    model_name: str, pretrained: str | None = None, device: str | torch.device | None = None, seed: int = 0
+) -> ClipBundle:
     """Load an open_clip model.
 
     Parameters

@@ -7,6 +7,8 @@ image file is replaced under the same name.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import json
 
@@ -21,6 +23,11 @@ from ..paths import cache_dir
 from .image_batches import image_batches
 from ..progress import Progress
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ..data.datasets import ImageSet
+    from .clip import ClipBundle
+
 __all__ = ["encode_images", "feature_cache_key", "ImageDataset"]
 
 
@@ -33,7 +40,9 @@ class ImageDataset(torch.utils.data.Dataset):
     fine), so a data loader never stops on one bad file. Otherwise the error is raised.
     """
 
-    def __init__(self, image_set, transform, labels=None, tolerant=False):
+    def __init__(
+        self, image_set: ImageSet, transform: Callable, labels: np.ndarray | None = None, tolerant: bool = False
+    ) -> None:
         self.image_set, self.transform, self.tolerant = image_set, transform, tolerant
         self.labels = image_set.labels if labels is None else labels
 
@@ -71,7 +80,7 @@ def _content_stamp(image_set):
     return "\n".join(parts)
 
 
-def feature_cache_key(bundle, image_set, transform=None):
+def feature_cache_key(bundle: ClipBundle, image_set: ImageSet, transform: Callable | None = None) -> str:
     """Key of the feature cache: the weights, the root, the ids, the files' size + mtime, the transform."""
     h = hashlib.sha1()
     h.update(bundle.key.encode())
@@ -84,8 +93,14 @@ def feature_cache_key(bundle, image_set, transform=None):
 
 @torch.no_grad()
 def encode_images(
-    bundle, image_set, batch_size=256, cache=True, progress: Progress | None = None, model=None, skipped=None
-):
+    bundle: ClipBundle,
+    image_set: ImageSet,
+    batch_size: int = 256,
+    cache: bool = True,
+    progress: Progress | None = None,
+    model: torch.nn.Module | None = None,
+    skipped: list | None = None,
+) -> np.ndarray:
     """Return L2-normalised image embeddings, float32 ndarray of shape (len(image_set), dim).
 
     Parameters

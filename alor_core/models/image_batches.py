@@ -25,6 +25,8 @@ stands in for it; with ``tolerant=False`` the first such image raises its
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +35,11 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from ..data.datasets import ImageSet
+    from ..data.decoded import DecodedImages
 
 __all__ = ["image_batches", "tensor_transform", "pass_kind", "CPU_DECODE_THREADS", "CUDA_WORKERS"]
 
@@ -56,7 +63,7 @@ def _resize_noop(t, h, w):
     return (h, w) == tuple(size)
 
 
-def tensor_transform(transform, shape):
+def tensor_transform(transform: Callable, shape: tuple[int, int]) -> Callable[[np.ndarray], torch.Tensor] | None:
     """A batched, bit-identical stand-in for ``transform`` on RGB uint8 images of one ``shape``.
 
     Recognises a torchvision ``Compose`` of ``Resize`` (only as a no-op: the images already have
@@ -119,7 +126,13 @@ def tensor_transform(transform, shape):
     return apply
 
 
-def pass_kind(image_set, transform, device, decoded=None, threads=None):
+def pass_kind(
+    image_set: ImageSet,
+    transform: Callable,
+    device: str | torch.device,
+    decoded: DecodedImages | None = None,
+    threads: int | None = None,
+) -> str:
     """The path :func:`image_batches` takes (see the module docstring), without running it."""
     if decoded is not None:
         ok = decoded.shape is not None and tensor_transform(transform, decoded.shape) is not None
@@ -232,7 +245,16 @@ def _workers(image_set, transform, batch_size, tolerant):
         yield batch[0], problems
 
 
-def image_batches(image_set, transform, device, batch_size=256, *, tolerant=False, decoded=None, threads=None):
+def image_batches(
+    image_set: ImageSet,
+    transform: Callable,
+    device: str | torch.device,
+    batch_size: int = 256,
+    *,
+    tolerant: bool = False,
+    decoded: DecodedImages | None = None,
+    threads: int | None = None,
+) -> Iterator[tuple[torch.Tensor, list]]:
     """Yield ``(inputs, problems)`` for consecutive batches of ``image_set`` (see the module docstring).
 
     Parameters

@@ -14,10 +14,15 @@ process with another count than it had.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import contextlib
 import threading
 
 import torch
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["intra_op_threads"]
 
@@ -27,7 +32,7 @@ _saved = None
 
 
 @contextlib.contextmanager
-def intra_op_threads(n=1):
+def intra_op_threads(n: int = 1) -> Iterator[None]:
     """Run the block with at most ``n`` torch intra-op threads, then restore the previous count.
 
     Parameters

@@ -18,11 +18,19 @@ optionally ``SAMPLE_ID``, ``WIDTH``, ``HEIGHT``, ``NSFW`` and ``TEXT_NON_UTF8`` 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import abc
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError, UnknownNameError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Self
+    from ..data.datasets import ClassInfo
+    from .rda import RetrievedSet
 
 __all__ = [
     "Retriever",
@@ -42,7 +50,7 @@ class Retriever(abc.ABC):
     """Finds open-data images for every class."""
 
     @abc.abstractmethod
-    def search(self, classes, per_class):
+    def search(self, classes: ClassInfo, per_class: int) -> RetrievedSet:
         """Return a :class:`~alor_core.retrieval.rda.RetrievedSet` with at most ``per_class`` per class.
 
         Parameters
@@ -68,7 +76,7 @@ class CaptionTable:
     text_binary: bool
 
     @property
-    def offsets(self):
+    def offsets(self) -> dict[str, int]:
         out, total = {}, 0
         for f, n in zip(self.files, self.n_rows):
             out[f] = total
@@ -76,12 +84,12 @@ class CaptionTable:
         return out
 
     @property
-    def root(self):
+    def root(self) -> Path:
         """Folder the ``URL`` paths are relative to."""
         return self.path.parent if self.path.is_file() else self.path
 
     @classmethod
-    def open(cls, table_path):
+    def open(cls, table_path: str | Path) -> Self:
         """Read the footers (not the data) of a parquet file or of every ``*.parquet`` under a folder.
 
         Raises
@@ -134,12 +142,12 @@ def _matchers():
     return {"python": match_captions, "duckdb": match_captions_duckdb, "spark": match_captions_spark}
 
 
-def available_matchers():
+def available_matchers() -> list[str]:
     """Names accepted by ``backend=`` (besides ``auto``)."""
     return sorted(_matchers())
 
 
-def get_matcher(name):
+def get_matcher(name: str) -> Callable[..., tuple]:
     """The matcher function registered as ``name``."""
     table = _matchers()
     if name not in table:
@@ -147,7 +155,7 @@ def get_matcher(name):
     return table[name]
 
 
-def choose_matcher(table_path, backend="auto"):
+def choose_matcher(table_path: str | Path, backend: str = "auto") -> str:
     """Resolve ``backend='auto'``: the Python regex for CSV and small tables, DuckDB from
     :data:`AUTO_DUCKDB_ROWS` rows on."""
     if backend != "auto":

@@ -30,7 +30,7 @@ __all__ = ["synonym_pattern", "match_captions"]
 _NON_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape leaves for undecodable bytes
 
 
-def synonym_pattern(synonyms):
+def synonym_pattern(synonyms: list[str]) -> re.Pattern:
     """One compiled regex matching any of ``synonyms`` as a whole phrase."""
     parts = []
     for s in sorted({s.strip() for s in synonyms if s and s.strip()}, key=lambda s: (-len(s), s)):
@@ -144,7 +144,14 @@ class _ClassMatcher:
         return next(s.lower() for s, p in zip(self.ordered, self.each) if p.search(caption))
 
 
-def match_captions(table_path, class_synonyms, batch_size=200_000, min_side=0, *, match_rule="alor"):
+def match_captions(
+    table_path: str | Path,
+    class_synonyms: list[list[str]],
+    batch_size: int = 200_000,
+    min_side: int = 0,
+    *,
+    match_rule: str = "alor",
+) -> tuple[pd.DataFrame, dict]:
     """Return ``(matches, stats)``.
 
     Parameters

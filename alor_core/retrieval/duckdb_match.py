@@ -17,6 +17,8 @@ DuckDB reads the parquet files in row groups, so the table is never loaded whole
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 import time
 
@@ -40,15 +42,19 @@ from .phrases import (
     word_runs,
 )
 
+if TYPE_CHECKING:
+    from pathlib import Path
+    from .phrases import Phrase
+
 __all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
 
 
-def sql_literal(text):
+def sql_literal(text: str) -> str:
     """A SQL string literal (standard quoting; DuckDB does not treat backslashes specially)."""
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def fold_sql(col, bad=""):
+def fold_sql(col: str, bad: str = "") -> str:
     """DuckDB expression folding ``col`` like :func:`~alor_core.retrieval.phrases.fold`.
 
     ASCII rows: ``lower()``. Other rows: ``lower()`` then the small post table, only where a post
@@ -166,7 +172,9 @@ def _phrase_frame(phrases):
     return pd.DataFrame(rows)
 
 
-def build_queries(table, phrases, min_side, bad="", match_rule="alor"):
+def build_queries(
+    table: CaptionTable, phrases: list[Phrase], min_side: int, bad: str = "", match_rule: str = "alor"
+) -> dict[str, str]:
     """The SQL statements, in order: ``stats``, ``sample`` (run counts), ``hits``, ``checked``, ``final``.
 
     They read the phrase table ``pat`` (and ``wanted`` for ``sample``). Matching reads column
@@ -274,16 +282,16 @@ def _register(con, name, frame):
 
 
 def match_captions_duckdb(
-    table_path,
-    class_synonyms,
-    batch_size=None,
-    min_side=0,
+    table_path: str | Path,
+    class_synonyms: list[list[str]],
+    batch_size: int | None = None,
+    min_side: int = 0,
     *,
-    memory_limit="600MB",
-    threads=None,
-    temp_dir=None,
-    match_rule="alor",
-):
+    memory_limit: str = "600MB",
+    threads: int | None = None,
+    temp_dir: str | Path | None = None,
+    match_rule: str = "alor",
+) -> tuple[pd.DataFrame, dict]:
     """Match captions to classes with DuckDB; same output as the Python regex matcher.
 
     Parameters

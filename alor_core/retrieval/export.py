@@ -13,6 +13,8 @@ images are then fetched with img2dataset and the result turned back into a local
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import shlex
 from pathlib import Path
 
@@ -20,12 +22,17 @@ import numpy as np
 
 from ..errors import DataError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["export_for_img2dataset", "img2dataset_command"]
 
 ADDITIONAL_COLUMNS = ["sample_id", "label", "synonym"]
 
 
-def export_for_img2dataset(matches, out_path, per_class=None, seed=0):
+def export_for_img2dataset(
+    matches: pd.DataFrame, out_path: str | Path, per_class: int | None = None, seed: int = 0
+) -> tuple[Path, int]:
     """Write the matched URLs as parquet (``url``, ``caption``, ``sample_id``, ``label``, ``synonym``).
 
     Parameters
@@ -62,7 +69,9 @@ def export_for_img2dataset(matches, out_path, per_class=None, seed=0):
     return out_path, len(out)
 
 
-def img2dataset_command(url_list, output_folder, min_image_size=85, processes=16, threads=64):
+def img2dataset_command(
+    url_list: str | Path, output_folder: str | Path, min_image_size: int = 85, processes: int = 16, threads: int = 64
+) -> str:
     """The img2dataset command SWAT uses (``min_image_size=85``, no resize), for this URL list."""
     args = [
         "img2dataset",

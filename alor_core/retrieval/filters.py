@@ -19,8 +19,14 @@ Empty, non-UTF-8 and NSFW captions name no class, so they are totals, not per cl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 __all__ = [
     "FILTERS",
@@ -50,7 +56,7 @@ TOTAL_KEYS = (("empty_captions", "empty caption"), ("non_utf8", "caption not UTF
 class FilterLog:
     """Per-class counts of what each filter removed from a matches frame (column ``label``)."""
 
-    def __init__(self, n_classes: int):
+    def __init__(self, n_classes: int) -> None:
         self.n = int(n_classes)
         self.removed = {f: np.zeros(self.n, np.int64) for f in FILTERS}
 
@@ -68,7 +74,7 @@ class FilterLog:
         self.removed[name] += self._count(before) - self._count(after)
         return after
 
-    def add(self, name: str, per_class) -> None:
+    def add(self, name: str, per_class: Sequence[int] | np.ndarray) -> None:
         self.removed[name] += np.asarray(per_class, np.int64)
 
     def per_class(self, c: int) -> dict:
@@ -165,7 +171,7 @@ def format_summary(meta: dict) -> str:
     return "\n".join(lines)
 
 
-def read_filter_record(session_dir) -> tuple | None:
+def read_filter_record(session_dir: str | Path) -> tuple | None:
     """``(filter_table, stats)`` of a session's ``retrieval/counts.json``; None without one."""
     from pathlib import Path
 

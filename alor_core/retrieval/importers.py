@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 from pathlib import Path
 
@@ -22,6 +24,9 @@ import pandas as pd
 # (alor_core.data.official); re-exported here, where the writers are.
 from ..data.official import classes_from_metrics, read_metrics_json  # noqa: F401
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from .rda import RetrievedSet
 
 __all__ = [
     "read_retrieved_list",
@@ -36,7 +41,7 @@ __all__ = [
 ]
 
 
-def read_retrieved_list(path, class_names, root=None):
+def read_retrieved_list(path: str | Path, class_names: list[str], root: str | Path | None = None) -> RetrievedSet:
     """A SWAT/ALOR retrieved list as a :class:`~alor_core.retrieval.rda.RetrievedSet`.
 
     Parameters
@@ -59,7 +64,7 @@ def read_retrieved_list(path, class_names, root=None):
     return RetrievedSet(items, s.root, counts, {"imported_from": str(path), "backend": "list"})
 
 
-def write_retrieved_list(path, retrieved, source=0):
+def write_retrieved_list(path: str | Path, retrieved: RetrievedSet, source: int = 0) -> None:
     """Write a RetrievedSet as ``path label source`` lines (newline-terminated)."""
     from ..io import atomic_write_text
 
@@ -70,7 +75,7 @@ def write_retrieved_list(path, retrieved, source=0):
     atomic_write_text(path, "".join(lines))
 
 
-def write_metrics_json(path, metrics):
+def write_metrics_json(path: str | Path, metrics: dict[int, dict]) -> None:
     """Write ``{class_id: entry}`` as SWAT does (string keys, in id order)."""
     from ..io import atomic_write_text
 
@@ -79,7 +84,7 @@ def write_metrics_json(path, metrics):
     )
 
 
-def most_common_name(name, alternates):
+def most_common_name(name: str, alternates: dict[str, int]) -> str:
     """SWAT's RELAXED rule for ``most_common_name``.
 
     An alternate replaces the official name only if it has a higher count and is not a
@@ -95,7 +100,7 @@ def most_common_name(name, alternates):
     return best
 
 
-def metrics_from_retrieval(retrieved, class_names):
+def metrics_from_retrieval(retrieved: RetrievedSet, class_names: list[str]) -> dict[int, dict]:
     """SWAT metrics from a caption RetrievedSet: per-synonym counts and ``actual_freq`` (= matched)."""
     out = {}
     for i, (name, c) in enumerate(zip(class_names, retrieved.counts)):
@@ -109,7 +114,7 @@ def metrics_from_retrieval(retrieved, class_names):
     return out
 
 
-def write_class_frequency_json(path, metrics):
+def write_class_frequency_json(path: str | Path, metrics: dict[int, dict]) -> None:
     """``class_frequency.json``: classes sorted by ``actual_freq`` descending (the imbalance signal).
 
     The keys are written in that order (not sorted by id), as SWAT writes the file.
@@ -128,7 +133,7 @@ def write_class_frequency_json(path, metrics):
     )
 
 
-def write_retrieved_count_json(path, retrieved):
+def write_retrieved_count_json(path: str | Path, retrieved: RetrievedSet) -> None:
     """Retrieved-count JSON: class id -> kept images (what TFS reads)."""
     from ..io import atomic_write_json
 

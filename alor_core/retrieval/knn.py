@@ -17,6 +17,8 @@ search; both give the same items (FAISS candidates are re-scored exactly).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 import warnings
 
@@ -27,6 +29,11 @@ from ..errors import DataError
 from .base import Retriever
 from .ranking import class_queries
 from ..progress import Progress, as_progress
+
+if TYPE_CHECKING:
+    from ..data.datasets import ClassInfo, ImageSet
+    from ..models.clip import ClipBundle
+    from .rda import RetrievedSet
 
 __all__ = ["knn_select", "knn_retrieve", "KnnRetriever", "FAISS_FROM"]
 
@@ -70,7 +77,14 @@ def _candidates_faiss(features, queries, threshold):
     return cand[ok], best[ok], score[ok]
 
 
-def knn_select(features, queries, k=500, threshold=0.25, index="auto", chunk=65536):
+def knn_select(
+    features: np.ndarray,
+    queries: np.ndarray,
+    k: int = 500,
+    threshold: float = 0.25,
+    index: str = "auto",
+    chunk: int = 65536,
+) -> tuple[pd.DataFrame, np.ndarray, str]:
     """Items per class that pass the threshold and argmax tests, top ``k`` by similarity.
 
     Parameters
@@ -120,8 +134,15 @@ def knn_select(features, queries, k=500, threshold=0.25, index="auto", chunk=655
 
 
 def knn_retrieve(
-    bundle, classes, pool, k=500, threshold=0.25, features=None, index="auto", progress: Progress | None = None
-):
+    bundle: ClipBundle,
+    classes: ClassInfo,
+    pool: ImageSet,
+    k: int = 500,
+    threshold: float = 0.25,
+    features: np.ndarray | None = None,
+    index: str = "auto",
+    progress: Progress | None = None,
+) -> RetrievedSet:
     """Mode B retrieval from an :class:`~alor_core.data.datasets.ImageSet` of open images.
 
     Parameters
@@ -196,11 +217,19 @@ def knn_retrieve(
 class KnnRetriever(Retriever):
     """Mode B retriever over an image pool; ``search(classes, per_class)`` runs :func:`knn_retrieve`."""
 
-    def __init__(self, bundle, pool, *, threshold=0.25, features=None, index="auto"):
+    def __init__(
+        self,
+        bundle: ClipBundle,
+        pool: ImageSet,
+        *,
+        threshold: float = 0.25,
+        features: np.ndarray | None = None,
+        index: str = "auto",
+    ) -> None:
         self.bundle, self.pool, self.threshold = bundle, pool, threshold
         self.features, self.index = features, index
 
-    def search(self, classes, per_class, progress: Progress | None = None):
+    def search(self, classes: ClassInfo, per_class: int, progress: Progress | None = None) -> RetrievedSet:
         return knn_retrieve(
             self.bundle,
             classes,

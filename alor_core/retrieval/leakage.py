@@ -23,6 +23,8 @@ anyway once labeled.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import os
 from dataclasses import dataclass
@@ -32,6 +34,12 @@ import numpy as np
 
 from ..data.datasets import ImageSet
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    import pandas as pd
+    from ..models.clip import ClipBundle
+    from .rda import RetrievedSet
 
 __all__ = [
     "near_duplicate_mask",
@@ -56,7 +64,9 @@ _IDENTICAL = 0.99999  # embeddings this close are the same picture, not a distin
 _CALIBRATION_SAMPLE = 2000  # rows whose nearest neighbour is searched (all rows are neighbours)
 
 
-def near_duplicate_mask(features, reference, threshold=LEAKAGE_THRESHOLD, chunk=4096):
+def near_duplicate_mask(
+    features: np.ndarray, reference: np.ndarray, threshold: float = LEAKAGE_THRESHOLD, chunk: int = 4096
+) -> np.ndarray:
     """True where a row of ``features`` has cosine > ``threshold`` with some row of ``reference``.
 
     Parameters
@@ -243,7 +253,9 @@ def _pixel_sha(path):
     return h.hexdigest()
 
 
-def file_fingerprints(paths, pixels_for=None, cache=None):
+def file_fingerprints(
+    paths: Sequence[str | Path], pixels_for: set[tuple] | None = None, cache: _HashCache | None = None
+) -> list[Fingerprint | None]:
     """Fingerprints of image files, read from the hash cache where size and mtime still match.
 
     Parameters
@@ -288,7 +300,9 @@ def file_fingerprints(paths, pixels_for=None, cache=None):
     return out
 
 
-def exact_copy_mask(candidates, references, cache=None):
+def exact_copy_mask(
+    candidates: Sequence[str | Path], references: Sequence[str | Path], cache: _HashCache | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Which candidate files are byte or pixel copies of a reference file.
 
     Parameters
@@ -335,7 +349,7 @@ class LeakageReport:
     threshold_source: str
 
     @property
-    def drop(self):
+    def drop(self) -> np.ndarray:
         return self.same_bytes | self.same_pixels | self.near
 
 
@@ -365,10 +379,10 @@ def guard_image_set(
     candidates: ImageSet,
     protect: list,
     report: list | None = None,
-    bundle=None,
-    threshold="auto",
+    bundle: ClipBundle | None = None,
+    threshold: float | str = "auto",
     exact_only: bool = False,
-    cache=None,
+    cache: _HashCache | None = None,
 ) -> LeakageReport:
     """Check candidate (retrieved) images against the images to protect and those to report.
 
@@ -401,7 +415,9 @@ def guard_image_set(
     return LeakageReport(same_bytes, same_pixels, near, pool_copies, th, source)
 
 
-def exact_copies(candidates: ImageSet, protect: list, report: list | None = None, cache=None):
+def exact_copies(
+    candidates: ImageSet, protect: list, report: list | None = None, cache: _HashCache | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact-copy half of the guard: ``(same_bytes, same_pixels, pool_copies)``, bool per candidate.
 
     ``protect`` are the val/test sets, ``report`` the unlabeled pool (copies only counted).
@@ -418,7 +434,9 @@ def exact_copies(candidates: ImageSet, protect: list, report: list | None = None
     return same_bytes, same_pixels, rep_b | rep_p
 
 
-def near_duplicates(bundle, candidates: ImageSet, protect: list, report: list | None = None, threshold="auto"):
+def near_duplicates(
+    bundle: ClipBundle, candidates: ImageSet, protect: list, report: list | None = None, threshold: float | str = "auto"
+) -> tuple[np.ndarray, np.ndarray, float, str]:
     """Near-duplicate half of the guard, on image embeddings (disk-cached by
     :func:`~alor_core.models.features.encode_images`, so the run's own encodings are reused).
 
@@ -449,7 +467,13 @@ def near_duplicates(bundle, candidates: ImageSet, protect: list, report: list | 
     return near, pool_near, th, source
 
 
-def drop_leaking_matches(bundle, matches, root, exclude, threshold=LEAKAGE_THRESHOLD):
+def drop_leaking_matches(
+    bundle: ClipBundle,
+    matches: pd.DataFrame,
+    root: str | Path,
+    exclude: list[ImageSet],
+    threshold: float | str = LEAKAGE_THRESHOLD,
+) -> tuple[pd.DataFrame, int]:
     """Drop match rows whose image (``root / url``) copies or nearly duplicates an image of ``exclude``.
 
     Returns
@@ -466,7 +490,13 @@ def drop_leaking_matches(bundle, matches, root, exclude, threshold=LEAKAGE_THRES
     return matches[~matches["url"].astype(str).isin(bad)], len(bad)
 
 
-def drop_leaking_items(bundle, retrieved, exclude, threshold=LEAKAGE_THRESHOLD, report=None):
+def drop_leaking_items(
+    bundle: ClipBundle,
+    retrieved: RetrievedSet,
+    exclude: list[ImageSet],
+    threshold: float | str = LEAKAGE_THRESHOLD,
+    report: list[ImageSet] | None = None,
+) -> RetrievedSet:
     """Leakage guard on a finished :class:`~alor_core.retrieval.rda.RetrievedSet` (any mode).
 
     ``kept`` counts are updated, ``stats["leakage_dropped"]`` is the number removed, and each class

@@ -23,6 +23,8 @@ Images (and shards) that cannot be used are left out of the table and listed bes
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import re
 import tarfile
@@ -34,6 +36,9 @@ import pandas as pd
 from ..data.images import ImageProblem, image_problem
 from ..data.skips import TABLE_SOURCE, SkipReport, write_table_skips
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "from_image_folder",
@@ -69,7 +74,7 @@ def _size(path):
         return (0, 0)
 
 
-def write_captions_table(rows, out_dir, rows_per_shard=1_000_000):
+def write_captions_table(rows: list[tuple], out_dir: str | Path, rows_per_shard: int = 1_000_000) -> tuple[Path, dict]:
     """Write LAION-layout parquet shards from ``(URL, TEXT, WIDTH, HEIGHT, TEXT_NON_UTF8)`` tuples.
 
     ``SAMPLE_ID`` is the row number. Old ``part-*.parquet`` files in ``out_dir`` are replaced.
@@ -188,7 +193,9 @@ def _read_parquet_columns(path):
     return table.column_names, values
 
 
-def from_image_folder(image_dir, out_dir, caption_ext=".txt", read_sizes=True):
+def from_image_folder(
+    image_dir: str | Path, out_dir: str | Path, caption_ext: str = ".txt", read_sizes: bool = True
+) -> tuple[Path, dict]:
     """Captions table from images with sidecar caption files of the same stem.
 
     Parameters
@@ -236,7 +243,14 @@ def _written(rows, out_dir, report):
     return out_dir, counts
 
 
-def from_caption_file(path, out_dir, path_col=None, caption_col=None, image_root=None, read_sizes=True):
+def from_caption_file(
+    path: str | Path,
+    out_dir: str | Path,
+    path_col: str | None = None,
+    caption_col: str | None = None,
+    image_root: str | Path | None = None,
+    read_sizes: bool = True,
+) -> tuple[Path, dict]:
     """Captions table from a CSV or parquet of (image path, caption).
 
     Parameters
@@ -319,7 +333,13 @@ def _read_shard(shard):
     return samples
 
 
-def from_webdataset(shards, out_dir, caption_exts=(".txt", ".caption"), read_sizes=True, root=None):
+def from_webdataset(
+    shards: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    caption_exts: tuple[str, ...] = (".txt", ".caption"),
+    read_sizes: bool = True,
+    root: str | Path | None = None,
+) -> tuple[Path, dict]:
     """Captions table from webdataset tar shards; images are extracted to ``out_dir/_images/``.
 
     A sample is the members sharing a key (the name up to its first dot after the last slash).
@@ -451,7 +471,7 @@ def expand_braces(pattern):
     return out
 
 
-def from_img2dataset(output_dir, out_dir=None):
+def from_img2dataset(output_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, dict]:
     """Captions table from an img2dataset ``--output_format files`` folder (only successful downloads).
 
     img2dataset writes ``<shard>/<key>.jpg`` plus a per-shard ``<shard>.parquet`` with ``key``,
@@ -492,7 +512,7 @@ def from_img2dataset(output_dir, out_dir=None):
 SOURCE_STAMP = "SOURCE.json"  # in a converted table's folder: what it was converted from
 
 
-def source_stamp(source) -> str | None:
+def source_stamp(source: str | Path) -> str | None:
     """A digest of a retrieval source's content listing: every file under it (or the file itself)
     with its size and mtime. Adding, removing, replacing or editing an image or a caption changes
     it; for a brace pattern of shards, each shard it names (size and mtime, or absent). ``None`` when
@@ -536,7 +556,7 @@ def source_stamp(source) -> str | None:
     return h.hexdigest()
 
 
-def as_captions_table(source, out_dir):
+def as_captions_table(source: str | Path, out_dir: str | Path) -> Path:
     """Return a LAION-layout captions table for any supported open-data source.
 
     ``source`` may already be such a table (a ``.parquet`` file or folder of shards with ``TEXT``

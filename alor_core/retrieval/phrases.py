@@ -48,6 +48,8 @@ Unicode version of the engine does not matter.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import functools
 import re
 import sys
@@ -58,6 +60,10 @@ import _sre
 from re._casefix import _EXTRA_CASES
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
 __all__ = [
     "MATCH_RULES",
@@ -101,14 +107,14 @@ _SWAT_QUOTE_RE = re.compile("[" + re.escape(SWAT_QUOTES) + "]")
 _SWAT_SEP_RE = re.compile(r"(?:[^\w\s]|_)+")
 
 
-def check_match_rule(rule):
+def check_match_rule(rule: str) -> str:
     """Return ``rule`` if it is a known caption-matching rule, else raise DataError naming them."""
     if rule not in MATCH_RULES:
         raise DataError(f"'match_rule' must be one of {', '.join(MATCH_RULES)}; got {rule!r}")
     return rule
 
 
-def cross_class_policy(rule):
+def cross_class_policy(rule: str) -> str:
     """RDA's policy for an image matched by several classes under ``rule``.
 
     ``alor``: ``best`` (the class whose query is most similar to the caption); ``swat``: ``all``
@@ -162,7 +168,7 @@ def normalize_synonyms(class_synonyms: list, rule: str = "alor") -> list:
     return out
 
 
-def normalize_regexes(rule: str = "alor"):
+def normalize_regexes(rule: str = "alor") -> tuple[str, str] | None:
     """``(delete, separate)`` regexes (RE2 / Java syntax) that SQL engines apply, in this order,
     to a caption to get :func:`normalize_text`: delete every match of ``delete``, then replace
     every match of ``separate`` with one space. ``None`` under ``alor`` (no rewrite).
@@ -176,12 +182,12 @@ def _is_surrogate(c):
     return 0xD800 <= c <= 0xDFFF
 
 
-def tables_version():
+def tables_version() -> str:
     """Key of everything the fold and the character classes depend on (the running Python)."""
     return f"py{sys.version.split()[0]}-unicode{unicodedata.unidata_version}-v{_RULES_VERSION}"
 
 
-def cached_json(name, compute):
+def cached_json(name: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per machine: kept as JSON under ``<cache_dir>/retrieval/``."""
     from ..io import atomic_write_json, read_json
     from ..paths import cache_dir
@@ -264,7 +270,7 @@ def _tables():
     )
 
 
-def fold(text):
+def fold(text: str) -> str:
     """Map each character to its ``re.IGNORECASE`` class representative (ASCII: lower-case)."""
     return text.translate(_tables()[0])
 
@@ -279,7 +285,7 @@ def _loose_table():
     return table
 
 
-def fold_loose(text):
+def fold_loose(text: str) -> str:
     """:func:`fold` that also merges the U+0345 / iota class into one character.
 
     For substring prefilters: a regex match implies each synonym word, loosely folded, is a
@@ -288,7 +294,7 @@ def fold_loose(text):
     return text.translate(_loose_table())
 
 
-def caption_tokens(text):
+def caption_tokens(text: str) -> list[str]:
     """Tokens of a caption (reference tokenizer): word runs / single non-space characters.
 
     A token starts with one space when whitespace precedes it.
@@ -333,7 +339,7 @@ def space_class(ascii_only=False):
     return _class_body(_ascii_part(_tables()[2]) if ascii_only else _tables()[2])
 
 
-def class_synonyms_ordered(synonyms):
+def class_synonyms_ordered(synonyms: Sequence[str]) -> list[str]:
     """Distinct synonyms of one class in match-priority order: longest first, then by folded text.
 
     Synonyms that differ only in case or spacing are one synonym (the regex matches them alike).
@@ -370,16 +376,16 @@ class Phrase:
     anchor: str | None
 
     @property
-    def single(self):
+    def single(self) -> bool:
         """True when the whole synonym is one word run: an anchor hit is then a match."""
         return len(self.tokens) == 1 and self.anchor is not None
 
     @property
-    def punct_first(self):
+    def punct_first(self) -> bool:
         return not _WORD.match(self.tokens[0][-1])
 
     @property
-    def punct_last(self):
+    def punct_last(self) -> bool:
         return not _WORD.match(self.tokens[-1][-1])
 
 
@@ -397,7 +403,7 @@ def _variants(folded):
     return out
 
 
-def word_runs(tokens):
+def word_runs(tokens: Sequence[str]) -> list[str]:
     """The word-run tokens of a token sequence, without their leading spaces."""
     return [t.lstrip(" ") for t in tokens if _WORD.match(t[-1])]
 
@@ -410,7 +416,7 @@ def _anchor(runs, counts):
     return min(runs, key=lambda r: (counts.get(r, 0), -len(r), r))
 
 
-def compile_phrases(class_synonyms, run_counts=None):
+def compile_phrases(class_synonyms: Sequence[Sequence[str]], run_counts: dict[str, int] | None = None) -> list[Phrase]:
     """Token form of every synonym of every class.
 
     Parameters
@@ -444,7 +450,7 @@ def compile_phrases(class_synonyms, run_counts=None):
     return out
 
 
-def phrase_matches(phrase, tokens):
+def phrase_matches(phrase: Phrase, tokens: Sequence[str]) -> bool:
     """Python evaluation of the token rule (reference for the SQL backends and their tests)."""
     n, first = len(phrase.tokens), phrase.tokens[0]
     for i in range(len(tokens) - n + 1):
@@ -478,7 +484,7 @@ def fold_tables():
     }
 
 
-def probe_text():
+def probe_text() -> tuple[list[int], str]:
     """``(code_points, text)``: every code point except surrogates, NUL and newline, one per line.
 
     Engines fold this text (as one string, or line by line) so their result can be compared
@@ -488,7 +494,7 @@ def probe_text():
     return cps, "\n".join(map(chr, cps))
 
 
-def fold_mismatches(code_points, folded_lines):
+def fold_mismatches(code_points: Sequence[int], folded_lines: Sequence[str]) -> list[int]:
     """Code points whose engine fold (``folded_lines``, one per code point) differs from :func:`fold`."""
     fold_map = _tables()[0]
     if len(folded_lines) != len(code_points):
@@ -496,6 +502,6 @@ def fold_mismatches(code_points, folded_lines):
     return [c for c, g in zip(code_points, folded_lines) if g != chr(fold_map.get(c, c))]
 
 
-def char_class(chars):
+def char_class(chars: Iterable[str]) -> str:
     """A regex character class (RE2 / Java syntax) matching exactly ``chars``."""
     return "[" + "".join(f"\\x{{{ord(ch):x}}}" for ch in sorted(set(chars))) + "]"

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -18,10 +20,15 @@ from ..data.datasets import ImageSet
 from ..errors import DataError
 from ..progress import Progress
 
+if TYPE_CHECKING:
+    from pathlib import Path
+    from ..data.datasets import ClassInfo
+    from ..models.clip import ClipBundle
+
 __all__ = ["class_queries", "t2t_scores", "t2i_scores", "resolve_cross_class", "cap_per_class"]
 
 
-def class_queries(bundle, classes):
+def class_queries(bundle: ClipBundle, classes: ClassInfo) -> np.ndarray:
     """``q_c``: L2-normalised mean over (synonyms x templates) text embeddings, (C, dim)."""
     qs = []
     for syn in classes.synonyms:
@@ -30,7 +37,7 @@ def class_queries(bundle, classes):
     return np.stack(qs)
 
 
-def t2t_scores(bundle, matches, queries):
+def t2t_scores(bundle: ClipBundle, matches: pd.DataFrame, queries: np.ndarray) -> np.ndarray:
     """cos(caption embedding, ``q_label``) per match row, ndarray of shape (len(matches),).
 
     Each distinct caption row is encoded once.
@@ -43,7 +50,9 @@ def t2t_scores(bundle, matches, queries):
     return (emb[pos] * queries[matches["label"].to_numpy()]).sum(1)
 
 
-def t2i_scores(bundle, matches, root, queries, progress: Progress | None = None):
+def t2i_scores(
+    bundle: ClipBundle, matches: pd.DataFrame, root: str | Path, queries: np.ndarray, progress: Progress | None = None
+) -> np.ndarray:
     """cos(image embedding, ``q_label``) per match row (images read from ``root / url``)."""
     if not len(matches):
         return np.zeros(0)
@@ -58,7 +67,7 @@ def t2i_scores(bundle, matches, root, queries, progress: Progress | None = None)
 CROSS_CLASS_POLICIES = ("best", "drop", "all")
 
 
-def resolve_cross_class(matches, policy="best"):
+def resolve_cross_class(matches: pd.DataFrame, policy: str = "best") -> pd.DataFrame:
     """Images (``row``) matched by several classes: keep the best-scoring class (``best``), none
     (``drop``) or every one (``all``, as SWAT)."""
     if policy not in CROSS_CLASS_POLICIES:
@@ -70,7 +79,7 @@ def resolve_cross_class(matches, policy="best"):
     return matches.sort_values(["row", "score", "label"], ascending=[True, False, True]).drop_duplicates("row")
 
 
-def cap_per_class(matches, k):
+def cap_per_class(matches: pd.DataFrame, k: int) -> pd.DataFrame:
     """Top ``k`` per class by ``score`` (ties: lower ``row`` first), ordered by class."""
     if k < 1:
         raise DataError(f"'k' (per-class retrieval cap) must be >= 1; got {k}")

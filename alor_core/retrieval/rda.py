@@ -9,6 +9,8 @@ adaptation) -> optional text-to-image threshold -> optional leakage guard -> cro
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,11 @@ from .filters import FilterLog
 from .phrases import check_match_rule, cross_class_policy
 from .ranking import CROSS_CLASS_POLICIES, cap_per_class, class_queries, resolve_cross_class, t2i_scores, t2t_scores
 from ..progress import Progress, as_progress
+
+if TYPE_CHECKING:
+    from typing import Any, Self
+    from ..data.datasets import ClassInfo
+    from ..models.clip import ClipBundle
 
 __all__ = ["RetrievedSet", "retrieve", "class_queries", "CaptionRetriever"]
 
@@ -50,7 +57,7 @@ class RetrievedSet:
     unfetched: pd.DataFrame | None = None  # count-only retrieval: the matches whose images are not local
 
     @property
-    def image_set(self):
+    def image_set(self) -> ImageSet:
         # under match rule 'swat' an image can be kept for several classes: one entry per class
         return ImageSet(
             self.items["id"].tolist(),
@@ -59,11 +66,11 @@ class RetrievedSet:
             repeats=bool(self.items["id"].duplicated().any()),
         )
 
-    def kept_per_class(self, n_classes):
+    def kept_per_class(self, n_classes: int) -> np.ndarray:
         return np.bincount(self.items["label"].to_numpy(np.int64), minlength=n_classes)
 
     @classmethod
-    def empty(cls, classes, root="."):
+    def empty(cls, classes: ClassInfo, root: str | Path = ".") -> Self:
         items = pd.DataFrame(
             {
                 "id": pd.Series(dtype=str),
@@ -160,22 +167,22 @@ def _min_side_filter(matches, table_path, min_side, stats):
 
 
 def retrieve(
-    bundle,
-    classes,
-    table_path,
-    k=500,
-    min_side=0,
-    cross_class=None,
+    bundle: ClipBundle,
+    classes: ClassInfo,
+    table_path: str | Path,
+    k: int = 500,
+    min_side: int = 0,
+    cross_class: str | None = None,
     progress: Progress | None = None,
     *,
-    backend="auto",
-    t2i_threshold=None,
-    exclude=None,
-    leakage_threshold="auto",
-    matcher_options=None,
-    match_rule="alor",
-    copies_of=None,
-):
+    backend: str = "auto",
+    t2i_threshold: float | None = None,
+    exclude: list[ImageSet] | None = None,
+    leakage_threshold: float | str = "auto",
+    matcher_options: dict[str, Any] | None = None,
+    match_rule: str = "alor",
+    copies_of: list[ImageSet] | None = None,
+) -> RetrievedSet:
     """Run RDA over a captions table whose ``URL`` column holds image paths relative to it.
 
     Parameters
@@ -446,26 +453,26 @@ class CaptionRetriever(Retriever):
 
     def __init__(
         self,
-        bundle,
-        table_path,
+        bundle: ClipBundle,
+        table_path: str | Path,
         *,
-        backend="auto",
-        min_side=0,
-        cross_class=None,
-        t2i_threshold=None,
-        exclude=None,
-        leakage_threshold="auto",
-        matcher_options=None,
-        match_rule="alor",
-        copies_of=None,
-    ):
+        backend: str = "auto",
+        min_side: int = 0,
+        cross_class: str | None = None,
+        t2i_threshold: float | None = None,
+        exclude: list[ImageSet] | None = None,
+        leakage_threshold: float | str = "auto",
+        matcher_options: dict[str, Any] | None = None,
+        match_rule: str = "alor",
+        copies_of: list[ImageSet] | None = None,
+    ) -> None:
         self.bundle, self.table_path, self.backend = bundle, table_path, backend
         self.match_rule = check_match_rule(match_rule)
         self.min_side, self.cross_class, self.t2i_threshold = min_side, cross_class, t2i_threshold
         self.exclude, self.leakage_threshold, self.matcher_options = exclude, leakage_threshold, matcher_options
         self.copies_of = copies_of
 
-    def search(self, classes, per_class, progress: Progress | None = None):
+    def search(self, classes: ClassInfo, per_class: int, progress: Progress | None = None) -> RetrievedSet:
         return retrieve(
             self.bundle,
             classes,

@@ -7,17 +7,23 @@ backends; the rules are defined once, in :mod:`~alor_core.retrieval.phrases`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
 from .base import get_matcher
 from .phrases import MATCH_RULES, check_match_rule
 
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
 __all__ = ["matches_by_rule", "caption_rule_table", "class_rule_counts", "markdown_table"]
 
 
 def matches_by_rule(
-    table_path, class_synonyms: list, *, backend: str = "python", rules: tuple = MATCH_RULES, **options
+    table_path: str | Path, class_synonyms: list, *, backend: str = "python", rules: tuple = MATCH_RULES, **options: Any
 ) -> dict:
     """Matches of every rule in ``rules``: ``{rule: DataFrame}``.
 
@@ -44,7 +50,7 @@ def matches_by_rule(
 
 
 def caption_rule_table(
-    table_path, names: list, class_synonyms: list, *, backend: str = "python", **options
+    table_path: str | Path, names: list, class_synonyms: list, *, backend: str = "python", **options: Any
 ) -> pd.DataFrame:
     """One row per caption: the classes it matches under each rule.
 
@@ -84,7 +90,7 @@ def _all_captions(table_path):
 
 
 def class_rule_counts(
-    table_path, names: list, class_synonyms: list, *, backend: str = "python", **options
+    table_path: str | Path, names: list, class_synonyms: list, *, backend: str = "python", **options: Any
 ) -> pd.DataFrame:
     """Per class: images matched under each rule, and how many of them matched no other class.
 

@@ -20,6 +20,8 @@ On a cluster, pass your own session, e.g. ``spark=SparkSession.builder.master("s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -39,10 +41,14 @@ from .phrases import (
     word_class,
 )
 
+if TYPE_CHECKING:
+    from typing import Any
+    from pyspark.sql import SparkSession
+
 __all__ = ["match_captions_spark", "local_spark", "spark_fold_check"]
 
 
-def local_spark(master="local[*]", app_name="alor-retrieval", **conf):
+def local_spark(master: str = "local[*]", app_name: str = "alor-retrieval", **conf: Any) -> SparkSession:
     """A local SparkSession with quiet logs, no UI and few shuffle partitions (laptop scale).
 
     Raises
@@ -82,7 +88,7 @@ def _fold_col(F, col):
 _CHECKED = set()  # Spark versions whose fold was checked in this process
 
 
-def spark_fold_check(spark):
+def spark_fold_check(spark: SparkSession) -> None:
     """Check the Spark fold against Python on every code point (once per Spark version and process).
 
     Raises
@@ -137,7 +143,15 @@ def _norm(uri):
     return str(Path(unquote(p.path)).resolve()) if p.scheme in ("", "file") else uri
 
 
-def match_captions_spark(table_path, class_synonyms, batch_size=None, min_side=0, *, spark=None, match_rule="alor"):
+def match_captions_spark(
+    table_path: str | Path,
+    class_synonyms: list[list[str]],
+    batch_size: int | None = None,
+    min_side: int = 0,
+    *,
+    spark: SparkSession | None = None,
+    match_rule: str = "alor",
+) -> tuple[pd.DataFrame, dict]:
     """Match captions to classes on Spark; same output as the Python and DuckDB matchers.
 
     Parameters

@@ -6,6 +6,10 @@ strategy in the PCB class balancer. A name of the paper that is not built yet wo
 :class:`NotImplementedYetError`, never a silent fallback; today every name is built.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ..errors import NotImplementedYetError, UnknownNameError
 from .alfa_mix import AlfaMix
 from .balancing import PCB, PCBWrapper
@@ -14,6 +18,9 @@ from .diversity import Badge, CoreSet
 from .logo import LoGo
 from .simple import EntropySampling, RandomSampling
 from .tail_first import TailFirstSampling
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "PoolView",
@@ -47,22 +54,22 @@ _PLANNED = {}  # name -> display name of strategies of the paper not built yet
 _PCB_SUFFIX = "_pcb"
 
 
-def canonical_name(name):
+def canonical_name(name: str) -> str:
     """Lower-case a strategy name; ``TFS`` -> ``tfs``, ``ALFA-Mix`` -> ``alfa_mix``."""
     return str(name).strip().lower().replace("-", "_")
 
 
-def available():
+def available() -> list[str]:
     """Names of the strategies that can be created now, PCB-wrapped forms included."""
     return sorted([*_REGISTRY, *(base + _PCB_SUFFIX for base in _REGISTRY)])
 
 
-def planned():
+def planned() -> list[str]:
     """Names of the paper's strategies that are not built yet (empty today)."""
     return sorted(_PLANNED)
 
 
-def create(name, **params):
+def create(name: str, **params: Any) -> Strategy:
     """Build a strategy by registry name.
 
     ``<base>_pcb`` builds ``PCB(create(base, **params), gamma=params.pop('gamma', 0.1))``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import math
 import warnings
 
@@ -10,13 +12,18 @@ import numpy as np
 from ..errors import ConfigError
 from .base import Strategy
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 __all__ = ["AlfaMix", "class_anchors", "mix_flip_caps"]
 
 _CAPS = (0.2, 0.4, 0.6, 0.8, 1.0)  # docs/METHOD.md §6.6: the cap grows in steps of 0.2 up to 1.0
 _ROW_CHUNK = 4096
 
 
-def class_anchors(train_features, train_labels, n_classes, fallback):
+def class_anchors(
+    train_features: np.ndarray | None, train_labels: np.ndarray | None, n_classes: int, fallback: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean training embedding per class (docs/METHOD.md §6.6, step 1).
 
     Parameters
@@ -46,7 +53,14 @@ def class_anchors(train_features, train_labels, n_classes, fallback):
     return anchors, n_items
 
 
-def mix_flip_caps(features, anchors, head_weight, head_scale, head_bias=None, caps=_CAPS):
+def mix_flip_caps(
+    features: np.ndarray,
+    anchors: np.ndarray,
+    head_weight: np.ndarray,
+    head_scale: float,
+    head_bias: np.ndarray | None = None,
+    caps: Sequence[float] = _CAPS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For every sample, the smallest alpha cap at which mixing with an anchor flips the head.
 
     The closed-form alpha of docs/METHOD.md §6.6 is ``α = ε ||d|| / ||∇|| · ∇ ⊘ d`` with ``d = z*_c - z``,
@@ -175,7 +189,7 @@ class AlfaMix(Strategy):
 
     name = "alfa_mix"
 
-    def __init__(self, caps=_CAPS):
+    def __init__(self, caps: Sequence[float] = _CAPS) -> None:
         self.caps = caps
 
     def _query(self, pool, n, rng):

@@ -56,7 +56,7 @@ class PCB(Strategy):
     CVPR 2024.
     """
 
-    def __init__(self, base_strategy="badge", gamma=0.1):
+    def __init__(self, base_strategy: str | Strategy = "badge", gamma: float = 0.1) -> None:
         if isinstance(base_strategy, str):
             from . import create  # late import: the registry imports this module
 

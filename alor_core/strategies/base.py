@@ -18,7 +18,7 @@ from ..errors import ConfigError, PoolExhaustedError
 __all__ = ["PoolView", "Strategy", "entropy"]
 
 
-def entropy(probs):
+def entropy(probs: np.ndarray) -> np.ndarray:
     """``H(x) = -Σ_c p_c log(p_c + 1e-6)`` (docs/METHOD.md §2), ndarray of shape (n_samples,)."""
     probs = np.asarray(probs, dtype=np.float64)
     return -(probs * np.log(probs + 1e-6)).sum(axis=1)
@@ -69,19 +69,19 @@ class PoolView:
         return len(self.probs)
 
     @property
-    def n_classes(self):
+    def n_classes(self) -> int:
         return self.probs.shape[1]
 
     @property
-    def class_counts(self):
+    def class_counts(self) -> np.ndarray:
         return np.asarray(self.n_retrieved) + np.asarray(self.n_labeled)
 
     @property
-    def predictions(self):
+    def predictions(self) -> np.ndarray:
         return self.probs.argmax(axis=1)
 
     @property
-    def entropies(self):
+    def entropies(self) -> np.ndarray:
         return entropy(self.probs)
 
 
@@ -93,7 +93,7 @@ class Strategy:
 
     name = "base"
 
-    def query(self, pool, n, *, rng=None):
+    def query(self, pool: PoolView, n: int, *, rng: np.random.Generator | None = None) -> np.ndarray:
         """Pick ``n`` distinct positions of ``pool`` (all of it, with a warning, if smaller).
 
         Raises

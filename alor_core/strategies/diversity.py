@@ -328,7 +328,7 @@ class CoreSet(Strategy):
 
     name = "coreset"
 
-    def __init__(self, device=None):
+    def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = device
 
     def _query(self, pool, n, rng):
