@@ -9,13 +9,22 @@ negatives, as in FLYP and ALOR (docs/METHOD.md §10.9).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
 
 from .base import Adapter
 from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, train_transform, tuned_setup, tuned_training
+from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..data.datasets import ClassInfo, ImageSet
+    from ..models.clip import ClipBundle
+    from .base import AdaptedClassifier, TrainData
+    from .training import LoopResult, Training
 
 __all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transform"]
 
@@ -60,7 +69,17 @@ class ContrastiveTuning(Adapter):
     name = "ct"
     Params = CTParams
 
-    def prepare(self, bundle, classes, data, *, seed, generator, val, progress=None):
+    def prepare(
+        self,
+        bundle: ClipBundle,
+        classes: ClassInfo,
+        data: TrainData,
+        *,
+        seed: int,
+        generator: torch.Generator,
+        val: ImageSet | None,
+        progress: Progress | None = None,
+    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
         """Both towers and a fresh logit scale train on the symmetric image-text InfoNCE loss."""
         tuned, loader, log_scale = tuned_setup(bundle, data, self.params, generator)
         p, model, dev = self.params, tuned.model, tuned.device

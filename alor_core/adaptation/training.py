@@ -14,12 +14,17 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..models.augment import TrainFeatures, crop_flip_for
+from ..progress import Progress
+
+if TYPE_CHECKING:
+    from ..models.clip import ClipBundle
+    from .base import AdapterParams, TrainData
 
 __all__ = [
     "Training",
@@ -109,9 +114,7 @@ class LoopResult:
     kept_epoch: int = -1
 
 
-def train_loop(
-    training: Training, epochs: int, label: str, progress: Callable[[float, str], None] | None = None
-) -> LoopResult:
+def train_loop(training: Training, epochs: int, label: str, progress: Progress | None = None) -> LoopResult:
     """Run ``epochs`` epochs of ``training``; return the losses and the best validation epoch.
 
     Parameters
@@ -121,7 +124,7 @@ def train_loop(
         At least 1 (the adapters' parameters are validated before).
     label : str
         Name in progress messages (``"CT"`` -> ``"CT epoch 3/8, loss 1.234"``).
-    progress : callable(fraction, message) or None
+    progress : Progress or None
         Called after every optimizer step with the fraction of all steps done.
     """
     if training.schedule_every not in SCHEDULE_EVERY:
@@ -255,7 +258,16 @@ def prefetched(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
         worker.join()
 
 
-def feature_views(bundle, data, plain: torch.Tensor, params, *, seed: int, progress=None, amp: bool | None = None):
+def feature_views(
+    bundle: ClipBundle,
+    data: TrainData,
+    plain: torch.Tensor,
+    params: AdapterParams,
+    *,
+    seed: int,
+    progress: Progress | None = None,
+    amp: bool | None = None,
+) -> TrainFeatures:
     """The training features of LP and PT (:class:`~alor_core.models.augment.TrainFeatures`):
     labeled then retrieved images, plain features ``plain`` in that order, augmented as
     ``params.augment`` asks (crop/flip views drawn with ``params.crop_scale``, ``n_views`` and

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,14 @@ from ..models.features import encode_images
 from .base import AdaptedClassifier, AdapterParams
 from .schedule import warmup_cosine
 from .training import Training, prefetched
+from ..progress import Progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from ..data.datasets import ImageSet
+    from ..models.clip import ClipBundle
+    from .base import TrainData
 
 __all__ = [
     "TunedClipClassifier",
@@ -59,7 +68,7 @@ class TunedTowerParams(AdapterParams):
     drop_last: bool = True
 
 
-def normalize_of(transform) -> T.Normalize:
+def normalize_of(transform: Callable) -> T.Normalize:
     """The ``Normalize`` step of a preprocess pipeline (CLIP's when it has none)."""
     for t in getattr(transform, "transforms", []):
         if isinstance(t, T.Normalize):
@@ -67,7 +76,7 @@ def normalize_of(transform) -> T.Normalize:
     return T.Normalize(CLIP_MEAN, CLIP_STD)
 
 
-def train_transform(bundle) -> T.Compose:
+def train_transform(bundle: ClipBundle) -> T.Compose:
     """docs/METHOD.md §5 train transform: RandomResizedCrop(scale 0.9-1, bicubic) + flip + CLIP normalisation."""
     size = bundle.model.visual.image_size
     size = size[0] if isinstance(size, (tuple, list)) else size
@@ -101,14 +110,14 @@ class DecodedOnce(torch.utils.data.Dataset):
     budget_bytes : int, default=DECODE_BUDGET_BYTES
     """
 
-    def __init__(self, image_set, transform, budget_bytes: int = DECODE_BUDGET_BYTES):
+    def __init__(self, image_set: ImageSet, transform: Callable, budget_bytes: int = DECODE_BUDGET_BYTES) -> None:
         self.image_set, self.transform, self.labels = image_set, transform, image_set.labels
         self._decoded, self._left = {}, int(budget_bytes)
 
     def __len__(self) -> int:
         return len(self.image_set)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image = self._decoded.get(i)
         if image is None:
             image = load_image(self.image_set.path(i))
@@ -119,7 +128,7 @@ class DecodedOnce(torch.utils.data.Dataset):
 
 
 def image_loader(
-    bundle, train_set, batch_size: int, drop_last: bool, generator: torch.Generator
+    bundle: ClipBundle, train_set: ImageSet, batch_size: int, drop_last: bool, generator: torch.Generator
 ) -> torch.utils.data.DataLoader:
     """Shuffled batches of ``train_set`` through :func:`train_transform` (images decoded once).
 
@@ -138,7 +147,9 @@ def image_loader(
     )
 
 
-def tuned_setup(bundle, data, params, generator: torch.Generator):
+def tuned_setup(
+    bundle: ClipBundle, data: TrainData, params: TunedTowerParams, generator: torch.Generator
+) -> tuple[ClipBundle, torch.utils.data.DataLoader, torch.nn.Parameter]:
     """What an FT or CT fit starts from: ``(tuned, loader, log_scale)``.
 
     ``tuned`` is a private copy of ``bundle`` (the shared model is never trained), ``loader``
@@ -152,7 +163,7 @@ def tuned_setup(bundle, data, params, generator: torch.Generator):
     return tuned, loader, log_scale
 
 
-def epoch_batches(loader: torch.utils.data.DataLoader, device: torch.device):
+def epoch_batches(loader: torch.utils.data.DataLoader, device: torch.device) -> Callable[[int], Iterable]:
     """``batches(epoch)`` for a :class:`~alor_core.adaptation.training.Training` over ``loader``.
 
     On the CPU the next batch is decoded and transformed in a background thread while the
@@ -165,7 +176,15 @@ def epoch_batches(loader: torch.utils.data.DataLoader, device: torch.device):
     return lambda epoch: prefetched(loader)
 
 
-def tuned_training(opt, loader, device: torch.device, loss, params, amp: bool, **hooks) -> Training:
+def tuned_training(
+    opt: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+    loss: Callable,
+    params: TunedTowerParams,
+    amp: bool,
+    **hooks: Callable | None,
+) -> Training:
     """The :class:`~alor_core.adaptation.training.Training` of an FT or CT fit: ``loader``'s
     batches every epoch (:func:`epoch_batches`), the official warm-up + cosine schedule per step
     over ``params.epochs`` (docs/METHOD.md §5.1) and fp16 autocast when ``amp``; ``hooks`` are the
@@ -187,16 +206,16 @@ class TunedClipClassifier(AdaptedClassifier):
 
     method = "ct"
 
-    def __init__(self, bundle, weight, scale, history=None):
+    def __init__(self, bundle: ClipBundle, weight: np.ndarray, scale: float, history: dict | None = None) -> None:
         super().__init__(bundle, history)
         self.weight_, self.scale_ = np.asarray(weight, np.float32), float(scale)
         self._memo = {}
 
-    def embed(self, image_set, progress=None):
+    def embed(self, image_set: ImageSet, progress: Progress | None = None) -> np.ndarray:
         key = (str(image_set.root), len(image_set), hash(tuple(image_set.ids)))
         if key not in self._memo:
             self._memo[key] = encode_images(self.bundle, image_set, model=self.bundle.model, progress=progress)
         return self._memo[key]
 
-    def logits(self, features):
+    def logits(self, features: np.ndarray) -> np.ndarray:
         return self.scale_ * np.asarray(features, np.float32) @ self.weight_.T

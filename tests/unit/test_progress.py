@@ -80,16 +80,6 @@ def test_stage_and_slice_compose():
     assert rec.calls == [(pytest.approx(0.505), "training tiny CLIP", "demo world")]
 
 
-# In files another engineer is working on (issue 16 lists them); they still take a plain
-# callable(fraction, message), which the protocol's producers call the same way.
-KNOWN_PROGRESS_GAPS = {
-    "alor_core.adaptation.training.train_loop",
-    "alor_core.adaptation.training.feature_views",
-    "alor_core.adaptation.tuned.TunedClipClassifier.embed",
-    "alor_core.adaptation.contrastive.ContrastiveTuning.prepare",
-}
-
-
 def _public_functions():
     """(qualified name, function) for every public function and public method of a public class
     that a module of alor_core defines (``__all__`` or not, the Streamlit layer included)."""
@@ -118,7 +108,7 @@ def test_the_walk_sees_the_progress_parameters():
 def test_every_public_progress_parameter_is_the_progress_protocol():
     wrong = []
     for q, fn in _public_functions():
-        if q in KNOWN_PROGRESS_GAPS or "progress" not in inspect.signature(fn).parameters:
+        if "progress" not in inspect.signature(fn).parameters:
             continue
         hint = fn.__annotations__.get("progress")
         try:  # only this annotation is evaluated (others may name TYPE_CHECKING-only imports)

@@ -18,10 +18,6 @@ PKG = Path(alor_core.__file__).resolve().parent
 SKIPPED = {
     # The Streamlit layer: page building blocks, typed where easy but not held to this rule.
     "alor_core.ui": "Streamlit layer (pages' building blocks), outside the typed public API",
-    # Under work by another engineer while the hints were added (their gaps: issue 16's notes).
-    "alor_core.adaptation.contrastive": "under work elsewhere (issue 16: hints still to add)",
-    "alor_core.adaptation.training": "under work elsewhere (issue 16: hints still to add)",
-    "alor_core.adaptation.tuned": "under work elsewhere (issue 16: hints still to add)",
     # ``python -m alor_core`` runs the CLI on import.
     "alor_core.__main__": "runs the command line when imported",
 }
