@@ -60,7 +60,8 @@ def test_lp_paper_preset_best_val(small_world, world_bundle, round0):
 
 
 def test_ct_trains_whole_clip_and_beats_chance(small_world, world_bundle, round0):
-    # CT changes both towers of a copy (never the shared bundle), loss falls, beats chance, is seeded.
+    # CT changes both towers of a copy (never the shared bundle), fits its training images better
+    # than zero-shot, beats chance, is seeded.
     before = {k: v.clone() for k, v in world_bundle.model.state_dict().items()}
     params = CTParams(epochs=2, batch_size=64, warmup=2)
     a = ContrastiveTuning(params).fit(world_bundle, small_world.classes, round0, seed=5)
@@ -69,7 +70,13 @@ def test_ct_trains_whole_clip_and_beats_chance(small_world, world_bundle, round0
     tuned = a.bundle.model.state_dict()
     assert not np.allclose(tuned["visual.conv1.weight"].numpy(), before["visual.conv1.weight"].numpy())
     assert not np.allclose(tuned["text_projection"].numpy(), before["text_projection"].numpy())
-    assert np.mean(a.history["loss"][-3:]) < np.mean(a.history["loss"][:3])
+    # Learning shows on the images it trained on: at this lr and 2 epochs the per-batch loss moves
+    # less than its batch-to-batch noise (the classes in a batch change it by +-0.2), so the check is
+    # accuracy on the training images against zero-shot's (here 65.8 vs 61.2 %).
+    train = round0.all()
+    zs = adaptation.create("zero-shot").fit(world_bundle, small_world.classes, round0, seed=5)
+    assert _acc(a, train) > _acc(zs, train) + 2
+    assert np.isfinite(a.history["loss"]).all()
     assert _acc(a, small_world.test) > 20
     assert a.scale_ == pytest.approx(1 / 0.07, rel=0.05)  # fresh scale 1/0.07, barely moved at lr 1e-4
     b = ContrastiveTuning(params).fit(world_bundle, small_world.classes, round0, seed=5)
