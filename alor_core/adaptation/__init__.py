@@ -7,7 +7,7 @@ training loop (:mod:`alor_core.adaptation.training`); zero-shot trains nothing.
 from __future__ import annotations
 
 from ..errors import ConfigError, NotImplementedYetError, UnknownNameError
-from .base import AdaptedClassifier, Adapter, AdapterParams, TrainData, concat_image_sets, with_overrides
+from .base import AdaptedClassifier, Adapter, AdapterParams, FitInputs, TrainData, concat_image_sets, with_overrides
 from .contrastive import ContrastiveTuning, CTParams
 from .finetune import Finetune, FTParams
 from .linear_probe import LinearProbe, LPParams
@@ -20,6 +20,7 @@ __all__ = [
     "Adapter",
     "AdapterParams",
     "TrainData",
+    "FitInputs",
     "concat_image_sets",
     "ContrastiveTuning",
     "CTParams",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import numpy as np
 import torch
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainData",
+    "FitInputs",
+    "Prepared",
     "AdaptedClassifier",
     "Adapter",
     "AdapterParams",
@@ -47,6 +49,10 @@ SELECTIONS = ("last", "best-val")
 PRECISIONS = ("amp", "fp32")
 
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
+
+#: What :meth:`Adapter.prepare` returns: the :class:`~alor_core.adaptation.training.Training` to run
+#: and the function that turns the loop's result into the fitted classifier.
+Prepared: TypeAlias = "tuple[Training, Callable[[LoopResult], AdaptedClassifier]]"
 
 
 def _coerce(owner, key, value, current):
@@ -170,6 +176,22 @@ class TrainData:
         return concat_image_sets(self.labeled, self.retrieved)
 
 
+@dataclass(frozen=True)
+class FitInputs:
+    """What one fit of an :class:`Adapter` works on, as :meth:`Adapter.fit` hands it to
+    :meth:`Adapter.prepare`: the shared CLIP (never modified), the classes, the training data, the
+    fit's seed and the generator seeded from it (data order, initialisations), the validation images
+    (None unless the fit selects its epoch on them) and where progress goes."""
+
+    bundle: ClipBundle
+    classes: ClassInfo
+    data: TrainData
+    seed: int
+    generator: torch.Generator
+    val: ImageSet | None = None
+    progress: Progress | None = None
+
+
 class AdaptedClassifier:
     """A trained classifier: ``embed`` images, then ``logits`` of the embeddings.
 
@@ -273,8 +295,8 @@ class Adapter:
     """Base of the trained adaptations (LP, FT, CT, PT): one ``fit`` around one training loop.
 
     ``fit`` validates the parameters, seeds torch (docs/METHOD.md §10.5), checks the training
-    labels, and hands a fresh ``torch.Generator`` (seeded with ``seed``: the data order) to
-    :meth:`prepare`, which each method implements: it builds the model copy, the parameters that
+    labels, and hands a :class:`FitInputs` (with a fresh ``torch.Generator`` seeded with ``seed``:
+    the data order) to :meth:`prepare`, which each method implements: it builds the model copy, the parameters that
     train, the loss and the batches as a :class:`~alor_core.adaptation.training.Training`.
     :func:`~alor_core.adaptation.training.train_loop` runs the epochs (schedule, AMP, best
     validation epoch, progress), and :meth:`finish` turns the result into the classifier.
@@ -329,22 +351,12 @@ class Adapter:
         use_val = val is not None and getattr(p, "selection", "last") == "best-val"
         generator = torch.Generator().manual_seed(int(seed))
         training, finish = self.prepare(
-            bundle, classes, data, seed=seed, generator=generator, val=val if use_val else None, progress=progress
+            FitInputs(bundle, classes, data, int(seed), generator, val if use_val else None, progress)
         )
         return finish(train_loop(training, p.epochs, self.name.upper(), progress))
 
-    def prepare(
-        self,
-        bundle: ClipBundle,
-        classes: ClassInfo,
-        data: TrainData,
-        *,
-        seed: int,
-        generator: torch.Generator,
-        val: ImageSet | None,
-        progress: Progress | None = None,
-    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
+    def prepare(self, fit: FitInputs) -> Prepared:
         """Return ``(training, finish)``: the :class:`Training` to run and a function that turns the
-        loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``val`` is None unless the
+        loop's :class:`LoopResult` into the :class:`AdaptedClassifier`. ``fit.val`` is None unless the
         fit selects its epoch on validation."""
         raise NotImplementedError  # abstract

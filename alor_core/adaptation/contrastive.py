@@ -16,15 +16,9 @@ import torch
 
 from .base import Adapter
 from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, train_transform, tuned_setup, tuned_training
-from ..progress import Progress
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ..data.datasets import ClassInfo, ImageSet
-    from ..models.clip import ClipBundle
-    from .base import AdaptedClassifier, TrainData
-    from .training import LoopResult, Training
+    from .base import FitInputs, Prepared
 
 __all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transform"]
 
@@ -69,18 +63,10 @@ class ContrastiveTuning(Adapter):
     name = "ct"
     Params = CTParams
 
-    def prepare(
-        self,
-        bundle: ClipBundle,
-        classes: ClassInfo,
-        data: TrainData,
-        *,
-        seed: int,
-        generator: torch.Generator,
-        val: ImageSet | None,
-        progress: Progress | None = None,
-    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
+    def prepare(self, fit: FitInputs) -> Prepared:
         """Both towers and a fresh logit scale train on the symmetric image-text InfoNCE loss."""
+        bundle, classes, data, val, generator = fit.bundle, fit.classes, fit.data, fit.val, fit.generator
+        seed = fit.seed
         tuned, loader, log_scale = tuned_setup(bundle, data, self.params, generator)
         p, model, dev = self.params, tuned.model, tuned.device
         opt = torch.optim.AdamW(

@@ -17,14 +17,9 @@ import torch
 from ..models.features import encode_images
 from .base import SELECTIONS, Adapter, check_labels
 from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, tuned_setup, tuned_training
-from ..progress import Progress
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from ..models.clip import ClipBundle
-    from ..data.datasets import ClassInfo, ImageSet
-    from .base import AdaptedClassifier, TrainData
-    from .training import LoopResult, Training
+    from .base import FitInputs, Prepared
 
 __all__ = ["Finetune", "FTParams", "FinetunedClassifier", "SELECTIONS", "check_labels"]
 
@@ -108,18 +103,9 @@ class Finetune(Adapter):
     name = "ft"
     Params = FTParams
 
-    def prepare(
-        self,
-        bundle: ClipBundle,
-        classes: ClassInfo,
-        data: TrainData,
-        *,
-        seed: int,
-        generator: torch.Generator,
-        val: ImageSet | None,
-        progress: Progress | None = None,
-    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
+    def prepare(self, fit: FitInputs) -> Prepared:
         """The image tower, a head initialised from ``t_c`` and a fresh logit scale train with CE."""
+        bundle, classes, data, val, generator = fit.bundle, fit.classes, fit.data, fit.val, fit.generator
         p = self.params
         tuned, loader, log_scale = tuned_setup(bundle, data, p, generator)
         model, dev = tuned.model, tuned.device

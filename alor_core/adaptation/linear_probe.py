@@ -16,14 +16,9 @@ from .base import Adapter, AdapterParams
 from .schedule import warmup_cosine
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
-from ..progress import Progress
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from ..models.clip import ClipBundle
-    from ..data.datasets import ClassInfo, ImageSet
-    from .base import AdaptedClassifier, TrainData
-    from .training import LoopResult
+    from .base import FitInputs, Prepared
 
 __all__ = ["LinearProbe", "LPParams"]
 
@@ -132,18 +127,10 @@ class LinearProbe(Adapter):
     name = "lp"
     Params = LPParams
 
-    def prepare(
-        self,
-        bundle: ClipBundle,
-        classes: ClassInfo,
-        data: TrainData,
-        *,
-        seed: int,
-        generator: torch.Generator,
-        val: ImageSet | None,
-        progress: Progress | None = None,
-    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
+    def prepare(self, fit: FitInputs) -> Prepared:
         """A text-initialised head (and bias) trains with weighted CE on the frozen features."""
+        bundle, classes, data, val = fit.bundle, fit.classes, fit.data, fit.val
+        seed, generator, progress = fit.seed, fit.generator, fit.progress
         p = self.params
         f_lab = data.labeled_features if data.labeled_features is not None else encode_images(bundle, data.labeled)
         f_ret = (

@@ -30,14 +30,11 @@ from .base import Adapter, AdapterParams
 from .schedule import coop_schedule
 from .training import Training, feature_views, index_batches, steps_of
 from .zero_shot import LinearHeadClassifier
-from ..progress import Progress
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from ..models.clip import ClipBundle
-    from ..data.datasets import ClassInfo, ImageSet
-    from .base import AdaptedClassifier, TrainData
-    from .training import LoopResult
+    from .base import FitInputs, Prepared
 
 __all__ = ["PromptTuning", "PTParams", "PromptLearner", "PromptTunedClassifier", "coop_schedule"]
 
@@ -241,18 +238,10 @@ class PromptTuning(Adapter):
     name = "pt"
     Params = PTParams
 
-    def prepare(
-        self,
-        bundle: ClipBundle,
-        classes: ClassInfo,
-        data: TrainData,
-        *,
-        seed: int,
-        generator: torch.Generator,
-        val: ImageSet | None,
-        progress: Progress | None = None,
-    ) -> tuple[Training, Callable[[LoopResult], AdaptedClassifier]]:
+    def prepare(self, fit: FitInputs) -> Prepared:
         """The class contexts train with CE through the frozen text tower on the frozen image features."""
+        bundle, classes, data = fit.bundle, fit.classes, fit.data
+        seed, generator, progress = fit.seed, fit.generator, fit.progress
         p = self.params
         f_lab, f_ret = data.labeled_features, data.retrieved_features
         f_lab = encode_images(bundle, data.labeled) if f_lab is None else f_lab
