@@ -45,7 +45,8 @@ __all__ = ["image_batches", "tensor_transform", "pass_kind", "CPU_DECODE_THREADS
 
 #: Threads that decode user images on the CPU (0: decode in the calling thread). 0 because that
 #: measured faster: on the 2-core machine, decode threads compete with torch's own threads for the
-#: forward (bench/RESULTS_features.md: inline 0.98x the bare forward, 2 threads 0.73x, one run).
+#: forward (bench/RESULTS_features.md: inline 0.42x the bare forward, 2 threads 0.29x, quiet machine,
+#: tiny demo CLIP; earlier runs under load: 0.98x vs 0.73x).
 #: Pass ``threads`` to :func:`image_batches` where cores outnumber torch's threads.
 CPU_DECODE_THREADS = 0
 #: DataLoader worker processes that decode user images when the model runs on CUDA.
