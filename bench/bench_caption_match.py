@@ -33,6 +33,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -367,7 +368,16 @@ def run_worker(kind, table, out=None, **kw):
     stop.set()
     sampler.join()
     if proc.returncode:
-        raise RuntimeError(f"worker {kind} failed:\n{stderr[-3000:]}")
+        # a JVM stack trace is long: keep all of it on disk and show the lines that name the error
+        # (the cause is at the top, which a tail alone cuts off)
+        log = Path(tempfile.gettempdir()) / f"bench_caption_match-{kind}-{proc.pid}.stderr.txt"
+        log.write_text(stderr, encoding="utf-8")
+        causes = [ln for ln in stderr.splitlines() if re.search(r"(Exception|Error)\b", ln) and "\tat " not in ln]
+        raise RuntimeError(
+            f"worker {kind} failed (exit {proc.returncode}); whole stderr in {log}\n"
+            + "\n".join(causes[:12])
+            + f"\n... last lines:\n{stderr[-1500:]}"
+        )
     res = json.loads(stdout.strip().splitlines()[-1])
     res["tree_peak_rss_mb"] = peak[0]
     return res
