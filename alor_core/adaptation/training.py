@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..models.augment import TrainFeatures, crop_flip_for
-from ..progress import Progress
+from ..progress import Progress, sub_progress
 
 if TYPE_CHECKING:
     from ..models.clip import ClipBundle
@@ -271,7 +271,8 @@ def feature_views(
     """The training features of LP and PT (:class:`~alor_core.models.augment.TrainFeatures`):
     labeled then retrieved images, plain features ``plain`` in that order, augmented as
     ``params.augment`` asks (crop/flip views drawn with ``params.crop_scale``, ``n_views`` and
-    ``views_seed``); ``progress(fraction, message)`` reports the view encoding."""
+    ``views_seed``); ``progress`` gets the view encoding's messages at fraction 0 (the training
+    steps that follow fill 0..1)."""
     return TrainFeatures(
         bundle,
         [data.labeled, data.retrieved],
@@ -282,5 +283,5 @@ def feature_views(
         n_views=params.n_views,
         views_seed=params.views_seed,
         amp=amp,
-        progress=(lambda f, m: progress(0.0, m)) if progress else None,
+        progress=sub_progress(progress, 0.0, 0.0) if progress else None,
     )
