@@ -15,7 +15,7 @@ Three implementations on the same data, picks compared one by one:
 
 Printed per run: seconds, peak extra resident memory (RSS sampled every 2 ms by a thread, inputs
 excluded), picks identical to the other implementation, and the machine's load average.
-Writes ``bench/RESULTS_coreset.md`` (``--out``).
+Adds the run on top of ``bench/RESULTS_coreset.md`` (``--out``), earlier runs kept below.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_badge import DIM, N_CLASSES, N_FOOD101, N_REF_FOOD101, synthetic
+from results_file import write_results
 
 from alor_core.strategies import CoreSet
 
@@ -227,11 +228,11 @@ def main(argv=None):
         f"full scale: alor_core {s_new:.1f} s (goal <= 45 s on 2 cores){ratio}; "
         f"a full pass = {n * n_ref * DIM / 1e12:.2f}e12 multiply-adds"
     )
-    Path(args.out).write_text(
-        "# CoreSet at Food101 scale (`bench/bench_coreset.py`)\n\n"
+    write_results(
+        args.out,
+        "CoreSet at Food101 scale (`bench/bench_coreset.py`)",
         f"Command: `python bench/bench_coreset.py {' '.join(argv or sys.argv[1:])}`\n\n"
-        "```\n" + "\n".join(lines[:2]) + "\n```\n\n" + "\n".join(lines[3:]) + "\n",
-        encoding="utf-8",
+        "```\n" + "\n".join(lines[:2]) + "\n```\n\n" + "\n".join(lines[3:]),
     )
     print(f"wrote {args.out}")
     return 0

@@ -7,7 +7,8 @@ pool), round 1 = fit + evaluation (the last round selects nothing). Checkouts ru
 ``--repeat`` times, so a load change hits both; the 1-minute load average is printed next to
 every row. The session's results (``results.csv``, each round's ``metrics.json`` and
 ``selected.csv``) of every checkout are compared with the first's: the speed-up must not change
-a result.
+a result. The printed table is added on top of ``bench/RESULTS_ct_round.md`` (``--out``), earlier
+runs kept below.
 
 Usage::
 
@@ -26,6 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from results_file import write_results  # noqa: E402
+
+TITLE = "One CT round on the demo world, before and after the FT/CT training speed-ups (issue 19)"
 STAGES = ("adaptation", "evaluation", "selection")
 
 
@@ -73,16 +79,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkout", nargs="+", default=[f"this={ROOT}"], help="label=folder of a checkout")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_ct_round.md"), help="results file")
     args = ap.parse_args(argv)
+    lines = []
+
+    def say(text):
+        print(text, flush=True)
+        lines.append(text)
+
     checkouts = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.checkout]
     sys.path.insert(0, str(ROOT / "scripts"))
     from compare_fixed_seed import compare_runs
 
-    print(
+    say(
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '1')}, {os.cpu_count()} CPUs, "
         f"rounds: r00 = fit + evaluation + selection, r01 = fit + evaluation"
     )
-    print(
+    say(
         f"{'checkout':10s} {'rep':>3s} {'round':>5s} {'fit s':>7s} {'eval s':>7s} {'select s':>8s} "
         f"{'round s':>8s} {'load 1m before/after':>21s}"
     )
@@ -93,19 +106,24 @@ def main(argv: list[str] | None = None) -> int:
                 out = Path(tmp) / f"{label}-{rep}"
                 res = one_run(folder, out)
                 for r, t in res["rounds"].items():
-                    print(
+                    say(
                         f"{label:10s} {rep:3d} {r:>5s} {t['adaptation']:7.2f} {t['evaluation']:7.2f} "
-                        f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}",
-                        flush=True,
+                        f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}"
                     )
                 ref = first.setdefault(rep, out)
                 if ref is not out:
                     diffs = compare_runs(ref, out)
-                    print(
+                    say(
                         f"  results of {label} vs {checkouts[0][0]}: "
-                        f"{'identical' if not diffs else '; '.join(diffs[:3])}",
-                        flush=True,
+                        f"{'identical' if not diffs else '; '.join(diffs[:3])}"
                     )
+    write_results(
+        args.out,
+        TITLE,
+        f"Command ({time.strftime('%Y-%m-%d %H:%M')}): `python bench/bench_ct_round.py "
+        f"{' '.join(sys.argv[1:] if argv is None else argv)}`\n\n```\n" + "\n".join(lines) + "\n```",
+    )
+    print(f"wrote {args.out}")
     return 0
 
 

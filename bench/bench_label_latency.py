@@ -23,8 +23,8 @@ pick of the queue is labeled the way the Label page does it (``Session.set_label
 
 Per round it prints the split of the warm wait from ``rounds/rNN/timing.json`` (training,
 evaluation, selection, bookkeeping) and of ``run()``'s preparation (``timing.json``), next to the
-machine's load average. Goal: <= 3 s from the last label to the next queue. Writes
-``bench/RESULTS_label_latency.md`` (``--out``).
+machine's load average. Goal: <= 3 s from the last label to the next queue. Adds the run on top
+of ``bench/RESULTS_label_latency.md`` (``--out``), earlier runs kept below.
 
 Usage: ``python bench/bench_label_latency.py [--small] [--rounds 5] [--strategy tfs]``
 """
@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
@@ -50,6 +51,7 @@ from alor_core.loop import jobs  # noqa: E402
 from alor_core.loop.jobs import command_for_session  # noqa: E402
 from alor_core.loop.rounds import prepare, run, run_round_range  # noqa: E402
 from alor_core.loop.session import Session  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 
 def label_queue(session, task, r):
@@ -220,10 +222,10 @@ def main():
             f"{np.median(fresh_all):.2f} s, max {max(fresh_all):.2f} s; CLI process: median {np.median(cli_all):.2f} s, "
             f"max {max(cli_all):.2f} s (goal <= 3 s); the sessions picked the same queues: {same}"
         )
-    Path(args.out).write_text(
-        "# Label -> next queue latency (`bench/bench_label_latency.py`)\n\n"
-        f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n",
-        encoding="utf-8",
+    write_results(
+        args.out,
+        "Label -> next queue latency (`bench/bench_label_latency.py`)",
+        f"Command: `python bench/bench_label_latency.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines),
     )
     print(f"wrote {args.out}")
 
