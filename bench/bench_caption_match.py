@@ -20,6 +20,18 @@ Printed:
     cost is per row) when that is fewer than the engine's rows;
   * the ratio (pandas loop / engine) and whether every match equals the plain-regex reference
     (``match_captions``, backend ``python``) on the 1M rows: rows, classes and recorded synonyms.
+
+``--engine-sizes 1000000 10000000`` (scaling mode) times the engine at each size and, right after
+it on the same table, the plain DuckDB token join a user would write (issue 19's reference,
+:func:`tokenjoin_query`: split every caption on ``[^a-z0-9_]+``, join all words with the synonyms'
+first words, check the following words; DuckDB defaults, no ``memory_limit``). Per size it prints
+both times, both peak RSS, the ratio token join / engine, whether the goal "token join / engine
+>= 1.5x and engine <= 1 GB" holds, and the match counts of both with the (row, class) pairs they
+share (the token join splits on hyphens and punctuation, so it finds a few more). ``--no-tokenjoin``
+runs the engine alone; ``--spark-sizes`` adds the Spark backend.
+
+Each run is added on top of its results file (``bench/RESULTS_caption_match.md``, scaling mode
+``bench/RESULTS_caption_scaling.md``), earlier runs kept below (``bench/results_file.py``).
 """
 
 from __future__ import annotations
@@ -41,10 +53,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from results_file import write_results  # noqa: E402
 
 SHARD_ROWS = 500_000
 GEN_VERSION = 1
 N_CLASSES, N_SYN = 200, 3
+SCALING_TITLE = "Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)"
+MATCH_TITLE = "Caption matching benchmark: DuckDB engine vs a per-class pandas loop"
+GOAL_RATIO, GOAL_MB = 1.5, 1024  # issue 19: >= 1.5x the DuckDB token join, engine peak RSS <= 1 GB
 
 
 # ----------------------------------------------------------------------------- synthetic data
@@ -243,10 +261,11 @@ def worker_engine(args, synonyms):
     t = time.perf_counter()
     m, stats = match_captions_duckdb(args.table, synonyms, threads=args.threads or None, memory_limit=args.memory_limit)
     sec = time.perf_counter() - t
+    peak = _peak_rss_mb()  # before writing --out, which is not the engine's work
     if args.out:
         m[["row", "label", "synonym"]].to_parquet(args.out)
     counts = np.bincount(m["label"].to_numpy(), minlength=N_CLASSES).tolist()
-    return {"seconds": sec, "peak_rss_mb": _peak_rss_mb(), "n_matches": len(m), "stats": stats, "counts": counts}
+    return {"seconds": sec, "peak_rss_mb": peak, "n_matches": len(m), "stats": stats, "counts": counts}
 
 
 def worker_spark(args, synonyms):
@@ -326,6 +345,82 @@ def worker_reference(args, synonyms):
     return {"seconds": sec, "n_matches": len(m), "peak_rss_mb": _peak_rss_mb()}
 
 
+TOKENJOIN_SPLIT = "[^a-z0-9_]+"
+
+
+def tokenjoin_query(files, synonyms):
+    """The DuckDB token join a user would write: the performance baseline (issue 19's "reference").
+
+    Keeps captions that are non-null, not blank and not NSFW; splits ``lower(TEXT)`` on
+    ``[^a-z0-9_]+`` (``regexp_split_to_array``) and unnests the words of every kept row with
+    their positions; joins them with a table of every synonym's first word (synonyms split the
+    same way); a multi-word synonym must also equal the caption's next words (``w[i : i + n - 1]``);
+    the first synonym in each class's list is kept per (row, class). DuckDB default settings: no
+    ``memory_limit``, all threads. Returns a frame ``row, label, synonym`` (``row``: position in
+    the sorted ``files``, as the engine numbers rows).
+
+    It is a baseline of comparable work, not the product's rule (:mod:`alor_core.retrieval.phrases`),
+    and its output differs from the engine's where
+      * hyphens: ``-`` splits words here, so "x-cat", "cat-like" and "t-shirt" contain "cat" /
+        "shirt", and a hyphenated synonym "bar-baz" also matches "bar baz" (the engine counts
+        ``-`` as a word character: none of these match there);
+      * punctuation: words are compared, not the text between them, so "golden, retriever" and
+        "golden (retriever" match "golden retriever" (the engine allows only whitespace between
+        the words), and a synonym's own punctuation is dropped;
+      * non-ASCII: only ``a-z0-9_`` are word characters, so "caté" holds the word "cat" (the
+        engine uses Python's Unicode ``\\w``); ``lower()`` is DuckDB's, not ``re.IGNORECASE``;
+      * the recorded synonym is the first of the class's list, not the engine's longest-first.
+    """
+    import duckdb
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    files = [str(f) for f in files]
+    offsets = np.cumsum([0] + [pq.ParquetFile(f).metadata.num_rows for f in files])[:-1]
+    syn = pd.DataFrame(
+        [(c, k, s) for c, names in enumerate(synonyms) for k, s in enumerate(names)],
+        columns=["label", "rank", "synonym"],
+    )
+    con = duckdb.connect()
+    try:
+        con.register("syn_df", syn)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE syn AS SELECT label, rank, synonym, words, words[1] AS first, "
+            "len(words) AS n FROM (SELECT *, list_filter(regexp_split_to_array(lower(synonym), "
+            f"'{TOKENJOIN_SPLIT}'), lambda x: x <> '') AS words FROM syn_df)"
+        )
+        paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        raw = con.execute(
+            f"""
+            WITH caps AS (
+              SELECT file_index AS f, file_row_number AS r,
+                     regexp_split_to_array(lower(TEXT), '{TOKENJOIN_SPLIT}') AS w
+              FROM read_parquet([{paths}], file_row_number = true)
+              WHERE TEXT IS NOT NULL AND trim(TEXT) <> '' AND NSFW IS DISTINCT FROM 'NSFW'),
+            words AS (SELECT f, r, w, unnest(w) AS word, generate_subscripts(w, 1) AS i FROM caps)
+            SELECT f, r, label, arg_min(synonym, rank) AS synonym
+            FROM words JOIN syn ON words.word = syn.first
+            WHERE syn.n = 1 OR words.w[words.i : words.i + syn.n - 1] = syn.words
+            GROUP BY f, r, label"""
+        ).df()
+    finally:
+        con.close()
+    row = offsets[raw["f"].to_numpy(np.int64)] + raw["r"].to_numpy(np.int64)
+    out = pd.DataFrame({"row": row, "label": raw["label"].to_numpy(np.int64), "synonym": raw["synonym"]})
+    return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
+
+
+def worker_tokenjoin(args, synonyms):
+    t = time.perf_counter()
+    m = tokenjoin_query(sorted(Path(args.table).glob("*.parquet")), synonyms)
+    sec = time.perf_counter() - t
+    peak = _peak_rss_mb()
+    if args.out:
+        m.to_parquet(args.out)
+    counts = np.bincount(m["label"].to_numpy(), minlength=N_CLASSES).tolist()
+    return {"seconds": sec, "peak_rss_mb": peak, "n_matches": len(m), "counts": counts}
+
+
 def _tree_rss_mb(pid):
     """Resident memory of ``pid`` and all its descendants (MB), from /proc."""
     children, rss = {}, {}
@@ -344,6 +439,14 @@ def _tree_rss_mb(pid):
         total += rss.get(q, 0)
         todo.extend(children.get(q, []))
     return total / 2**20
+
+
+def agreeing_pairs(a, b):
+    """(row, label) pairs found in both match files (parquet with columns ``row, label``)."""
+    import pandas as pd
+
+    cols = ["row", "label"]
+    return len(pd.read_parquet(a, columns=cols).merge(pd.read_parquet(b, columns=cols), on=cols))
 
 
 def run_worker(kind, table, out=None, **kw):
@@ -384,6 +487,38 @@ def run_worker(kind, table, out=None, **kw):
 
 
 # ----------------------------------------------------------------------------- main
+def versus_table(say, versus):
+    """The engine against the token-join reference at each size, and the issue-19 goal from the figures."""
+    say(
+        "Reference: the plain DuckDB token join (`tokenjoin_query`: split on `[^a-z0-9_]+`, join every word "
+        "with the synonyms' first words, list-slice check; DuckDB defaults, no memory_limit), run right "
+        "after the engine on the same table. Peak RSS: getrusage of the worker process at the end of its "
+        "query / its process tree sampled every 0.2 s (this one includes writing the matches out for the "
+        f"agreement count). Goal (issue 19): token join / engine >= {GOAL_RATIO}x and engine <= {GOAL_MB} MB "
+        "(the getrusage figure)."
+    )
+    say("")
+    say(
+        "| rows | engine (s) | token join (s) | token join / engine | engine peak RSS (MB, getrusage / tree) | token join "
+        "peak RSS (MB, getrusage / tree) | matches: engine / token join / both (row, class) | load average after (1/5/15 min) |"
+    )
+    say("|---|---|---|---|---|---|---|---|")
+    verdicts = []
+    for rows, e, r, la, agree in versus:
+        ratio, mb = r["seconds"] / e["seconds"], e["peak_rss_mb"]
+        say(
+            f"| {rows:,} | {e['seconds']:.2f} | {r['seconds']:.2f} | {ratio:.2f}x | {mb:.0f} / "
+            f"{e['tree_peak_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} / {r['tree_peak_rss_mb']:.0f} | "
+            f"{e['n_matches']:,} / {r['n_matches']:,} / {agree:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+        )
+        verdicts.append(
+            f"{rows:,} rows: {ratio:.2f}x the reference ({'met' if ratio >= GOAL_RATIO else 'NOT met'}), "
+            f"engine {mb:.0f} MB ({'met' if mb <= GOAL_MB else 'NOT met'})"
+        )
+    say("")
+    say(f"goal >= {GOAL_RATIO}x the token join and engine <= {GOAL_MB} MB: " + "; ".join(verdicts))
+
+
 def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
     """Engine alone at each of ``args.engine_sizes`` rows; rows/s, peak RSS, load; 400M projection."""
     lines = []
@@ -401,10 +536,12 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
     say("")
     say("| rows | seconds | rows/s | peak RSS (MB) | matches | load average (1/5/15 min) |")
     say("|---|---|---|---|---|---|")
-    runs, engine_counts = [], {}
+    runs, engine_counts, versus = [], {}, []
+    tmp = data_dir / "results"
     for n in args.engine_sizes:
         table, _ = ensure_data(data_dir, n, args.seed)
-        e = run_worker("engine", table, None, rows=n, threads=args.threads, memory_limit=args.memory_limit)
+        e_out = None if args.no_tokenjoin else tmp / f"engine-{n}.parquet"
+        e = run_worker("engine", table, e_out, rows=n, threads=args.threads, memory_limit=args.memory_limit)
         la = os.getloadavg()
         rows = e["stats"]["rows"]
         runs.append((rows, e["seconds"]))
@@ -413,6 +550,9 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
             f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
             f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
         )
+        if not args.no_tokenjoin:  # the reference right after the engine, on the same table
+            r = run_worker("tokenjoin", table, tmp / f"tokenjoin-{n}.parquet")
+            versus.append((rows, e, r, os.getloadavg(), agreeing_pairs(e_out, tmp / f"tokenjoin-{n}.parquet")))
     (n0, t0), (n1, t1) = runs[0], runs[-1]
     say("")
     if n1 > n0:
@@ -428,6 +568,9 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         f"{here * cores / target_cores / 60:.0f} min (linear in cores), "
         f"{here * cores / target_cores / 0.6 / 60:.0f} min at 60% parallel efficiency"
     )
+    if versus:
+        say("")
+        versus_table(say, versus)
     if args.spark_sizes:
         say("")
         say(
@@ -463,11 +606,10 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
             f"{engine_rate / spark_rate:.1f}x Spark per machine, so a Spark cluster matches one engine machine "
             f"of the same size at ~{engine_rate / spark_rate:.1f} machines (linear scaling assumed)"
         )
-    out = Path(__file__).with_name("RESULTS_caption_scaling.md")
-    out.write_text(
-        "# Caption matching engine scaling (`bench/bench_caption_match.py --engine-sizes`)\n\n"
-        f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n",
-        encoding="utf-8",
+    out = write_results(
+        Path(__file__).with_name("RESULTS_caption_scaling.md"),
+        SCALING_TITLE,
+        f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines),
     )
     print(f"wrote {out}")
 
@@ -494,9 +636,16 @@ def main():
         nargs="+",
         default=None,
         metavar="ROWS",
-        help="scaling mode: time the engine alone at each size (e.g. 1000000 10000000), print "
-        "rows/s, peak RSS and the load average, project 400M captions on 16 cores, write "
-        "bench/RESULTS_caption_scaling.md",
+        help="scaling mode: time the engine at each size (e.g. 1000000 10000000), print "
+        "rows/s, peak RSS and the load average, project 400M captions on 16 cores; at each size "
+        "the plain DuckDB token join right after the engine (the issue-19 reference; --no-tokenjoin "
+        "skips it) with its time, peak RSS, the ratio token join / engine and the goal; "
+        "adds the run on top of bench/RESULTS_caption_scaling.md",
+    )
+    ap.add_argument(
+        "--no-tokenjoin",
+        action="store_true",
+        help="with --engine-sizes: do not run the DuckDB token-join reference (the engine alone)",
     )
     ap.add_argument(
         "--spark-sizes",
@@ -508,7 +657,7 @@ def main():
     )
     ap.add_argument("--spark-master", default="local[2]", help="Spark master for --spark-sizes (default local[2])")
     ap.add_argument("--spark-driver-memory", default="1g", help="spark.driver.memory (default 1g, local_spark's)")
-    ap.add_argument("--worker", choices=["engine", "pandas", "reference", "spark"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["engine", "pandas", "reference", "spark", "tokenjoin"], help=argparse.SUPPRESS)
     ap.add_argument("--table", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="A", help=argparse.SUPPRESS)
@@ -518,9 +667,13 @@ def main():
         synonyms = json.loads(
             (Path(args.table).resolve() / "part-00000.parquet").resolve().with_name("synonyms.json").read_text()
         )
-        fn = {"engine": worker_engine, "pandas": worker_pandas, "reference": worker_reference, "spark": worker_spark}[
-            args.worker
-        ]
+        fn = {
+            "engine": worker_engine,
+            "pandas": worker_pandas,
+            "reference": worker_reference,
+            "spark": worker_spark,
+            "tokenjoin": worker_tokenjoin,
+        }[args.worker]
         print(json.dumps(fn(args, synonyms), default=str))
         return
 
@@ -531,35 +684,41 @@ def main():
     tmp.mkdir(parents=True, exist_ok=True)
     if args.engine_sizes:
         return engine_scaling(args, data_dir)
-    print(
+    lines = []
+
+    def say(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    say(
         f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "
         f"cores={os.cpu_count()}  {platform.machine()}"
     )
     import duckdb
     import pandas as pd
 
-    print(f"# duckdb {duckdb.__version__}  pandas {pd.__version__}  classes={N_CLASSES} x {N_SYN} synonyms")
+    say(f"# duckdb {duckdb.__version__}  pandas {pd.__version__}  classes={N_CLASSES} x {N_SYN} synonyms")
     table, synonyms = ensure_data(data_dir, args.rows, args.seed)
 
     eng = run_worker(
         "engine", table, tmp / "engine.parquet", rows=args.rows, threads=args.threads, memory_limit=args.memory_limit
     )
     n = eng["stats"]["rows"]
-    print(
+    say(
         f"engine   {n:>11,} rows  {eng['seconds']:8.2f} s  peak RSS {eng['peak_rss_mb']:7.0f} MB  "
         f"matches {eng['n_matches']:,}  steps {eng['stats']['timings']}"
     )
     pa_rows = min(args.pandas_rows, n)
     pa_ = run_worker("pandas", table, tmp / "pandas.parquet", rows=pa_rows, variant="A")
     est_a = pa_["seconds"] * n / pa_["rows"]
-    print(
+    say(
         f"pandas A {pa_['rows']:>11,} rows  {pa_['seconds']:8.2f} s loop (+{pa_['read_seconds']:.1f} s read), "
         f"dtype {pa_['dtype']}, peak RSS {pa_['peak_rss_mb']:.0f} MB -> {est_a:,.0f} s for {n:,} rows"
     )
     pb = run_worker("pandas", table, None, rows=min(args.pandas_b_rows, n), variant="B")
     est_b = pb["seconds"] * n / pb["rows"]
-    print(f"pandas B {pb['rows']:>11,} rows  {pb['seconds']:8.2f} s loop -> {est_b:,.0f} s for {n:,} rows")
-    print(
+    say(f"pandas B {pb['rows']:>11,} rows  {pb['seconds']:8.2f} s loop -> {est_b:,.0f} s for {n:,} rows")
+    say(
         f"ratio at {n:,}: pandas A / engine = {est_a / eng['seconds']:.0f}x, "
         f"pandas B / engine = {est_b / eng['seconds']:.0f}x"
     )
@@ -567,7 +726,7 @@ def main():
     e = pd.read_parquet(tmp / "engine.parquet")
     p = pd.read_parquet(tmp / "pandas.parquet")
     e_sub = set(zip(e.loc[e["row"] < pa_rows, "row"], e.loc[e["row"] < pa_rows, "label"]))
-    print(
+    say(
         f"pandas A vs engine on the first {pa_rows:,} rows: {len(e_sub & set(zip(p.row, p.label))):,} common, "
         f"{len(set(zip(p.row, p.label)) - e_sub)} only pandas, {len(e_sub - set(zip(p.row, p.label)))} only engine "
         "(RE2's \\w is ASCII-only, so non-ASCII word characters may differ)"
@@ -576,7 +735,7 @@ def main():
         ref = run_worker("reference", table, tmp / "reference.parquet")
         r = pd.read_parquet(tmp / "reference.parquet")
         same = r.reset_index(drop=True).equals(e.reset_index(drop=True))
-        print(
+        say(
             f"reference (regex, backend 'python') {ref['seconds']:.1f} s, {ref['n_matches']:,} matches; "
             f"engine identical (row, label, synonym): {same}"
         )
@@ -585,15 +744,24 @@ def main():
         eb = run_worker("engine", big, None, rows=args.scale_to, threads=args.threads, memory_limit=args.memory_limit)
         nb = eb["stats"]["rows"]
         est_big = pa_["seconds"] * nb / pa_["rows"]
-        print(
+        say(
             f"engine   {nb:>11,} rows  {eb['seconds']:8.2f} s  peak RSS {eb['peak_rss_mb']:7.0f} MB  "
             f"matches {eb['n_matches']:,}  steps {eb['stats']['timings']}"
         )
-        print(
+        say(
             f"scaling {n:,} -> {nb:,}: time x{eb['seconds'] / eng['seconds']:.1f} for rows x{nb / n:.0f}; "
             f"ratio at {nb:,}: pandas A (scaled) / engine = {est_big / eb['seconds']:.0f}x; "
             f"goal >= 30x and peak <= 1024 MB: {est_big / eb['seconds'] >= 30 and eb['peak_rss_mb'] <= 1024}"
         )
+
+    out = write_results(
+        Path(__file__).with_name("RESULTS_caption_match.md"),
+        MATCH_TITLE,
+        f"Command: `python bench/bench_caption_match.py {' '.join(sys.argv[1:])}`\n\n```\n"
+        + "\n".join(lines)
+        + "\n```",
+    )
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
