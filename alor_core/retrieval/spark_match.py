@@ -78,6 +78,23 @@ def local_spark(master: str = "local[*]", app_name: str = "alor-retrieval", **co
     return spark
 
 
+def _word_classes():
+    """(ASCII word class body, word and non-word patterns) for Java regex, the word class being
+    Python's ``[\\w-]`` (:func:`~alor_core.retrieval.phrases.word_class`).
+
+    Java tests a character against a class range by range, and the full class has hundreds of
+    ranges: a non-word ASCII character (a space) would be tested against all of them. Here an ASCII
+    character only meets the short ASCII class and the full class is an intersection with the
+    non-ASCII range, which Java evaluates left to right (8x faster on the non-ASCII rows of the
+    benchmark table, same result).
+    """
+    W, Wa = word_class(), word_class(ascii_only=True)
+    hi = "\\x{80}-\\x{10ffff}"
+    word = f"(?:[{Wa}]|[{hi}&&[{W}]])"
+    nonword = f"(?:[^{Wa}{hi}]|[{hi}&&[^{W}]])"
+    return Wa, word, nonword
+
+
 def _fold_col(F, col):
     t = fold_tables()
     return F.when(F.octet_length(col) == F.char_length(col), F.lower(col)).otherwise(
@@ -114,8 +131,9 @@ def spark_fold_check(spark: SparkSession) -> None:
 
 
 def _files(spark, table_path):
-    """Paths to read, the row offset per file (keyed by :func:`_norm` of Spark's file path),
-    the columns and whether ``TEXT`` is binary. Local: the order and counts of CaptionTable."""
+    """Paths to read, the row offset per file (``None``: from the scan's per-file counts; else keyed
+    by :func:`_norm` of Spark's file path), the columns and whether ``TEXT`` is binary.
+    Local: the order and counts of CaptionTable, which give the same ``row`` as DuckDB."""
     path = str(table_path)
     if "://" not in path:
         from .base import CaptionTable
@@ -129,12 +147,21 @@ def _files(spark, table_path):
         raise DataError(
             f"captions table {path!r} has no column {missing[0]!r}; columns present: {', '.join(df.columns)}"
         )
-    counts = dict(df.select("_metadata.file_path").groupBy("file_path").count().collect())
-    offsets, total = {}, 0
-    for f in sorted(counts):
-        offsets[_norm(f)] = total
-        total += counts[f]
-    return [path], offsets, frozenset(df.columns), dict(df.dtypes)["TEXT"] == "binary"
+    return [path], None, frozenset(df.columns), dict(df.dtypes)["TEXT"] == "binary"
+
+
+def _file_offsets(per_file, offsets):
+    """Spark's file path -> the row number of the file's first row: ``offsets`` (local tables) or
+    the files in sorted order with the scan's counts (a URI table, as DuckDB orders a folder)."""
+    if offsets is None:
+        out, total = {}, 0
+        for f in sorted(per_file):
+            out[f], total = total, total + per_file[f]
+        return out
+    unknown = [f for f in per_file if _norm(f) not in offsets]
+    if unknown:
+        raise DataError(f"spark read a file that is not in the captions table: {unknown[0]!r}")
+    return {f: offsets[_norm(f)] for f in per_file}
 
 
 def _norm(uri):
@@ -178,6 +205,7 @@ def match_captions_spark(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
+    from pyspark.storagelevel import StorageLevel
 
     t0 = time.perf_counter()
     class_synonyms = normalize_synonyms(class_synonyms, match_rule)  # checks the rule name first
@@ -186,7 +214,8 @@ def match_captions_spark(
     spark_fold_check(spark)
     phrases = compile_phrases(class_synonyms)
     files, offsets, cols, binary = _files(spark, table_path)
-    W, S = word_class(), space_class()
+    S = space_class()
+    Wa, word, nonword = _word_classes()
     timings = {"prepare": time.perf_counter() - t0}
 
     raw = spark.read.parquet(*files)
@@ -220,18 +249,16 @@ def match_captions_spark(
     src = src.withColumn("empty", empty)
 
     t = time.perf_counter()
-    agg = (
-        src.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.count_if("bad").alias("non_utf8"),
-            F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
-            F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
-            F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw"),
-        )
-        .first()
-        .asDict()
+    per_file = src.groupBy("f").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if("bad").alias("non_utf8"),
+        F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
+        F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
+        F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw"),
     )
-    stats = {k: int(agg[k]) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
+    per_file = [r.asDict() for r in per_file.collect()]
+    stats = {k: sum(int(r[k]) for r in per_file) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
+    first_row = _file_offsets({r["f"]: int(r["rows"]) for r in per_file}, offsets)
     timings["scan_stats"] = time.perf_counter() - t
 
     pat_schema = T.StructType(
@@ -249,33 +276,37 @@ def match_captions_spark(
             T.StructField("punct_last", T.BooleanType()),
         ]
     )
-    pat = F.broadcast(
-        spark.createDataFrame(
-            [
-                (
-                    i,
-                    p.label,
-                    p.rank,
-                    p.synonym,
-                    p.anchor,
-                    p.tokens[0],
-                    list(p.tokens[1:]),
-                    len(p.tokens),
-                    p.single,
-                    p.punct_first,
-                    p.punct_last,
-                )
-                for i, p in enumerate(phrases)
-            ],
-            pat_schema,
+    pat_rows = [
+        (
+            i,
+            p.label,
+            p.rank,
+            p.synonym,
+            p.anchor,
+            p.tokens[0],
+            list(p.tokens[1:]),
+            len(p.tokens),
+            p.single,
+            p.punct_first,
+            p.punct_last,
         )
-    )
+        for i, p in enumerate(phrases)
+    ]
+    pat = spark.createDataFrame(pat_rows, pat_schema)
+    anchors = sorted({p.anchor for p in phrases if p.anchor is not None})
 
+    # Every step below is per row (no shuffle of the table): the row number comes from a broadcast
+    # join with the per-file offsets, the anchor test is a hash-set lookup (Spark turns a long IN
+    # list into an InSet, also inside a lambda) and only hit rows go on. The one shuffle is the
+    # choice of the best synonym per (row, class) on the matched rows.
     t = time.perf_counter()
-    kept = src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw")).select(
-        "f", "r", "t", "url", "sid"
+    offs = F.broadcast(spark.createDataFrame(sorted(first_row.items()), "f string, off long"))
+    kept = (
+        src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw"))
+        .join(offs, "f")
+        .select((F.col("off") + F.col("r")).alias("row"), "t", "url", "sid")
     )
-    kcols = ["f", "r", "t", "url", "sid"]
+    kcols = ["row", "t", "url", "sid"]
     if norm:  # match on the normalised caption t, keep the original as c
         kept = kept.withColumn("c", F.col("t")).withColumn(
             "t", F.regexp_replace(F.regexp_replace("t", norm[0], ""), norm[1], " ")
@@ -285,77 +316,73 @@ def match_captions_spark(
     # split on one space only: Spark's split with a longer pattern compiles it for every row (Java's
     # String.split), and the word class has hundreds of ranges
     runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
-        F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"[^{W}]+", " "), " ", -1)
+        F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"{nonword}+", " "), " ", -1)
     )
-    words = kept.select(*kcols, F.explode(runs).alias("run"))
-    hit_parts = [
-        words.join(pat.where(F.col("anchor").isNotNull()), F.col("run") == F.col("anchor")).select(*kcols, "pid")
-    ]
+    hit_parts = []
+    if anchors:
+        hit_runs = F.array_distinct(F.filter(runs, lambda run: run.isin(anchors)))
+        hit_parts.append(
+            kept.select(*kcols, hit_runs.alias("hr"))
+            .where(F.size("hr") > 0)
+            .select(*kcols, F.explode("hr").alias("anchor"))
+            .join(F.broadcast(pat.where(F.col("anchor").isNotNull())), "anchor")
+            .drop("anchor")
+        )
     if any(p.anchor is None for p in phrases):
         hit_parts.append(
-            kept.crossJoin(pat.where(F.col("anchor").isNull()))
-            .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
-            .select(*kcols, "pid")
+            kept.crossJoin(F.broadcast(pat.where(F.col("anchor").isNull()).drop("anchor"))).where(
+                F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0
+            )
         )
     hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
-    hits = hits.dropDuplicates(["f", "r", "pid"]).cache()
+    hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
     n_hits = hits.count()
     timings["anchor_join"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    p = pat.alias("p")
-    single = hits.join(p.where("single"), "pid").select("f", "r", "pid")
-    multi = hits.join(p.where("NOT single").select("pid"), "pid")
     folded = F.regexp_replace(_fold_col(F, F.col("t")), f"[{S}]+", " ")
     # ASCII captions (nearly all) take the ASCII part of the word class: same tokens, and Java tests
     # a character against a class range by range (the full class has hundreds of ranges)
-    Wa = word_class(ascii_only=True)
     all_tokens = F.when(ascii_row, F.regexp_extract_all(folded, F.lit(f" ?(?:[{Wa}]+|[^{Wa} ])"), 0)).otherwise(
-        F.regexp_extract_all(folded, F.lit(f" ?(?:[{W}]+|[^{W} ])"), 0)
+        F.regexp_extract_all(folded, F.lit(f" ?(?:{word}+|(?! ){nonword})"), 0)
     )
-    toks = multi.select("f", "r", "t").dropDuplicates(["f", "r"]).select("f", "r", all_tokens.alias("toks"))
-    u = toks.select("f", "r", "toks", F.posexplode("toks").alias("i", "tok")).withColumn("i", F.col("i") + 1)
 
     def ends_in_word(tok):  # null for a null token, as rlike
         return F.when(F.octet_length(tok) == F.char_length(tok), tok.rlike(f"[{Wa}]\\z")).otherwise(
-            tok.rlike(f"[{W}]\\z")
+            tok.rlike(f"{word}\\z")
         )
 
-    prev = F.expr("try_element_at(toks, i - 1)")
-    nxt = F.expr("try_element_at(toks, i + n)")
-    cond = (
-        (F.slice("toks", F.col("i") + 1, F.col("n") - 1) == F.col("rest"))
-        & (~F.col("punct_first") | (F.col("i") == 1) | F.col("tok").startswith(" ") | ~ends_in_word(prev))
-        & (
-            ~F.col("punct_last")
-            | (F.col("i") + F.col("n") - 1 == F.size("toks"))
-            | nxt.startswith(" ")
-            | ~ends_in_word(nxt)
+    def phrase_at(toks, i):  # the phrase's tokens start at token i (1-based), boundaries kept
+        tok = F.try_element_at(toks, i)
+        n = F.col("n")
+        prev = F.try_element_at(toks, i - 1)  # only evaluated for i > 1 (OR evaluates left first)
+        nxt = F.try_element_at(toks, i + n)
+        return (
+            (F.ltrim(tok) == F.col("first"))
+            & (F.slice(toks, i + 1, n - 1) == F.col("rest"))
+            & (~F.col("punct_first") | (i == 1) | tok.startswith(" ") | ~ends_in_word(prev))
+            & (~F.col("punct_last") | (i + n - 1 == F.size(toks)) | nxt.startswith(" ") | ~ends_in_word(nxt))
         )
-    )
-    checked = (
-        u.join(multi.select("f", "r", "pid"), ["f", "r"])
-        .join(p.where("NOT single"), "pid")
-        .where(F.expr("TRIM(LEADING ' ' FROM tok)") == F.col("first"))
-        .where(cond)
-        .select("f", "r", "pid")
-        .distinct()
-    )
-    ok = single.unionByName(checked).join(p.select("pid", "label", "rank"), "pid")
-    best = ok.groupBy("f", "r", "label").agg(F.min("rank").alias("rank"))
+
+    def has_phrase(toks):
+        return (F.size(toks) > 0) & F.exists(F.sequence(F.lit(1), F.size(toks)), lambda i: phrase_at(toks, i))
+
+    # the tokens enter the check as a lambda variable: a column or a filter on one would be
+    # substituted into every reference by the optimizer, re-running the regex per token and reference
+    checked = hits.where(~F.col("single")).where(F.element_at(F.transform(F.array(all_tokens), has_phrase), 1))
+    ok = hits.where("single").unionByName(checked)
+    best = Window.partitionBy("row", "label").orderBy("rank", "pid")
     out = (
-        best.join(p.select("pid", "label", "rank", "synonym"), ["label", "rank"])
-        .join(hits.select("pid", *kcols), ["f", "r", "pid"])
-        .withColumn("k", F.row_number().over(Window.partitionBy("f", "r", "label").orderBy("pid")))
+        ok.withColumn("k", F.row_number().over(best))
         .where("k = 1")
-        .select("f", "r", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym")
+        .select("row", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym")
     )
     rows = out.collect()
     hits.unpersist()
     timings["token_check"] = time.perf_counter() - t
 
-    frame = pd.DataFrame([r.asDict() for r in rows], columns=["f", "r", "sid", "url", "t", "label", "synonym"])
-    row = np.array([offsets[_norm(f)] + int(r) for f, r in zip(frame["f"], frame["r"])], np.int64)
+    frame = pd.DataFrame([r.asDict() for r in rows], columns=["row", "sid", "url", "t", "label", "synonym"])
+    row = frame["row"].to_numpy(np.int64)
     sample_id = frame["sid"].to_numpy(object) if "SAMPLE_ID" in cols else row
     matches = pd.DataFrame(
         {
