@@ -15,12 +15,11 @@ import json
 import numpy as np
 import torch
 
-from ..data.datasets import load_image
 from ..data.decoded import decoded_images
 from ..errors import DataError
 from ..io import atomic_save_npy, atomic_write_json
 from ..paths import cache_dir
-from .image_batches import image_batches
+from .image_batches import draft_side, image_batches
 from ..progress import Progress
 
 if TYPE_CHECKING:
@@ -38,26 +37,36 @@ class ImageDataset(torch.utils.data.Dataset):
     decoded gives a blank image (the :data:`~alor_core.data.images.BACKGROUND` colour) and its
     :class:`~alor_core.data.images.ImageProblem` as a ``"reason\tdetail"`` string (``""`` when
     fine), so a data loader never stops on one bad file. Otherwise the error is raised.
+    ``min_side`` is passed to :func:`~alor_core.data.images.open_image` (reduced-scale decoding of
+    large JPEGs; see :data:`~alor_core.models.image_batches.JPEG_DRAFT`).
     """
 
     def __init__(
-        self, image_set: ImageSet, transform: Callable, labels: np.ndarray | None = None, tolerant: bool = False
+        self,
+        image_set: ImageSet,
+        transform: Callable,
+        labels: np.ndarray | None = None,
+        tolerant: bool = False,
+        min_side: int | None = None,
     ) -> None:
-        self.image_set, self.transform, self.tolerant = image_set, transform, tolerant
+        self.image_set, self.transform, self.tolerant, self.min_side = image_set, transform, tolerant, min_side
         self.labels = image_set.labels if labels is None else labels
 
     def __len__(self):
         return len(self.image_set)
 
     def __getitem__(self, i):
-        if not self.tolerant:
-            return self.transform(load_image(self.image_set.path(i))), int(self.labels[i])
+        from ..data.images import open_image
+
+        if not self.tolerant:  # open_image without min_side is load_image
+            return self.transform(open_image(self.image_set.path(i), min_side=self.min_side)), int(self.labels[i])
         from PIL import Image
 
-        from ..data.images import BACKGROUND, ImageProblem, open_image
+        from ..data.images import BACKGROUND, ImageProblem
 
         try:
-            return self.transform(open_image(self.image_set.path(i), self.image_set.ids[i])), int(self.labels[i]), ""
+            im = open_image(self.image_set.path(i), self.image_set.ids[i], min_side=self.min_side)
+            return self.transform(im), int(self.labels[i]), ""
         except DataError as err:
             reason = err.reason if isinstance(err, ImageProblem) else "corrupt"
             detail = err.detail if isinstance(err, ImageProblem) else str(err)
@@ -81,13 +90,17 @@ def _content_stamp(image_set):
 
 
 def feature_cache_key(bundle: ClipBundle, image_set: ImageSet, transform: Callable | None = None) -> str:
-    """Key of the feature cache: the weights, the root, the ids, the files' size + mtime, the transform."""
+    """Key of the feature cache: the weights, the root, the ids, the files' size + mtime, the transform
+    (and the reduced-scale JPEG decoding, :data:`~alor_core.models.image_batches.JPEG_DRAFT`)."""
     h = hashlib.sha1()
     h.update(bundle.key.encode())
     h.update(str(image_set.root).encode())
     h.update("\n".join(image_set.ids).encode())
     h.update(_content_stamp(image_set).encode())
     h.update(repr(transform or bundle.preprocess).encode())
+    side = draft_side(transform or bundle.preprocess)
+    if side:  # large JPEGs decoded at a reduced scale
+        h.update(f"jpeg-draft {side}".encode())
     return h.hexdigest()[:20]
 
 

@@ -14,8 +14,14 @@
     On CUDA: user images decoded in ``DataLoader`` worker processes, pinned memory, prefetch.
 ``threads`` / ``inline``
     On the CPU: user images decoded and transformed in a bounded thread pool (Pillow's decoders
-    and resamplers release the GIL) a few batches ahead of the forward, or in the calling thread
-    when ``threads`` is 0 (:data:`CPU_DECODE_THREADS`, chosen from ``bench/bench_features.py``).
+    and resamplers release the GIL; one task per thread and batch) a few batches ahead of the
+    forward, or in the calling thread when ``threads`` is 0 (:data:`CPU_DECODE_THREADS`, chosen
+    from ``bench/bench_features.py``).
+
+On the ``decoded``, ``threads`` and ``inline`` paths an open_clip eval transform runs its PIL steps
+(resize, crop) per image and its to-tensor and ``Normalize`` steps once per batch, bit-identical
+(:func:`_prepare`). User JPEGs much larger than the model's input are decoded at a reduced scale
+(:data:`JPEG_DRAFT`), on every path that decodes user files (CPU and CUDA alike).
 
 Every path yields ``(inputs, problems)``: a float tensor of shape ``(batch, 3, H, W)`` and the
 ``(position in batch, reason, detail)`` of each image that could not be decoded (a blank input
@@ -41,17 +47,34 @@ if TYPE_CHECKING:
     from ..data.datasets import ImageSet
     from ..data.decoded import DecodedImages
 
-__all__ = ["image_batches", "tensor_transform", "pass_kind", "CPU_DECODE_THREADS", "CUDA_WORKERS"]
+__all__ = [
+    "image_batches",
+    "tensor_transform",
+    "pass_kind",
+    "draft_side",
+    "CPU_DECODE_THREADS",
+    "CUDA_WORKERS",
+    "JPEG_DRAFT",
+]
 
-#: Threads that decode user images on the CPU (0: decode in the calling thread). 0 because that
-#: measured faster: on the 2-core machine, decode threads compete with torch's own threads for the
-#: forward (bench/RESULTS_features.md: inline 0.42x the bare forward, 2 threads 0.29x, quiet machine,
-#: tiny demo CLIP; earlier runs under load: 0.98x vs 0.73x).
+#: Threads that decode user images on the CPU (0: decode in the calling thread). 0 because threads
+#: never measured faster on the 2-core machine, where torch's own 2 threads run the forward:
+#: ViT-B-32 on 256 user photos of 400-600 px, inline 0.97x the bare forward, 1 thread 0.97x,
+#: 2 threads 0.95x; tiny demo CLIP on 3,000 user PNGs, inline 0.54x, 1 thread 0.56x, 2 threads
+#: 0.50x (bench/bench_features.py, both under a load of ~3.5; a quiet run of the tiny model before:
+#: inline 0.42x, 2 threads 0.29x, with one pool task per image then).
 #: Pass ``threads`` to :func:`image_batches` where cores outnumber torch's threads.
 CPU_DECODE_THREADS = 0
 #: DataLoader worker processes that decode user images when the model runs on CUDA.
 CUDA_WORKERS = min(8, os.cpu_count() or 1)
 _PREFETCH_BATCHES = 2
+#: User JPEGs are decoded at a reduced DCT scale (1/2, 1/4, 1/8) while their shorter side stays at
+#: least ``JPEG_DRAFT`` times the eval transform's resize target (so 448 px for a 224 px model):
+#: a 12-megapixel phone photo decodes several times faster, the model's inputs differ by a few
+#: levels of 255 at most (bench/bench_features.py prints the feature difference). Photos below
+#: ``2 * JPEG_DRAFT`` times the target (the 500 x 375 photos of Oxford Pets, Food101, ...) are
+#: decoded at full size, exactly as before. 0 turns it off.
+JPEG_DRAFT = 2
 
 
 def _resize_noop(t, h, w):
@@ -62,6 +85,20 @@ def _resize_noop(t, h, w):
         s = size if isinstance(size, int) else size[0]
         return min(h, w) == s
     return (h, w) == tuple(size)
+
+
+def draft_side(transform: Callable) -> int | None:
+    """The ``min_side`` for :func:`~alor_core.data.images.open_image` under ``transform``:
+    :data:`JPEG_DRAFT` times the size of its leading shorter-side ``Resize``, or None (full-size
+    decode) when the transform does not start with one or :data:`JPEG_DRAFT` is 0."""
+    steps = getattr(transform, "transforms", None)
+    if not JPEG_DRAFT or not steps or type(steps[0]).__name__ != "Resize":
+        return None
+    t = steps[0]
+    size = t.size if isinstance(t.size, int) else (t.size[0] if len(t.size) == 1 else None)
+    if size is None or getattr(t, "max_size", None) is not None:
+        return None
+    return int(JPEG_DRAFT * size)
 
 
 def tensor_transform(transform: Callable, shape: tuple[int, int]) -> Callable[[np.ndarray], torch.Tensor] | None:
@@ -143,12 +180,60 @@ def pass_kind(
     return "threads" if (CPU_DECODE_THREADS if threads is None else threads) > 0 else "inline"
 
 
-def _blank(transform):
+def _prepare(transform):
+    """``(per_image, batch)``: ``batch([per_image(im) for im in images])`` is ``torch.stack`` of
+    ``transform(im)`` for each PIL image, bit for bit.
+
+    When ``transform`` is a chain of PIL steps followed by a to-tensor step and ``Normalize`` (the
+    eval transform of every open_clip model), ``per_image`` runs only the PIL steps and returns the
+    ``uint8`` pixels (no torch operation per image: each one is a parallel region that waits for a
+    busy core, and a decode thread holds no torch thread), and ``batch`` converts the whole batch
+    with a few tensor operations (:func:`tensor_transform`). Checked on a probe image; otherwise,
+    or for a transform of another form, ``per_image`` is ``transform`` and ``batch`` stacks.
+    """
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    steps = getattr(transform, "transforms", None) or []
+    k = next((j for j, t in enumerate(steps) if type(t).__name__ in ("ToTensor", "MaybeToTensor")), None)
+    tail = tensor_transform(SimpleNamespace(transforms=steps[k:]), (1, 1)) if k is not None else None
+    if tail is None:
+        return transform, torch.stack
+    head = steps[:k]
+
+    def per_image(im):
+        for t in head:
+            im = t(im)
+        if isinstance(im, Image.Image) and im.mode == "RGB":
+            return np.asarray(im)
+        for t in steps[k:]:  # not RGB pixels: the rest of the transform, per image
+            im = t(im)
+        return im
+
+    def one(x):
+        return tail(torch.from_numpy(np.array(x)[None]))[0] if isinstance(x, np.ndarray) else x
+
+    def batch(xs):
+        if all(isinstance(x, np.ndarray) for x in xs) and len({x.shape for x in xs}) == 1:
+            return tail(torch.from_numpy(np.stack(xs)))
+        return torch.stack([one(x) for x in xs])
+
+    rng = np.random.default_rng(0)
+    probe = Image.fromarray(rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8), "RGB")
+    try:
+        ok = torch.equal(batch([per_image(probe)])[0], transform(probe))
+    except Exception:  # noqa: BLE001 - a transform that needs something else: use it as it is
+        ok = False
+    return (per_image, batch) if ok else (transform, torch.stack)
+
+
+def _blank(per_image):
     from PIL import Image
 
     from ..data.images import BACKGROUND
 
-    return transform(Image.new("RGB", (32, 32), BACKGROUND))
+    return per_image(Image.new("RGB", (32, 32), BACKGROUND))
 
 
 def _problem_of(err):
@@ -159,16 +244,16 @@ def _problem_of(err):
     return "corrupt", str(err)
 
 
-def _one(get, transform, i):
-    """``(tensor or None, problem or None)`` of image ``i``; ``get(i)`` returns a PIL image."""
+def _one(get, per_image, i):
+    """``(per_image(image) or None, problem or None)`` of image ``i``; ``get(i)`` returns a PIL image."""
     try:
-        return transform(get(i)), None
+        return per_image(get(i)), None
     except DataError as err:
         return None, (err, *_problem_of(err))
 
 
-def _stack(items, transform, tolerant, blank):
-    """Stack per-image results; a failed image raises (strict) or gets the blank input (tolerant)."""
+def _stack(items, per_image, batch, tolerant, blank):
+    """Batch per-image results; a failed image raises (strict) or gets the blank input (tolerant)."""
     problems = []
     xs = []
     for j, (x, prob) in enumerate(items):
@@ -176,11 +261,11 @@ def _stack(items, transform, tolerant, blank):
             if not tolerant:
                 raise prob[0]
             if blank[0] is None:
-                blank[0] = _blank(transform)
+                blank[0] = _blank(per_image)
             problems.append((j, prob[1], prob[2]))
             x = blank[0]
         xs.append(x)
-    return torch.stack(xs), problems
+    return batch(xs), problems
 
 
 def _decoded_batched(store, fast, n, batch_size, tolerant):
@@ -194,14 +279,21 @@ def _decoded_batched(store, fast, n, batch_size, tolerant):
         yield x, [(i - s, *store.problems[i]) for i in here]
 
 
+def _chunk(get, per_image, indices):
+    """:func:`_one` for each of ``indices``, in order: one task of the decode pool."""
+    return [_one(get, per_image, i) for i in indices]
+
+
 def _per_image(get, transform, n, batch_size, tolerant, threads):
     blank = [None]
+    per_image, batch = _prepare(transform)
     if threads <= 0:
         for s in range(0, n, batch_size):
-            yield _stack(
-                [_one(get, transform, i) for i in range(s, min(s + batch_size, n))], transform, tolerant, blank
-            )
+            items = [_one(get, per_image, i) for i in range(s, min(s + batch_size, n))]
+            yield _stack(items, per_image, batch, tolerant, blank)
         return
+    # a batch is split into one chunk per thread (one task each, not one per image: a task costs
+    # more than decoding a small PNG), and the pool works a few batches ahead of the forward
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alor-decode") as pool:
         ahead = deque()
         starts = iter(range(0, n, batch_size))
@@ -209,7 +301,11 @@ def _per_image(get, transform, n, batch_size, tolerant, threads):
         def submit():
             s = next(starts, None)
             if s is not None:
-                ahead.append([pool.submit(_one, get, transform, i) for i in range(s, min(s + batch_size, n))])
+                e = min(s + batch_size, n)
+                step = -(-(e - s) // threads)
+                ahead.append(
+                    [pool.submit(_chunk, get, per_image, range(a, min(a + step, e))) for a in range(s, e, step)]
+                )
 
         for _ in range(_PREFETCH_BATCHES):
             submit()
@@ -217,7 +313,8 @@ def _per_image(get, transform, n, batch_size, tolerant, threads):
             while ahead:
                 futures = ahead.popleft()
                 submit()  # keep the pool a few batches ahead
-                yield _stack([f.result() for f in futures], transform, tolerant, blank)
+                items = [item for f in futures for item in f.result()]
+                yield _stack(items, per_image, batch, tolerant, blank)
         finally:
             for futures in ahead:  # a consumer that stops early: drop the rest
                 for f in futures:
@@ -227,7 +324,7 @@ def _per_image(get, transform, n, batch_size, tolerant, threads):
 def _workers(image_set, transform, batch_size, tolerant):
     from .features import ImageDataset
 
-    dataset = ImageDataset(image_set, transform, tolerant=tolerant)
+    dataset = ImageDataset(image_set, transform, tolerant=tolerant, min_side=draft_side(transform))
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
@@ -299,7 +396,9 @@ def image_batches(
     else:
         from ..data.images import open_image
 
+        min_side = draft_side(transform)
+
         def get(i):  # strict: the message names the full path; tolerant: the id, as in reports
-            return open_image(image_set.path(i), image_set.ids[i] if tolerant else None)
+            return open_image(image_set.path(i), image_set.ids[i] if tolerant else None, min_side=min_side)
 
         yield from _per_image(get, transform, n, batch_size, tolerant, threads)
