@@ -3,8 +3,10 @@ written with the DataFrame API, for tables too large for one machine.
 
 The steps and their meaning are the same (token form of :mod:`~alor_core.retrieval.phrases`):
 keep rows -> fold -> split into word runs -> join with the synonym anchors -> check longer
-synonyms token by token on the hit rows -> keep the first synonym per (row, class). Differences
-are only in the engine's dialect:
+synonyms token by token on the hit rows -> keep the first synonym per (row, class). The table is
+never shuffled: each row's anchors are looked up in a hash set, its tokens made once and checked
+in a lambda, so a task streams its rows in bounded memory; only the matched rows are shuffled, to
+pick one synonym per (row, class). Differences from DuckDB are only in the engine's dialect:
 
 * the fold of non-ASCII captions is one ``translate`` with the full table (Spark builds the map
   once per task; its ``lower()`` follows a newer Unicode than Python 3.11 on 55 code points);
@@ -202,10 +204,9 @@ def match_captions_spark(
     matches, stats
         As :func:`~alor_core.retrieval.caption_match.match_captions`; ``stats["backend"] == "spark"``.
     """
-    from pyspark.sql import Window
+    from pyspark.sql import Observation, Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
-    from pyspark.storagelevel import StorageLevel
 
     t0 = time.perf_counter()
     class_synonyms = normalize_synonyms(class_synonyms, match_rule)  # checks the rule name first
@@ -318,28 +319,6 @@ def match_captions_spark(
     runs = F.when(ascii_row, F.split(F.regexp_replace(F.lower("t"), "[^a-z0-9_ -]+", " "), " ", -1)).otherwise(
         F.split(F.regexp_replace(_fold_col(F, F.col("t")), f"{nonword}+", " "), " ", -1)
     )
-    hit_parts = []
-    if anchors:
-        hit_runs = F.array_distinct(F.filter(runs, lambda run: run.isin(anchors)))
-        hit_parts.append(
-            kept.select(*kcols, hit_runs.alias("hr"))
-            .where(F.size("hr") > 0)
-            .select(*kcols, F.explode("hr").alias("anchor"))
-            .join(F.broadcast(pat.where(F.col("anchor").isNotNull())), "anchor")
-            .drop("anchor")
-        )
-    if any(p.anchor is None for p in phrases):
-        hit_parts.append(
-            kept.crossJoin(F.broadcast(pat.where(F.col("anchor").isNull()).drop("anchor"))).where(
-                F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0
-            )
-        )
-    hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
-    hits = hits.persist(StorageLevel.MEMORY_AND_DISK)
-    n_hits = hits.count()
-    timings["anchor_join"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     folded = F.regexp_replace(_fold_col(F, F.col("t")), f"[{S}]+", " ")
     # ASCII captions (nearly all) take the ASCII part of the word class: same tokens, and Java tests
     # a character against a class range by range (the full class has hundreds of ranges)
@@ -367,10 +346,32 @@ def match_captions_spark(
     def has_phrase(toks):
         return (F.size(toks) > 0) & F.exists(F.sequence(F.lit(1), F.size(toks)), lambda i: phrase_at(toks, i))
 
-    # the tokens enter the check as a lambda variable: a column or a filter on one would be
-    # substituted into every reference by the optimizer, re-running the regex per token and reference
-    checked = hits.where(~F.col("single")).where(F.element_at(F.transform(F.array(all_tokens), has_phrase), 1))
-    ok = hits.where("single").unionByName(checked)
+    hit_parts = []
+    if anchors:
+        hit_runs = F.array_distinct(F.filter(runs, lambda run: run.isin(anchors)))
+        # the tokens are made once per hit row, before the row meets its phrases
+        per_row = kept.select(*kcols, hit_runs.alias("hr")).select(
+            *kcols, "hr", F.when(F.size("hr") > 0, all_tokens).alias("toks")
+        )
+        hit_parts.append(
+            per_row.select(*kcols, "toks", F.explode("hr").alias("anchor"))
+            .join(F.broadcast(pat.where(F.col("anchor").isNotNull())), "anchor")
+            .drop("anchor")
+        )
+    if any(p.anchor is None for p in phrases):
+        hit_parts.append(
+            kept.crossJoin(F.broadcast(pat.where(F.col("anchor").isNull()).drop("anchor")))
+            .where(F.instr(_fold_col(F, F.col("t")), F.col("first")) > 0)
+            .withColumn("toks", all_tokens)
+        )
+    hits = hit_parts[0] if len(hit_parts) == 1 else hit_parts[0].unionByName(hit_parts[1])
+    # counted as the rows stream by (caching the hits with their tokens to count them first
+    # needed more than a 1 GB driver at 1M rows)
+    counted = Observation("anchor_hits")
+    hits = hits.observe(counted, F.count(F.lit(1)).alias("n"))
+    # the tokens enter the check as a lambda variable: were the optimizer to substitute the
+    # tokens' expression into the check, it would re-run the regex per token and reference
+    ok = hits.where(F.col("single") | F.element_at(F.transform(F.array("toks"), has_phrase), 1))
     best = Window.partitionBy("row", "label").orderBy("rank", "pid")
     out = (
         ok.withColumn("k", F.row_number().over(best))
@@ -378,8 +379,8 @@ def match_captions_spark(
         .select("row", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym")
     )
     rows = out.collect()
-    hits.unpersist()
-    timings["token_check"] = time.perf_counter() - t
+    n_hits = counted.get["n"]
+    timings["anchor_join_and_token_check"] = time.perf_counter() - t
 
     frame = pd.DataFrame([r.asDict() for r in rows], columns=["row", "sid", "url", "t", "label", "synonym"])
     row = frame["row"].to_numpy(np.int64)
