@@ -172,53 +172,12 @@ def _norm(uri):
     return str(Path(unquote(p.path)).resolve()) if p.scheme in ("", "file") else uri
 
 
-def match_captions_spark(
-    table_path: str | Path,
-    class_synonyms: list[list[str]],
-    batch_size: int | None = None,
-    min_side: int = 0,
-    *,
-    spark: SparkSession | None = None,
-    match_rule: str = "alor",
-) -> tuple[pd.DataFrame, dict]:
-    """Match captions to classes on Spark; same output as the Python and DuckDB matchers.
-
-    Parameters
-    ----------
-    table_path : path or str
-        Parquet file or folder (LAION layout), local or a URI the cluster can read.
-    class_synonyms : list of list of str
-        Names to match per class (class name first).
-    batch_size : ignored
-        Accepted for call compatibility.
-    min_side : int, default=0
-        Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
-    spark : SparkSession or None
-        Default: :func:`local_spark` (``local[*]``).
-    match_rule : {"alor", "swat"}, default="alor"
-        Caption matching rule (:mod:`~alor_core.retrieval.phrases`); the normalisation of
-        ``swat`` runs on the executors (``regexp_replace``).
-
-    Returns
-    -------
-    matches, stats
-        As :func:`~alor_core.retrieval.caption_match.match_captions`; ``stats["backend"] == "spark"``.
-    """
-    from pyspark.sql import Observation, Window
+def _scan(spark, files, cols, binary, min_side):
+    """The table's rows as ``f, r`` (Spark's file path, row in the file), ``t, url, sid`` and the
+    flags ``bad, small, nsfw, empty`` of the rows the matchers skip (and count)."""
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
-    t0 = time.perf_counter()
-    class_synonyms = normalize_synonyms(class_synonyms, match_rule)  # checks the rule name first
-    norm = normalize_regexes(match_rule)
-    spark = spark or local_spark()
-    spark_fold_check(spark)
-    phrases = compile_phrases(class_synonyms)
-    files, offsets, cols, binary = _files(spark, table_path)
     S = space_class()
-    Wa, word, nonword = _word_classes()
-    timings = {"prepare": time.perf_counter() - t0}
-
     raw = spark.read.parquet(*files)
     text_raw = F.col("TEXT").cast("string")
     bad = F.lit(False)
@@ -248,20 +207,18 @@ def match_captions_spark(
     )
     empty = F.col("t").isNull() | F.col("t").rlike(f"\\A[{S}]*\\z")
     src = src.withColumn("empty", empty)
+    return src
 
-    t = time.perf_counter()
-    per_file = src.groupBy("f").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if("bad").alias("non_utf8"),
-        F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
-        F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
-        F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw"),
-    )
-    per_file = [r.asDict() for r in per_file.collect()]
-    stats = {k: sum(int(r[k]) for r in per_file) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
-    first_row = _file_offsets({r["f"]: int(r["rows"]) for r in per_file}, offsets)
-    timings["scan_stats"] = time.perf_counter() - t
 
+def _match_plan(spark, src, first_row, phrases, norm):
+    """The matches as a DataFrame (``row, sid, url, t, label, synonym``) and the Observation
+    counting the anchor hits once it has run; ``src`` is the scanned table with its flags."""
+    from pyspark.sql import Observation, Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    S = space_class()
+    Wa, word, nonword = _word_classes()
     pat_schema = T.StructType(
         [
             T.StructField("pid", T.IntegerType()),
@@ -300,7 +257,6 @@ def match_captions_spark(
     # join with the per-file offsets, the anchor test is a hash-set lookup (Spark turns a long IN
     # list into an InSet, also inside a lambda) and only hit rows go on. The one shuffle is the
     # choice of the best synonym per (row, class) on the matched rows.
-    t = time.perf_counter()
     offs = F.broadcast(spark.createDataFrame(sorted(first_row.items()), "f string, off long"))
     kept = (
         src.where(~F.col("bad") & ~F.col("empty") & ~F.col("small") & ~F.col("nsfw"))
@@ -354,7 +310,7 @@ def match_captions_spark(
             *kcols, "hr", F.when(F.size("hr") > 0, all_tokens).alias("toks")
         )
         hit_parts.append(
-            per_row.select(*kcols, "toks", F.explode("hr").alias("anchor"))
+            per_row.select(*kcols, "toks", F.explode_outer("hr").alias("anchor"))
             .join(F.broadcast(pat.where(F.col("anchor").isNotNull())), "anchor")
             .drop("anchor")
         )
@@ -378,6 +334,69 @@ def match_captions_spark(
         .where("k = 1")
         .select("row", "sid", "url", F.col("c" if norm else "t").alias("t"), "label", "synonym")
     )
+    return out, counted
+
+
+def match_captions_spark(
+    table_path: str | Path,
+    class_synonyms: list[list[str]],
+    batch_size: int | None = None,
+    min_side: int = 0,
+    *,
+    spark: SparkSession | None = None,
+    match_rule: str = "alor",
+) -> tuple[pd.DataFrame, dict]:
+    """Match captions to classes on Spark; same output as the Python and DuckDB matchers.
+
+    Parameters
+    ----------
+    table_path : path or str
+        Parquet file or folder (LAION layout), local or a URI the cluster can read.
+    class_synonyms : list of list of str
+        Names to match per class (class name first).
+    batch_size : ignored
+        Accepted for call compatibility.
+    min_side : int, default=0
+        Drop images whose longer side (``WIDTH``/``HEIGHT``) is below this.
+    spark : SparkSession or None
+        Default: :func:`local_spark` (``local[*]``).
+    match_rule : {"alor", "swat"}, default="alor"
+        Caption matching rule (:mod:`~alor_core.retrieval.phrases`); the normalisation of
+        ``swat`` runs on the executors (``regexp_replace``).
+
+    Returns
+    -------
+    matches, stats
+        As :func:`~alor_core.retrieval.caption_match.match_captions`; ``stats["backend"] == "spark"``.
+    """
+    from pyspark.sql import functions as F
+
+    t0 = time.perf_counter()
+    class_synonyms = normalize_synonyms(class_synonyms, match_rule)  # checks the rule name first
+    norm = normalize_regexes(match_rule)
+    spark = spark or local_spark()
+    spark_fold_check(spark)
+    phrases = compile_phrases(class_synonyms)
+    files, offsets, cols, binary = _files(spark, table_path)
+    timings = {"prepare": time.perf_counter() - t0}
+
+    src = _scan(spark, files, cols, binary, min_side)
+
+    t = time.perf_counter()
+    per_file = src.groupBy("f").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if("bad").alias("non_utf8"),
+        F.count_if(~F.col("bad") & F.col("empty")).alias("empty_captions"),
+        F.count_if(~F.col("bad") & ~F.col("empty") & F.col("small")).alias("too_small"),
+        F.count_if(~F.col("bad") & ~F.col("empty") & ~F.col("small") & F.col("nsfw")).alias("nsfw"),
+    )
+    per_file = [r.asDict() for r in per_file.collect()]
+    stats = {k: sum(int(r[k]) for r in per_file) for k in ("rows", "non_utf8", "empty_captions", "too_small", "nsfw")}
+    first_row = _file_offsets({r["f"]: int(r["rows"]) for r in per_file}, offsets)
+    timings["scan_stats"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out, counted = _match_plan(spark, src, first_row, phrases, norm)
     rows = out.collect()
     n_hits = counted.get["n"]
     timings["anchor_join_and_token_check"] = time.perf_counter() - t
