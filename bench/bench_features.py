@@ -245,10 +245,14 @@ def world_run(args, say):
         best = {name: min(ts) for name, ts in times.items()}
         bare_s = best["bare encode_image forward"]
         say("")
-        say("| path | seconds (best of %d) | images/s | speed vs bare forward (goal >= 0.90) |" % args.repeat)
-        say("|---|---|---|---|")
+        say(
+            "| path | seconds (best of %d) | images/s | speed vs bare forward (goal >= 0.90) | every repeat (s) |"
+            % args.repeat
+        )
+        say("|---|---|---|---|---|")
         for name, s in best.items():
-            say(f"| {name} | {s:.3f} | {n / s:,.0f} | {bare_s / s:.2f} |")
+            each = " ".join(f"{t:.2f}" for t in times[name])
+            say(f"| {name} | {s:.3f} | {n / s:,.0f} | {bare_s / s:.2f} | {each} |")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
