@@ -243,8 +243,10 @@ def ensure_data(data_dir, n_rows, seed=0):
             os.replace(f.with_suffix(".tmp"), f)
             print(f"  generated {f.name} in {time.perf_counter() - t:.1f} s", flush=True)
         link = view / f.name
+        if link.is_symlink() and not link.exists():  # a dangling link (e.g. made from a relative path)
+            link.unlink()
         if not link.exists():
-            link.symlink_to(f)
+            link.symlink_to(f.resolve())
     return view, synonyms
 
 
