@@ -58,11 +58,10 @@ __all__ = [
 ]
 
 #: Threads that decode user images on the CPU (0: decode in the calling thread). 0 because threads
-#: never measured faster on the 2-core machine, where torch's own 2 threads run the forward:
-#: ViT-B-32 on 256 user photos of 400-600 px, inline 0.97x the bare forward, 1 thread 0.97x,
-#: 2 threads 0.95x; tiny demo CLIP on 3,000 user PNGs, inline 0.54x, 1 thread 0.56x, 2 threads
-#: 0.50x (bench/bench_features.py, both under a load of ~3.5; a quiet run of the tiny model before:
-#: inline 0.42x, 2 threads 0.29x, with one pool task per image then).
+#: never measured clearly faster on the 2-core machine, where torch's own 2 threads run the forward
+#: (bench/RESULTS_features.md, the benchmarks alone on the machine, best of 2-3): ViT-B-32 on 256
+#: user photos of 400-600 px, inline 0.92x the bare forward, 1 thread 0.93x, 2 threads 0.94x (the
+#: repeats overlap); tiny demo CLIP on 3,000 user PNGs, inline 0.60x, 1 thread 0.59x, 2 threads 0.55x.
 #: Pass ``threads`` to :func:`image_batches` where cores outnumber torch's threads.
 CPU_DECODE_THREADS = 0
 #: DataLoader worker processes that decode user images when the model runs on CUDA.
