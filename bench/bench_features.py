@@ -102,6 +102,21 @@ def whole_transform_per_image(fn):
     return run
 
 
+def user_image_paths(bundle, user, bs, with_threads, threads, extra=()):
+    """The timed user-image paths: on CUDA the DataLoader workers; on the CPU inline decoding, the
+    same with the whole eval transform per image, ``extra`` paths, then each decode-thread count.
+    ``with_threads(k)`` returns the timed call with ``k`` decode threads."""
+    if bundle.device.type == "cuda":
+        run = lambda: encode_images(bundle, user, batch_size=bs, cache=False)  # noqa: E731
+        return [(f"user images, DataLoader {ib.CUDA_WORKERS} workers", run)]
+    return [
+        ("user images, inline decode", with_threads(0)),
+        ("user images, inline decode, whole eval transform per image", whole_transform_per_image(with_threads(0))),
+        *extra,
+        *[(f"user images, {k} decode threads", with_threads(k)) for k in threads],
+    ]
+
+
 def timed(fn):
     t0 = time.perf_counter()
     fn()
@@ -211,22 +226,7 @@ def world_run(args, say):
                 lambda: encode_images(per_image, images, batch_size=bs, cache=False),
             ),
         ]
-        if dev.type == "cuda":
-            paths.append(
-                (
-                    f"user images, DataLoader {ib.CUDA_WORKERS} workers",
-                    lambda: encode_images(bundle, user, batch_size=bs, cache=False),
-                )
-            )
-        else:
-            paths.append(("user images, inline decode", with_threads(0)))
-            paths.append(
-                (
-                    "user images, inline decode, whole eval transform per image",
-                    whole_transform_per_image(with_threads(0)),
-                )
-            )
-            paths += [(f"user images, {k} decode threads", with_threads(k)) for k in args.threads]
+        paths += user_image_paths(bundle, user, bs, with_threads, args.threads)
         # the same features on every path
         ref = encode_images(bundle, images, batch_size=bs, cache=False)
         assert np.allclose(encode_images(per_image, images, batch_size=bs, cache=False), ref, atol=1e-5)
@@ -385,25 +385,11 @@ def arch_run(args, say):
 
             return run
 
+        full_size = []
+        if args.phone_photos and ib.JPEG_DRAFT:
+            full_size = [("user images, inline decode, full-size JPEGs (JPEG_DRAFT 0)", with_threads(0, 0))]
         paths = [("bare encode_image forward", bare)]
-        if dev.type == "cuda":
-            paths.append(
-                (
-                    f"user images, DataLoader {ib.CUDA_WORKERS} workers",
-                    lambda: encode_images(bundle, user, batch_size=bs, cache=False),
-                )
-            )
-        else:
-            paths.append(("user images, inline decode", with_threads(0)))
-            paths.append(
-                (
-                    "user images, inline decode, whole eval transform per image",
-                    whole_transform_per_image(with_threads(0)),
-                )
-            )
-            if args.phone_photos and ib.JPEG_DRAFT:
-                paths.append(("user images, inline decode, full-size JPEGs (JPEG_DRAFT 0)", with_threads(0, 0)))
-            paths += [(f"user images, {k} decode threads", with_threads(k)) for k in args.threads]
+        paths += user_image_paths(bundle, user, bs, with_threads, args.threads, full_size)
         times, feats = {name: [] for name, _ in paths}, {}
         for _ in range(args.repeat):  # interleaved: a busy spell slows every path alike
             for name, fn in paths:
