@@ -237,3 +237,41 @@ def test_duckdb_streams_with_a_small_memory_limit(tmp_path):
     assert stats["rows"] == 60_000
     assert (m["label"] == 0).sum() == 600 and (m["label"] == 1).sum() == 59_400
     assert m.loc[m["label"] == 0, "row"].tolist() == list(range(0, 60_000, 100))
+
+
+def test_anchor_filter_keeps_every_row_a_run_can_hit():
+    # The RE2 prefilter before the anchor join drops only ASCII rows none of whose word runs equals
+    # an anchor: rows with the anchor as a whole run (any case, any punctuation around it, at either
+    # end) pass, the anchor inside a longer run ("category", "x-cat", "cat_") does not, and every
+    # non-ASCII row passes (its runs come from the Unicode fold).
+    import duckdb
+
+    from alor_core.retrieval.duckdb_match import anchor_filter
+    from alor_core.retrieval.phrases import compile_phrases, normalize_synonyms
+
+    phrases = compile_phrases(normalize_synonyms([["cat", "kitty cat"], ["t-shirt"], ["c++"], ["café"]], "alor"))
+    rows = [
+        "A Cat.",
+        "cat",
+        "(CAT)",
+        "my KITTY!",
+        "red T-Shirt, size M",
+        "learn C++",
+        "category page",
+        "x-cat",
+        "cat_",
+        "t-shirts",
+        "dog",
+        "",
+        "CAFÉ",
+        "\u212aitty",
+    ]
+    con = duckdb.connect()
+    try:
+        kept = con.execute(
+            f"SELECT t, {anchor_filter(phrases)} FROM (SELECT unnest(?::VARCHAR[]) AS t)", [rows]
+        ).fetchall()
+    finally:
+        con.close()
+    passed = {t for t, ok in kept if ok}
+    assert passed == {"A Cat.", "cat", "(CAT)", "my KITTY!", "red T-Shirt, size M", "learn C++", "CAFÉ", "\u212aitty"}
