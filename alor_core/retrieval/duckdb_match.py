@@ -7,7 +7,9 @@ evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
    rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs (one
    ``regexp_replace`` + ``string_split`` on ASCII rows, ``string_split_regex`` otherwise) and
    joined against the anchors of all synonyms (a hash join with a small build side). A per-class
-   ``regexp_matches`` would rescan the table once per class.
+   ``regexp_matches`` would rescan the table once per class. Before the split, one RE2
+   alternation of the anchors (:func:`anchor_filter`) passes on only the ASCII rows that hold an
+   anchor between non-word characters, so most rows are never split.
 2. **Token check** (hit rows only). Synonyms longer than one word run are checked token by token
    on the captions that hit their anchor.
 
