@@ -7,9 +7,7 @@ evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
    rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs (one
    ``regexp_replace`` + ``string_split`` on ASCII rows, ``string_split_regex`` otherwise) and
    joined against the anchors of all synonyms (a hash join with a small build side). A per-class
-   ``regexp_matches`` would rescan the table once per class. Before the split, one RE2
-   alternation of the anchors (:func:`anchor_filter`) passes on only the ASCII rows that hold an
-   anchor between non-word characters, so most rows are never split.
+   ``regexp_matches`` would rescan the table once per class.
 2. **Token check** (hit rows only). Synonyms longer than one word run are checked token by token
    on the captions that hit their anchor.
 
@@ -48,7 +46,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from .phrases import Phrase
 
-__all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal", "anchor_filter"]
+__all__ = ["match_captions_duckdb", "fold_sql", "duckdb_fold_bad", "build_queries", "sql_literal"]
 
 
 def sql_literal(text: str) -> str:
@@ -174,34 +172,6 @@ def _phrase_frame(phrases):
     return pd.DataFrame(rows)
 
 
-ANCHOR_FILTER_CHUNK = 500  # anchors per RE2 alternation (a bounded automaton per pattern)
-
-
-def anchor_filter(phrases: list[Phrase], col: str = "t") -> str:
-    """SQL condition that holds for every row of ``col`` whose word runs can equal an anchor.
-
-    An ASCII row's runs are pieces of ``lower(col)`` made only of word characters, so a run equal
-    to an anchor is a substring of it: one RE2 alternation of the ASCII anchors scans the row
-    without splitting it, and rows that cannot hit skip the split, the unnest and the join (the
-    step that costs most). Other rows (their runs come from the Unicode fold) always pass.
-    """
-    anchors = sorted({p.anchor for p in phrases if p.anchor is not None and p.anchor.isascii()})
-    if not anchors:
-        return f"strlen({col}) <> length({col})"
-
-    def literal(a):
-        return "".join(ch if ch.isalnum() else f"\\x{{{ord(ch):x}}}" for ch in a)
-
-    chunks = [anchors[i : i + ANCHOR_FILTER_CHUNK] for i in range(0, len(anchors), ANCHOR_FILTER_CHUNK)]
-    # the runs' word characters on ASCII rows are [a-z0-9_-] (see ``runs`` in build_queries)
-    edge_l, edge_r = "(?:^|[^a-z0-9_\\x{2d}])", "(?:[^a-z0-9_\\x{2d}]|$)"
-    tests = [
-        f"regexp_matches(lower({col}), {sql_literal(edge_l + '(?:' + '|'.join(map(literal, c)) + ')' + edge_r)})"
-        for c in chunks
-    ]
-    return f"(strlen({col}) <> length({col}) OR {' OR '.join(tests)})"
-
-
 def build_queries(
     table: CaptionTable, phrases: list[Phrase], min_side: int, bad: str = "", match_rule: str = "alor"
 ) -> dict[str, str]:
@@ -258,8 +228,7 @@ def build_queries(
         CREATE TEMP TABLE hits AS
         SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid{c.replace(", ", ", any_value(") + ") AS c" if c else ""} FROM (
           SELECT w.f, w.r, w.t, w.url, w.sid, p.pid{c.replace(", ", ", w.")}
-          FROM ({words(f"SELECT * FROM ({kept}) WHERE {anchor_filter(phrases)}", "f, r, t, url, sid" + c)}) w
-          JOIN pat p ON w.run = p.anchor{no_anchor})
+          FROM ({words(kept, "f, r, t, url, sid" + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
         GROUP BY f, r, pid"""
     tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
     q["checked"] = f"""
