@@ -12,7 +12,19 @@ pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (pip i
 
 pytestmark = pytest.mark.slow  # starting a JVM takes ~30 s on 2 cores
 
-SYNONYMS = [["cat", "kitty cat"], ["shirt"], ["ankle boot"], [".net"], ["c++"], ["café"], ["Straße"], ["cow"]]
+# "++" and "&" have no word run: no anchor, matched by the no-anchor path
+SYNONYMS = [
+    ["cat", "kitty cat"],
+    ["shirt"],
+    ["ankle boot"],
+    [".net"],
+    ["c++"],
+    ["café"],
+    ["Straße"],
+    ["cow"],
+    ["++"],
+    ["&"],
+]
 CAPTIONS = [
     "A Cat on a mat",
     "category page",
@@ -37,6 +49,10 @@ CAPTIONS = [
     "Σ ς σ cat",
     "中文 shirt",
     "\u1c89 cat",
+    "x ++ y",
+    "R&D",
+    "salt & pepper",
+    "a+b",
 ]
 
 
