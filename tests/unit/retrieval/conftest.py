@@ -14,6 +14,25 @@ from PIL import Image
 CLASSES = ("apple", "banana", "cherry")
 
 
+@pytest.fixture(scope="session")
+def hard_synonyms():
+    """Class synonyms with the hard cases of caption matching (multi-word, hyphens, punctuation,
+    ``c++``/``.net``, non-ASCII folds, digits, an apostrophe), shared by the agreement tests of the
+    DuckDB matcher (against the regex) and the Spark matcher (against DuckDB)."""
+    return [
+        ["cat", "kitty cat"],
+        ["shirt"],
+        ["ankle boot"],
+        [".net"],
+        ["c++"],
+        ["café"],
+        ["Straße"],
+        ["707-320", "Boeing 707"],
+        ["O'Neil"],
+        ["cow"],
+    ]
+
+
 def _picture(rng, size=96):
     """A distinct RGB picture: random blocks of colour on a random background (not plain noise)."""
     a = np.empty((size, size, 3), np.uint8)
