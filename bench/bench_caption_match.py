@@ -55,7 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_file import write_results  # noqa: E402
+from results_file import transcript, write_results  # noqa: E402
 
 SHARD_ROWS = 500_000
 GEN_VERSION = 1
@@ -522,12 +522,9 @@ def versus_table(say, versus):
 
 
 def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
-    """Engine alone at each of ``args.engine_sizes`` rows; rows/s, peak RSS, load; 400M projection."""
-    lines = []
-
-    def say(text):
-        print(text, flush=True)
-        lines.append(text)
+    """The engine at each of ``args.engine_sizes`` rows (rows/s, peak RSS, load; 400M projection), the
+    token-join reference after it at each size unless ``--no-tokenjoin``, Spark at ``--spark-sizes``."""
+    lines, say = transcript()
 
     cores = os.cpu_count()
     say(
@@ -686,11 +683,7 @@ def main():
     tmp.mkdir(parents=True, exist_ok=True)
     if args.engine_sizes:
         return engine_scaling(args, data_dir)
-    lines = []
-
-    def say(text):
-        print(text, flush=True)
-        lines.append(text)
+    lines, say = transcript()
 
     say(
         f"# bench_caption_match  {datetime.datetime.now():%Y-%m-%d %H:%M}  python {platform.python_version()}  "

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_badge import DIM, N_CLASSES, N_FOOD101, N_REF_FOOD101, synthetic
-from results_file import write_results
+from results_file import transcript, write_results
 
 from alor_core.strategies import CoreSet
 
@@ -169,11 +169,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_coreset.md")))
     args = p.parse_args(argv)
-    lines = []
-
-    def say(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    lines, say = transcript()
 
     n = max(200, int(N_FOOD101 * args.scale))
     n_ref = max(100, int(N_REF_FOOD101 * args.scale))

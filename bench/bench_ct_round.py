@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from results_file import write_results  # noqa: E402
+from results_file import transcript, write_results  # noqa: E402
 
 TITLE = "One CT round on the demo world, before and after the FT/CT training speed-ups (issue 19)"
 STAGES = ("adaptation", "evaluation", "selection")
@@ -81,11 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_ct_round.md"), help="results file")
     args = ap.parse_args(argv)
-    lines = []
-
-    def say(text):
-        print(text, flush=True)
-        lines.append(text)
+    lines, say = transcript()
 
     checkouts = [(c.split("=", 1)[0], Path(c.split("=", 1)[1]).resolve()) for c in args.checkout]
     sys.path.insert(0, str(ROOT / "scripts"))

@@ -65,7 +65,7 @@ from alor_core.models import image_batches as ib  # noqa: E402
 from alor_core.models.clip import ClipBundle, load_clip  # noqa: E402
 from alor_core.models.features import encode_images  # noqa: E402
 from alor_core.paths import cache_dir  # noqa: E402
-from results_file import write_results  # noqa: E402
+from results_file import transcript, write_results  # noqa: E402
 
 
 def world(small, world_dir=None):
@@ -137,11 +137,7 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[2], help="decoding thread counts to time")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_features.md")))
     args = ap.parse_args()
-    lines = []
-
-    def say(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    lines, say = transcript()
 
     if args.arch:
         arch_run(args, say)

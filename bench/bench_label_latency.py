@@ -51,7 +51,7 @@ from alor_core.loop import jobs  # noqa: E402
 from alor_core.loop.jobs import command_for_session  # noqa: E402
 from alor_core.loop.rounds import prepare, run, run_round_range  # noqa: E402
 from alor_core.loop.session import Session  # noqa: E402
-from results_file import write_results  # noqa: E402
+from results_file import transcript, write_results  # noqa: E402
 
 
 def label_queue(session, task, r):
@@ -92,11 +92,7 @@ def main():
     ap.add_argument("--k", type=int, default=200)
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_label_latency.md")))
     args = ap.parse_args()
-    lines = []
-
-    def say(s=""):
-        print(s, flush=True)
-        lines.append(s)
+    lines, say = transcript()
 
     spec, which = None, "full demo world (DemoWorldSpec())"
     if not args.small:

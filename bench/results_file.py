@@ -6,9 +6,22 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 EARLIER = "## Earlier runs (kept for comparison; read each with its load average)"
+
+
+def transcript() -> tuple[list[str], Callable[..., None]]:
+    """``(lines, say)``: ``say(text="")`` prints a line at once and keeps it in ``lines`` for the
+    results file."""
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    return lines, say
 
 
 def merge_results(old: str, title: str, section: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from results_file import EARLIER, merge_results, write_results  # noqa: E402
+from results_file import EARLIER, merge_results, transcript, write_results  # noqa: E402
 
 
 def test_first_run_has_no_earlier_heading():
@@ -33,3 +33,11 @@ def test_hand_written_sections_of_an_old_file_are_kept_verbatim():
     assert text.startswith("# New title\n\nnew run\n")
     assert "Old title" not in text
     assert "## Quiet machine\n\nrow A\n\n## Projection\n\ntext B" in text
+
+
+def test_transcript_prints_each_line_and_keeps_it(capsys):
+    lines, say = transcript()
+    say("| a |")
+    say()
+    assert lines == ["| a |", ""]
+    assert capsys.readouterr().out == "| a |\n\n"
