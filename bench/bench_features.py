@@ -102,18 +102,36 @@ def whole_transform_per_image(fn):
     return run
 
 
-def user_image_paths(bundle, user, bs, with_threads, threads, extra=()):
+def user_pass(bundle, user, bs, threads, draft=None):
+    """A timed call: ``encode_images`` of ``user`` (cache off) with ``threads`` CPU decode threads
+    and, when given, ``draft`` as ``JPEG_DRAFT``; both restored afterwards. Returns the features."""
+
+    def run():
+        old = ib.CPU_DECODE_THREADS, ib.JPEG_DRAFT
+        ib.CPU_DECODE_THREADS = threads
+        ib.JPEG_DRAFT = old[1] if draft is None else draft
+        try:
+            return encode_images(bundle, user, batch_size=bs, cache=False)
+        finally:
+            ib.CPU_DECODE_THREADS, ib.JPEG_DRAFT = old
+
+    return run
+
+
+def user_image_paths(bundle, user, bs, threads, extra=()):
     """The timed user-image paths: on CUDA the DataLoader workers; on the CPU inline decoding, the
-    same with the whole eval transform per image, ``extra`` paths, then each decode-thread count.
-    ``with_threads(k)`` returns the timed call with ``k`` decode threads."""
+    same with the whole eval transform per image, ``extra`` paths, then each decode-thread count."""
     if bundle.device.type == "cuda":
         run = lambda: encode_images(bundle, user, batch_size=bs, cache=False)  # noqa: E731
         return [(f"user images, DataLoader {ib.CUDA_WORKERS} workers", run)]
     return [
-        ("user images, inline decode", with_threads(0)),
-        ("user images, inline decode, whole eval transform per image", whole_transform_per_image(with_threads(0))),
+        ("user images, inline decode", user_pass(bundle, user, bs, 0)),
+        (
+            "user images, inline decode, whole eval transform per image",
+            whole_transform_per_image(user_pass(bundle, user, bs, 0)),
+        ),
         *extra,
-        *[(f"user images, {k} decode threads", with_threads(k)) for k in threads],
+        *[(f"user images, {k} decode threads", user_pass(bundle, user, bs, k)) for k in threads],
     ]
 
 
@@ -200,17 +218,6 @@ def world_run(args, say):
             dev,
         )
 
-        def with_threads(k):
-            def run():
-                old = ib.CPU_DECODE_THREADS
-                ib.CPU_DECODE_THREADS = k
-                try:
-                    encode_images(bundle, user, batch_size=bs, cache=False)
-                finally:
-                    ib.CPU_DECODE_THREADS = old
-
-            return run
-
         paths = [
             ("bare encode_image forward", bare),
             (
@@ -222,17 +229,12 @@ def world_run(args, say):
                 lambda: encode_images(per_image, images, batch_size=bs, cache=False),
             ),
         ]
-        paths += user_image_paths(bundle, user, bs, with_threads, args.threads)
+        paths += user_image_paths(bundle, user, bs, args.threads)
         # the same features on every path
         ref = encode_images(bundle, images, batch_size=bs, cache=False)
         assert np.allclose(encode_images(per_image, images, batch_size=bs, cache=False), ref, atol=1e-5)
         for k in [0, *args.threads]:
-            old = ib.CPU_DECODE_THREADS
-            ib.CPU_DECODE_THREADS = k
-            try:
-                other = encode_images(bundle, user, batch_size=bs, cache=False)
-            finally:
-                ib.CPU_DECODE_THREADS = old
+            other = user_pass(bundle, user, bs, k)()
             assert np.allclose(other, ref, atol=1e-5), f"user-image path ({k} threads) gave other features"
         times = {name: [] for name, _ in paths}
         for _ in range(args.repeat):
@@ -370,22 +372,13 @@ def arch_run(args, say):
                 [torch.nn.functional.normalize(net.encode_image(x.to(dev)).float(), dim=-1).cpu() for x in batches]
             ).numpy()
 
-        def with_threads(k, draft=ib.JPEG_DRAFT):
-            def run():
-                old = ib.CPU_DECODE_THREADS, ib.JPEG_DRAFT
-                ib.CPU_DECODE_THREADS, ib.JPEG_DRAFT = k, draft
-                try:
-                    return encode_images(bundle, user, batch_size=bs, cache=False)
-                finally:
-                    ib.CPU_DECODE_THREADS, ib.JPEG_DRAFT = old
-
-            return run
-
         full_size = []
         if args.phone_photos and ib.JPEG_DRAFT:
-            full_size = [("user images, inline decode, full-size JPEGs (JPEG_DRAFT 0)", with_threads(0, 0))]
+            full_size = [
+                ("user images, inline decode, full-size JPEGs (JPEG_DRAFT 0)", user_pass(bundle, user, bs, 0, 0))
+            ]
         paths = [("bare encode_image forward", bare)]
-        paths += user_image_paths(bundle, user, bs, with_threads, args.threads, full_size)
+        paths += user_image_paths(bundle, user, bs, args.threads, full_size)
         times, feats = {name: [] for name, _ in paths}, {}
         for _ in range(args.repeat):  # interleaved: a busy spell slows every path alike
             for name, fn in paths:
