@@ -3,7 +3,9 @@
 Same result as the Python regex (:func:`~alor_core.retrieval.caption_match.match_captions`),
 evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
 
-1. **Anchor join** (one pass over the table). Each kept caption is folded (``lower()`` on ASCII
+0. **Prefilter** (:mod:`~alor_core.retrieval.prefilter`, one polars pass over ``TEXT``): the rows
+   whose text matches one regex over the anchors; every row able to match is among them.
+1. **Anchor join** (one pass over the table, reading the prefiltered rows). Each kept caption is folded (``lower()`` on ASCII
    rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs (one
    ``regexp_replace`` + ``string_split`` on ASCII rows, ``string_split_regex`` otherwise) and
    joined against the anchors of all synonyms (a hash join with a small build side). A per-class
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .base import CaptionTable
+from .prefilter import candidate_rows
 from ..errors import DataError
 from .phrases import (
     cached_json,
@@ -126,8 +129,11 @@ def _probe_duckdb_fold():
 SAMPLE_ROWS = 100_000  # rows sampled to pick rare anchors (tables of at least 2x this size)
 
 
-def _source_sql(table, min_side):
-    """SELECT of (f, r, t, url, sid, bad, small, nsfw) over the table; ``f`` is the file index."""
+def _source_sql(table, min_side, candidates=False):
+    """SELECT of (f, r, t, url, sid, bad, small, nsfw) over the table; ``f`` is the file index.
+
+    ``candidates``: only the rows listed in table ``cand (f, r)`` (a semi join).
+    """
     cols = table.columns
     text = "try(decode(TEXT))" if table.text_binary else "TEXT"
     bad = []
@@ -147,7 +153,8 @@ def _source_sql(table, min_side):
     return (
         f"SELECT file_index AS f, file_row_number AS r, {text} AS t, CAST(URL AS VARCHAR) AS url, "
         f"{sid} AS sid, {' OR '.join(bad) or 'false'} AS bad, {small} AS small, {nsfw} AS nsfw "
-        f"FROM read_parquet({files}, file_row_number=true, union_by_name=true)"
+        f"FROM read_parquet({files}, file_row_number=true, union_by_name=true) p"
+        + (" SEMI JOIN cand c ON p.file_index = c.f AND p.file_row_number = c.r" if candidates else "")
     )
 
 
@@ -177,7 +184,8 @@ def build_queries(
 ) -> dict[str, str]:
     """The SQL statements, in order: ``stats``, ``sample`` (run counts), ``hits``, ``checked``, ``final``.
 
-    They read the phrase table ``pat`` (and ``wanted`` for ``sample``). Matching reads column
+    They read the phrase table ``pat`` (and ``wanted`` for ``sample``). ``hits_candidates`` is
+    ``hits`` over the rows of table ``cand (f, r)`` only (:mod:`~alor_core.retrieval.prefilter`). Matching reads column
     ``t``; under ``match_rule='swat'`` that is the normalised caption and ``c`` keeps the original.
     """
     W, S = word_class(), space_class()
@@ -193,16 +201,21 @@ def build_queries(
                count_if(NOT bad AND NOT empty AND NOT small AND nsfw) AS nsfw
         FROM (SELECT bad, small, nsfw, (t IS NULL OR regexp_full_match(t, '[{S}]*')) AS empty FROM ({src}))"""
     }
-    kept = (
-        f"SELECT f, r, t, url, sid FROM ({src}) WHERE NOT bad AND t IS NOT NULL "
-        f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw"
-    )
-    if norm:
-        deleted = f"regexp_replace(t0, {sql_literal(norm[0])}, '', 'g')"
+
+    def kept_rows(source):
         kept = (
+            f"SELECT f, r, t, url, sid FROM ({source}) WHERE NOT bad AND t IS NOT NULL "
+            f"AND NOT regexp_full_match(t, '[{S}]*') AND NOT small AND NOT nsfw"
+        )
+        if not norm:
+            return kept
+        deleted = f"regexp_replace(t0, {sql_literal(norm[0])}, '', 'g')"
+        return (
             f"SELECT f, r, regexp_replace({deleted}, {sql_literal(norm[1])}, ' ', 'g') AS t, t0 AS c, "
             f"url, sid FROM (SELECT f, r, t AS t0, url, sid FROM ({kept}))"
         )
+
+    kept = kept_rows(src)
     # ASCII rows: punctuation runs -> one space, then a plain split on spaces (empty pieces never
     # equal an anchor); other rows: fold, then split on non-word characters
     runs = (
@@ -218,18 +231,23 @@ def build_queries(
         f"SELECT run, count(*) AS n FROM ({words(f'{kept} LIMIT {SAMPLE_ROWS}', 't')}) "
         f"WHERE run IN (SELECT run FROM wanted) GROUP BY run"
     )
-    no_anchor = ""
-    if any(p.anchor is None for p in phrases):
-        no_anchor = (
-            f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid{c.replace(', ', ', k.')} FROM ({kept}) k "
-            f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)"
-        )
-    q["hits"] = f"""
+
+    def hits(rows):
+        no_anchor = ""
+        if any(p.anchor is None for p in phrases):
+            no_anchor = (
+                f" UNION ALL SELECT k.f, k.r, k.t, k.url, k.sid, p.pid{c.replace(', ', ', k.')} FROM ({rows}) k "
+                f"JOIN pat p ON p.anchor IS NULL AND contains({fold_sql('k.t', bad)}, p.first)"
+            )
+        return f"""
         CREATE TEMP TABLE hits AS
         SELECT f, r, pid, any_value(t) AS t, any_value(url) AS url, any_value(sid) AS sid{c.replace(", ", ", any_value(") + ") AS c" if c else ""} FROM (
           SELECT w.f, w.r, w.t, w.url, w.sid, p.pid{c.replace(", ", ", w.")}
-          FROM ({words(kept, "f, r, t, url, sid" + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
+          FROM ({words(rows, "f, r, t, url, sid" + c)}) w JOIN pat p ON w.run = p.anchor{no_anchor})
         GROUP BY f, r, pid"""
+
+    q["hits"] = hits(kept)
+    q["hits_candidates"] = hits(kept_rows(_source_sql(table, min_side, candidates=True)))
     tokens = f"regexp_extract_all(regexp_replace({fold}, '[{S}]+', ' ', 'g'), ' ?(?:[{W}]+|[^{W} ])')"
     q["checked"] = f"""
         CREATE TEMP TABLE checked AS
@@ -275,6 +293,15 @@ def _frame(raw, table):
     return out.sort_values(["label", "row"], kind="stable").reset_index(drop=True)
 
 
+def _prefilter_off(table, match_rule):
+    """Why :mod:`~alor_core.retrieval.prefilter` cannot run on this table, or None."""
+    if normalize_regexes(match_rule):
+        return f"off (rule {match_rule!r} rewrites captions before matching)"
+    if table.text_binary:
+        return "off (binary TEXT)"
+    return None
+
+
 def _register(con, name, frame):
     con.register(f"{name}_df", frame)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
@@ -291,6 +318,7 @@ def match_captions_duckdb(
     threads: int | None = None,
     temp_dir: str | Path | None = None,
     match_rule: str = "alor",
+    prefilter: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Match captions to classes with DuckDB; same output as the Python regex matcher.
 
@@ -311,12 +339,18 @@ def match_captions_duckdb(
     match_rule : {"alor", "swat"}, default="alor"
         Caption matching rule (:mod:`~alor_core.retrieval.phrases`); the normalisation of
         ``swat`` runs inside DuckDB, as ``regexp_replace`` over each kept caption.
+    prefilter : bool, default=True
+        Cut into words only the rows that pass one regex over the anchors
+        (:mod:`~alor_core.retrieval.prefilter`; same result, it skips rows that cannot match).
+        Not applied under ``swat``, to binary ``TEXT``, or when polars cannot read a file
+        (``stats['prefilter']`` says which).
 
     Returns
     -------
     matches : DataFrame with columns ``row, sample_id, url, caption, label, synonym``
     stats : dict
-        ``rows, empty_captions, non_utf8, too_small, nsfw`` counts, ``backend``, ``n_anchor_hits``
+        ``rows, empty_captions, non_utf8, too_small, nsfw`` counts, ``backend``, ``n_anchor_hits``,
+        ``prefilter`` (``"polars"`` or why it was off), ``n_candidates`` (rows it kept, else all)
         and ``timings`` (seconds per step).
     """
     import duckdb
@@ -352,7 +386,21 @@ def match_captions_duckdb(
             timings["sample_anchors"] = time.perf_counter() - t
         _register(con, "pat", _phrase_frame(phrases))
         t = time.perf_counter()
-        con.execute(q["hits"])
+        how = _prefilter_off(table, match_rule) if prefilter else "off (prefilter=False)"
+        n_candidates = stats["rows"]
+        if how is None:
+            import polars as pl
+
+            try:
+                f, r = candidate_rows(table, phrases)
+            except pl.exceptions.PolarsError as err:
+                how = f"off (polars could not read the table: {str(err).splitlines()[0]})"
+            else:
+                _register(con, "cand", pd.DataFrame({"f": f, "r": r}))
+                how, n_candidates = "polars", len(f)
+            timings["prefilter"] = time.perf_counter() - t
+        t = time.perf_counter()
+        con.execute(q["hits_candidates" if how == "polars" else "hits"])
         timings["anchor_join"] = time.perf_counter() - t
         t = time.perf_counter()
         n_hits = con.execute("SELECT count(*) FROM hits").fetchall()[0][0]
@@ -373,5 +421,6 @@ def match_captions_duckdb(
         con.close()
     matches = _frame(raw, table)
     timings["total"] = time.perf_counter() - t0
-    stats.update(backend="duckdb", n_anchor_hits=int(n_hits), timings={k: round(v, 3) for k, v in timings.items()})
+    stats.update(backend="duckdb", n_anchor_hits=int(n_hits), prefilter=how, n_candidates=int(n_candidates))
+    stats.update(timings={k: round(v, 3) for k, v in timings.items()})
     return matches, stats

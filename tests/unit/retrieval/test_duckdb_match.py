@@ -11,6 +11,7 @@ from alor_core.data import ClassInfo
 from alor_core.errors import DataError, UnknownNameError
 from alor_core.retrieval import choose_matcher, match_captions, match_captions_duckdb, retrieve
 from alor_core.retrieval.base import STATS_KEYS
+from alor_core.retrieval.phrases import compile_phrases
 
 CAPTIONS = [
     "A Cat on a mat",
@@ -105,6 +106,8 @@ def test_duckdb_equals_regex_reference_on_adversarial_shards(tmp_path, hard_syno
     assert (CAPTIONS.index("kitty  cat"), 0) in rows and (CAPTIONS.index("ankle\u3000boot"), 2) in rows
     # widths are 20 + row: rows 0-4 are too small; NSFW every 7th row; "", "   " and None are empty
     assert (got[1]["too_small"], got[1]["nsfw"], got[1]["empty_captions"]) == (5, 6, 3)
+    assert got[1]["prefilter"] == "polars" and got[1]["n_candidates"] < len(CAPTIONS)
+    assert_same(match_captions_duckdb(t, hard_synonyms, min_side=25, threads=1, prefilter=False), ref)
 
 
 def test_duckdb_equals_regex_on_random_unicode_captions(tmp_path):
@@ -137,8 +140,71 @@ def test_duckdb_equals_regex_on_random_unicode_captions(tmp_path):
     t = write_shards(tmp_path / "r", caps, n_shards=2)
     ref = match_captions(t, syns)
     got = match_captions_duckdb(t, syns, threads=1)
-    assert len(ref[0]) > 200
+    assert len(ref[0]) > 200 and got[1]["prefilter"] == "polars"
     assert_same(got, ref)
+
+
+NEAR = [
+    "cats",
+    "bobcat",
+    "x-cat",
+    "cat-like",
+    "catering",
+    "kitty",
+    "ankle",
+    "boots",
+    "café-bar",
+    "strasse",
+    "c+",
+    "707",
+]
+FOLDS = ["\u212aitty cat", "ſtraße", "STRAẞE", "KITTY CAT", "İ cat", "ı cat", "CAFÉ", "cafe\u0301", "707-320B"]
+
+
+def test_prefilter_drops_rows_that_cannot_match_and_changes_nothing(tmp_path, hard_synonyms, monkeypatch):
+    # 4,000 captions of filler, near misses and folding traps: the polars pass keeps a fraction of
+    # the rows, every match of the regex reference among them; also with the anchors split over
+    # many regexes, and when polars fails (every row is then matched).
+    from alor_core.retrieval import prefilter
+
+    rng = random.Random(5)
+    filler = ["photo", "of", "the", "red", "Sale", "2020", "–", "🐈", "中文", "über", "&", "++", "(new)"]
+    syns = hard_synonyms + [["++"], ["&"]]
+    words = filler * 8 + NEAR * 2 + FOLDS + [s for c in hard_synonyms for s in c]
+    caps = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 9))) for _ in range(4000)]
+    caps = [c for c in caps if "&" not in c and "++" not in c] + ["a & b", "c++ code", "C++17"]
+    t = write_shards(tmp_path / "p", caps, n_shards=3)
+    ref = match_captions(t, syns)
+    got = match_captions_duckdb(t, syns, threads=1)
+    assert_same(got, ref)
+    assert got[1]["prefilter"] == "polars" and 0.1 * len(caps) < got[1]["n_candidates"] < 0.8 * len(caps)
+    assert len(ref[0]) > 300 and {"prefilter", "anchor_join"} <= set(got[1]["timings"])
+    monkeypatch.setattr(prefilter, "ALTERNATIVES_PER_REGEX", 2)
+    assert len(prefilter.candidate_regexes(compile_phrases(syns))) > 3
+    split = match_captions_duckdb(t, syns, threads=1)
+    assert_same(split, ref)
+    assert split[1]["n_candidates"] == got[1]["n_candidates"]
+
+    import polars as pl
+
+    def unreadable(table, phrases):
+        raise pl.exceptions.ComputeError("parquet: unsupported encoding")
+
+    monkeypatch.setattr("alor_core.retrieval.duckdb_match.candidate_rows", unreadable)
+    off = match_captions_duckdb(t, syns, threads=1)
+    assert_same(off, ref)
+    assert off[1]["prefilter"].startswith("off (polars could not read") and off[1]["n_candidates"] == len(caps)
+
+
+def test_prefilter_is_off_where_it_could_miss_matches(tmp_path):
+    # Rule 'swat' joins words before matching ("o'neil" -> "oneil"); binary TEXT may not be UTF-8.
+    t = write_shards(tmp_path / "s", ["o'neil at home", "oneil", "dog"], n_shards=1)
+    m, stats = match_captions_duckdb(t, [["oneil"]], match_rule="swat")
+    assert stats["prefilter"].startswith("off (rule 'swat'") and m["row"].tolist() == [0, 1]
+    path = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"URL": ["a", "b"], "TEXT": pa.array([b"a cat", b"dog"], pa.binary())}), path)
+    m, stats = match_captions_duckdb(path, [["cat"]])
+    assert stats["prefilter"] == "off (binary TEXT)" and m["row"].tolist() == [0]
 
 
 def test_non_utf8_and_empty_captions_are_skipped_and_counted(tmp_path):
