@@ -405,9 +405,11 @@ def match_captions_duckdb(
         t = time.perf_counter()
         n_hits = con.execute("SELECT count(*) FROM hits").fetchall()[0][0]
         con.execute(q["checked"])
+        timings["token_check"] = time.perf_counter() - t
+        t = time.perf_counter()
         rel = con.sql(q["final"])
         raw = (getattr(rel, "to_arrow_table", None) or rel.arrow)()  # DuckDB 2.x / 1.x
-        timings["token_check"] = time.perf_counter() - t
+        timings["best_synonym"] = time.perf_counter() - t
     except duckdb.InvalidInputException as err:
         if "Invalid string encoding" not in str(err):
             raise
