@@ -28,7 +28,9 @@ first words, check the following words; DuckDB defaults, no ``memory_limit``). P
 both times, both peak RSS, the ratio token join / engine, whether the goal "token join / engine
 >= 1.5x and engine <= 1 GB" holds, and the match counts of both with the (row, class) pairs they
 share (the token join splits on hyphens and punctuation, so it finds a few more). ``--no-tokenjoin``
-runs the engine alone; ``--spark-sizes`` adds the Spark backend.
+runs the engine alone; ``--without-prefilter`` also times the engine with ``prefilter=False`` right after
+it (same matches; the row says whether the per-class counts are equal); ``--spark-sizes`` adds the
+Spark backend. The engine rows show how many rows the prefilter kept and the seconds of each step.
 
 Each run is added on top of its results file (``bench/RESULTS_caption_match.md``, scaling mode
 ``bench/RESULTS_caption_scaling.md``), earlier runs kept below (``bench/results_file.py``).
@@ -261,7 +263,13 @@ def worker_engine(args, synonyms):
 
     duckdb_fold_bad()  # the once-per-machine probe is cached on disk; make sure it is
     t = time.perf_counter()
-    m, stats = match_captions_duckdb(args.table, synonyms, threads=args.threads or None, memory_limit=args.memory_limit)
+    m, stats = match_captions_duckdb(
+        args.table,
+        synonyms,
+        threads=args.threads or None,
+        memory_limit=args.memory_limit,
+        prefilter=not args.prefilter_off,
+    )
     sec = time.perf_counter() - t
     peak = _peak_rss_mb()  # before writing --out, which is not the engine's work
     if args.out:
@@ -533,8 +541,11 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         f"{N_CLASSES} classes x {N_SYN} synonyms"
     )
     say("")
-    say("| rows | seconds | rows/s | peak RSS (MB) | matches | load average (1/5/15 min) |")
-    say("|---|---|---|---|---|---|")
+    say(
+        "| rows | seconds | rows/s | peak RSS (MB) | matches | prefilter kept (rows) | seconds per step "
+        "| load average (1/5/15 min) |"
+    )
+    say("|---|---|---|---|---|---|---|---|")
     runs, engine_counts, versus = [], {}, []
     tmp = data_dir / "results"
     for n in args.engine_sizes:
@@ -545,10 +556,24 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         rows = e["stats"]["rows"]
         runs.append((rows, e["seconds"]))
         engine_counts[n] = e["counts"]
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in e["stats"]["timings"].items() if k not in ("prepare", "total"))
         say(
             f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
-            f"{e['n_matches']:,} | {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+            f"{e['n_matches']:,} | {e['stats']['n_candidates']:,} ({e['stats']['prefilter']}) | {steps} | "
+            f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
         )
+        if args.without_prefilter:  # the same engine with prefilter=False, right after
+            o = run_worker(
+                "engine", table, None, rows=n, threads=args.threads, memory_limit=args.memory_limit, prefilter_off=1
+            )
+            la = os.getloadavg()
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in o["stats"]["timings"].items() if k not in ("prepare", "total"))
+            say(
+                f"| {rows:,}, prefilter=False | {o['seconds']:.2f} | {rows / o['seconds']:,.0f} | "
+                f"{o['peak_rss_mb']:.0f} | {o['n_matches']:,} (per-class counts equal: {o['counts'] == e['counts']}) "
+                f"| {o['stats']['n_candidates']:,} ({o['stats']['prefilter']}) | {steps} | "
+                f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+            )
         if not args.no_tokenjoin:  # the reference right after the engine, on the same table
             r = run_worker("tokenjoin", table, tmp / f"tokenjoin-{n}.parquet")
             versus.append((rows, e, r, os.getloadavg(), agreeing_pairs(e_out, tmp / f"tokenjoin-{n}.parquet")))
@@ -656,6 +681,12 @@ def main():
     )
     ap.add_argument("--spark-master", default="local[2]", help="Spark master for --spark-sizes (default local[2])")
     ap.add_argument("--spark-driver-memory", default="1g", help="spark.driver.memory (default 1g, local_spark's)")
+    ap.add_argument(
+        "--without-prefilter",
+        action="store_true",
+        help="--engine-sizes: also time the engine with prefilter=False at each size, right after it",
+    )
+    ap.add_argument("--prefilter-off", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--worker", choices=["engine", "pandas", "reference", "spark", "tokenjoin"], help=argparse.SUPPRESS)
     ap.add_argument("--table", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
