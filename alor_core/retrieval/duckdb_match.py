@@ -5,11 +5,11 @@ evaluated in the token form of :mod:`~alor_core.retrieval.phrases`:
 
 0. **Prefilter** (:mod:`~alor_core.retrieval.prefilter`, one polars pass over ``TEXT``): the rows
    whose text matches one regex over the anchors; every row able to match is among them.
-1. **Anchor join** (one pass over the table, reading the prefiltered rows). Each kept caption is folded (``lower()`` on ASCII
-   rows; ``lower()`` checked on every code point otherwise), cut into maximal word runs (one
-   ``regexp_replace`` + ``string_split`` on ASCII rows, ``string_split_regex`` otherwise) and
-   joined against the anchors of all synonyms (a hash join with a small build side). A per-class
-   ``regexp_matches`` would rescan the table once per class.
+1. **Anchor join** (one pass over the table, keeping the prefiltered rows). Each kept caption is
+   folded (``lower()`` on ASCII rows; ``lower()`` checked on every code point otherwise), cut into
+   maximal word runs (one ``regexp_replace`` + ``string_split`` on ASCII rows,
+   ``string_split_regex`` otherwise) and joined against the anchors of all synonyms (a hash join
+   with a small build side). A per-class ``regexp_matches`` would rescan the table once per class.
 2. **Token check** (hit rows only). Synonyms longer than one word run are checked token by token
    on the captions that hit their anchor.
 
@@ -184,9 +184,10 @@ def build_queries(
 ) -> dict[str, str]:
     """The SQL statements, in order: ``stats``, ``sample`` (run counts), ``hits``, ``checked``, ``final``.
 
-    They read the phrase table ``pat`` (and ``wanted`` for ``sample``). ``hits_candidates`` is
-    ``hits`` over the rows of table ``cand (f, r)`` only (:mod:`~alor_core.retrieval.prefilter`). Matching reads column
-    ``t``; under ``match_rule='swat'`` that is the normalised caption and ``c`` keeps the original.
+    They read the phrase table ``pat`` (and ``wanted`` for ``sample``); ``hits_candidates`` is
+    ``hits`` over the rows of table ``cand (f, r)`` only (:mod:`~alor_core.retrieval.prefilter`).
+    Matching reads column ``t``; under ``match_rule='swat'`` that is the normalised caption and
+    ``c`` keeps the original.
     """
     W, S = word_class(), space_class()
     fold = fold_sql("t", bad)
