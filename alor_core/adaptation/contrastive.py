@@ -20,7 +20,11 @@ from .tuned import FOREACH, TunedClipClassifier, TunedTowerParams, train_transfo
 if TYPE_CHECKING:
     from .base import FitInputs, Prepared
 
-__all__ = ["ContrastiveTuning", "CTParams", "TunedClipClassifier", "train_transform"]
+__all__ = ["ContrastiveTuning", "CTParams", "PromptTokenRows", "PROMPT_ROWS", "TunedClipClassifier", "train_transform"]
+
+#: On the CPU, train only the token-table rows the prompts use (:class:`PromptTokenRows`): the same
+#: tuned model, bit for bit, with a fraction of the work (issue 19). False = the dense table.
+PROMPT_ROWS = True
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,50 @@ class CTParams(TunedTowerParams):
     }
 
 
+class PromptTokenRows(torch.nn.Module):
+    """The rows of a token embedding that a fit's prompts use, trained in place of the whole table.
+
+    CT trains every CLIP parameter (docs/METHOD.md §5.3), the token table included, but its
+    prompts (classes x templates) use a handful of the table's rows: 27 of 49,408 in the demo
+    world. Every other row has a zero gradient in every step, so AdamW's update of it is exactly
+    its weight decay: its moments stay zero, the step adds ``-0.0`` and only ``w *= 1 - lr * wd``
+    is left. This module trains the used rows (``weight``, a copy) and the caller applies the
+    decays to the table afterwards (:meth:`put_back`): the same float operations per element, so
+    the tuned model is bit-identical, without a dense (49,408 x 128) gradient and AdamW pass over
+    it every step (issue 19).
+
+    Parameters
+    ----------
+    table : torch.nn.Embedding
+        The model's token embedding; left untouched until :meth:`put_back`.
+    rows : torch.Tensor
+        The token ids the prompts use (every id this module will be called with), sorted.
+    """
+
+    def __init__(self, table: torch.nn.Embedding, rows: torch.Tensor) -> None:
+        super().__init__()
+        self.table = [table]  # in a list: not a submodule, so neither its parameters nor its state dict
+        self.rows = rows.to(table.weight.device)
+        self.weight = torch.nn.Parameter(table.weight.detach()[self.rows].clone())
+        lookup = torch.full((table.num_embeddings,), -1, dtype=torch.long, device=table.weight.device)
+        lookup[self.rows] = torch.arange(len(self.rows), device=table.weight.device)
+        self.register_buffer("lookup", lookup, persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        # Row k of ``weight`` is row rows[k] of the table, so the output equals table(tokens); the
+        # gradient of a row adds up the same positions in the same order as the table's would.
+        return torch.nn.functional.embedding(self.lookup[tokens], self.weight)
+
+    def put_back(self, decays: list[float]) -> torch.nn.Embedding:
+        """The full table after the optimizer steps whose decay factors ``1 - lr * wd`` are ``decays``."""
+        table = self.table[0]
+        with torch.no_grad():
+            for f in decays:  # in order: one rounding per step, as AdamW's in-place multiply
+                table.weight.mul_(f)
+            table.weight[self.rows] = self.weight.detach()
+        return table
+
+
 class ContrastiveTuning(Adapter):
     """FLYP contrastive tuning of the whole CLIP.
 
@@ -69,6 +117,28 @@ class ContrastiveTuning(Adapter):
         seed = fit.seed
         tuned, loader, log_scale = tuned_setup(bundle, data, self.params, generator)
         p, model, dev = self.params, tuned.model, tuned.device
+        templates = classes.templates
+        rows = {}  # prompt -> its token row; a fit draws from only classes x templates prompts
+
+        def tokenize(texts):
+            # open_clip's tokenizers pad every text to the context length on its own, so a row is
+            # the same whether tokenized alone or in a batch: each prompt is tokenized once (issue 19).
+            new = [t for t in dict.fromkeys(texts) if t not in rows]
+            if new:
+                rows.update(zip(new, tuned.tokenizer(new)))
+            return torch.stack([rows[t] for t in texts])
+
+        # On the CPU only the token-table rows of the prompts train; the others get their decays at
+        # the end (PromptTokenRows; the same prompts rebuild the class head). Not used on CUDA,
+        # where the dense update is cheap and this was not checked for bit-identity.
+        prompt_rows = None
+        if (
+            PROMPT_ROWS
+            and dev.type == "cpu"
+            and isinstance(getattr(model, "token_embedding", None), torch.nn.Embedding)
+        ):
+            used = torch.unique(tokenize([t.format(n) for n in classes.names for t in templates]))
+            prompt_rows = model.token_embedding = PromptTokenRows(model.token_embedding, used)
         opt = torch.optim.AdamW(
             [
                 {"params": [q for q in model.parameters() if q.requires_grad], "lr": p.lr},
@@ -79,18 +149,12 @@ class ContrastiveTuning(Adapter):
         )
         amp = dev.type == "cuda" and p.precision == "amp"
         rng = np.random.default_rng(int(seed))
-        templates = classes.templates
         scale_curve = []
+        decays = []  # 1 - lr * wd of every optimizer step, as AdamW decays the prompt_rows group
 
-        rows = {}  # prompt -> its token row; a fit draws from only classes x templates prompts
-
-        def tokenize(texts):
-            # open_clip's tokenizers pad every text to the context length on its own, so a row is
-            # the same whether tokenized alone or in a batch: each prompt is tokenized once (issue 19).
-            new = [t for t in dict.fromkeys(texts) if t not in rows]
-            if new:
-                rows.update(zip(new, tuned.tokenizer(new)))
-            return torch.stack([rows[t] for t in texts])
+        if prompt_rows is not None:
+            group = opt.param_groups[0]
+            opt.register_step_post_hook(lambda *_: decays.append(1 - group["lr"] * group["weight_decay"]))
 
         def loss(batch):
             x, y = batch
@@ -111,11 +175,14 @@ class ContrastiveTuning(Adapter):
         def finish(result):
             model.eval()
             scale = log_scale
+            steps = len(decays)
             if result.best is not None:
-                state, best_scale = result.best
+                state, best_scale, steps = result.best
                 model.load_state_dict(state)
                 if not p.final_scale:
                     scale = torch.tensor(best_scale)
+            if prompt_rows is not None:
+                model.token_embedding = prompt_rows.put_back(decays[:steps])
             history = {
                 "loss": result.losses,
                 "val_acc": result.val_acc,
@@ -136,6 +203,7 @@ class ContrastiveTuning(Adapter):
             snapshot=lambda: (
                 {k: v.detach().clone() for k, v in model.state_dict().items()},
                 float(log_scale.detach()),
+                len(decays),
             ),
         )
         return tuned_training(opt, loader, dev, loss, p, amp, **hooks), finish

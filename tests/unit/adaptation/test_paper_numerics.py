@@ -5,9 +5,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from alor_core.adaptation import TrainData
+from alor_core.adaptation import TrainData, contrastive
 from alor_core.adaptation.contrastive import ContrastiveTuning, CTParams
 from alor_core.adaptation.finetune import Finetune, FTParams
 from alor_core.config import RunConfig
@@ -97,6 +98,31 @@ def test_ct_paper_trains_on_every_image_and_keeps_the_final_scale(data, random_b
     assert b.scale_ == pytest.approx(b.history["scale_curve"][0], rel=1e-6) and b.scale_ != pytest.approx(a.scale_)
     c = ContrastiveTuning(replace(paper, drop_last=True)).fit(random_bundle, CLASSES, train, seed=3)
     assert len(c.history["loss"]) == 3 * 2 and c.history["drop_last"] is True
+
+
+@pytest.mark.parametrize("preset", ["fast", "paper"])
+def test_ct_training_only_the_prompt_token_rows_gives_the_same_model(data, random_bundle, monkeypatch, preset):
+    # PromptTokenRows (the CPU default) trains the token-table rows of the prompts and decays the
+    # others afterwards: every tensor of the tuned model, the head, scale and losses are the dense
+    # table's, bit for bit; under paper with the best epoch at 0 of 3 (the kept weights, decayed
+    # for one epoch's steps only).
+    train, val = data
+    params = replace(CTParams.preset(preset), epochs=3, batch_size=4, warmup=1, lr=1e-2, scale_lr=1e-2)
+    if preset == "paper":
+        _first_epoch_best(monkeypatch)
+    fits = {}
+    for rows in (True, False):
+        monkeypatch.setattr(contrastive, "PROMPT_ROWS", rows)
+        fits[rows] = ContrastiveTuning(params).fit(random_bundle, CLASSES, train, seed=3, val=val)
+    a, b = fits[True], fits[False]
+    assert isinstance(a.bundle.model.token_embedding, torch.nn.Embedding)
+    sa, sb = a.bundle.model.state_dict(), b.bundle.model.state_dict()
+    assert list(sa) == list(sb)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert not torch.equal(sa["token_embedding.weight"], random_bundle.model.token_embedding.weight)
+    assert np.array_equal(a.weight_, b.weight_) and a.scale_ == b.scale_
+    assert a.history["loss"] == b.history["loss"] and a.history["kept_epoch"] == b.history["kept_epoch"]
 
 
 def test_ft_paper_trains_on_every_image_in_fp32(data, random_bundle):
