@@ -33,6 +33,7 @@ from results_file import transcript, write_results  # noqa: E402
 
 TITLE = "One CT round on the demo world, before and after the FT/CT training speed-ups (issue 19)"
 STAGES = ("adaptation", "evaluation", "selection")
+GOAL_S = 20.0  # issue 19: a CT round on the demo world, CPU
 
 
 def one_run(checkout: Path, out: Path) -> dict:
@@ -75,6 +76,24 @@ def one_run(checkout: Path, out: Path) -> dict:
     return {"wall": wall, "rounds": rounds, "load": (load0, os.getloadavg()[0]), "session": session}
 
 
+def summary(times: dict, labels: list[str], same: list[bool]) -> list[str]:
+    """Lines computed from the timings: each round's range per checkout, the ratio to the first
+    checkout (same repeat), how many rounds meet :data:`GOAL_S`, and whether the results agree."""
+    out = []
+    base = labels[0]
+    for label in labels:
+        for r, ts in times[label].items():
+            line = f"{label} {r}: {min(ts):.2f}-{max(ts):.2f} s over {len(ts)} run(s)"
+            if label != base:
+                ratios = [a / b for a, b in zip(ts, times[base][r])]
+                line += f", {min(ratios):.2f}-{max(ratios):.2f}x {base}'s"
+            line += f"; <= {GOAL_S:.0f} s in {sum(t <= GOAL_S for t in ts)} of {len(ts)}"
+            out.append(line)
+    if same:
+        out.append(f"results identical to {base}'s in {sum(same)} of {len(same)} comparisons")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkout", nargs="+", default=[f"this={ROOT}"], help="label=folder of a checkout")
@@ -95,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'checkout':10s} {'rep':>3s} {'round':>5s} {'fit s':>7s} {'eval s':>7s} {'select s':>8s} "
         f"{'round s':>8s} {'load 1m before/after':>21s}"
     )
+    times, same = {}, []  # label -> round -> seconds per repeat; identical results per comparison
     with tempfile.TemporaryDirectory() as tmp:
         first = {}
         for rep in range(args.repeat):
@@ -102,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = Path(tmp) / f"{label}-{rep}"
                 res = one_run(folder, out)
                 for r, t in res["rounds"].items():
+                    times.setdefault(label, {}).setdefault(r, []).append(t["total"])
                     say(
                         f"{label:10s} {rep:3d} {r:>5s} {t['adaptation']:7.2f} {t['evaluation']:7.2f} "
                         f"{t['selection']:8.2f} {t['total']:8.2f} {res['load'][0]:10.2f} / {res['load'][1]:.2f}"
@@ -109,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
                 ref = first.setdefault(rep, out)
                 if ref is not out:
                     diffs = compare_runs(ref, out)
+                    same.append(not diffs)
                     say(
                         f"  results of {label} vs {checkouts[0][0]}: "
                         f"{'identical' if not diffs else '; '.join(diffs[:3])}"
                     )
+    say("")
+    for line in summary(times, [c[0] for c in checkouts], same):
+        say(line)
     write_results(
         args.out,
         TITLE,
