@@ -12,6 +12,8 @@ widgets.require_app("label")
 st.title("Label queue")
 session = widgets.require_session()
 path, cfg = str(session.path), session.config
+# before reading the round: a training step that lands after the read still reruns the page
+tstamp = labeling.training_stamp(path)
 r = analysis.waiting_round(session)
 if r is None:
     st.info(
@@ -61,8 +63,10 @@ if n_lab + n_skip == n and nxt is not None:
         f"({nxt['acc'] - session.metrics(r)['acc']:+.1f} vs round {r})."
     )
     st.page_link(widgets.page_path("results"), label="See the Results page", icon=":material/show_chart:")
+    job = jobs.job_info(session.path.parent)
+    if not ro and job and job["alive"]:  # round r + 1's picks are being selected: show them when ready
+        st.fragment(run_every=labeling.TRAINING_REFRESH_S)(labeling.watch_training)(path, tstamp)
 elif n_lab + n_skip == n and not ro:  # the continuous loop: the next round trains by itself
-    tstamp = labeling.training_stamp(path)
     job = jobs.job_info(session.path.parent)
     if n_lab == 0:
         st.warning(
