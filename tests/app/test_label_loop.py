@@ -157,6 +157,44 @@ def test_labeling_the_last_pick_trains_the_next_round_by_itself(app, human_copy,
     assert any("picks of round 1" in c for c in _texts(at, "caption"))
 
 
+def test_the_page_keeps_watching_while_the_trained_round_selects_its_picks(app, human_copy, launched, monkeypatch):
+    # The page can render after the job wrote round 1's metrics but before it published round 1's
+    # picks ("Round 1 is trained", status "selecting"): it must keep watching the live job, with a
+    # stamp taken before it read the round, or it stays on round 0 (seen in a full e2e run).
+    import shutil
+
+    from alor_core.io import atomic_write_json
+    from alor_core.loop import jobs
+    from alor_core.ui import labeling
+
+    watched = []
+    monkeypatch.setattr(labeling, "watch_training", lambda path, stamp: watched.append((path, stamp)))
+    at = app("label", human_copy)
+    for k in range(3):
+        _guess(at, k)
+    assert len(launched) == 1 and watched  # the last label started round 1 and the page watches it
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "alor_core"])
+    try:
+        run_dir = human_copy.path.parent
+        atomic_write_json(run_dir / jobs.JOB_FILE, {"command": ["alor"], "pid": proc.pid, "started": time.time()})
+        (human_copy.path / "rounds" / "r01").mkdir()
+        shutil.copy(human_copy.path / "rounds" / "r00" / "metrics.json", human_copy.path / "rounds" / "r01")
+        human_copy.write_status(state="selecting", round=1, updated=time.time())
+        watched.clear()
+        at.run()
+        assert not at.exception, at.exception
+        assert any("Round 1 is trained" in m for m in _texts(at, "success"))
+        assert any("picks of round 0" in c for c in _texts(at, "caption"))
+        assert [w[0] for w in watched] == [str(human_copy.path)]
+        stamp = watched[0][1]
+        assert stamp == labeling.training_stamp(human_copy.path)
+        human_copy.write_status(state="waiting_for_labels", round=1, n_waiting=3, updated=time.time())
+        assert labeling.training_stamp(human_copy.path) != stamp  # the watcher's next tick reruns the page
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_train_now_skips_what_is_left_and_starts_the_round(app, human_copy, launched):
     at = app("label", human_copy)
     _guess(at, 0)
