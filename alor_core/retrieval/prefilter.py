@@ -30,7 +30,7 @@ import functools
 
 import numpy as np
 
-from .phrases import fold_tables
+from .phrases import char_class, fold_tables
 
 if TYPE_CHECKING:
     from .base import CaptionTable
@@ -63,10 +63,6 @@ def ascii_folding_chars() -> str:
     return "".join(sorted(s for s, d in zip(t["full_from"], t["full_to"]) if not s.isascii() and d.isascii()))
 
 
-def _class(chars: str) -> str:
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(set(chars))) + "]"
-
-
 def candidate_regexes(phrases: list[Phrase]) -> list[str]:
     """Regexes (Rust syntax) whose union keeps every caption that can match one of ``phrases``.
 
@@ -90,7 +86,7 @@ def candidate_regexes(phrases: list[Phrase]) -> list[str]:
     if literals:
         out.append("(?i:" + "|".join(_lit(s) for s in sorted(literals)) + ")")
     # outside (?i:): case-insensitively, U+017F would also admit every 's'
-    rest = _class("".join(chars))
+    rest = char_class(chars)  # its \x{..} escapes are Rust regex syntax too
     if not out:
         return [rest]
     out[0] += "|" + rest
