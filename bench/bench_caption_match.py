@@ -529,6 +529,17 @@ def versus_table(say, versus):
     say(f"goal >= {GOAL_RATIO}x the token join and engine <= {GOAL_MB} MB: " + "; ".join(verdicts))
 
 
+def engine_row(label, rows, e, note, la):
+    """One row of the engine table: an engine worker's result ``e`` on ``rows`` rows, ``note``
+    after its match count, the load average ``la`` read when it ended."""
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in e["stats"]["timings"].items() if k not in ("prepare", "total"))
+    return (
+        f"| {label} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
+        f"{e['n_matches']:,}{note} | {e['stats']['n_candidates']:,} ({e['stats']['prefilter']}) | {steps} | "
+        f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
+    )
+
+
 def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
     """The engine at each of ``args.engine_sizes`` rows (rows/s, peak RSS, load; 400M projection), the
     token-join reference after it at each size unless ``--no-tokenjoin``, Spark at ``--spark-sizes``."""
@@ -556,24 +567,13 @@ def engine_scaling(args, data_dir, target_rows=400_000_000, target_cores=16):
         rows = e["stats"]["rows"]
         runs.append((rows, e["seconds"]))
         engine_counts[n] = e["counts"]
-        steps = ", ".join(f"{k} {v:.2f}" for k, v in e["stats"]["timings"].items() if k not in ("prepare", "total"))
-        say(
-            f"| {rows:,} | {e['seconds']:.2f} | {rows / e['seconds']:,.0f} | {e['peak_rss_mb']:.0f} | "
-            f"{e['n_matches']:,} | {e['stats']['n_candidates']:,} ({e['stats']['prefilter']}) | {steps} | "
-            f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
-        )
+        say(engine_row(f"{rows:,}", rows, e, "", la))
         if args.without_prefilter:  # the same engine with prefilter=False, right after
             o = run_worker(
                 "engine", table, None, rows=n, threads=args.threads, memory_limit=args.memory_limit, prefilter_off=1
             )
-            la = os.getloadavg()
-            steps = ", ".join(f"{k} {v:.2f}" for k, v in o["stats"]["timings"].items() if k not in ("prepare", "total"))
-            say(
-                f"| {rows:,}, prefilter=False | {o['seconds']:.2f} | {rows / o['seconds']:,.0f} | "
-                f"{o['peak_rss_mb']:.0f} | {o['n_matches']:,} (per-class counts equal: {o['counts'] == e['counts']}) "
-                f"| {o['stats']['n_candidates']:,} ({o['stats']['prefilter']}) | {steps} | "
-                f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f} |"
-            )
+            same = f" (per-class counts equal: {o['counts'] == e['counts']})"
+            say(engine_row(f"{rows:,}, prefilter=False", rows, o, same, os.getloadavg()))
         if not args.no_tokenjoin:  # the reference right after the engine, on the same table
             r = run_worker("tokenjoin", table, tmp / f"tokenjoin-{n}.parquet")
             versus.append((rows, e, r, os.getloadavg(), agreeing_pairs(e_out, tmp / f"tokenjoin-{n}.parquet")))
